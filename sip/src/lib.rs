@@ -5,3 +5,5 @@
 //! sans-IO: it takes `(input, now)` and is polled for transmits, timeouts and events.
 
 pub mod message;
+pub mod transaction;
+pub mod dialog;

@@ -117,9 +117,6 @@ pub(crate) fn parse(mut raw: Bytes, framing: Framing) -> Result<Message, ParseEr
         headers.push(HeaderEntry { name, value: trim_span(buf, colon + 1, line.end) });
     }
     let head_end = pos;
-    if std::str::from_utf8(&buf[..head_end]).is_err() {
-        return Err(ParseError::NotUtf8);
-    }
     if !folded.is_empty() {
         raw = unfold(&raw, &headers, &folded);
     }

@@ -25,19 +25,22 @@ pub enum Transport {
 
 impl Transport {
     pub fn parse(s: &str) -> Transport {
-        let known = [
-            ("UDP", Transport::Udp),
-            ("TCP", Transport::Tcp),
-            ("TLS", Transport::Tls),
-            ("SCTP", Transport::Sctp),
-            ("WS", Transport::Ws),
-            ("WSS", Transport::Wss),
-        ];
-        known
-            .into_iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(s))
-            .map(|(_, t)| t)
-            .unwrap_or_else(|| Transport::Other(s.to_ascii_uppercase()))
+        let eq = |name: &str| s.eq_ignore_ascii_case(name);
+        if eq("UDP") {
+            Transport::Udp
+        } else if eq("TCP") {
+            Transport::Tcp
+        } else if eq("TLS") {
+            Transport::Tls
+        } else if eq("SCTP") {
+            Transport::Sctp
+        } else if eq("WS") {
+            Transport::Ws
+        } else if eq("WSS") {
+            Transport::Wss
+        } else {
+            Transport::Other(s.to_ascii_uppercase())
+        }
     }
 
     pub fn as_str(&self) -> &str {
