@@ -7,3 +7,4 @@
 pub mod message;
 pub mod transaction;
 pub mod dialog;
+pub mod auth;
