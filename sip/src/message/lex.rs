@@ -24,12 +24,19 @@ pub fn is_lws(b: u8) -> bool {
 /// Trims linear white space at both ends.
 #[inline]
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !is_lws(*c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_lws(*c)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII bytes, so they are char boundaries.
+    &s[start..end.max(start)]
 }
 
 /// Index of the first `needle` in `s` that is outside a quoted string and outside `<…>`.
 pub fn find_unquoted(s: &str, needle: u8) -> Option<usize> {
     let bytes = s.as_bytes();
+    if memchr::memchr2(b'"', b'<', bytes).is_none() {
+        return memchr::memchr(needle, bytes);
+    }
     let mut in_quotes = false;
     let mut angle = 0u32;
     let mut i = 0;

@@ -35,7 +35,8 @@ pub(crate) struct ClientTx {
     pub id: TxId,
     invite: bool,
     pub state: ClientState,
-    pub request: Message,
+    /// The request, until a final response arrives.
+    pub request: Option<Box<Message>>,
     pub peer: Peer,
     pub timers: TimerTable,
     interval: Duration,
@@ -59,9 +60,10 @@ impl ClientTx {
             ack: None,
             ack_2xx: None,
             cancel_pending: false,
-            request,
+            request: None,
         };
-        out.send(peer, tx.request.as_bytes().clone(), id);
+        out.send(peer, request.as_bytes().clone(), id);
+        tx.request = Some(Box::new(request));
         if !peer.transport.is_reliable() {
             tx.arm(if invite { Timer::A } else { Timer::E }, cfg.t1, now, out);
         }
@@ -108,6 +110,7 @@ impl ClientTx {
             }
             (Calling | Proceeding, 200..=299) if self.invite => {
                 self.state = Accepted;
+                self.request = None;
                 self.timers.stop_all();
                 self.cancel_pending = false;
                 self.arm(Timer::M, cfg.t1x64(), now, out);
@@ -117,7 +120,8 @@ impl ClientTx {
                 self.state = Completed;
                 self.timers.stop_all();
                 self.cancel_pending = false;
-                if let Ok(ack) = ack_for_failure(&self.request, &response) {
+                let invite = self.request.take();
+                if let Some(Ok(ack)) = invite.map(|r| ack_for_failure(&r, &response)) {
                     let bytes = ack.as_bytes().clone();
                     out.send(self.peer, bytes.clone(), self.id);
                     self.ack = Some(bytes);
@@ -139,6 +143,7 @@ impl ClientTx {
             }
             (Trying | Proceeding, 200..) => {
                 self.state = Completed;
+                self.request = None;
                 self.timers.stop_all();
                 out.event(Event::Response { tx: self.id, response });
                 self.wait(Timer::K, cfg.t4_unless_reliable(self.peer.transport.is_reliable()), now, out);
@@ -146,6 +151,12 @@ impl ClientTx {
             _ => {}
         }
         AfterResponse::Nothing
+    }
+
+    fn retransmit(&self, out: &mut Outputs) {
+        if let Some(r) = &self.request {
+            out.resend(self.peer, r.as_bytes().clone(), self.id);
+        }
     }
 
     /// Remembers the ACK the TU sent for the 2xx with `to_tag`, to answer its retransmissions.
@@ -159,17 +170,17 @@ impl ClientTx {
         use ClientState::*;
         match (timer, self.state) {
             (Timer::A, Calling) => {
-                out.resend(self.peer, self.request.as_bytes().clone(), self.id);
+                self.retransmit(out);
                 self.interval *= 2;
                 self.arm(Timer::A, self.interval, now, out);
             }
             (Timer::E, Trying) => {
-                out.resend(self.peer, self.request.as_bytes().clone(), self.id);
+                self.retransmit(out);
                 self.interval = (self.interval * 2).min(cfg.t2);
                 self.arm(Timer::E, self.interval, now, out);
             }
             (Timer::E, Proceeding) => {
-                out.resend(self.peer, self.request.as_bytes().clone(), self.id);
+                self.retransmit(out);
                 self.arm(Timer::E, cfg.t2, now, out);
             }
             (Timer::B, Calling) | (Timer::F, Trying | Proceeding) => {

@@ -100,9 +100,11 @@ struct ClientEntry {
 pub struct TransactionLayer {
     config: Config,
     next_id: u64,
-    clients: HashMap<TxId, ClientEntry>,
+    // Entries are boxed so that growing a map moves pointers, not whole transactions:
+    // hundreds of thousands live at once at high call rates (64·T1 each).
+    clients: HashMap<TxId, Box<ClientEntry>>,
     client_index: HashMap<ClientKey, TxId>,
-    servers: HashMap<TxId, ServerEntry>,
+    servers: HashMap<TxId, Box<ServerEntry>>,
     server_index: HashMap<ServerKey, TxId>,
     acks: HashMap<AckKey, TxId>,
     out: Outputs,
@@ -276,7 +278,7 @@ impl TransactionLayer {
         let id = self.new_id();
         let tx = ServerTx::new(id, request.clone(), peer, method == Method::Invite);
         self.server_index.insert(key.clone(), id);
-        self.servers.insert(id, ServerEntry { key, tx, ack_key: None, local_tag: None });
+        self.servers.insert(id, Box::new(ServerEntry { key, tx, ack_key: None, local_tag: None }));
         if let Err(rejection) = validate_request(&request, &self.config.profile) {
             self.stats.requests_rejected += 1;
             if let Ok(resp) = rejection_response(&request, &rejection) {
@@ -387,7 +389,7 @@ impl TransactionLayer {
         let id = self.new_id();
         let tx = ClientTx::start(id, request, peer, invite, now, &self.config.timers, &mut self.out);
         self.client_index.insert(key.clone(), id);
-        self.clients.insert(id, ClientEntry { key, tx });
+        self.clients.insert(id, Box::new(ClientEntry { key, tx }));
         Ok(id)
     }
 
@@ -433,7 +435,8 @@ impl TransactionLayer {
     fn send_cancel(&mut self, invite_tx: TxId, now: Instant) -> Result<TxId, TxError> {
         let e = self.clients.get(&invite_tx).ok_or(TxError::Unknown)?;
         let peer = e.tx.peer;
-        let cancel = cancel_for(&e.tx.request).map_err(|_| TxError::Build("CANCEL"))?;
+        let invite = e.tx.request.as_ref().ok_or(TxError::NotCancellable)?;
+        let cancel = cancel_for(invite).map_err(|_| TxError::Build("CANCEL"))?;
         self.send_request(cancel, peer, now)
     }
 
@@ -465,8 +468,8 @@ impl TransactionLayer {
         self.cleanup(tx);
     }
 
-    /// The request of server transaction `tx`, while it exists.
+    /// The request of server transaction `tx`, until its final response is sent.
     pub fn server_request(&self, tx: TxId) -> Option<&Message> {
-        self.servers.get(&tx).map(|e| &e.tx.request)
+        self.servers.get(&tx).and_then(|e| e.tx.request.as_deref())
     }
 }

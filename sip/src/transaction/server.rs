@@ -33,7 +33,9 @@ pub(crate) struct ServerTx {
     pub id: TxId,
     invite: bool,
     pub state: ServerState,
-    pub request: Message,
+    /// The request, until a final response is sent (then only the key and the last
+    /// response are needed, and a transaction lives on for up to 64·T1).
+    pub request: Option<Box<Message>>,
     /// Where responses go (§18.2.2).
     pub peer: Peer,
     pub timers: TimerTable,
@@ -49,7 +51,7 @@ impl ServerTx {
             id,
             invite,
             state: if invite { ServerState::Proceeding } else { ServerState::Trying },
-            request,
+            request: Some(Box::new(request)),
             peer,
             timers: TimerTable::default(),
             interval: Duration::ZERO,
@@ -90,6 +92,9 @@ impl ServerTx {
     pub fn respond(&mut self, response: &Message, now: Instant, cfg: &TimerConfig, out: &mut Outputs) -> Result<(), RespondError> {
         let code = response.status().ok_or(RespondError::NotAResponse)?;
         let bytes = response.as_bytes().clone();
+        if code >= 200 && self.is_pending() {
+            self.request = None;
+        }
         use ServerState::*;
         match (self.invite, self.state, code) {
             (true, Proceeding, 100..=199) | (false, Trying | Proceeding, 100..=199) => {
@@ -138,6 +143,7 @@ impl ServerTx {
         match self.state {
             ServerState::Completed => {
                 self.state = ServerState::Confirmed;
+                self.last_response = None;
                 self.timers.stop(Timer::G);
                 self.timers.stop(Timer::H);
                 let i = cfg.t4_unless_reliable(self.reliable());
@@ -156,6 +162,7 @@ impl ServerTx {
     /// The ACK for our 2xx arrived: stop retransmitting it. Returns true the first time.
     pub fn ack_2xx(&mut self) -> bool {
         self.timers.stop(Timer::Retransmit2xx);
+        self.last_response = None;
         std::mem::replace(&mut self.awaiting_ack, false)
     }
 

@@ -74,69 +74,56 @@ pub enum Timer {
     Retransmit2xx,
 }
 
-const SLOTS: usize = 13;
-
-impl Timer {
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    const ALL: [Timer; SLOTS] = [
-        Timer::A,
-        Timer::B,
-        Timer::D,
-        Timer::E,
-        Timer::F,
-        Timer::G,
-        Timer::H,
-        Timer::I,
-        Timer::J,
-        Timer::K,
-        Timer::L,
-        Timer::M,
-        Timer::Retransmit2xx,
-    ];
-}
-
-/// The deadlines of one transaction.
+/// The deadlines of one transaction: at most a few run at once (A and B, G and H,
+/// Retransmit2xx and L), so a small fixed table keeps transactions compact.
 #[derive(Debug, Clone, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; SLOTS],
+    slots: [Option<(Timer, Instant)>; 4],
 }
 
 impl TimerTable {
     pub fn set(&mut self, timer: Timer, deadline: Instant) {
-        self.deadlines[timer.index()] = Some(deadline);
+        let slot = match self.slots.iter().position(|s| matches!(s, Some((t, _)) if *t == timer)) {
+            Some(i) => i,
+            None => match self.slots.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    debug_assert!(false, "more than four timers at once");
+                    0
+                }
+            },
+        };
+        self.slots[slot] = Some((timer, deadline));
     }
 
     pub fn stop(&mut self, timer: Timer) {
-        self.deadlines[timer.index()] = None;
+        for s in &mut self.slots {
+            if matches!(s, Some((t, _)) if *t == timer) {
+                *s = None;
+            }
+        }
     }
 
     pub fn get(&self, timer: Timer) -> Option<Instant> {
-        self.deadlines[timer.index()]
+        self.slots.iter().flatten().find(|(t, _)| *t == timer).map(|(_, d)| *d)
     }
 
     pub fn is_set(&self, timer: Timer) -> bool {
-        self.deadlines[timer.index()].is_some()
+        self.get(timer).is_some()
     }
 
     pub fn stop_all(&mut self) {
-        self.deadlines = Default::default();
+        self.slots = Default::default();
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
+        self.slots.iter().flatten().map(|(_, d)| *d).min()
     }
 
     /// Removes and returns the earliest timer due at `now`, if any.
     pub fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
-        let (timer, _) = Timer::ALL
-            .iter()
-            .filter_map(|t| self.deadlines[t.index()].map(|d| (*t, d)))
-            .filter(|(_, d)| *d <= now)
-            .min_by_key(|(_, d)| *d)?;
+        let (timer, _) = self.slots.iter().flatten().filter(|(_, d)| *d <= now).min_by_key(|(_, d)| *d).copied()?;
         self.stop(timer);
         Some(timer)
     }
