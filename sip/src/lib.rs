@@ -1,10 +1,17 @@
-//! The Callmesh SIP stack.
+//! The Callmesh SIP stack, layered like the protocol:
 //!
-//! Layered like the protocol: [`message`] is the codec (zero-copy parse, typed headers,
-//! builder, validation, stream framing). Everything above it that holds protocol state is
-//! sans-IO: it takes `(input, now)` and is polled for transmits, timeouts and events.
+//! - [`message`]: the codec — zero-copy parsing over `bytes::Bytes`, typed headers, a
+//!   builder, request validation with precise statuses, stream framing.
+//! - [`transaction`]: RFC 3261 §17 client and server transactions, sans-IO, with a
+//!   virtual-clock friendly `handle` / `poll_*` interface.
+//! - [`dialog`]: RFC 3261 §12 dialogs, in-dialog request construction, forking.
+//! - [`auth`]: digest authentication, server and client.
+//! - [`transport`] and [`endpoint`]: tokio UDP/TCP transports and the driver task that owns
+//!   the transaction layer for an application (the transaction user).
 
+pub mod auth;
+pub mod dialog;
+pub mod endpoint;
 pub mod message;
 pub mod transaction;
-pub mod dialog;
-pub mod auth;
+pub mod transport;

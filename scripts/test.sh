@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Installs what the tests need and a fresh machine lacks:
+# nats-server, SIPp (Debian package sip-tester), libopus and cmake/pkg-config for the opus
+# crate. CI runs exactly this script (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+dpkg -s libopus-dev >/dev/null 2>&1 || missing+=(libopus-dev)
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile ci
+else
+  cargo test --workspace --no-fail-fast
+fi
+cargo test --workspace --doc

@@ -1,0 +1,224 @@
+//! A SIP endpoint on tokio: UDP and/or TCP transports, the transaction layer, and a handle
+//! through which a transaction user sends requests and responses while it reads events.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use sip::endpoint::{Endpoint, EndpointConfig};
+//! use sip::message::Builder;
+//! use sip::transaction::Event;
+//!
+//! let mut endpoint = Endpoint::bind(EndpointConfig::udp("127.0.0.1:5060".parse().unwrap())).await?;
+//! let handle = endpoint.handle();
+//! while let Some(event) = endpoint.next_event().await {
+//!     if let Event::Request { tx, request, .. } = event {
+//!         let ok = Builder::response_to(&request, 200, "", Some("tag1")).build().unwrap();
+//!         handle.respond(tx, ok);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod driver;
+mod resolve;
+
+pub use self::resolve::peer_for_uri;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use self::driver::{Command, Driver};
+use crate::message::{HostPort, Message, Transport, Via};
+use crate::transaction::{self, new_branch, Event, Peer, TransactionLayer, TransportKind, TxError, TxId};
+use crate::transport::{tcp, udp, TcpConfig};
+
+/// What to bind and how to behave.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub udp: Option<SocketAddr>,
+    /// With port 0 and UDP configured, TCP takes the port UDP got.
+    pub tcp: Option<SocketAddr>,
+    pub transactions: transaction::Config,
+    pub tcp_settings: TcpConfig,
+    /// Events buffered for a transaction user that falls behind.
+    pub event_capacity: usize,
+}
+
+impl EndpointConfig {
+    pub fn udp(addr: SocketAddr) -> Self {
+        EndpointConfig { udp: Some(addr), tcp: None, ..Self::default() }
+    }
+
+    pub fn udp_and_tcp(addr: SocketAddr) -> Self {
+        EndpointConfig { udp: Some(addr), tcp: Some(addr), ..Self::default() }
+    }
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            udp: None,
+            tcp: None,
+            transactions: transaction::Config::default(),
+            tcp_settings: TcpConfig::default(),
+            event_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// Counters of an endpoint.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub transactions: transaction::Stats,
+    pub udp_received: u64,
+    pub udp_sent: u64,
+    pub tcp_received: u64,
+    pub tcp_sent: u64,
+    pub tcp_connections: usize,
+    pub send_errors: u64,
+    /// Responses the transaction layer refused (e.g. a second final response).
+    pub command_errors: u64,
+}
+
+/// The endpoint's driver task is gone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("the endpoint has shut down")]
+    Closed,
+    #[error(transparent)]
+    Transaction(#[from] TxError),
+}
+
+/// Sends requests and responses through an endpoint. Cheap to clone.
+#[derive(Clone)]
+pub struct EndpointHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+}
+
+/// A running endpoint: its handle and its stream of events. The endpoint shuts down when
+/// the last handle (this one's included) is dropped.
+pub struct Endpoint {
+    handle: EndpointHandle,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Endpoint {
+    /// Binds the transports and starts the driver.
+    pub async fn bind(config: EndpointConfig) -> io::Result<Endpoint> {
+        let udp_socket = config.udp.map(udp::bind).transpose()?;
+        let udp_addr = udp_socket.as_ref().map(|s| s.local_addr()).transpose()?;
+        let listener = match config.tcp {
+            Some(mut addr) => {
+                if let (0, Some(u)) = (addr.port(), udp_addr) {
+                    addr.set_port(u.port());
+                }
+                Some(TcpListener::bind(addr).await?)
+            }
+            None => None,
+        };
+        let tcp_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let (tcp_events_tx, tcp_events) = mpsc::channel(4096);
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(config.event_capacity);
+        let listener_task = listener.map(|l| tokio::spawn(tcp::accept_loop(l, tcp_events_tx.clone(), config.tcp_settings)));
+        let driver = Driver {
+            layer: TransactionLayer::new(config.transactions),
+            udp: udp_socket,
+            tcp_events,
+            tcp_events_tx,
+            tcp_cfg: config.tcp_settings,
+            commands,
+            events: events_tx,
+            connections: HashMap::new(),
+            connecting: HashMap::new(),
+            stats: EndpointStats::default(),
+            listener_task,
+        };
+        tokio::spawn(driver.run());
+        Ok(Endpoint { handle: EndpointHandle { commands: commands_tx, udp: udp_addr, tcp: tcp_addr }, events })
+    }
+
+    pub fn handle(&self) -> EndpointHandle {
+        self.handle.clone()
+    }
+
+    /// The next event; `None` once the endpoint has shut down.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub async fn next_event_within(&mut self, timeout: Duration) -> Option<Event> {
+        tokio::time::timeout(timeout, self.events.recv()).await.ok().flatten()
+    }
+
+    /// Splits into the handle and the event receiver.
+    pub fn into_parts(self) -> (EndpointHandle, mpsc::Receiver<Event>) {
+        (self.handle, self.events)
+    }
+}
+
+impl EndpointHandle {
+    /// The bound address of a transport.
+    pub fn local_addr(&self, transport: TransportKind) -> Option<SocketAddr> {
+        match transport {
+            TransportKind::Udp => self.udp,
+            TransportKind::Tcp => self.tcp,
+        }
+    }
+
+    /// A `Via` for a new request on `transport`, with a fresh branch and `rport`.
+    pub fn via(&self, transport: TransportKind) -> Via {
+        let addr = self.local_addr(transport).or(self.udp).or(self.tcp).unwrap_or_else(|| ([127, 0, 0, 1], 5060).into());
+        let t = match transport {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+        };
+        Via::new(t, HostPort::from(addr), &new_branch())
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), EndpointError> {
+        self.commands.send(cmd).map_err(|_| EndpointError::Closed)
+    }
+
+    /// Starts a client transaction.
+    pub async fn send_request(&self, request: Message, peer: Peer) -> Result<TxId, EndpointError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::SendRequest { request, peer, reply })?;
+        Ok(rx.await.map_err(|_| EndpointError::Closed)??)
+    }
+
+    /// Sends a response on a server transaction (errors are counted in the stats).
+    pub fn respond(&self, tx: TxId, response: Message) -> Result<(), EndpointError> {
+        self.send(Command::Respond { tx, response })
+    }
+
+    /// Cancels an INVITE client transaction (§9.1).
+    pub async fn cancel(&self, tx: TxId) -> Result<Option<TxId>, EndpointError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Cancel { tx, reply })?;
+        Ok(rx.await.map_err(|_| EndpointError::Closed)??)
+    }
+
+    /// Sends the ACK for a 2xx; see [`TransactionLayer::send_ack`].
+    pub fn send_ack(&self, invite_tx: Option<TxId>, ack: Message, peer: Peer) -> Result<(), EndpointError> {
+        self.send(Command::SendAck { invite_tx, ack, peer })
+    }
+
+    /// Sends a message outside any transaction.
+    pub fn send_stateless(&self, message: Message, peer: Peer) -> Result<(), EndpointError> {
+        self.send(Command::SendStateless { message, peer })
+    }
+
+    pub async fn stats(&self) -> Result<EndpointStats, EndpointError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply })?;
+        rx.await.map_err(|_| EndpointError::Closed)
+    }
+}

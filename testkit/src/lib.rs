@@ -1,0 +1,11 @@
+//! Test helpers for Callmesh: real peers started by the test and stopped when it ends.
+//!
+//! - [`process`]: child processes with captured output, bounded waits, SIGTERM stop.
+//! - [`sipp`]: SIPp as an independent SIP peer, with its statistics read back.
+//! - [`ports`]: free UDP/TCP ports.
+//! - [`bins`]: where cargo put the examples and binaries under test.
+
+pub mod bins;
+pub mod ports;
+pub mod process;
+pub mod sipp;

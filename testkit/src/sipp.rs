@@ -1,0 +1,222 @@
+//! SIPp as a test peer: a builder for its command line (built-in or XML scenario, UDP or
+//! TCP, call count and rate, a hard timeout) and a report read from its statistics file.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::Spawned;
+
+/// A SIPp run to configure.
+pub struct Sipp {
+    scenario: Vec<String>,
+    remote: Option<SocketAddr>,
+    local: SocketAddr,
+    tcp: bool,
+    calls: Option<u64>,
+    rate: Option<f64>,
+    timeout: Duration,
+    extra: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+/// What SIPp reported.
+#[derive(Debug)]
+pub struct SippReport {
+    pub exit_code: Option<i32>,
+    /// Columns of the last line of SIPp's statistics file.
+    pub stats: HashMap<String, String>,
+    pub output: String,
+}
+
+impl Sipp {
+    /// A built-in scenario: `uac`, `uas`, `regexp`…
+    pub fn builtin(name: &str) -> Sipp {
+        Sipp::with_scenario(vec!["-sn".into(), name.into()])
+    }
+
+    /// An XML scenario file.
+    pub fn scenario_file(path: impl Into<PathBuf>) -> Sipp {
+        Sipp::with_scenario(vec!["-sf".into(), path.into().display().to_string()])
+    }
+
+    fn with_scenario(scenario: Vec<String>) -> Sipp {
+        Sipp {
+            scenario,
+            remote: None,
+            local: "127.0.0.1:0".parse().expect("literal address"),
+            tcp: false,
+            calls: None,
+            rate: None,
+            timeout: Duration::from_secs(60),
+            extra: Vec::new(),
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn remote(mut self, addr: SocketAddr) -> Self {
+        self.remote = Some(addr);
+        self
+    }
+
+    /// Local IP and port (port 0 lets the test pick one with `crate::ports`).
+    pub fn local(mut self, addr: SocketAddr) -> Self {
+        self.local = addr;
+        self
+    }
+
+    /// One TCP connection for all calls (`-t t1`).
+    pub fn tcp(mut self) -> Self {
+        self.tcp = true;
+        self
+    }
+
+    /// Stop after this many calls (`-m`).
+    pub fn calls(mut self, n: u64) -> Self {
+        self.calls = Some(n);
+        self
+    }
+
+    /// Calls per second (`-r`).
+    pub fn rate(mut self, cps: f64) -> Self {
+        self.rate = Some(cps);
+        self
+    }
+
+    /// SIPp exits with an error after this long (`-timeout`).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.extra.push(a.into());
+        self
+    }
+
+    fn stat_file(&self) -> PathBuf {
+        self.dir.path().join("stat.csv")
+    }
+
+    /// The command line SIPp runs with.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new("sipp");
+        c.current_dir(self.dir.path());
+        c.args(&self.scenario);
+        if let Some(r) = self.remote {
+            c.arg(r.to_string());
+        }
+        c.args(["-i", &self.local.ip().to_string(), "-p", &self.local.port().to_string()]);
+        if self.tcp {
+            c.args(["-t", "t1"]);
+        }
+        if let Some(n) = self.calls {
+            c.args(["-m", &n.to_string()]);
+        }
+        if let Some(r) = self.rate {
+            c.args(["-r", &r.to_string()]);
+        }
+        c.args(["-nostdin", "-trace_stat", "-fd", "1", "-trace_err", "-timeout_error"]);
+        c.arg("-stf").arg(self.stat_file());
+        c.args(["-timeout", &format!("{}s", self.timeout.as_secs().max(1))]);
+        c.args(&self.extra);
+        c
+    }
+
+    /// Starts SIPp in the background (for a UAS side) and waits until its UDP port is
+    /// bound (with a fixed local port).
+    pub fn spawn(self) -> Result<RunningSipp, String> {
+        let process = Spawned::spawn("sipp", self.command())?;
+        if self.local.port() != 0 && !self.tcp && !crate::ports::wait_until_udp_bound(self.local, Duration::from_secs(10)) {
+            return Err(format!("SIPp did not bind {} within 10 s; output:\n{}", self.local, process.output()));
+        }
+        Ok(RunningSipp { process, config: self })
+    }
+
+    /// Runs SIPp to completion (bounded by its timeout plus a margin).
+    pub fn run(self) -> Result<SippReport, String> {
+        self.spawn()?.finish()
+    }
+}
+
+/// A SIPp process started by [`Sipp::spawn`].
+pub struct RunningSipp {
+    process: Spawned,
+    config: Sipp,
+}
+
+impl RunningSipp {
+    /// Waits for SIPp to exit by itself (it was given a call count and a timeout).
+    pub fn finish(mut self) -> Result<SippReport, String> {
+        let status = self.process.wait(self.config.timeout + Duration::from_secs(10))?;
+        self.report(status.code())
+    }
+
+    /// Stops SIPp (SIGUSR1 makes it dump its statistics and quit) and reads its report.
+    pub fn stop(mut self) -> Result<SippReport, String> {
+        self.process.signal(libc::SIGUSR1);
+        let status = self.process.wait(Duration::from_secs(10)).or_else(|_| self.process.terminate(Duration::from_secs(5)))?;
+        self.report(status.code())
+    }
+
+    fn report(&self, exit_code: Option<i32>) -> Result<SippReport, String> {
+        let output = self.process.output();
+        let errors = std::fs::read_dir(self.config.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = std::fs::read_to_string(self.config.stat_file())
+            .map_err(|e| format!("SIPp wrote no statistics ({e}); exit {exit_code:?}; output:\n{output}\nerrors:\n{errors}"))?;
+        let mut rows = text.lines().filter(|l| !l.trim().is_empty());
+        let header = rows.next().ok_or("empty SIPp statistics")?;
+        let last = rows.last().ok_or("SIPp statistics have no data row")?;
+        let stats = header.split(';').zip(last.split(';')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+        Ok(SippReport { exit_code, stats, output: format!("{output}\n{errors}") })
+    }
+}
+
+impl SippReport {
+    /// A cumulative counter, e.g. `SuccessfulCall` for the column `SuccessfulCall(C)`.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.stats.get(&format!("{name}(C)")).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    pub fn successful(&self) -> u64 {
+        self.counter("SuccessfulCall")
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.counter("FailedCall")
+    }
+
+    pub fn retransmissions(&self) -> u64 {
+        self.counter("Retransmissions")
+    }
+
+    /// Messages SIPp did not expect: unexpected in a call, out of any call, or for a call
+    /// already finished.
+    pub fn unexpected(&self) -> u64 {
+        self.counter("FailedUnexpectedMessage") + self.counter("OutOfCallMsgs") + self.counter("DeadCallMsgs")
+    }
+
+    /// Asserts `calls` calls succeeded with no failure, no unexpected message and no
+    /// retransmission; the panic message carries SIPp's output.
+    pub fn assert_clean(&self, calls: u64) {
+        let summary = format!(
+            "successful={} failed={} unexpected={} retransmissions={} exit={:?}",
+            self.successful(),
+            self.failed(),
+            self.unexpected(),
+            self.retransmissions(),
+            self.exit_code
+        );
+        let clean = self.successful() == calls && self.failed() == 0 && self.unexpected() == 0 && self.retransmissions() == 0;
+        assert!(clean, "SIPp: expected {calls} clean calls, got {summary}\n{}", self.output);
+    }
+}
