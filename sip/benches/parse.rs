@@ -2,7 +2,7 @@
 //! Run: `cargo bench -p callmesh-sip --bench parse`.
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sip::message::{Builder, Message};
 use std::hint::black_box;
 

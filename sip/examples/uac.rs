@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use sip::dialog::Dialog;
-use sip::endpoint::{peer_for_uri, Endpoint, EndpointConfig, EndpointHandle};
+use sip::endpoint::{Endpoint, EndpointConfig, EndpointHandle, peer_for_uri};
 use sip::message::{Builder, HeaderName, Message, Method};
-use sip::transaction::{new_tag, Event, Peer, TransportKind, TxId};
+use sip::transaction::{Event, Peer, TransportKind, TxId, new_tag};
 use tokio::time::{Instant, MissedTickBehavior};
 
 #[derive(Parser)]
@@ -38,6 +38,10 @@ struct Args {
     /// Give up on calls still running after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// Keep the transports open this long after the last call, so that peers finish their
+    /// own closing timers before a TCP connection goes away.
+    #[arg(long, default_value_t = 0)]
+    linger_ms: u64,
 }
 
 struct Call {
@@ -74,7 +78,8 @@ fn invite(args: &Args, handle: &EndpointHandle, kind: TransportKind, n: u64) -> 
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let kind = if args.transport == "tcp" { TransportKind::Tcp } else { TransportKind::Udp };
-    let config = EndpointConfig { udp: Some(args.local), tcp: (kind == TransportKind::Tcp).then_some(args.local), ..Default::default() };
+    let config =
+        EndpointConfig { udp: Some(args.local), tcp: (kind == TransportKind::Tcp).then_some(args.local), ..Default::default() };
     let mut endpoint = Endpoint::bind(config).await?;
     let handle = endpoint.handle();
     let target = Peer { transport: kind, addr: args.target };
@@ -138,11 +143,7 @@ async fn main() -> std::io::Result<()> {
                         }
                         _ => {}
                     },
-                    Event::Timeout { tx } | Event::TransportError { tx } => {
-                        if roles.remove(&tx).is_some() {
-                            failed += 1;
-                        }
-                    }
+                    Event::Timeout { tx } | Event::TransportError { tx } if roles.remove(&tx).is_some() => failed += 1,
                     _ => {}
                 }
             }
@@ -157,5 +158,6 @@ async fn main() -> std::io::Result<()> {
         started.elapsed().as_millis(),
         s.transactions.retransmissions_sent
     );
+    tokio::time::sleep(Duration::from_millis(args.linger_ms)).await;
     std::process::exit(if failed + unfinished == 0 { 0 } else { 1 });
 }

@@ -12,8 +12,8 @@ use clap::Parser;
 use sip::endpoint::{Endpoint, EndpointConfig, EndpointHandle};
 use sip::message::validate::ServerProfile;
 use sip::message::{Builder, HeaderName, Message, Method};
-use sip::transaction::{new_tag, Event, Peer, TxId};
-use tokio::signal::unix::{signal, SignalKind};
+use sip::transaction::{Event, Peer, TxId, new_tag};
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
 struct Args {
@@ -58,10 +58,17 @@ fn answer(request: &Message, status: u16, tag: &str, peer: Peer, handle: &Endpoi
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut config = EndpointConfig::udp_and_tcp(args.listen);
-    config.transactions.profile = ServerProfile { allowed: vec![Method::Invite, Method::Ack, Method::Bye, Method::Cancel, Method::Options], ..Default::default() };
+    config.transactions.profile = ServerProfile {
+        allowed: vec![Method::Invite, Method::Ack, Method::Bye, Method::Cancel, Method::Options],
+        ..Default::default()
+    };
     let mut endpoint = Endpoint::bind(config).await?;
     let handle = endpoint.handle();
-    println!("uas listening udp={} tcp={}", handle.local_addr(sip::transaction::TransportKind::Udp).unwrap(), handle.local_addr(sip::transaction::TransportKind::Tcp).unwrap());
+    println!(
+        "uas listening udp={} tcp={}",
+        handle.local_addr(sip::transaction::TransportKind::Udp).unwrap(),
+        handle.local_addr(sip::transaction::TransportKind::Tcp).unwrap()
+    );
     let mut term = signal(SignalKind::terminate())?;
     let mut counters = Counters::default();
     // INVITEs waiting for their delayed answer, by transaction (for CANCEL → 487).
@@ -125,8 +132,16 @@ async fn main() -> std::io::Result<()> {
     let t = s.transactions;
     println!(
         "uas stats invites={} acks={} byes={} cancelled={} options={} ack_timeouts={} retransmissions_sent={} retransmissions_absorbed={} rejected={} dropped={}",
-        counters.invites, counters.acks, counters.byes, counters.cancelled, counters.options, counters.ack_timeouts,
-        t.retransmissions_sent, t.retransmissions_absorbed, t.requests_rejected, t.messages_dropped
+        counters.invites,
+        counters.acks,
+        counters.byes,
+        counters.cancelled,
+        counters.options,
+        counters.ack_timeouts,
+        t.retransmissions_sent,
+        t.retransmissions_absorbed,
+        t.requests_rejected,
+        t.messages_dropped
     );
     Ok(())
 }

@@ -84,11 +84,10 @@ From: <sip:b@example.com>;tag=1\nTo: <sip:a@example.com>;tag=2\nCall-ID: c\nCSeq
     assert_eq!(m.via_host(), Some("[2001:db8::2]"));
     assert_eq!(vias[0].sent_by.host, Host::Ipv6("2001:db8::2".parse().unwrap()));
     let routes = m.name_addrs(HeaderName::Route).unwrap();
-    assert_eq!(routes.iter().map(|r| r.uri.to_string()).collect::<Vec<_>>(), [
-        "sip:p1.example.com;lr",
-        "sip:p2.example.com;lr",
-        "sip:p3.example.com;lr"
-    ]);
+    assert_eq!(
+        routes.iter().map(|r| r.uri.to_string()).collect::<Vec<_>>(),
+        ["sip:p1.example.com;lr", "sip:p2.example.com;lr", "sip:p3.example.com;lr"]
+    );
     let Uri::Sip(uri) = m.request_uri().unwrap() else { panic!("sip uri") };
     assert_eq!(uri.host_port.host, Host::Ipv6("2001:db8::1".parse().unwrap()));
     assert_eq!(uri.params.value("transport"), Some("udp"));
@@ -113,8 +112,9 @@ fn missing_content_length_on_udp_takes_the_rest() {
 
 #[test]
 fn truncated_messages_are_errors_that_keep_the_head() {
-    let e = Message::parse_datagram(crlf("INVITE sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nContent-Length: 100\n\nshort"))
-        .unwrap_err();
+    let e =
+        Message::parse_datagram(crlf("INVITE sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nContent-Length: 100\n\nshort"))
+            .unwrap_err();
     let ParseError::Truncated { partial, .. } = e else { panic!("expected truncation, got {e}") };
     assert_eq!(partial.branch(), Some("z9hG4bK1"));
     let e = Message::parse_datagram(crlf("INVITE sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCall-ID: x")).unwrap_err();
@@ -161,7 +161,10 @@ m:\"Quoted string \\\"\\\"\" <sip:jdrosen@example.com> ; newparam =\n      newva
     assert_eq!(vias[2].branch(), Some("z9hG4bK30239"));
     assert_eq!(vias[1].transport, Transport::Tcp);
     assert_eq!(m.header(HeaderName::Subject), Some(""));
-    assert_eq!(m.header_named("newfangledheader").map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).as_deref(), Some("newfangled value continued newfangled value"));
+    assert_eq!(
+        m.header_named("newfangledheader").map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).as_deref(),
+        Some("newfangled value continued newfangled value")
+    );
     let contact = &m.name_addrs(HeaderName::Contact).unwrap()[0];
     assert_eq!(contact.display_name.as_deref(), Some("Quoted string \"\""));
     assert_eq!(contact.params.value("newparam"), Some("newvalue"));

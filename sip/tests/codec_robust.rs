@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use sip::message::framing::StreamFramer;
-use sip::message::validate::{validate_request, validate_response, ServerProfile};
+use sip::message::validate::{ServerProfile, validate_request, validate_response};
 use sip::message::{
     AuthValue, CSeq, HeaderName, Host, HostPort, Message, Method, NameAddr, Params, SipUri, Transport, Uri, ValueParams, Via,
 };
@@ -71,7 +71,8 @@ enum Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    let special = prop::sample::select(vec![b'\r', b'\n', b' ', b':', b';', b',', b'"', b'<', b'>', b'\\', b'@', b'[', b']', 0, 0xff]);
+    let special =
+        prop::sample::select(vec![b'\r', b'\n', b' ', b':', b';', b',', b'"', b'<', b'>', b'\\', b'@', b'[', b']', 0, 0xff]);
     prop_oneof![
         (any::<usize>(), prop_oneof![any::<u8>(), special.clone()]).prop_map(|(i, b)| Mutation::Set(i, b)),
         (any::<usize>(), 0usize..40).prop_map(|(i, n)| Mutation::Delete(i, n)),

@@ -2,7 +2,7 @@
 //! reason phrase naming the problem, and the extra header the status needs.
 
 use bytes::Bytes;
-use sip::message::validate::{validate_request, validate_response, ServerProfile};
+use sip::message::validate::{ServerProfile, validate_request, validate_response};
 use sip::message::{HeaderName, Message, Method};
 
 const GOOD: &[(&str, &str)] = &[
@@ -126,7 +126,11 @@ fn malformed_responses_are_refused() {
     let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\n\
 Call-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
     assert!(validate_response(&Message::parse_datagram(Bytes::from(ok)).unwrap()).is_ok());
-    for broken in [ok.replace("CSeq: 1 INVITE", "CSeq: x"), ok.replace("Call-ID: c\r\n", ""), ok.replace("Via: SIP/2.0/UDP h", "Via: nonsense")] {
+    for broken in [
+        ok.replace("CSeq: 1 INVITE", "CSeq: x"),
+        ok.replace("Call-ID: c\r\n", ""),
+        ok.replace("Via: SIP/2.0/UDP h", "Via: nonsense"),
+    ] {
         let m = Message::parse_datagram(Bytes::from(broken)).unwrap();
         assert!(validate_response(&m).is_err());
     }

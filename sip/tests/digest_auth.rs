@@ -1,7 +1,7 @@
 //! Digest authentication end to end at the message level: a server challenges, a client
 //! answers, the server verifies — for each algorithm, with stale, forged and wrong answers.
 
-use sip::auth::{answer_challenge, Algorithm, Credentials, DigestServer, Verdict};
+use sip::auth::{Algorithm, Credentials, DigestServer, Verdict, answer_challenge};
 use sip::message::{Builder, HeaderName, Message, Method};
 
 const NOW: u64 = 1_800_000_000;
@@ -36,7 +36,8 @@ fn password_of(user: &str) -> Option<String> {
 fn answer(server: &DigestServer, code: u16, password: &str) -> Message {
     let first = register(None);
     let resp = challenge(server, &first, code, false);
-    let (header, value) = answer_challenge(&resp, &Credentials::new("alice", password), &Method::Register, "sip:example.com", 1).unwrap();
+    let (header, value) =
+        answer_challenge(&resp, &Credentials::new("alice", password), &Method::Register, "sip:example.com", 1).unwrap();
     register(Some((header, value.to_string())))
 }
 
@@ -45,7 +46,10 @@ fn a_challenged_client_authenticates_with_the_strongest_algorithm() {
     let server = DigestServer::new("example.com", [7; 32]);
     let req = answer(&server, 401, "wonderland");
     assert!(req.header(HeaderName::Authorization).unwrap().contains("algorithm=SHA-256"));
-    assert_eq!(server.verify(&req, HeaderName::Authorization, password_of, NOW + 10), Verdict::Authenticated { username: "alice".into() });
+    assert_eq!(
+        server.verify(&req, HeaderName::Authorization, password_of, NOW + 10),
+        Verdict::Authenticated { username: "alice".into() }
+    );
 }
 
 #[test]
@@ -60,8 +64,14 @@ fn md5_only_servers_and_proxy_challenges_work() {
 #[test]
 fn wrong_password_unknown_user_and_missing_credentials() {
     let server = DigestServer::new("example.com", [7; 32]);
-    assert_eq!(server.verify(&answer(&server, 401, "guess"), HeaderName::Authorization, password_of, NOW), Verdict::Rejected("wrong credentials"));
-    assert_eq!(server.verify(&answer(&server, 401, "wonderland"), HeaderName::Authorization, |_| None, NOW), Verdict::Rejected("unknown user"));
+    assert_eq!(
+        server.verify(&answer(&server, 401, "guess"), HeaderName::Authorization, password_of, NOW),
+        Verdict::Rejected("wrong credentials")
+    );
+    assert_eq!(
+        server.verify(&answer(&server, 401, "wonderland"), HeaderName::Authorization, |_| None, NOW),
+        Verdict::Rejected("unknown user")
+    );
     assert_eq!(server.verify(&register(None), HeaderName::Authorization, password_of, NOW), Verdict::Missing);
 }
 
@@ -71,7 +81,10 @@ fn expired_nonce_is_stale_and_a_foreign_nonce_is_rejected() {
     let req = answer(&server, 401, "wonderland");
     assert_eq!(server.verify(&req, HeaderName::Authorization, password_of, NOW + 61), Verdict::Stale);
     let other = DigestServer::new("example.com", [8; 32]);
-    assert_eq!(other.verify(&req, HeaderName::Authorization, password_of, NOW), Verdict::Rejected("nonce not issued by this server"));
+    assert_eq!(
+        other.verify(&req, HeaderName::Authorization, password_of, NOW),
+        Verdict::Rejected("nonce not issued by this server")
+    );
     let stale_challenge = challenge(&server, &register(None), 401, true);
     assert!(stale_challenge.header(HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
 }
@@ -80,6 +93,10 @@ fn expired_nonce_is_stale_and_a_foreign_nonce_is_rejected() {
 fn credentials_for_another_uri_are_malformed() {
     let server = DigestServer::new("example.com", [7; 32]);
     let resp = challenge(&server, &register(None), 401, false);
-    let (h, v) = answer_challenge(&resp, &Credentials::new("alice", "wonderland"), &Method::Register, "sip:other.com", 1).unwrap();
-    assert_eq!(server.verify(&register(Some((h, v.to_string()))), HeaderName::Authorization, password_of, NOW), Verdict::Malformed("digest uri does not match the Request-URI"));
+    let (h, v) =
+        answer_challenge(&resp, &Credentials::new("alice", "wonderland"), &Method::Register, "sip:other.com", 1).unwrap();
+    assert_eq!(
+        server.verify(&register(Some((h, v.to_string()))), HeaderName::Authorization, password_of, NOW),
+        Verdict::Malformed("digest uri does not match the Request-URI")
+    );
 }

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sip::dialog::forking::{DialogUpdate, UacDialogs};
 use sip::dialog::Dialog;
+use sip::dialog::forking::{DialogUpdate, UacDialogs};
 use sip::message::{Builder, HeaderName, HostPort, Method, Transport, Via};
-use sip::transaction::{new_branch, Config, Event, Peer, TransactionLayer, TxId};
+use sip::transaction::{Config, Event, Peer, TransactionLayer, TxId, new_branch};
 
 const UAC: &str = "10.0.0.1:5060";
 const UAS: &str = "10.0.0.2:5060";
@@ -84,11 +84,7 @@ impl Uac {
                     self.failed = Some(format!("INVITE failed: {}", response.status().unwrap()));
                 }
             }
-            Event::Response { tx, response } if Some(tx) == self.bye_tx => {
-                if response.status() == Some(200) {
-                    self.done = true;
-                }
-            }
+            Event::Response { tx, response } if Some(tx) == self.bye_tx && response.status() == Some(200) => self.done = true,
             Event::Timeout { tx } | Event::TransportError { tx } => self.failed = Some(format!("{tx} timed out")),
             _ => {}
         }
@@ -213,4 +209,3 @@ fn a_dead_link_times_out_the_invite() {
     assert!(uac.failed.is_some());
     assert_eq!(secs, 32.0, "Timer B at 64*T1");
 }
-

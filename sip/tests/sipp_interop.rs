@@ -40,7 +40,14 @@ fn assert_counters(stats: &HashMap<String, u64>, expected: &[(&str, u64)]) {
 #[test]
 fn sipp_uac_calls_our_uas_over_udp() {
     let (uas, addr) = start_uas(&[]);
-    let report = Sipp::builtin("uac").remote(addr).local(free_local_addr()).calls(CALLS).rate(100.0).timeout(Duration::from_secs(30)).run().unwrap();
+    let report = Sipp::builtin("uac")
+        .remote(addr)
+        .local(free_local_addr())
+        .calls(CALLS)
+        .rate(100.0)
+        .timeout(Duration::from_secs(30))
+        .run()
+        .unwrap();
     report.assert_clean(CALLS);
     let stats = stop_uas(uas);
     assert_counters(&stats, &[("invites", CALLS), ("acks", CALLS), ("byes", CALLS), ("retransmissions_sent", 0), ("dropped", 0)]);
@@ -49,22 +56,33 @@ fn sipp_uac_calls_our_uas_over_udp() {
 #[test]
 fn sipp_uac_calls_our_uas_over_tcp() {
     let (uas, addr) = start_uas(&[]);
-    let report =
-        Sipp::builtin("uac").remote(addr).local(free_local_addr()).tcp().calls(CALLS).rate(100.0).timeout(Duration::from_secs(30)).run().unwrap();
+    let report = Sipp::builtin("uac")
+        .remote(addr)
+        .local(free_local_addr())
+        .tcp()
+        .calls(CALLS)
+        .rate(100.0)
+        .timeout(Duration::from_secs(30))
+        .run()
+        .unwrap();
     report.assert_clean(CALLS);
     let stats = stop_uas(uas);
     assert_counters(&stats, &[("invites", CALLS), ("acks", CALLS), ("byes", CALLS), ("retransmissions_sent", 0)]);
 }
 
-#[test]
-fn our_uac_calls_sipp_uas_over_udp() {
+fn our_uac_calls_sipp_uas(tcp: bool) {
     let sipp_addr = free_local_addr();
-    let sipp = Sipp::builtin("uas").local(sipp_addr).calls(CALLS).timeout(Duration::from_secs(30)).spawn().unwrap();
+    let sipp = Sipp::builtin("uas").local(sipp_addr).calls(CALLS).timeout(Duration::from_secs(30));
+    let sipp = if tcp { sipp.tcp() } else { sipp }.spawn().unwrap();
     let mut cmd = Command::new(testkit::bins::example("uac"));
     cmd.arg(sipp_addr.to_string()).args(["--calls", &CALLS.to_string(), "--rate", "100", "--timeout-s", "30"]);
+    cmd.args(["--transport", if tcp { "tcp" } else { "udp" }]);
+    // SIPp's built-in UAS ends each call with a 4 s pause and fails calls whose TCP
+    // connection closes during it.
+    cmd.args(["--linger-ms", if tcp { "4500" } else { "0" }]);
     let mut uac = Spawned::spawn("uac example", cmd).unwrap();
     let result = uac.wait_for_line("uac result", Duration::from_secs(40)).unwrap();
-    let status = uac.wait(Duration::from_secs(5)).unwrap();
+    let status = uac.wait(Duration::from_secs(10)).unwrap();
     assert!(status.success(), "{result}");
     assert!(result.contains(&format!("successful={CALLS} failed=0")), "{result}");
     assert!(result.contains("retransmissions_sent=0"), "{result}");
@@ -72,10 +90,27 @@ fn our_uac_calls_sipp_uas_over_udp() {
 }
 
 #[test]
+fn our_uac_calls_sipp_uas_over_udp() {
+    our_uac_calls_sipp_uas(false);
+}
+
+#[test]
+fn our_uac_calls_sipp_uas_over_tcp() {
+    our_uac_calls_sipp_uas(true);
+}
+
+#[test]
 fn provisional_answers_stop_sipp_invite_retransmissions() {
     // Answered after 1.2 s: SIPp would retransmit the INVITE at 0.5 s without our 100/180.
     let (uas, addr) = start_uas(&["--answer-after-ms", "1200"]);
-    let report = Sipp::builtin("uac").remote(addr).local(free_local_addr()).calls(20).rate(10.0).timeout(Duration::from_secs(30)).run().unwrap();
+    let report = Sipp::builtin("uac")
+        .remote(addr)
+        .local(free_local_addr())
+        .calls(20)
+        .rate(10.0)
+        .timeout(Duration::from_secs(30))
+        .run()
+        .unwrap();
     report.assert_clean(20);
     assert_counters(&stop_uas(uas), &[("invites", 20), ("acks", 20), ("retransmissions_sent", 0)]);
 }
@@ -86,7 +121,14 @@ fn our_2xx_retransmissions_stop_when_the_ack_arrives() {
     // ACK must stop the next one (due at 1.5 s).
     let (uas, addr) = start_uas(&[]);
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios/uac_slow_ack.xml");
-    let report = Sipp::scenario_file(scenario).remote(addr).local(free_local_addr()).calls(20).rate(10.0).timeout(Duration::from_secs(30)).run().unwrap();
+    let report = Sipp::scenario_file(scenario)
+        .remote(addr)
+        .local(free_local_addr())
+        .calls(20)
+        .rate(10.0)
+        .timeout(Duration::from_secs(30))
+        .run()
+        .unwrap();
     assert_eq!((report.successful(), report.failed()), (20, 0), "{}", report.output);
     let stats = stop_uas(uas);
     assert_counters(&stats, &[("invites", 20), ("acks", 20), ("byes", 20), ("ack_timeouts", 0), ("retransmissions_sent", 20)]);

@@ -219,7 +219,9 @@ fn uac_acks_failures_itself_and_absorbs_their_retransmissions() {
     let sent = drain(&mut layer);
     let ack = Message::parse_datagram(sent[0].payload.clone()).unwrap();
     assert_eq!((ack.method(), ack.to_tag(), ack.branch()), (Some(&Method::Ack), Some("b6"), invite.branch()));
-    assert!(matches!(events(&mut layer).as_slice(), [Event::Response { tx: id, response }] if *id == tx && response.status() == Some(486)));
+    assert!(
+        matches!(events(&mut layer).as_slice(), [Event::Response { tx: id, response }] if *id == tx && response.status() == Some(486))
+    );
     layer.handle_message(busy, Peer::udp(addr(UAS)), t0 + Duration::from_millis(600));
     assert_eq!(drain(&mut layer).len(), 1, "the ACK is resent");
     assert!(events(&mut layer).is_empty());
@@ -326,7 +328,9 @@ fn invalid_requests_are_answered_by_the_layer_and_their_retransmissions_absorbed
 fn truncated_datagrams_get_a_stateless_400_and_garbage_is_dropped() {
     let mut uas = TransactionLayer::new(Config::default());
     let t0 = Instant::now();
-    let text = format!("OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP {UAC};branch=z9hG4bK-tr\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 50\r\n\r\nshort");
+    let text = format!(
+        "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP {UAC};branch=z9hG4bK-tr\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 50\r\n\r\nshort"
+    );
     uas.handle_datagram(Bytes::from(text), Peer::udp(addr(UAC)), t0);
     let answer = Message::parse_datagram(drain(&mut uas).remove(0).payload).unwrap();
     assert_eq!(answer.status(), Some(400));
@@ -363,7 +367,8 @@ fn a_stray_2xx_is_reported_and_rfc2543_retransmissions_absorbed() {
     let invite = request(Method::Invite, "z9hG4bK-gone", "UDP");
     layer.handle_message(response(&invite, 200, "z"), Peer::udp(addr(UAS)), t0);
     assert!(matches!(events(&mut layer).as_slice(), [Event::StrayResponse { .. }]));
-    let old = Message::parse_datagram(Bytes::from(request(Method::Options, "old", "UDP").to_string().replace(";branch=old", ""))).unwrap();
+    let old = Message::parse_datagram(Bytes::from(request(Method::Options, "old", "UDP").to_string().replace(";branch=old", "")))
+        .unwrap();
     layer.handle_message(old.clone(), Peer::udp(addr(UAC)), t0);
     layer.handle_message(old, Peer::udp(addr(UAC)), t0);
     assert_eq!(events(&mut layer).len(), 1);

@@ -9,7 +9,8 @@ pub fn target_dir() -> PathBuf {
     deps.parent().expect("profile directory").to_path_buf()
 }
 
-/// An example of the workspace, built by `cargo test` alongside the tests.
+/// An example of the workspace, built by `cargo test` alongside the tests. A run limited to
+/// one test target (`--test x`) does not rebuild examples: add `--examples` to it.
 pub fn example(name: &str) -> PathBuf {
     let path = target_dir().join("examples").join(name);
     assert!(path.exists(), "example {name} not built at {} (cargo test builds examples)", path.display());

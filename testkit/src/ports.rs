@@ -29,18 +29,21 @@ pub fn free_local_addr() -> SocketAddr {
     free_addr("127.0.0.1")
 }
 
-/// Waits until some process has bound UDP `addr` (a server that prints nothing when
-/// ready, like SIPp), by reading the kernel's socket table (probing with a bind of our own
-/// would steal the port). Returns false if it did not happen within `timeout`.
-pub fn wait_until_udp_bound(addr: SocketAddr, timeout: std::time::Duration) -> bool {
+/// Waits until some process has bound `addr`: a UDP socket, or a listening TCP socket when
+/// `tcp` (a server that prints nothing when ready, like SIPp). It reads the kernel's socket
+/// tables: probing with a bind of our own would steal the port. Returns false if it did not
+/// happen within `timeout`.
+pub fn wait_until_bound(addr: SocketAddr, tcp: bool, timeout: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
-    let needle = format!(":{:04X} ", addr.port());
+    let port = format!(":{:04X}", addr.port());
+    let tables: &[&str] = if tcp { &["/proc/net/tcp", "/proc/net/tcp6"] } else { &["/proc/net/udp", "/proc/net/udp6"] };
+    let matches = |line: &str| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // TCP sockets must be listening (state 0A); UDP sockets have no listen state.
+        cols.len() > 3 && cols[1].ends_with(&port) && (!tcp || cols[3] == "0A")
+    };
     while std::time::Instant::now() < deadline {
-        let bound = ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
-            std::fs::read_to_string(table)
-                .map(|t| t.lines().skip(1).any(|l| l.split_whitespace().nth(1).is_some_and(|local| format!("{local} ").ends_with(&needle))))
-                .unwrap_or(false)
-        });
+        let bound = tables.iter().any(|t| std::fs::read_to_string(t).is_ok_and(|text| text.lines().skip(1).any(matches)));
         if bound {
             return true;
         }

@@ -125,11 +125,11 @@ impl Sipp {
         c
     }
 
-    /// Starts SIPp in the background (for a UAS side) and waits until its UDP port is
-    /// bound (with a fixed local port).
+    /// Starts SIPp in the background (for a UAS side) and, with a fixed local port, waits
+    /// until it is bound.
     pub fn spawn(self) -> Result<RunningSipp, String> {
         let process = Spawned::spawn("sipp", self.command())?;
-        if self.local.port() != 0 && !self.tcp && !crate::ports::wait_until_udp_bound(self.local, Duration::from_secs(10)) {
+        if self.local.port() != 0 && !crate::ports::wait_until_bound(self.local, self.tcp, Duration::from_secs(10)) {
             return Err(format!("SIPp did not bind {} within 10 s; output:\n{}", self.local, process.output()));
         }
         Ok(RunningSipp { process, config: self })
@@ -175,7 +175,7 @@ impl RunningSipp {
             .map_err(|e| format!("SIPp wrote no statistics ({e}); exit {exit_code:?}; output:\n{output}\nerrors:\n{errors}"))?;
         let mut rows = text.lines().filter(|l| !l.trim().is_empty());
         let header = rows.next().ok_or("empty SIPp statistics")?;
-        let last = rows.last().ok_or("SIPp statistics have no data row")?;
+        let last = rows.next_back().ok_or("SIPp statistics have no data row")?;
         let stats = header.split(';').zip(last.split(';')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
         Ok(SippReport { exit_code, stats, output: format!("{output}\n{errors}") })
     }

@@ -66,7 +66,13 @@ pub fn authorization(challenge: &AuthValue, creds: &Credentials, method: &Method
 
 /// Answers the challenge in `response` (401 or 407) for a request `method uri`: the header
 /// to add to the re-sent request and its value.
-pub fn answer_challenge(response: &Message, creds: &Credentials, method: &Method, uri: &str, nc: u32) -> Result<(HeaderName, AuthValue), ChallengeError> {
+pub fn answer_challenge(
+    response: &Message,
+    creds: &Credentials,
+    method: &Method,
+    uri: &str,
+    nc: u32,
+) -> Result<(HeaderName, AuthValue), ChallengeError> {
     let (challenge_header, answer_header) = match response.status() {
         Some(401) => (HeaderName::WwwAuthenticate, HeaderName::Authorization),
         Some(407) => (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization),

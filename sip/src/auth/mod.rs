@@ -5,6 +5,6 @@ mod client;
 mod digest;
 mod server;
 
-pub use self::client::{answer_challenge, authorization, ChallengeError, Credentials};
+pub use self::client::{ChallengeError, Credentials, answer_challenge, authorization};
 pub use self::digest::{Algorithm, DigestInput};
 pub use self::server::{DigestServer, Verdict};

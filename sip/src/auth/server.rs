@@ -107,7 +107,13 @@ impl DigestServer {
 
     /// Checks the credentials `request` carries in `header` (`Authorization` or
     /// `Proxy-Authorization`). `password_of` returns a user's password.
-    pub fn verify(&self, request: &Message, header: HeaderName, password_of: impl Fn(&str) -> Option<String>, now_secs: u64) -> Verdict {
+    pub fn verify(
+        &self,
+        request: &Message,
+        header: HeaderName,
+        password_of: impl Fn(&str) -> Option<String>,
+        now_secs: u64,
+    ) -> Verdict {
         let ours = request
             .header_lines(header)
             .filter_map(|v| AuthValue::parse(v, header).ok())

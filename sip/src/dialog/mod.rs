@@ -195,11 +195,8 @@ impl Dialog {
     /// True when `message` (a request from the peer, or a response to us) carries this
     /// dialog's identity.
     pub fn matches(&self, message: &Message) -> bool {
-        let (ours, theirs) = if message.is_request() {
-            (message.to_tag(), message.from_tag())
-        } else {
-            (message.from_tag(), message.to_tag())
-        };
+        let (ours, theirs) =
+            if message.is_request() { (message.to_tag(), message.from_tag()) } else { (message.from_tag(), message.to_tag()) };
         message.call_id() == Some(self.id.call_id.as_str())
             && ours == Some(self.id.local_tag.as_str())
             && theirs == Some(self.id.remote_tag.as_str())

@@ -114,7 +114,11 @@ impl Driver {
             Command::SendAck { invite_tx, ack, peer } => self.layer.send_ack(invite_tx, &ack, peer),
             Command::SendStateless { message, peer } => self.layer.send_stateless(&message, peer),
             Command::Stats { reply } => {
-                let _ = reply.send(EndpointStats { transactions: self.layer.stats(), tcp_connections: self.connections.len(), ..self.stats });
+                let _ = reply.send(EndpointStats {
+                    transactions: self.layer.stats(),
+                    tcp_connections: self.connections.len(),
+                    ..self.stats
+                });
             }
         }
     }

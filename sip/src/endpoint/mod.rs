@@ -33,8 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::driver::{Command, Driver};
 use crate::message::{HostPort, Message, Transport, Via};
-use crate::transaction::{self, new_branch, Event, Peer, TransactionLayer, TransportKind, TxError, TxId};
-use crate::transport::{tcp, udp, TcpConfig};
+use crate::transaction::{self, Event, Peer, TransactionLayer, TransportKind, TxError, TxId, new_branch};
+use crate::transport::{TcpConfig, tcp, udp};
 
 /// What to bind and how to behave.
 #[derive(Debug, Clone)]

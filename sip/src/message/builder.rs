@@ -7,7 +7,7 @@ use std::fmt::{self, Write};
 use bytes::Bytes;
 
 use super::status::reason_phrase;
-use super::{lex, HeaderName, Message, Method, ParseError};
+use super::{HeaderName, Message, Method, ParseError, lex};
 
 /// Writes a message head line by line.
 #[derive(Debug, Clone)]

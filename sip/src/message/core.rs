@@ -7,8 +7,8 @@ use std::fmt;
 
 use super::lex;
 use super::name_addr::split_name_addr;
-use super::simple_headers::{parse_number, CSeq};
-use super::via::{split_via, Transport};
+use super::simple_headers::{CSeq, parse_number};
+use super::via::{Transport, split_via};
 use super::{EntryName, HeaderEntry, HeaderName, Method, Span};
 
 /// What is wrong with a core header.

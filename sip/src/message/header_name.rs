@@ -103,10 +103,7 @@ impl HeaderName {
             19 => &[ProxyAuthorization, ContentDisposition],
             _ => return None,
         };
-        candidates
-            .iter()
-            .copied()
-            .find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+        candidates.iter().copied().find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
     }
 
     fn from_compact(c: u8) -> Option<HeaderName> {

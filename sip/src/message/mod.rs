@@ -38,9 +38,9 @@ pub use self::host::{Host, HostPort};
 pub use self::method::Method;
 pub use self::name_addr::NameAddr;
 pub use self::params::{Param, Params};
-pub use self::simple_headers::{parse_number, CSeq, RAck, ValueParams};
+pub use self::simple_headers::{CSeq, RAck, ValueParams, parse_number};
 pub use self::uri::{SipUri, TelUri, Uri};
-pub use self::via::{Transport, Via, BRANCH_COOKIE};
+pub use self::via::{BRANCH_COOKIE, Transport, Via};
 
 use self::core::Core;
 
@@ -207,10 +207,7 @@ impl Message {
 
     /// Every line of header `name`, in order (values are not split on commas).
     pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> {
-        self.headers
-            .iter()
-            .filter(move |h| matches!(h.name, EntryName::Known(n) if n == name))
-            .map(|h| self.str_at(h.value))
+        self.headers.iter().filter(move |h| matches!(h.name, EntryName::Known(n) if n == name)).map(|h| self.str_at(h.value))
     }
 
     /// Every value of header `name`; list headers are split on commas (RFC 3261 §7.3.1).

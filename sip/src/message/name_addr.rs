@@ -72,17 +72,9 @@ impl NameAddr {
     pub fn parse_for(s: &str, header: HeaderName) -> Result<NameAddr, ParseError> {
         let parts = split_name_addr(s, header)?;
         let display_name = parts.display.map(|d| {
-            if d.starts_with('"') {
-                lex::unquote(d).into_owned()
-            } else {
-                d.split_whitespace().collect::<Vec<_>>().join(" ")
-            }
+            if d.starts_with('"') { lex::unquote(d).into_owned() } else { d.split_whitespace().collect::<Vec<_>>().join(" ") }
         });
-        Ok(NameAddr {
-            display_name,
-            uri: Uri::parse(lex::trim(parts.uri))?,
-            params: Params::parse(parts.params)?,
-        })
+        Ok(NameAddr { display_name, uri: Uri::parse(lex::trim(parts.uri))?, params: Params::parse(parts.params)? })
     }
 
     pub fn tag(&self) -> Option<&str> {

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use super::lex;
 use super::ParseError;
+use super::lex;
 
 /// One parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,8 +76,7 @@ impl Params {
 /// Characters allowed in an unquoted parameter value: token characters plus those URIs and
 /// `Via` use in values (IPv6 brackets, colons, slashes, escapes).
 fn is_param_value(v: &str) -> bool {
-    !v.is_empty()
-        && v.bytes().all(|b| lex::is_token_byte(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'&' | b'$' | b'@'))
+    !v.is_empty() && v.bytes().all(|b| lex::is_token_byte(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'&' | b'$' | b'@'))
 }
 
 impl fmt::Display for Params {

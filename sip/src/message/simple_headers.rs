@@ -120,7 +120,12 @@ mod tests {
     fn rack_and_value_params_round_trip() {
         let r = RAck::parse("776656 1 INVITE").unwrap();
         assert_eq!(RAck::parse(&r.to_string()).unwrap(), r);
-        for s in ["application/sdp;charset=utf-8", "refer;id=93809824", "active;expires=60", "a84b4c76e66710@pc33.atlanta.com;to-tag=7743;from-tag=6472"] {
+        for s in [
+            "application/sdp;charset=utf-8",
+            "refer;id=93809824",
+            "active;expires=60",
+            "a84b4c76e66710@pc33.atlanta.com;to-tag=7743;from-tag=6472",
+        ] {
             let v = ValueParams::parse(s, HeaderName::Event).unwrap();
             assert_eq!(v.to_string(), s);
             assert_eq!(ValueParams::parse(&v.to_string(), HeaderName::Event).unwrap(), v);

@@ -3,9 +3,9 @@
 
 use std::fmt;
 
+use super::ParseError;
 use super::host::HostPort;
 use super::params::Params;
-use super::ParseError;
 
 /// A parsed URI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,7 +13,10 @@ pub enum Uri {
     Sip(SipUri),
     Tel(TelUri),
     /// A URI with a scheme this stack does not handle (e.g. `mailto:`, `http:`).
-    Other { scheme: String, rest: String },
+    Other {
+        scheme: String,
+        rest: String,
+    },
 }
 
 /// A `sip:` or `sips:` URI.
@@ -147,14 +150,32 @@ fn is_user_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';'
-                | b'?' | b'/'
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b';'
+                | b'?'
+                | b'/'
         )
 }
 
 fn is_header_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$'
+        )
 }
 
 impl TelUri {

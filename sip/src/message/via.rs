@@ -3,10 +3,10 @@
 
 use std::fmt;
 
+use super::ParseError;
 use super::host::HostPort;
 use super::lex;
 use super::params::Params;
-use super::ParseError;
 
 /// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
 pub const BRANCH_COOKIE: &str = "z9hG4bK";
@@ -92,7 +92,7 @@ pub(crate) fn split_via(s: &str) -> Result<ViaParts<'_>, ParseError> {
     if !lex::trim(name).eq_ignore_ascii_case("SIP") || lex::trim(version) != "2.0" {
         return Err(bad);
     }
-    let rest = rest.trim_start_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+    let rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
     let transport_len = rest.bytes().take_while(|b| lex::is_token_byte(*b)).count();
     let (transport, rest) = rest.split_at(transport_len);
     if transport.is_empty() || !rest.starts_with(|c: char| c.is_ascii() && lex::is_lws(c as u8)) {

@@ -49,7 +49,15 @@ pub(crate) struct ClientTx {
 
 impl ClientTx {
     /// Creates the transaction and sends its request.
-    pub fn start(id: TxId, request: Message, peer: Peer, invite: bool, now: Instant, cfg: &TimerConfig, out: &mut Outputs) -> ClientTx {
+    pub fn start(
+        id: TxId,
+        request: Message,
+        peer: Peer,
+        invite: bool,
+        now: Instant,
+        cfg: &TimerConfig,
+        out: &mut Outputs,
+    ) -> ClientTx {
         let mut tx = ClientTx {
             id,
             invite,

@@ -2,13 +2,24 @@
 //! cookie, sent-by and method, ACK matching its INVITE) with the RFC 2543 fallback for
 //! branches without the cookie; clients per §17.1.3 (branch and CSeq method).
 
-use crate::message::{Message, Method, BRANCH_COOKIE};
+use crate::message::{BRANCH_COOKIE, Message, Method};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum ServerKey {
-    Rfc3261 { branch: Box<str>, sent_by: Box<str>, method: Method },
+    Rfc3261 {
+        branch: Box<str>,
+        sent_by: Box<str>,
+        method: Method,
+    },
     /// Request-URI, From tag, Call-ID, CSeq number, top Via sent-by and method.
-    Rfc2543 { request_uri: Box<str>, from_tag: Box<str>, call_id: Box<str>, cseq: u32, sent_by: Box<str>, method: Method },
+    Rfc2543 {
+        request_uri: Box<str>,
+        from_tag: Box<str>,
+        call_id: Box<str>,
+        cseq: u32,
+        sent_by: Box<str>,
+        method: Method,
+    },
 }
 
 impl ServerKey {
@@ -94,9 +105,15 @@ mod tests {
 
     #[test]
     fn rfc2543_fallback_without_cookie() {
-        let invite = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c\nCSeq: 7 INVITE\n\n");
-        let ack = msg("ACK sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=x\nCall-ID: c\nCSeq: 7 ACK\n\n");
-        let other = msg("INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c\nCSeq: 8 INVITE\n\n");
+        let invite = msg(
+            "INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c\nCSeq: 7 INVITE\n\n",
+        );
+        let ack = msg(
+            "ACK sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=x\nCall-ID: c\nCSeq: 7 ACK\n\n",
+        );
+        let other = msg(
+            "INVITE sip:b@h SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.15\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: c\nCSeq: 8 INVITE\n\n",
+        );
         assert!(matches!(ServerKey::for_request(&invite), Some(ServerKey::Rfc2543 { .. })));
         assert_eq!(ServerKey::for_request(&invite), ServerKey::for_request(&ack));
         assert_ne!(ServerKey::for_request(&invite), ServerKey::for_request(&other));

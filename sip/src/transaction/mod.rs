@@ -14,6 +14,7 @@
 //! `cancel`, `send_ack`). Tests drive the same calls with a virtual clock.
 
 mod client;
+mod config;
 mod derived;
 mod key;
 mod layer;
@@ -29,9 +30,10 @@ use bytes::Bytes;
 
 use crate::message::Message;
 
+pub use self::config::{Config, Stats, TxError};
 pub use self::derived::{ack_for_failure, cancel_for};
 pub use self::key::{new_branch, new_tag};
-pub use self::layer::{Config, Stats, TransactionLayer, TxError};
+pub use self::layer::TransactionLayer;
 pub use self::timer::{Timer, TimerConfig};
 
 /// Identifies one transaction of a [`TransactionLayer`].

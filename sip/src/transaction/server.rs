@@ -89,7 +89,13 @@ impl ServerTx {
         }
     }
 
-    pub fn respond(&mut self, response: &Message, now: Instant, cfg: &TimerConfig, out: &mut Outputs) -> Result<(), RespondError> {
+    pub fn respond(
+        &mut self,
+        response: &Message,
+        now: Instant,
+        cfg: &TimerConfig,
+        out: &mut Outputs,
+    ) -> Result<(), RespondError> {
         let code = response.status().ok_or(RespondError::NotAResponse)?;
         let bytes = response.as_bytes().clone();
         if code >= 200 && self.is_pending() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{Notify, mpsc};
 
 use crate::message::framing::{Frame, FramingError, StreamFramer};
 
@@ -46,12 +46,25 @@ impl Connection {
 
 /// What the TCP tasks tell the driver.
 pub enum TcpEvent {
-    Connected { peer: SocketAddr, connection: Connection },
-    Message { peer: SocketAddr, bytes: Bytes },
+    Connected {
+        peer: SocketAddr,
+        connection: Connection,
+    },
+    Message {
+        peer: SocketAddr,
+        bytes: Bytes,
+    },
     /// A message without Content-Length: its head, before the connection closes.
-    Unframeable { peer: SocketAddr, head: Bytes },
-    Closed { peer: SocketAddr },
-    ConnectFailed { peer: SocketAddr },
+    Unframeable {
+        peer: SocketAddr,
+        head: Bytes,
+    },
+    Closed {
+        peer: SocketAddr,
+    },
+    ConnectFailed {
+        peer: SocketAddr,
+    },
 }
 
 /// Accepts connections until the listener fails or the driver goes away.

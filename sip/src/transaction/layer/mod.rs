@@ -1,6 +1,9 @@
 //! The transaction layer: every transaction of an endpoint, the indexes that match incoming
 //! messages to them (§17.1.3, §17.2.3), request validation with precise refusals, CANCEL
 //! handling (§9.2), and the timer queue. See the module documentation for driving order.
+//! The transaction user's commands are in `commands.rs`.
+
+mod commands;
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -10,72 +13,16 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::client::{AfterResponse, ClientState, ClientTx};
-use super::key::{new_tag, ClientKey, ServerKey};
-use super::server::{RespondError, ServerState, ServerTx};
-use super::timer::TimerConfig;
-use super::{cancel_for, Event, Outputs, Peer, Transmit, TxId};
-use crate::message::validate::{validate_request, validate_response, Rejection, ServerProfile};
+use super::config::{Config, Stats};
+use super::key::{ClientKey, ServerKey, new_tag};
+use super::server::{ServerState, ServerTx};
+use super::{Event, Outputs, Peer, Transmit, TxId};
+use crate::message::validate::{Rejection, validate_request, validate_response};
 use crate::message::{Builder, Message, Method, ParseError};
-
-/// Configuration of a transaction layer.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub timers: TimerConfig,
-    /// Decides 405/420/501 answers to new requests.
-    pub profile: ServerProfile,
-    /// Answer every new INVITE with `100 Trying` at once (§17.2.1).
-    pub send_trying: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { timers: TimerConfig::default(), profile: ServerProfile::default(), send_trying: true }
-    }
-}
-
-/// Counters, for metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    pub requests_received: u64,
-    pub responses_received: u64,
-    pub retransmissions_sent: u64,
-    /// Retransmitted requests and responses absorbed by a transaction.
-    pub retransmissions_absorbed: u64,
-    /// Requests the layer refused itself (validation), with a status.
-    pub requests_rejected: u64,
-    /// Messages that could not be parsed or answered, and malformed responses.
-    pub messages_dropped: u64,
-    pub stray_responses: u64,
-    pub client_transactions: usize,
-    pub server_transactions: usize,
-}
-
-/// Why a transaction-user command was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TxError {
-    #[error("no such transaction")]
-    Unknown,
-    #[error("a final response was already sent")]
-    FinalAlreadySent,
-    #[error("not a response")]
-    NotAResponse,
-    #[error("not a request")]
-    NotARequest,
-    #[error("the request has no Via branch with the RFC 3261 cookie")]
-    NoBranch,
-    #[error("a transaction with this branch and method exists")]
-    DuplicateBranch,
-    #[error("ACK is not sent in a transaction; use send_ack")]
-    AckInTransaction,
-    #[error("only an INVITE client transaction without a final response can be cancelled")]
-    NotCancellable,
-    #[error("could not build the request: {0}")]
-    Build(&'static str),
-}
 
 /// The identity an ACK for a 2xx carries: Call-ID, CSeq number and From tag.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct AckKey(Box<str>, u32, Box<str>);
+pub(super) struct AckKey(Box<str>, u32, Box<str>);
 
 impl AckKey {
     fn of(m: &Message) -> Option<AckKey> {
@@ -83,7 +30,7 @@ impl AckKey {
     }
 }
 
-struct ServerEntry {
+pub(super) struct ServerEntry {
     key: ServerKey,
     tx: ServerTx,
     ack_key: Option<AckKey>,
@@ -91,7 +38,7 @@ struct ServerEntry {
     local_tag: Option<Box<str>>,
 }
 
-struct ClientEntry {
+pub(super) struct ClientEntry {
     key: ClientKey,
     tx: ClientTx,
 }
@@ -370,92 +317,6 @@ impl TransactionLayer {
                 }
             }
         }
-    }
-
-    /// Starts a client transaction sending `request` to `peer`. The request's top Via must
-    /// carry a unique branch with the `z9hG4bK` cookie (see [`super::new_branch`]).
-    pub fn send_request(&mut self, request: Message, peer: Peer, now: Instant) -> Result<TxId, TxError> {
-        let method = request.method().filter(|_| request.is_request()).ok_or(TxError::NotARequest)?;
-        if *method == Method::Ack {
-            return Err(TxError::AckInTransaction);
-        }
-        let invite = *method == Method::Invite;
-        let key = ClientKey::for_request(&request)
-            .filter(|_| request.branch().is_some_and(|b| b.starts_with(crate::message::BRANCH_COOKIE)))
-            .ok_or(TxError::NoBranch)?;
-        if self.client_index.contains_key(&key) {
-            return Err(TxError::DuplicateBranch);
-        }
-        let id = self.new_id();
-        let tx = ClientTx::start(id, request, peer, invite, now, &self.config.timers, &mut self.out);
-        self.client_index.insert(key.clone(), id);
-        self.clients.insert(id, Box::new(ClientEntry { key, tx }));
-        Ok(id)
-    }
-
-    /// Sends `response` on server transaction `tx`.
-    pub fn respond(&mut self, tx: TxId, response: Message, now: Instant) -> Result<(), TxError> {
-        let cfg = self.config.timers;
-        let e = self.servers.get_mut(&tx).ok_or(TxError::Unknown)?;
-        e.tx.respond(&response, now, &cfg, &mut self.out).map_err(|err| match err {
-            RespondError::FinalAlreadySent => TxError::FinalAlreadySent,
-            RespondError::NotAResponse => TxError::NotAResponse,
-        })?;
-        if let Some(tag) = response.to_tag() {
-            e.local_tag.get_or_insert_with(|| tag.into());
-        }
-        if e.tx.awaiting_ack && e.ack_key.is_none() {
-            if let Some(k) = AckKey::of(&response) {
-                self.acks.insert(k.clone(), tx);
-                e.ack_key = Some(k);
-            }
-        }
-        self.cleanup(tx);
-        Ok(())
-    }
-
-    /// Cancels INVITE client transaction `tx` (§9.1). The CANCEL goes out at once if a
-    /// provisional response arrived (its transaction id is returned), else as soon as one
-    /// does.
-    pub fn cancel(&mut self, tx: TxId, now: Instant) -> Result<Option<TxId>, TxError> {
-        let e = self.clients.get_mut(&tx).ok_or(TxError::Unknown)?;
-        if !e.tx.is_invite() {
-            return Err(TxError::NotCancellable);
-        }
-        match e.tx.state {
-            ClientState::Calling => {
-                e.tx.cancel_pending = true;
-                Ok(None)
-            }
-            ClientState::Proceeding => self.send_cancel(tx, now).map(Some),
-            _ => Err(TxError::NotCancellable),
-        }
-    }
-
-    fn send_cancel(&mut self, invite_tx: TxId, now: Instant) -> Result<TxId, TxError> {
-        let e = self.clients.get(&invite_tx).ok_or(TxError::Unknown)?;
-        let peer = e.tx.peer;
-        let invite = e.tx.request.as_ref().ok_or(TxError::NotCancellable)?;
-        let cancel = cancel_for(invite).map_err(|_| TxError::Build("CANCEL"))?;
-        self.send_request(cancel, peer, now)
-    }
-
-    /// Sends the ACK for a 2xx (outside any transaction, §13.2.2.4). With the INVITE
-    /// transaction id, later retransmissions of that 2xx are answered with this ACK
-    /// without bothering the transaction user.
-    pub fn send_ack(&mut self, invite_tx: Option<TxId>, ack: &Message, peer: Peer) {
-        let bytes = ack.as_bytes().clone();
-        if let (Some(id), Some(tag)) = (invite_tx, ack.to_tag()) {
-            if let Some(e) = self.clients.get_mut(&id) {
-                e.tx.remember_ack(tag, bytes.clone());
-            }
-        }
-        self.out.transmits.push_back(Transmit { peer, payload: bytes, tx: None });
-    }
-
-    /// Sends a message outside any transaction.
-    pub fn send_stateless(&mut self, message: &Message, peer: Peer) {
-        self.out.transmits.push_back(Transmit { peer, payload: message.as_bytes().clone(), tx: None });
     }
 
     /// The transport failed to deliver a message of `tx`.
