@@ -2,10 +2,12 @@
 //!
 //! - [`process`]: child processes with captured output, bounded waits, SIGTERM stop.
 //! - [`sipp`]: SIPp as an independent SIP peer, with its statistics read back.
+//! - [`nats`]: nats-server, alone or as a 3-server JetStream cluster.
 //! - [`ports`]: free UDP/TCP ports.
 //! - [`bins`]: where cargo put the examples and binaries under test.
 
 pub mod bins;
+pub mod nats;
 pub mod ports;
 pub mod process;
 pub mod sipp;

@@ -26,15 +26,12 @@ impl Spawned {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
         let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>);
-        for (stream, to_channel) in [(stdout, true), (stderr, false)] {
-            let Some(stream) = stream else { continue };
+        for stream in [stdout, stderr].into_iter().flatten() {
             let (tx, log) = (tx.clone(), log.clone());
             thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     log.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
-                    if to_channel {
-                        let _ = tx.send(line);
-                    }
+                    let _ = tx.send(line);
                 }
             });
         }
@@ -50,8 +47,8 @@ impl Spawned {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
     }
 
-    /// Waits until a stdout line contains `needle`; the error names what was awaited and
-    /// shows the output.
+    /// Waits until an output line (stdout or stderr) contains `needle`; the error names
+    /// what was awaited and shows the output.
     pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
