@@ -1,0 +1,9 @@
+//! Generates the Rust types of the bus contracts from `proto/` with protox (a pure-Rust
+//! protobuf compiler, so no `protoc` is needed) and tonic-prost-build.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(["callmesh/v1/callmesh.proto"], ["proto"])?;
+    tonic_prost_build::configure().build_client(false).build_server(false).compile_fds(descriptors)?;
+    Ok(())
+}

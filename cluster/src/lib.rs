@@ -1,0 +1,18 @@
+//! The Callmesh cluster fabric: what joins the nodes.
+//!
+//! - [`contracts`]: the protobuf messages of every bus subject and registry bucket.
+//! - [`subjects`]: typed subject builders and ids.
+//! - [`bus`]: the bus trait with [`bus::NatsBus`] and [`bus::LocalBus`], and typed helpers.
+//! - [`registry`]: the replicated key-value store with [`registry::JetStreamRegistry`] and
+//!   [`registry::MemoryRegistry`]; [`ownership`] (fenced session ownership) and
+//!   [`membership`] (node heartbeats and liveness) on top of it.
+//! - [`trace`]: trace context in bus headers; [`metrics`]: fabric counters.
+
+pub mod bus;
+pub mod contracts;
+pub mod membership;
+pub mod metrics;
+pub mod ownership;
+pub mod registry;
+pub mod subjects;
+pub mod trace;

@@ -1,0 +1,163 @@
+//! Node membership: each node puts a `NodeHeartbeat` (role, addresses, load) in the `nodes`
+//! bucket every interval; a watch turns the bucket's changes into joins, leaves (a node
+//! deleted its heartbeat on shutdown) and deaths (no heartbeat within the TTL, judged by
+//! the watcher's own clock, so nodes need no synchronised clocks).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::contracts::{self, NodeHeartbeat};
+use crate::registry::{Bucket, Change, Registry, RegistryError, Since};
+
+/// What a membership watch reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberEvent {
+    /// A node appeared (or came back after it was declared dead).
+    Joined(NodeHeartbeat),
+    /// A known node sent a heartbeat (its load may have changed).
+    Updated(NodeHeartbeat),
+    /// A node left cleanly.
+    Left(String),
+    /// A node stopped sending heartbeats.
+    Died(String),
+}
+
+/// A running heartbeat. Dropping it stops the heartbeats (the node will be seen to die);
+/// [`Heartbeat::leave`] stops them and removes the node (it is seen to leave).
+pub struct Heartbeat {
+    task: tokio::task::JoinHandle<()>,
+    registry: Arc<dyn Registry>,
+    node_id: String,
+}
+
+impl Heartbeat {
+    /// Starts putting `make()` every `interval`, the first one at once.
+    pub fn start(
+        registry: Arc<dyn Registry>,
+        interval: Duration,
+        make: impl Fn() -> NodeHeartbeat + Send + 'static,
+    ) -> Heartbeat {
+        let node_id = make().node_id;
+        let (reg, key) = (registry.clone(), node_id.clone());
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                let mut hb = make();
+                hb.meta = contracts::meta(&hb.node_id);
+                if let Err(e) = reg.put(Bucket::Nodes, &key, Bytes::from(hb.encode_to_vec())).await {
+                    tracing::warn!(node = %key, error = %e, "heartbeat not written");
+                }
+            }
+        });
+        Heartbeat { task, registry, node_id }
+    }
+
+    /// Stops the heartbeats and removes this node from the bucket.
+    pub async fn leave(self) -> Result<(), RegistryError> {
+        self.task.abort();
+        self.registry.delete(Bucket::Nodes, &self.node_id, None).await
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The nodes currently alive (heartbeat younger than `ttl` by its sender's clock).
+pub async fn members(registry: &dyn Registry, ttl: Duration) -> Result<Vec<NodeHeartbeat>, RegistryError> {
+    let mut out = Vec::new();
+    for key in registry.keys(Bucket::Nodes, "").await? {
+        if let Some(entry) = registry.get(Bucket::Nodes, &key).await? {
+            if let Ok(hb) = NodeHeartbeat::decode(entry.value) {
+                if is_fresh(&hb, ttl) {
+                    out.push(hb);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_fresh(hb: &NodeHeartbeat, ttl: Duration) -> bool {
+    let sent = hb.meta.as_ref().map(|m| m.sent_at_unix_ms).unwrap_or(0);
+    contracts::unix_ms().saturating_sub(sent) <= ttl.as_millis() as u64
+}
+
+/// A stream of membership events.
+pub struct MemberWatch {
+    rx: mpsc::UnboundedReceiver<MemberEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MemberWatch {
+    pub async fn next(&mut self) -> Option<MemberEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for MemberWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Watches the `nodes` bucket: the nodes alive now are reported as `Joined` first.
+pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch, RegistryError> {
+    let mut changes = registry.watch(Bucket::Nodes, ">", Since::LatestValues).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut seen: HashMap<String, Instant> = HashMap::new();
+        loop {
+            let next_death = seen.values().min().map(|t| *t + ttl);
+            let change = tokio::select! {
+                c = changes.next() => c,
+                _ = tokio::time::sleep_until(next_death.unwrap_or_else(Instant::now)), if next_death.is_some() => {
+                    let now = Instant::now();
+                    let dead: Vec<String> = seen.iter().filter(|(_, t)| **t + ttl <= now).map(|(k, _)| k.clone()).collect();
+                    for node in dead {
+                        seen.remove(&node);
+                        let _ = tx.send(MemberEvent::Died(node));
+                    }
+                    continue;
+                }
+            };
+            let event = match change {
+                None => return,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "membership watch error");
+                    continue;
+                }
+                Some(Ok(Change::Delete { key, .. })) => match seen.remove(&key) {
+                    Some(_) => MemberEvent::Left(key),
+                    None => continue,
+                },
+                Some(Ok(Change::Put(entry))) => {
+                    let Ok(hb) = NodeHeartbeat::decode(entry.value) else {
+                        tracing::warn!(key = %entry.key, "undecodable heartbeat");
+                        continue;
+                    };
+                    if !seen.contains_key(&hb.node_id) && !is_fresh(&hb, ttl) {
+                        continue;
+                    }
+                    match seen.insert(hb.node_id.clone(), Instant::now()) {
+                        Some(_) => MemberEvent::Updated(hb),
+                        None => MemberEvent::Joined(hb),
+                    }
+                }
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(MemberWatch { rx, task })
+}

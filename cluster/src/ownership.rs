@@ -1,0 +1,187 @@
+//! Session ownership with fencing. A session record names its owner node, a fencing epoch
+//! and a lease. Every write is a compare-and-set on the record's revision; a takeover bumps
+//! the epoch, so the old owner's next write loses its compare-and-set, finds a newer epoch,
+//! and is refused with [`OwnershipError::Fenced`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::contracts::{self, CallState, SessionRecord};
+use crate::registry::{Bucket, Registry, RegistryError};
+use crate::subjects::{NodeId, SessionId};
+
+/// Milliseconds since the Unix epoch, as the store sees them (replaceable in tests).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Why an ownership operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnershipError {
+    #[error("session {0} already exists")]
+    Exists(String),
+    #[error("session {0} not found")]
+    NotFound(String),
+    #[error("session {session} belongs to {owner} at epoch {epoch}; this node's epoch {ours} is stale")]
+    Fenced { session: String, owner: String, epoch: u64, ours: u64 },
+    #[error("session {session} is leased by {owner} for {remaining_ms} ms more")]
+    LeaseActive { session: String, owner: String, remaining_ms: u64 },
+    #[error("session record {0} does not decode")]
+    Corrupt(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A session this node owns: the record as last written and its revision.
+#[derive(Debug, Clone)]
+pub struct OwnedSession {
+    pub record: SessionRecord,
+    revision: u64,
+}
+
+impl OwnedSession {
+    pub fn epoch(&self) -> u64 {
+        self.record.epoch
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The call state to change before the next [`SessionStore::save`].
+    pub fn call_mut(&mut self) -> &mut CallState {
+        self.record.call.get_or_insert_with(CallState::default)
+    }
+}
+
+/// Reads and writes session records as one node.
+#[derive(Clone)]
+pub struct SessionStore {
+    registry: Arc<dyn Registry>,
+    node: NodeId,
+    lease: Duration,
+    clock: Clock,
+}
+
+impl SessionStore {
+    pub fn new(registry: Arc<dyn Registry>, node: NodeId, lease: Duration) -> Self {
+        SessionStore { registry, node, lease, clock: Arc::new(contracts::unix_ms) }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    fn stamp(&self, record: &mut SessionRecord) -> Bytes {
+        record.meta = contracts::meta(self.node.as_str());
+        record.lease_expires_unix_ms = (self.clock)() + self.lease.as_millis() as u64;
+        Bytes::from(record.encode_to_vec())
+    }
+
+    /// Creates the record of a new session, owned by this node at epoch 1.
+    pub async fn create(&self, session: &SessionId, call: CallState) -> Result<OwnedSession, OwnershipError> {
+        let mut record = SessionRecord {
+            session_id: session.to_string(),
+            owner: self.node.to_string(),
+            epoch: 1,
+            call: Some(call),
+            ..Default::default()
+        };
+        let value = self.stamp(&mut record);
+        match self.registry.create(Bucket::Sessions, session.as_str(), value).await {
+            Ok(revision) => Ok(OwnedSession { record, revision }),
+            Err(RegistryError::AlreadyExists(_)) => Err(OwnershipError::Exists(session.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The record of `session` and its revision.
+    pub async fn load(&self, session: &SessionId) -> Result<Option<(SessionRecord, u64)>, OwnershipError> {
+        let Some(entry) = self.registry.get(Bucket::Sessions, session.as_str()).await? else { return Ok(None) };
+        let record = SessionRecord::decode(entry.value).map_err(|_| OwnershipError::Corrupt(session.to_string()))?;
+        Ok(Some((record, entry.revision)))
+    }
+
+    /// Writes the owned record (renewing the lease). Refused with `Fenced` when another
+    /// node took the session over.
+    pub async fn save(&self, owned: &mut OwnedSession) -> Result<(), OwnershipError> {
+        let session = SessionId::new(owned.record.session_id.clone())
+            .map_err(|_| OwnershipError::Corrupt(owned.record.session_id.clone()))?;
+        for _ in 0..2 {
+            let value = self.stamp(&mut owned.record);
+            match self.registry.update(Bucket::Sessions, session.as_str(), value, owned.revision).await {
+                Ok(revision) => {
+                    owned.revision = revision;
+                    return Ok(());
+                }
+                Err(RegistryError::WrongRevision { .. }) => {
+                    let (current, revision) =
+                        self.load(&session).await?.ok_or_else(|| OwnershipError::NotFound(session.to_string()))?;
+                    if current.epoch != owned.record.epoch || current.owner != self.node.as_str() {
+                        return Err(OwnershipError::Fenced {
+                            session: session.to_string(),
+                            owner: current.owner,
+                            epoch: current.epoch,
+                            ours: owned.record.epoch,
+                        });
+                    }
+                    // Our own epoch wrote it: an earlier save whose acknowledgement was lost.
+                    owned.revision = revision;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OwnershipError::Registry(RegistryError::Backend("session record keeps changing under its owner".into())))
+    }
+
+    /// Takes `session` over with a new epoch. Unless `force`, only once its lease expired.
+    pub async fn take_over(&self, session: &SessionId, force: bool) -> Result<OwnedSession, OwnershipError> {
+        let (mut record, revision) = self.load(session).await?.ok_or_else(|| OwnershipError::NotFound(session.to_string()))?;
+        let now = (self.clock)();
+        if !force && record.owner != self.node.as_str() && record.lease_expires_unix_ms > now {
+            return Err(OwnershipError::LeaseActive {
+                session: session.to_string(),
+                owner: record.owner,
+                remaining_ms: record.lease_expires_unix_ms - now,
+            });
+        }
+        let previous = (record.owner.clone(), record.epoch);
+        record.owner = self.node.to_string();
+        record.epoch += 1;
+        let value = self.stamp(&mut record);
+        match self.registry.update(Bucket::Sessions, session.as_str(), value, revision).await {
+            Ok(revision) => Ok(OwnedSession { record, revision }),
+            Err(RegistryError::WrongRevision { .. }) => {
+                let (current, _) = self.load(session).await?.ok_or_else(|| OwnershipError::NotFound(session.to_string()))?;
+                Err(OwnershipError::Fenced {
+                    session: session.to_string(),
+                    owner: current.owner,
+                    epoch: current.epoch,
+                    ours: previous.1 + 1,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the record of an ended session (only if this node still owns it as written).
+    pub async fn remove(&self, owned: OwnedSession) -> Result<(), OwnershipError> {
+        let key = owned.record.session_id.clone();
+        match self.registry.delete(Bucket::Sessions, &key, Some(owned.revision)).await {
+            Ok(()) => Ok(()),
+            Err(RegistryError::WrongRevision { .. }) => {
+                let current = self.registry.get(Bucket::Sessions, &key).await?;
+                let owner =
+                    current.and_then(|e| SessionRecord::decode(e.value).ok()).map(|r| (r.owner, r.epoch)).unwrap_or_default();
+                Err(OwnershipError::Fenced { session: key, owner: owner.0, epoch: owner.1, ours: owned.record.epoch })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Session ownership (fencing epochs, leases, takeover) and membership (join, leave, death),
+//! on both backends.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cluster::contracts::{CallState, NodeHeartbeat, NodeLoad, Role};
+use cluster::membership::{self, Heartbeat, MemberEvent};
+use cluster::ownership::{OwnershipError, SessionStore};
+use cluster::registry::RegistryConfig;
+use cluster::subjects::{NodeId, SessionId};
+use common::{Fabric, within};
+
+conformance!(RegistryConfig::default();
+    a_takeover_fences_the_old_owner,
+    an_expired_lease_can_be_taken_without_force,
+    members_join_leave_and_die,
+);
+
+fn store(f: &Fabric, node: &str, clock: Arc<AtomicU64>) -> SessionStore {
+    SessionStore::new(f.registry.clone(), NodeId::new(node).unwrap(), Duration::from_secs(10))
+        .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)))
+}
+
+async fn a_takeover_fences_the_old_owner(f: Fabric) {
+    let clock = Arc::new(AtomicU64::new(1_000_000));
+    let (a, b) = (store(&f, "session-a", clock.clone()), store(&f, "session-b", clock.clone()));
+    let id = SessionId::new("call-1").unwrap();
+    let mut owned_a = a.create(&id, CallState { state: "Ringing".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(owned_a.epoch(), 1);
+    assert!(matches!(a.create(&id, CallState::default()).await, Err(OwnershipError::Exists(_))));
+    owned_a.call_mut().state = "Answered".into();
+    a.save(&mut owned_a).await.unwrap();
+
+    let refused = b.take_over(&id, false).await.unwrap_err();
+    assert!(matches!(refused, OwnershipError::LeaseActive { ref owner, .. } if owner == "session-a"), "{refused}");
+
+    let mut owned_b = b.take_over(&id, true).await.unwrap();
+    assert_eq!((owned_b.epoch(), owned_b.record.owner.as_str()), (2, "session-b"));
+    assert_eq!(owned_b.record.call.as_ref().unwrap().state, "Answered", "the new owner continues from the record");
+
+    owned_a.call_mut().state = "Stale".into();
+    let fenced = a.save(&mut owned_a).await.unwrap_err();
+    assert_eq!(fenced, OwnershipError::Fenced { session: "call-1".into(), owner: "session-b".into(), epoch: 2, ours: 1 });
+    let (record, _) = b.load(&id).await.unwrap().unwrap();
+    assert_eq!(record.call.unwrap().state, "Answered", "the stale write did not land");
+
+    owned_b.call_mut().state = "Held".into();
+    b.save(&mut owned_b).await.unwrap();
+    assert!(matches!(a.remove(owned_a).await, Err(OwnershipError::Fenced { .. })));
+    b.remove(owned_b).await.unwrap();
+    assert!(b.load(&id).await.unwrap().is_none());
+}
+
+async fn an_expired_lease_can_be_taken_without_force(f: Fabric) {
+    let clock = Arc::new(AtomicU64::new(5_000_000));
+    let (a, b) = (store(&f, "node-a", clock.clone()), store(&f, "node-b", clock.clone()));
+    let id = SessionId::new("call-2").unwrap();
+    a.create(&id, CallState::default()).await.unwrap();
+    clock.fetch_add(10_001, Ordering::SeqCst);
+    let owned = b.take_over(&id, false).await.unwrap();
+    assert_eq!(owned.epoch(), 2);
+    assert_eq!(owned.record.lease_expires_unix_ms, 5_010_001 + 10_000);
+    let missing = SessionId::new("nope").unwrap();
+    assert!(matches!(b.take_over(&missing, true).await, Err(OwnershipError::NotFound(_))));
+}
+
+fn heartbeat(node: &'static str, calls: Arc<AtomicU64>) -> impl Fn() -> NodeHeartbeat + Send + 'static {
+    move || NodeHeartbeat {
+        node_id: node.into(),
+        role: Role::Session as i32,
+        load: Some(NodeLoad { active_calls: calls.load(Ordering::SeqCst) as u32, ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+async fn members_join_leave_and_die(f: Fabric) {
+    let ttl = Duration::from_millis(800);
+    let interval = Duration::from_millis(150);
+    let calls = Arc::new(AtomicU64::new(3));
+    let a = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-a", calls.clone()));
+    let mut watch = membership::watch(f.registry.as_ref(), ttl).await.unwrap();
+    let first = within("member-a joining", watch.next()).await.unwrap();
+    assert!(
+        matches!(&first, MemberEvent::Joined(hb) if hb.node_id == "member-a" && hb.load.unwrap().active_calls == 3),
+        "{first:?}"
+    );
+    let b = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-b", calls.clone()));
+    let mut joined_b = false;
+    while !joined_b {
+        match within("member-b joining", watch.next()).await.unwrap() {
+            MemberEvent::Joined(hb) => joined_b = hb.node_id == "member-b",
+            MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let alive = membership::members(f.registry.as_ref(), ttl).await.unwrap();
+    assert_eq!(alive.len(), 2);
+    b.leave().await.unwrap();
+    loop {
+        match within("member-b leaving", watch.next()).await.unwrap() {
+            MemberEvent::Left(node) if node == "member-b" => break,
+            MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(a);
+    loop {
+        match within("member-a dying (no heartbeat for the TTL)", watch.next()).await.unwrap() {
+            MemberEvent::Died(node) if node == "member-a" => break,
+            MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
