@@ -247,3 +247,21 @@ fn binary_bodies_are_kept() {
     let m = Message::parse_datagram(Bytes::from(raw)).unwrap();
     assert_eq!(m.body(), &[0, 0xff, 0x80, 1]);
 }
+
+#[test]
+fn a_via_can_be_stamped_on_a_built_request() {
+    let req = sip::message::Builder::request(&Method::Bye, "sip:b@h")
+        .header(HeaderName::From, "<sip:a@h>;tag=1")
+        .header(HeaderName::To, "<sip:b@h>;tag=2")
+        .header(HeaderName::CallId, "c")
+        .header(HeaderName::CSeq, "2 BYE")
+        .build()
+        .unwrap();
+    assert_eq!(req.top_via().map(|_| ()), None);
+    let via = sip::message::Via::parse("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKxyz").unwrap();
+    let stamped = req.with_top_via(&via).unwrap();
+    assert_eq!(stamped.branch(), Some("z9hG4bKxyz"));
+    assert_eq!(stamped.call_id(), Some("c"));
+    let twice = stamped.with_top_via(&sip::message::Via::parse("SIP/2.0/TCP 10.0.0.2;branch=z9hG4bKtop").unwrap()).unwrap();
+    assert_eq!((twice.branch(), twice.vias().unwrap().len()), (Some("z9hG4bKtop"), 2));
+}

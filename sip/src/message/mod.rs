@@ -292,6 +292,19 @@ impl Message {
         self.raw.slice(self.body.range())
     }
 
+    /// The same message with `Via: <via>` inserted as its topmost header: how a transport
+    /// element stamps a request another component built (re-parsed, so the result is
+    /// valid or an error).
+    pub fn with_top_via(&self, via: &Via) -> Result<Message, ParseError> {
+        let line_end = memchr::memchr(b'\n', &self.raw).ok_or(ParseError::BadStartLine("no line end"))? + 1;
+        let via_line = format!("Via: {via}\r\n");
+        let mut out = Vec::with_capacity(self.raw.len() + via_line.len());
+        out.extend_from_slice(&self.raw[..line_end]);
+        out.extend_from_slice(via_line.as_bytes());
+        out.extend_from_slice(&self.raw[line_end..]);
+        Message::parse_stream_message(Bytes::from(out))
+    }
+
     /// The head (start line and headers) as text.
     pub fn head(&self) -> &str {
         std::str::from_utf8(&self.raw[..self.body.start as usize]).unwrap_or_default()

@@ -40,6 +40,18 @@ pub use self::timer::{Timer, TimerConfig};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxId(pub(crate) u64);
 
+impl TxId {
+    /// The id as a number, to carry it across processes (an edge's transactions are
+    /// addressed by the commands other nodes send it).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    pub fn from_u64(n: u64) -> TxId {
+        TxId(n)
+    }
+}
+
 impl std::fmt::Display for TxId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "tx{}", self.0)

@@ -1,0 +1,11 @@
+//! Callmesh session core: what a call *is*, independent of where it runs.
+//!
+//! - [`leg`]: the call-leg state table (one SIP dialog from our side) and its machine.
+//! - [`b2bua`]: how two legs are joined into one call by a back-to-back user agent.
+//! - [`policy`] and [`interceptor`]: deciding what happens to an incoming call before any
+//!   session exists (the seeds' `IncomingCallPolicy` and `SignalingInterceptor`).
+
+pub mod b2bua;
+pub mod interceptor;
+pub mod leg;
+pub mod policy;
