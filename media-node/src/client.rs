@@ -1,0 +1,97 @@
+//! How a session node uses media nodes over the bus: allocate a session's RTP endpoints
+//! (any media node), connect a leg to its far end, release (on the node that allocated).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::bus::typed;
+use cluster::bus::{Bus, BusError};
+use cluster::contracts::{
+    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaRelease, MediaReply, media_command,
+};
+use cluster::subjects::{self, NodeId, SessionId};
+
+/// Why media could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// No media node answered, or none had a free port (the caller gets 503).
+    #[error("no media available: {0}")]
+    Unavailable(String),
+    #[error("media node: {0}")]
+    Refused(String),
+}
+
+/// The RTP endpoints of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub node: NodeId,
+    /// Where each leg's far end must send RTP: [caller side, callee side].
+    pub legs: [SocketAddr; 2],
+}
+
+/// Talks to media nodes for one session node.
+#[derive(Clone)]
+pub struct MediaClient {
+    bus: Arc<dyn Bus>,
+    sender: String,
+    timeout: Duration,
+}
+
+fn bus_error(e: BusError) -> MediaError {
+    match e {
+        BusError::NoResponders(_) | BusError::Timeout(..) => MediaError::Unavailable(e.to_string()),
+        other => MediaError::Refused(other.to_string()),
+    }
+}
+
+impl MediaClient {
+    pub fn new(bus: Arc<dyn Bus>, sender: &NodeId, timeout: Duration) -> Self {
+        MediaClient { bus, sender: sender.to_string(), timeout }
+    }
+
+    pub async fn allocate(&self, session: &SessionId) -> Result<Allocation, MediaError> {
+        let request = MediaAllocate { meta: contracts::meta(&self.sender), session_id: session.to_string(), legs: 2 };
+        let reply: MediaAllocation =
+            typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await.map_err(bus_error)?;
+        if !reply.error.is_empty() {
+            return Err(MediaError::Unavailable(reply.error));
+        }
+        let node = NodeId::new(reply.media_node_id).map_err(|e| MediaError::Refused(e.to_string()))?;
+        let addr = |leg: u32| {
+            reply
+                .legs
+                .iter()
+                .find(|l| l.leg == leg)
+                .and_then(|l| l.rtp_addr.parse().ok())
+                .ok_or_else(|| MediaError::Refused(format!("allocation without leg {leg}")))
+        };
+        Ok(Allocation { node, legs: [addr(0)?, addr(1)?] })
+    }
+
+    async fn command(
+        &self,
+        node: &NodeId,
+        session: &SessionId,
+        command: media_command::Command,
+    ) -> Result<MediaReply, MediaError> {
+        let request =
+            MediaCommand { meta: contracts::meta(&self.sender), session_id: session.to_string(), command: Some(command) };
+        let reply: MediaReply = typed::request(self.bus.as_ref(), &subjects::media_commands(node), &request, self.timeout)
+            .await
+            .map_err(bus_error)?;
+        if reply.error.is_empty() { Ok(reply) } else { Err(MediaError::Refused(reply.error)) }
+    }
+
+    /// Tells the node where leg `leg`'s far end expects RTP (0: caller side, 1: callee).
+    pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, remote: SocketAddr) -> Result<(), MediaError> {
+        self.command(node, session, media_command::Command::Connect(MediaConnect { leg, remote_rtp_addr: remote.to_string() }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Frees the session's ports; returns the final counters of both legs.
+    pub async fn release(&self, node: &NodeId, session: &SessionId) -> Result<Vec<LegStats>, MediaError> {
+        self.command(node, session, media_command::Command::Release(MediaRelease {})).await.map(|r| r.stats)
+    }
+}

@@ -1,0 +1,14 @@
+//! The Callmesh media node: anchors RTP between the legs of each call.
+//!
+//! - [`ports`]: the pool of even/odd RTP/RTCP port pairs.
+//! - [`relay`]: one session's relay task (latching, counters, dead-media detection).
+//! - [`node`]: the role on the bus (allocate, connect, release, media events).
+//! - [`client`]: how session nodes call it.
+
+pub mod client;
+pub mod node;
+pub mod ports;
+pub mod relay;
+
+pub use self::client::{Allocation, MediaClient, MediaError};
+pub use self::node::{MediaConfig, MediaNode};

@@ -1,0 +1,247 @@
+//! The media node role: answers allocation requests from the `media` queue group (two
+//! port pairs per session, `503`-worthy error when the pool is empty), connect and release
+//! commands addressed to this node, and reports dead media to the session's owner.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cluster::bus::typed::{self, Received};
+use cluster::bus::{Bus, BusError};
+use cluster::contracts::{
+    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, media_command,
+    media_event,
+};
+use cluster::subjects::{self, NodeId, SessionId, groups};
+use tokio::sync::mpsc;
+
+use crate::ports::PortPool;
+use crate::relay::{self, RelayEvent, RelayHandle};
+
+/// Settings of a media node.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub node_id: NodeId,
+    /// Address the RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Address put in SDP for far ends to send to (differs from `bind_ip` behind NAT).
+    pub advertise_ip: IpAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Report a leg that received no RTP for this long (off when `None`).
+    pub no_rtp_timeout: Option<Duration>,
+}
+
+/// Counters of a media node.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    pub allocations: AtomicU64,
+    pub allocation_failures: AtomicU64,
+    pub releases: AtomicU64,
+    /// RTP packets relayed by sessions already released.
+    pub packets_relayed_released: AtomicU64,
+}
+
+struct Shared {
+    config: MediaConfig,
+    pool: Mutex<PortPool>,
+    sessions: Mutex<HashMap<String, RelayHandle>>,
+    events: mpsc::UnboundedSender<(String, RelayEvent)>,
+    stats: MediaStats,
+}
+
+/// A running media node.
+#[derive(Clone)]
+pub struct MediaNode {
+    shared: Arc<Shared>,
+}
+
+impl MediaNode {
+    /// Starts serving on `bus`.
+    pub async fn start(config: MediaConfig, bus: Arc<dyn Bus>) -> Result<MediaNode, BusError> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            pool: Mutex::new(PortPool::new(config.port_min, config.port_max)),
+            sessions: Mutex::new(HashMap::new()),
+            events: events_tx,
+            stats: MediaStats::default(),
+            config,
+        });
+        let node = MediaNode { shared };
+        let allocations =
+            typed::queue_subscribe::<MediaAllocate>(bus.as_ref(), &subjects::media_allocate(), groups::MEDIA).await?;
+        let commands =
+            typed::subscribe::<MediaCommand>(bus.as_ref(), &subjects::media_commands(&node.shared.config.node_id)).await?;
+        tokio::spawn(node.clone().serve_allocations(allocations, bus.clone()));
+        tokio::spawn(node.clone().serve_commands(commands, bus.clone()));
+        tokio::spawn(node.clone().forward_events(events_rx, bus));
+        Ok(node)
+    }
+
+    pub fn node_id(&self) -> &NodeId {
+        &self.shared.config.node_id
+    }
+
+    pub fn free_port_pairs(&self) -> usize {
+        self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).free_pairs()
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn stats(&self) -> &MediaStats {
+        &self.shared.stats
+    }
+
+    /// RTP packets relayed so far, by every session (live and released).
+    pub fn packets_relayed(&self) -> u64 {
+        let live: u64 = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|r| r.counters().iter().map(|c| c.packets_sent).sum::<u64>())
+            .sum();
+        live + self.shared.stats.packets_relayed_released.load(Ordering::Relaxed)
+    }
+
+    /// The counters of a live session's legs.
+    pub fn session_counters(&self, session: &str) -> Option<[relay::LegSnapshot; 2]> {
+        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(session).map(|r| r.counters())
+    }
+
+    fn allocate(&self, session: &str) -> Result<[u16; 2], String> {
+        let ip = self.shared.config.bind_ip;
+        let legs = {
+            let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let a = pool.bind_pair(ip).map_err(|e| e.to_string())?;
+            match pool.bind_pair(ip) {
+                Ok(b) => [a, b],
+                Err(e) => {
+                    let port = a.rtp_port;
+                    drop(a);
+                    pool.release(port);
+                    return Err(e.to_string());
+                }
+            }
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = relay::start(legs, self.shared.config.no_rtp_timeout, tx);
+        let ports = handle.ports();
+        let (events, id) = (self.shared.events.clone(), session.to_owned());
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if events.send((id.clone(), e)).is_err() {
+                    return;
+                }
+            }
+        });
+        if let Some(old) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(session.to_owned(), handle) {
+            self.recycle(old);
+        }
+        Ok(ports)
+    }
+
+    fn recycle(&self, relay: RelayHandle) {
+        let sent: u64 = relay.counters().iter().map(|c| c.packets_sent).sum();
+        self.shared.stats.packets_relayed_released.fetch_add(sent, Ordering::Relaxed);
+        let ports = relay.ports();
+        drop(relay);
+        let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+        for p in ports {
+            pool.release(p);
+        }
+    }
+
+    async fn serve_allocations(self, mut requests: typed::TypedSubscription<MediaAllocate>, bus: Arc<dyn Bus>) {
+        while let Some(Received { message, raw }) = requests.next().await {
+            let node = self.shared.config.node_id.to_string();
+            let reply = match self.allocate(&message.session_id) {
+                Ok(ports) => {
+                    self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
+                    let legs = ports
+                        .iter()
+                        .enumerate()
+                        .map(|(leg, port)| MediaLeg {
+                            leg: leg as u32,
+                            rtp_addr: SocketAddr::new(self.shared.config.advertise_ip, *port).to_string(),
+                        })
+                        .collect();
+                    MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs, error: String::new() }
+                }
+                Err(error) => {
+                    self.shared.stats.allocation_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(session = %message.session_id, %error, "media allocation failed");
+                    MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs: vec![], error }
+                }
+            };
+            let _ = typed::reply(bus.as_ref(), &raw, &reply).await;
+        }
+    }
+
+    async fn serve_commands(self, mut commands: typed::TypedSubscription<MediaCommand>, bus: Arc<dyn Bus>) {
+        while let Some(Received { message, raw }) = commands.next().await {
+            let reply = self.execute(message);
+            let _ = typed::reply(bus.as_ref(), &raw, &reply).await;
+        }
+    }
+
+    fn execute(&self, command: MediaCommand) -> MediaReply {
+        let node = self.shared.config.node_id.to_string();
+        let mut reply = MediaReply { meta: contracts::meta(&node), ..Default::default() };
+        match command.command {
+            Some(media_command::Command::Connect(c)) => {
+                let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                match (sessions.get(&command.session_id), c.remote_rtp_addr.parse::<SocketAddr>()) {
+                    (Some(relay), Ok(addr)) if c.leg < 2 => relay.connect(c.leg as usize, addr),
+                    (None, _) => reply.error = format!("unknown session {}", command.session_id),
+                    _ => reply.error = format!("bad connect: leg {} address {:?}", c.leg, c.remote_rtp_addr),
+                }
+            }
+            Some(media_command::Command::Release(_)) => {
+                let relay = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&command.session_id);
+                match relay {
+                    Some(relay) => {
+                        self.shared.stats.releases.fetch_add(1, Ordering::Relaxed);
+                        reply.stats = relay.counters().iter().enumerate().map(|(leg, c)| leg_stats(leg, c)).collect();
+                        self.recycle(relay);
+                    }
+                    None => reply.error = format!("unknown session {}", command.session_id),
+                }
+            }
+            None => reply.error = "empty media command".into(),
+        }
+        reply
+    }
+
+    async fn forward_events(self, mut events: mpsc::UnboundedReceiver<(String, RelayEvent)>, bus: Arc<dyn Bus>) {
+        while let Some((session, event)) = events.recv().await {
+            let Ok(id) = SessionId::new(session.clone()) else { continue };
+            let RelayEvent::NoRtp { leg, seconds } = event;
+            let message = MediaEvent {
+                meta: contracts::meta(self.shared.config.node_id.as_str()),
+                session_id: session,
+                event: Some(media_event::Event::NoRtp(NoRtp { leg: leg as u32, seconds })),
+            };
+            if let Err(e) = typed::publish(bus.as_ref(), &subjects::session_media_events(&id), &message).await {
+                tracing::warn!(error = %e, "media event not published");
+            }
+        }
+    }
+}
+
+fn leg_stats(leg: usize, c: &relay::LegSnapshot) -> LegStats {
+    LegStats {
+        leg: leg as u32,
+        packets_received: c.packets_received,
+        bytes_received: c.bytes_received,
+        packets_sent: c.packets_sent,
+        bytes_sent: c.bytes_sent,
+        packets_lost: c.packets_lost,
+        rtcp_packets: c.rtcp_packets,
+    }
+}

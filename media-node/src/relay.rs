@@ -1,0 +1,235 @@
+//! The RTP/RTCP relay of one session: two legs, each an RTP and an RTCP socket. What
+//! arrives on one leg goes out of the other, unchanged, to where that leg's far end is:
+//! first the address its SDP gave, then the source address actually seen (latching, so a
+//! far end behind NAT is reached). Packets that are not RTP/RTCP version 2 are counted and
+//! dropped. One task per session; the hot path uses one stack buffer and no allocation.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::ports::PortPair;
+
+/// Counters of one leg (what its far end sent us, and what we sent it).
+#[derive(Debug, Default)]
+pub struct LegCounters {
+    pub packets_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Gaps in the RTP sequence numbers received.
+    pub packets_lost: AtomicU64,
+    pub rtcp_packets: AtomicU64,
+    /// Datagrams that were not RTP/RTCP, dropped.
+    pub invalid_packets: AtomicU64,
+}
+
+/// A snapshot of a leg's counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LegSnapshot {
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_lost: u64,
+    pub rtcp_packets: u64,
+    pub invalid_packets: u64,
+}
+
+impl LegCounters {
+    pub fn snapshot(&self) -> LegSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LegSnapshot {
+            packets_received: l(&self.packets_received),
+            bytes_received: l(&self.bytes_received),
+            packets_sent: l(&self.packets_sent),
+            bytes_sent: l(&self.bytes_sent),
+            packets_lost: l(&self.packets_lost),
+            rtcp_packets: l(&self.rtcp_packets),
+            invalid_packets: l(&self.invalid_packets),
+        }
+    }
+}
+
+/// Something the relay reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// No RTP arrived on `leg` for `seconds`.
+    NoRtp { leg: usize, seconds: u32 },
+}
+
+enum Command {
+    Connect { leg: usize, rtp: SocketAddr },
+}
+
+/// Controls a running relay; dropping it stops the relay and closes its sockets.
+pub struct RelayHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    counters: Arc<[LegCounters; 2]>,
+    ports: [u16; 2],
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Where leg `leg`'s far end expects RTP (from its SDP); RTCP goes to the next port
+    /// until RTCP arrives from elsewhere.
+    pub fn connect(&self, leg: usize, rtp: SocketAddr) {
+        let _ = self.commands.send(Command::Connect { leg, rtp });
+    }
+
+    pub fn counters(&self) -> [LegSnapshot; 2] {
+        [self.counters[0].snapshot(), self.counters[1].snapshot()]
+    }
+
+    /// The RTP ports of the two legs.
+    pub fn ports(&self) -> [u16; 2] {
+        self.ports
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts relaying between two legs.
+pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: mpsc::UnboundedSender<RelayEvent>) -> RelayHandle {
+    let counters: Arc<[LegCounters; 2]> = Arc::new(Default::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let ports = [legs[0].rtp_port, legs[1].rtp_port];
+    let [a, b] = legs;
+    let state = State {
+        counters: counters.clone(),
+        peers: [Peers::default(), Peers::default()],
+        highest_seq: [None, None],
+        last_rtp: [Instant::now(), Instant::now()],
+        reported: [false, false],
+    };
+    let task = tokio::spawn(run([[a.rtp, a.rtcp], [b.rtp, b.rtcp]], state, rx, no_rtp_after, events));
+    RelayHandle { commands: tx, counters, ports, task }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Peers {
+    rtp: Option<SocketAddr>,
+    rtcp: Option<SocketAddr>,
+}
+
+struct State {
+    counters: Arc<[LegCounters; 2]>,
+    peers: [Peers; 2],
+    highest_seq: [Option<u16>; 2],
+    last_rtp: [Instant; 2],
+    reported: [bool; 2],
+}
+
+const RTP: usize = 0;
+const RTCP: usize = 1;
+/// Datagrams read per socket wake-up before looking at the other sockets.
+const BATCH: usize = 64;
+
+async fn run(
+    sockets: [[UdpSocket; 2]; 2],
+    mut state: State,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    no_rtp_after: Option<Duration>,
+    events: mpsc::UnboundedSender<RelayEvent>,
+) {
+    let mut buf = [0u8; 2048];
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let (leg, kind) = tokio::select! {
+            Ok(()) = sockets[0][RTP].readable() => (0, RTP),
+            Ok(()) = sockets[1][RTP].readable() => (1, RTP),
+            Ok(()) = sockets[0][RTCP].readable() => (0, RTCP),
+            Ok(()) = sockets[1][RTCP].readable() => (1, RTCP),
+            cmd = commands.recv() => {
+                match cmd {
+                    Some(Command::Connect { leg, rtp }) if leg < 2 => {
+                        let p = &mut state.peers[leg];
+                        p.rtp.get_or_insert(rtp);
+                        p.rtcp.get_or_insert(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+                        state.last_rtp[leg] = Instant::now();
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+                continue;
+            }
+            _ = ticker.tick(), if no_rtp_after.is_some() => {
+                state.check_silence(no_rtp_after.unwrap_or_default(), &events);
+                continue;
+            }
+        };
+        for _ in 0..BATCH {
+            match sockets[leg][kind].try_recv_from(&mut buf) {
+                Ok((n, src)) => state.relay(&sockets, leg, kind, &buf[..n], src),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl State {
+    fn relay(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, kind: usize, packet: &[u8], src: SocketAddr) {
+        let counters = &self.counters[leg];
+        let min_len = if kind == RTP { 12 } else { 8 };
+        if packet.len() < min_len || packet[0] >> 6 != 2 {
+            counters.invalid_packets.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if kind == RTP {
+            self.peers[leg].rtp = Some(src);
+            counters.packets_received.fetch_add(1, Ordering::Relaxed);
+            counters.bytes_received.fetch_add(packet.len() as u64, Ordering::Relaxed);
+            self.count_loss(leg, u16::from_be_bytes([packet[2], packet[3]]));
+            self.last_rtp[leg] = Instant::now();
+            self.reported[leg] = false;
+        } else {
+            self.peers[leg].rtcp = Some(src);
+            counters.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        let out = 1 - leg;
+        let dest = if kind == RTP { self.peers[out].rtp } else { self.peers[out].rtcp };
+        let Some(dest) = dest else { return };
+        if sockets[out][kind].try_send_to(packet, dest).is_ok() && kind == RTP {
+            let c = &self.counters[out];
+            c.packets_sent.fetch_add(1, Ordering::Relaxed);
+            c.bytes_sent.fetch_add(packet.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts sequence-number gaps (RFC 3550 arithmetic modulo 2^16; reordered or repeated
+    /// packets are not losses).
+    fn count_loss(&mut self, leg: usize, seq: u16) {
+        match self.highest_seq[leg] {
+            None => self.highest_seq[leg] = Some(seq),
+            Some(high) => {
+                let ahead = seq.wrapping_sub(high);
+                if ahead != 0 && ahead < 0x8000 {
+                    let gap = u64::from(ahead) - 1;
+                    if gap > 0 {
+                        self.counters[leg].packets_lost.fetch_add(gap, Ordering::Relaxed);
+                    }
+                    self.highest_seq[leg] = Some(seq);
+                }
+            }
+        }
+    }
+
+    fn check_silence(&mut self, limit: Duration, events: &mpsc::UnboundedSender<RelayEvent>) {
+        for leg in 0..2 {
+            let connected = self.peers[leg].rtp.is_some();
+            if connected && !self.reported[leg] && self.last_rtp[leg].elapsed() >= limit {
+                self.reported[leg] = true;
+                let _ = events.send(RelayEvent::NoRtp { leg, seconds: limit.as_secs() as u32 });
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The media node over real UDP, driven through the bus like a session node does:
+//! relaying both ways, latching, RTCP, counters, garbage, exhaustion, release, dead media.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::bus::{Bus, LocalBus, typed};
+use cluster::contracts::{MediaEvent, media_event};
+use cluster::subjects::{self, NodeId, SessionId};
+use media_node::{MediaClient, MediaConfig, MediaError, MediaNode};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn node(bus: &LocalBus, ports: (u16, u16), no_rtp: Option<Duration>) -> MediaNode {
+    let config = MediaConfig {
+        node_id: NodeId::new("media-1").unwrap(),
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        advertise_ip: "127.0.0.1".parse().unwrap(),
+        port_min: ports.0,
+        port_max: ports.1,
+        no_rtp_timeout: no_rtp,
+    };
+    MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()
+}
+
+fn client(bus: &LocalBus) -> MediaClient {
+    MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2))
+}
+
+fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef]);
+    p.extend_from_slice(payload);
+    p
+}
+
+async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = timeout(WAIT, socket.recv_from(&mut buf)).await.expect("waiting for a relayed packet").unwrap();
+    buf.truncate(n);
+    (buf, from)
+}
+
+/// An RTP socket and the RTCP socket on the next port.
+async fn endpoint() -> (UdpSocket, UdpSocket) {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if port % 2 == 1 {
+            continue;
+        }
+        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)).await {
+            return (rtp, rtcp);
+        }
+    }
+}
+
+#[tokio::test]
+async fn relays_both_ways_latching_to_the_real_source() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (43_000, 43_019), None).await;
+    let session = SessionId::new("s1").unwrap();
+    let alloc = client(&bus).allocate(&session).await.unwrap();
+    let (caller, caller_rtcp) = endpoint().await;
+    let (callee, callee_rtcp) = endpoint().await;
+    client(&bus).connect(&alloc.node, &session, 1, callee.local_addr().unwrap()).await.unwrap();
+
+    caller.send_to(&rtp(1, b"hello"), alloc.legs[0]).await.unwrap();
+    let (got, from) = recv(&callee).await;
+    assert_eq!((&got[12..], from), (&b"hello"[..], alloc.legs[1]), "relayed unchanged from the callee-side port");
+
+    // The callee answers from another port than its SDP said (NAT): the caller gets it,
+    // and the caller's next packets follow the callee to that port.
+    let natted = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    natted.send_to(&rtp(7, b"back"), alloc.legs[1]).await.unwrap();
+    let (got, from) = recv(&caller).await;
+    assert_eq!((&got[12..], from), (&b"back"[..], alloc.legs[0]));
+    caller.send_to(&rtp(2, b"again"), alloc.legs[0]).await.unwrap();
+    assert_eq!(&recv(&natted).await.0[12..], b"again");
+
+    // RTCP goes port+1 to port+1.
+    let rtcp_port = |a: SocketAddr| SocketAddr::new(a.ip(), a.port() + 1);
+    let report = [0x81, 201, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+    caller_rtcp.send_to(&report, rtcp_port(alloc.legs[0])).await.unwrap();
+    assert_eq!(recv(&callee_rtcp).await.0, report);
+
+    // Garbage is dropped and counted; a sequence gap counts as loss.
+    caller.send_to(b"not rtp at all", alloc.legs[0]).await.unwrap();
+    caller.send_to(&rtp(5, b"after a gap"), alloc.legs[0]).await.unwrap();
+    assert_eq!(&recv(&natted).await.0[12..], b"after a gap");
+    let counters = media.session_counters("s1").unwrap();
+    assert_eq!((counters[0].packets_received, counters[0].invalid_packets, counters[0].packets_lost), (3, 1, 2));
+    assert_eq!((counters[1].packets_sent, counters[0].packets_sent, counters[0].rtcp_packets), (3, 1, 1));
+
+    let stats = client(&bus).release(&alloc.node, &session).await.unwrap();
+    assert_eq!(stats.iter().map(|s| s.packets_received).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(media.active_sessions(), 0);
+    assert_eq!(media.packets_relayed(), 4);
+    drop(callee_rtcp);
+}
+
+#[tokio::test]
+async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (43_100, 43_103), None).await;
+    let c = client(&bus);
+    let first = c.allocate(&SessionId::new("a").unwrap()).await.unwrap();
+    let err = c.allocate(&SessionId::new("b").unwrap()).await.unwrap_err();
+    assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
+    assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
+    c.release(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
+    assert_eq!(media.free_port_pairs(), 2);
+    c.allocate(&SessionId::new("b").unwrap()).await.unwrap();
+    let unknown = c.release(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
+    assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
+}
+
+#[tokio::test]
+async fn without_a_media_node_allocation_fails_fast() {
+    let bus = LocalBus::default();
+    let err = client(&bus).allocate(&SessionId::new("x").unwrap()).await.unwrap_err();
+    assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_leg_is_reported_to_the_session_owner() {
+    let bus = LocalBus::default();
+    let _media = node(&bus, (43_200, 43_219), Some(Duration::from_secs(1))).await;
+    let session = SessionId::new("quiet").unwrap();
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
+    let alloc = client(&bus).allocate(&session).await.unwrap();
+    let (far, _rtcp) = endpoint().await;
+    client(&bus).connect(&alloc.node, &session, 0, far.local_addr().unwrap()).await.unwrap();
+    let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
+    assert!(matches!(event.message.event, Some(media_event::Event::NoRtp(n)) if n.leg == 0 && n.seconds == 1));
+}
