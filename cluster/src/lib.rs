@@ -10,9 +10,11 @@
 
 pub mod bus;
 pub mod contracts;
+pub mod locations;
 pub mod membership;
 pub mod metrics;
 pub mod ownership;
 pub mod registry;
 pub mod subjects;
+pub mod tags;
 pub mod trace;

@@ -1,0 +1,76 @@
+//! Commands other nodes give this edge: respond on a server transaction, start a client
+//! transaction (stamped with this edge's Via), send the ACK for a 2xx, cancel an INVITE.
+
+use bytes::Bytes;
+use cluster::contracts::{self, EdgeCommand, FailureReason, edge_command, edge_event};
+use cluster::subjects::SessionId;
+use sip::message::{Message, Method};
+use sip::transaction::TxId;
+
+use crate::node::Edge;
+use crate::peers;
+
+fn parse(bytes: Vec<u8>) -> Option<Message> {
+    Message::parse_stream_message(Bytes::from(bytes)).ok()
+}
+
+pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
+    let Ok(session) = SessionId::new(command.session_id.clone()) else {
+        edge.stats.bad_commands.inc();
+        tracing::warn!(session = %command.session_id, "edge command with an invalid session id");
+        return;
+    };
+    edge.unclaimed.remove(&session);
+    let done = match command.command {
+        Some(edge_command::Command::Respond(r)) => respond(edge, r),
+        Some(edge_command::Command::SendRequest(s)) => send_request(edge, &session, s).await,
+        Some(edge_command::Command::SendAck(a)) => send_ack(edge, &session, a),
+        Some(edge_command::Command::Cancel(c)) => match edge.correlations.get(&(session, c.correlation)) {
+            Some(tx) => edge.handle.cancel(*tx).await.is_ok(),
+            None => false,
+        },
+        None => false,
+    };
+    if !done {
+        edge.stats.bad_commands.inc();
+        tracing::debug!(session = %command.session_id, "edge command not carried out");
+    }
+}
+
+fn respond(edge: &mut Edge, r: contracts::Respond) -> bool {
+    let tx = TxId::from_u64(r.tx);
+    let Some(response) = parse(r.response) else { return false };
+    if response.status().unwrap_or(0) >= 300 {
+        edge.server_invites.remove(&tx);
+    }
+    edge.unanswered.remove(&tx);
+    edge.handle.respond(tx, response).is_ok()
+}
+
+async fn send_request(edge: &mut Edge, session: &SessionId, s: contracts::SendRequest) -> bool {
+    let (Some(request), Some(peer)) = (parse(s.request), s.destination.as_ref().and_then(peers::from_contract)) else {
+        return false;
+    };
+    let invite = request.method() == Some(&Method::Invite);
+    let Ok(request) = request.with_top_via(&edge.handle.via(peer.transport)) else { return false };
+    match edge.handle.send_request(request, peer).await {
+        Ok(tx) => {
+            edge.clients.insert(tx, (session.clone(), s.correlation, invite));
+            edge.correlations.insert((session.clone(), s.correlation), tx);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%session, error = %e, "request not sent");
+            let failed = contracts::RequestFailed { correlation: s.correlation, tx: 0, reason: FailureReason::Transport as i32 };
+            edge.publish_event(session, edge_event::Event::Failed(failed)).await;
+            true
+        }
+    }
+}
+
+fn send_ack(edge: &mut Edge, session: &SessionId, a: contracts::SendAck) -> bool {
+    let (Some(ack), Some(peer)) = (parse(a.ack), a.destination.as_ref().and_then(peers::from_contract)) else { return false };
+    let Ok(ack) = ack.with_top_via(&edge.handle.via(peer.transport)) else { return false };
+    let invite_tx = edge.correlations.get(&(session.clone(), a.invite_correlation)).copied();
+    edge.handle.send_ack(invite_tx, ack, peer).is_ok()
+}

@@ -1,0 +1,15 @@
+//! The Callmesh SIP edge: where SIP enters and leaves the cluster.
+//!
+//! - [`node`]: the role — endpoint events to the bus, bus commands to the endpoint.
+//! - [`registrar`]: REGISTER with digest authentication, bindings in the registry.
+//! - `commands`: what sessions ask the edge to do.
+//! - [`peers`]: flow conversions; [`stats`]: counters.
+
+mod commands;
+pub mod node;
+pub mod peers;
+pub mod registrar;
+pub mod stats;
+
+pub use self::node::{EdgeConfig, EdgeError, EdgeHandle, start};
+pub use self::registrar::RegistrarConfig;
