@@ -14,6 +14,12 @@ pub fn key(aor: &str) -> String {
     encode_key(&aor.to_ascii_lowercase())
 }
 
+/// The key (in the `agents` bucket) that marks a user busy while a call to it is up, for
+/// routes with `RejectWhenBusy`.
+pub fn busy_key(user: &str) -> String {
+    format!("busy.{}", key(user))
+}
+
 /// The bindings of `aor` that have not expired at `now_ms`.
 pub async fn lookup(registry: &dyn Registry, aor: &str, now_ms: u64) -> Result<Vec<Binding>, RegistryError> {
     let Some(entry) = registry.get(Bucket::Locations, &key(aor)).await? else { return Ok(Vec::new()) };

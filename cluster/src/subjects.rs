@@ -87,6 +87,7 @@ pub mod groups {
     pub const SESSIONS: &str = "sessions";
     pub const EDGES: &str = "edges";
     pub const MEDIA: &str = "media";
+    pub const DECIDERS: &str = "deciders";
 }
 
 /// New INVITEs, edge → routers (queue group `routers`).
@@ -97,6 +98,12 @@ pub fn incoming_calls() -> Subject {
 /// Routed calls, router → session nodes (queue group `sessions`).
 pub fn routed_calls() -> Subject {
     Subject(format!("{PREFIX}.calls.routed"))
+}
+
+/// Calls whose route requires a manual decision, router → a deciding application
+/// (request/reply, queue group `deciders`).
+pub fn call_decisions() -> Subject {
+    Subject(format!("{PREFIX}.calls.decide"))
 }
 
 /// Commands for one edge (responses on its server transactions, requests, ACKs, CANCELs).

@@ -1,0 +1,208 @@
+//! The router role: takes new calls from the `routers` queue group, finds the route, lets
+//! the route's interceptor decide, and either publishes a routed call to the session nodes
+//! or has the caller's edge refuse it with a precise status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cluster::bus::typed;
+use cluster::bus::{Bus, BusError};
+use cluster::contracts::{
+    self, CallDecision, EdgeCommand, IncomingCall, RoutedCall, TimeoutAction as WireTimeout, call_decision, edge_command,
+};
+use cluster::locations;
+use cluster::registry::{Bucket, Registry};
+use cluster::subjects::{self, NodeId, SessionId, groups};
+use cluster::tags::{self, TagSide};
+use session_core::interceptor::{BusyCheck, CallInfo, Decision, PolicyInterceptor, SignalingInterceptor};
+use session_core::policy::{IncomingCallPolicy, TimeoutAction};
+use sip::message::{Builder, Message};
+
+use crate::routes::{self, Route, Target};
+use crate::stats::RouterStats;
+
+/// Settings of a router.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub node_id: NodeId,
+    pub routes: Vec<Route>,
+    /// How long a `RequireManual` call waits for a deciding application.
+    pub decision_timeout: Duration,
+}
+
+struct Router {
+    config: RouterConfig,
+    bus: Arc<dyn Bus>,
+    registry: Arc<dyn Registry>,
+    stats: Arc<RouterStats>,
+}
+
+/// Starts a router.
+pub async fn start(config: RouterConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<RouterStats>, BusError> {
+    let mut calls = typed::queue_subscribe::<IncomingCall>(bus.as_ref(), &subjects::incoming_calls(), groups::ROUTERS).await?;
+    let stats = Arc::new(RouterStats::default());
+    let router = Arc::new(Router { config, bus, registry, stats: stats.clone() });
+    tokio::spawn(async move {
+        while let Some(call) = calls.next().await {
+            let router = router.clone();
+            tokio::spawn(async move { router.route(call.message).await });
+        }
+    });
+    Ok(stats)
+}
+
+/// Busy when the user's busy mark exists in the registry.
+struct RegistryBusy(Arc<dyn Registry>);
+
+#[async_trait]
+impl BusyCheck for RegistryBusy {
+    async fn is_busy(&self, call: &CallInfo) -> bool {
+        matches!(self.0.get(Bucket::Agents, &locations::busy_key(&call.target_user)).await, Ok(Some(_)))
+    }
+}
+
+/// What the caller's INVITE says, for policies and routes.
+fn call_info(call: &IncomingCall, invite: &Message) -> CallInfo {
+    let target = invite.request_uri().ok();
+    let from = invite.from().ok();
+    let from_sip = from.as_ref().and_then(|f| f.uri.as_sip());
+    CallInfo {
+        call_id: call.call_id.clone(),
+        target: call.request_uri.clone(),
+        target_user: target.as_ref().and_then(|u| u.user()).unwrap_or_default().to_owned(),
+        from_user: from_sip.and_then(|u| u.user.clone()).unwrap_or_default(),
+        from_domain: from_sip.map(|u| u.host_port.host.to_string()).unwrap_or_default(),
+    }
+}
+
+impl Router {
+    async fn route(&self, call: IncomingCall) {
+        let Ok(invite) = Message::parse_datagram(Bytes::from(call.invite.clone())) else {
+            tracing::warn!(call_id = %call.call_id, "routed INVITE does not parse");
+            return;
+        };
+        let info = call_info(&call, &invite);
+        let Some(route) = routes::find(&self.config.routes, &info.target_user) else {
+            return self.reject(&call, &invite, 404, "Not Found").await;
+        };
+        let interceptor =
+            PolicyInterceptor::new(route.policy.clone()).with_busy_check(Arc::new(RegistryBusy(self.registry.clone())));
+        let decision = match interceptor.on_incoming_call(&info).await {
+            Decision::Defer { timeout: None, .. } => self.ask_decider(&call).await,
+            other => other,
+        };
+        match decision {
+            Decision::Reject { status, reason } => self.reject(&call, &invite, status, &reason).await,
+            Decision::Route { targets } => self.send(call, route, targets, None).await,
+            Decision::Accept => self.to_target(call, &invite, route, &info, None).await,
+            Decision::Defer { timeout, on_timeout } => {
+                self.to_target(call, &invite, route, &info, timeout.map(|t| (t.as_secs() as u32, on_timeout))).await
+            }
+        }
+    }
+
+    /// `RequireManual`: a deciding application subscribed to `calls.decide` chooses.
+    async fn ask_decider(&self, call: &IncomingCall) -> Decision {
+        let reply =
+            typed::request::<_, CallDecision>(self.bus.as_ref(), &subjects::call_decisions(), call, self.config.decision_timeout)
+                .await;
+        match reply.ok().and_then(|d| d.decision) {
+            Some(call_decision::Decision::Accept(_)) => Decision::Accept,
+            Some(call_decision::Decision::Reject(r)) => Decision::Reject { status: r.status as u16, reason: r.reason },
+            Some(call_decision::Decision::Route(r)) => Decision::Route { targets: r.targets },
+            None => Decision::reject(480, "No Call Handler"),
+        }
+    }
+
+    async fn to_target(
+        &self,
+        call: IncomingCall,
+        invite: &Message,
+        route: &Route,
+        info: &CallInfo,
+        queue: Option<(u32, TimeoutAction)>,
+    ) {
+        match &route.target {
+            Target::Uri(_) => {
+                let target = route.target.expand(&info.target_user).unwrap_or_default();
+                self.send(call, route, vec![target], queue).await
+            }
+            Target::Registered => {
+                let now = contracts::unix_ms();
+                let mut bindings = locations::lookup(self.registry.as_ref(), &info.target_user, now).await.unwrap_or_default();
+                if bindings.is_empty() {
+                    return self.reject(&call, invite, 480, "Temporarily Unavailable").await;
+                }
+                bindings.sort_by_key(|b| std::cmp::Reverse(b.expires_unix_ms));
+                let first = bindings[0].clone();
+                let targets = bindings.into_iter().map(|b| b.contact).collect();
+                let routed = self.routed(call, route, targets, queue);
+                self.publish(RoutedCall { target_edge_id: first.edge_id, target_flow: first.source, ..routed }).await
+            }
+        }
+    }
+
+    fn routed(&self, call: IncomingCall, route: &Route, targets: Vec<String>, queue: Option<(u32, TimeoutAction)>) -> RoutedCall {
+        let (ring_timeout_secs, on_timeout) = queue.unwrap_or((route.ring_timeout_secs, TimeoutAction::Reject));
+        let on_timeout = match on_timeout {
+            TimeoutAction::Reject => WireTimeout::Reject,
+            TimeoutAction::Accept => WireTimeout::Accept,
+            TimeoutAction::SendToVoicemail => WireTimeout::Voicemail,
+        };
+        let busy_key = match route.policy {
+            IncomingCallPolicy::RejectWhenBusy => {
+                let user = Message::parse_datagram(Bytes::from(call.invite.clone()))
+                    .ok()
+                    .and_then(|m| m.request_uri().ok().and_then(|u| u.user().map(str::to_owned)))
+                    .unwrap_or_default();
+                locations::busy_key(&user)
+            }
+            _ => String::new(),
+        };
+        RoutedCall {
+            meta: contracts::meta(self.config.node_id.as_str()),
+            call: Some(call),
+            targets,
+            route: route.name.clone(),
+            ring_timeout_secs,
+            on_timeout: on_timeout as i32,
+            voicemail: route.voicemail.clone().unwrap_or_default(),
+            target_edge_id: String::new(),
+            target_flow: None,
+            busy_key,
+        }
+    }
+
+    async fn send(&self, call: IncomingCall, route: &Route, targets: Vec<String>, queue: Option<(u32, TimeoutAction)>) {
+        let routed = self.routed(call, route, targets, queue);
+        self.publish(routed).await
+    }
+
+    async fn publish(&self, routed: RoutedCall) {
+        self.stats.routed.inc();
+        if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::routed_calls(), &routed).await {
+            tracing::warn!(error = %e, "routed call not published");
+        }
+    }
+
+    async fn reject(&self, call: &IncomingCall, invite: &Message, status: u16, reason: &str) {
+        self.stats.rejected.inc();
+        let Ok(session) = SessionId::new(call.session_id.clone()) else { return };
+        let Ok(edge) = NodeId::new(call.edge_id.clone()) else { return };
+        let tag = tags::tag(&session, TagSide::Caller);
+        let Ok(response) = Builder::response_to(invite, status, reason, Some(&tag)).build() else { return };
+        let command = EdgeCommand {
+            meta: contracts::meta(self.config.node_id.as_str()),
+            session_id: session.to_string(),
+            command: Some(edge_command::Command::Respond(contracts::Respond {
+                tx: call.edge_tx,
+                response: response.as_bytes().to_vec(),
+            })),
+        };
+        if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::edge_commands(&edge), &command).await {
+            tracing::warn!(error = %e, "rejection not sent to the edge");
+        }
+    }
+}
