@@ -9,7 +9,7 @@ use cluster::contracts::{self, Binding};
 use cluster::locations;
 use cluster::registry::Registry;
 use sha2::{Digest, Sha256};
-use sip::auth::{DigestServer, Verdict};
+use sip::auth::{Algorithm, DigestServer, Verdict};
 use sip::message::{Builder, HeaderName, Message, NameAddr, ParseError};
 use sip::transaction::{Peer, new_tag};
 
@@ -26,6 +26,10 @@ pub struct RegistrarConfig {
     pub min_expires: u32,
     pub max_expires: u32,
     pub default_expires: u32,
+    /// Challenges offered, in this order. MD5 comes first by default: many clients read
+    /// only the first challenge and know only MD5 (SIPp 3.6 among them); clients that
+    /// know SHA-256 pick it from the list (RFC 8760).
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarConfig {
@@ -37,6 +41,7 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -52,7 +57,7 @@ pub struct Registrar {
 impl Registrar {
     pub fn new(config: RegistrarConfig, registry: Arc<dyn Registry>, edge_id: &str) -> Self {
         let key: [u8; 32] = Sha256::digest(format!("{}:{}", config.realm, config.secret).as_bytes()).into();
-        let digest = DigestServer::new(&config.realm, key);
+        let digest = DigestServer::new(&config.realm, key).with_algorithms(config.algorithms.clone());
         Registrar { config, digest, registry, edge_id: edge_id.to_owned() }
     }
 

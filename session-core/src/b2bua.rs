@@ -121,6 +121,12 @@ impl B2bCall {
         effects
     }
 
+    /// Starts a new callee leg (the old one is being cancelled, and its responses are no
+    /// longer this leg's): how a call is sent on to another target, e.g. voicemail.
+    pub fn restart_callee(&mut self) {
+        self.callee = LegMachine::new();
+    }
+
     /// The transitions each leg took.
     pub fn history(&self, side: Side) -> &[Step] {
         match side {

@@ -111,7 +111,7 @@ async fn main() -> std::io::Result<()> {
                 let Some(Reverse((_, i))) = byes.pop() else { continue };
                 let Some(dialog) = calls[i].dialog.as_mut() else { continue };
                 let peer = peer_for_uri(dialog.next_hop(), kind).unwrap_or(target);
-                let bye = dialog.request(Method::Bye, &handle.via(peer.transport)).build().expect("BYE is valid");
+                let bye = dialog.request(Method::Bye, Some(&handle.via(peer.transport))).build().expect("BYE is valid");
                 match handle.send_request(bye, peer).await {
                     Ok(tx) => { roles.insert(tx, TxRole::Bye); }
                     Err(_) => failed += 1,
@@ -128,7 +128,7 @@ async fn main() -> std::io::Result<()> {
                             }
                             let Ok(dialog) = Dialog::uac(&calls[i].invite, &response) else { failed += 1; continue };
                             let peer = peer_for_uri(dialog.next_hop(), kind).unwrap_or(target);
-                            let ack = dialog.ack(1, &handle.via(peer.transport)).build().expect("ACK is valid");
+                            let ack = dialog.ack(1, Some(&handle.via(peer.transport))).build().expect("ACK is valid");
                             let _ = handle.send_ack(Some(tx), ack, peer);
                             calls[i].dialog = Some(dialog);
                             byes.push(Reverse((Instant::now() + Duration::from_millis(args.hold_ms), i)));

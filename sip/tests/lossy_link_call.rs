@@ -74,10 +74,10 @@ impl Uac {
                 let set = self.dialogs.as_mut().unwrap();
                 if let DialogUpdate::Confirmed(tag) = set.on_response(&response).unwrap() {
                     let dialog = set.get(&tag).unwrap().clone();
-                    let ack = dialog.ack(1, &via(UAC)).build().unwrap();
+                    let ack = dialog.ack(1, Some(&via(UAC))).build().unwrap();
                     layer.send_ack(Some(tx), &ack, peer);
                     let mut dialog = dialog;
-                    let bye = dialog.request(Method::Bye, &via(UAC)).build().unwrap();
+                    let bye = dialog.request(Method::Bye, Some(&via(UAC))).build().unwrap();
                     self.bye_tx = Some(layer.send_request(bye, peer, now).unwrap());
                     self.dialog = Some(dialog);
                 } else if response.status().unwrap() >= 300 {

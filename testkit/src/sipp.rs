@@ -100,6 +100,15 @@ impl Sipp {
         self.dir.path().join("stat.csv")
     }
 
+    fn screen_file(&self) -> PathBuf {
+        self.dir.path().join("screen.log")
+    }
+
+    /// The media address SIPp advertises and sends RTP from (`-mi`, `-mp`).
+    pub fn media(self, addr: SocketAddr) -> Self {
+        self.arg("-mi").arg(addr.ip().to_string()).arg("-mp").arg(addr.port().to_string())
+    }
+
     /// The command line SIPp runs with.
     pub fn command(&self) -> Command {
         let mut c = Command::new("sipp");
@@ -120,6 +129,7 @@ impl Sipp {
         }
         c.args(["-nostdin", "-trace_stat", "-fd", "1", "-trace_err", "-timeout_error"]);
         c.arg("-stf").arg(self.stat_file());
+        c.arg("-trace_screen").arg("-screen_file").arg(self.screen_file());
         c.args(["-timeout", &format!("{}s", self.timeout.as_secs().max(1))]);
         c.args(&self.extra);
         c
@@ -159,6 +169,27 @@ impl RunningSipp {
         self.process.signal(libc::SIGUSR1);
         let status = self.process.wait(Duration::from_secs(10)).or_else(|_| self.process.terminate(Duration::from_secs(5)))?;
         self.report(status.code())
+    }
+
+    /// A number from SIPp's live screen, e.g. `Total echo RTP pckts 1st stream`: SIGUSR2
+    /// makes SIPp append its current screen to the screen file, which is then read (bounded
+    /// wait for the dump).
+    pub fn screen_counter(&mut self, label: &str) -> Result<u64, String> {
+        let file = self.config.screen_file();
+        let before = std::fs::read_to_string(&file).map(|t| t.len()).unwrap_or(0);
+        self.process.signal(libc::SIGUSR2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let fresh = text.get(before..).unwrap_or("");
+            if let Some(line) = fresh.lines().rev().find(|l| l.contains(label)) {
+                return line.split_whitespace().next().and_then(|n| n.parse().ok()).ok_or(format!("no number in {line:?}"));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("SIPp's screen dump has no {label:?}; output:\n{}", self.process.output()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn report(&self, exit_code: Option<i32>) -> Result<SippReport, String> {

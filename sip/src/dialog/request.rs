@@ -15,7 +15,7 @@ impl Dialog {
         self.route_set.first().map(|r| &r.uri).unwrap_or(&self.remote_target)
     }
 
-    fn start(&self, method: &Method, seq: u32, via: &Via) -> Builder {
+    fn start(&self, method: &Method, seq: u32, via: Option<&Via>) -> Builder {
         let (request_uri, routes): (&Uri, Vec<NameAddr>) = if self.route_set.is_empty() || self.loose_routing() {
             (&self.remote_target, self.route_set.clone())
         } else {
@@ -23,7 +23,10 @@ impl Dialog {
             routes.push(NameAddr::new(self.remote_target.clone()));
             (&self.route_set[0].uri, routes)
         };
-        let mut b = Builder::request(method, request_uri).header(HeaderName::Via, via);
+        let mut b = Builder::request(method, request_uri);
+        if let Some(via) = via {
+            b = b.header(HeaderName::Via, via);
+        }
         for r in routes {
             b = b.header(HeaderName::Route, r);
         }
@@ -35,14 +38,15 @@ impl Dialog {
     }
 
     /// Starts an in-dialog request with the next CSeq. The caller adds what the method
-    /// needs (Contact for a target refresh, a body) and builds it.
-    pub fn request(&mut self, method: Method, via: &Via) -> Builder {
+    /// needs (Contact for a target refresh, a body) and builds it. Without `via`, the
+    /// transport element that sends it adds its own (`Message::with_top_via`).
+    pub fn request(&mut self, method: Method, via: Option<&Via>) -> Builder {
         self.local_seq += 1;
         self.start(&method, self.local_seq, via)
     }
 
     /// The ACK for the 2xx to our INVITE with CSeq number `invite_seq`.
-    pub fn ack(&self, invite_seq: u32, via: &Via) -> Builder {
+    pub fn ack(&self, invite_seq: u32, via: Option<&Via>) -> Builder {
         self.start(&Method::Ack, invite_seq, via)
     }
 }
@@ -78,21 +82,21 @@ CSeq: 10 INVITE\r\nContact: <sip:alice@pc33.example>\r\nContent-Length: 0\r\n\r\
     fn uac_loose_routing_keeps_the_route_set_and_targets_the_contact() {
         let mut d = Dialog::uac(&invite(), &ok(&["<sip:p2.example;lr>", "<sip:p1.example;lr>"], 200)).unwrap();
         assert_eq!(d.state, DialogState::Confirmed);
-        let bye = d.request(Method::Bye, &via()).build().unwrap();
+        let bye = d.request(Method::Bye, Some(&via())).build().unwrap();
         assert_eq!(bye.request_uri_str(), Some("sip:bob@192.0.2.4"));
         let routes: Vec<_> = bye.header_values(HeaderName::Route).collect();
         assert_eq!(routes, ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
         assert_eq!(bye.cseq(), Some((11, &Method::Bye)));
         assert_eq!((bye.from_tag(), bye.to_tag()), (Some("a"), Some("b")));
         assert_eq!(d.next_hop().to_string(), "sip:p1.example;lr");
-        let ack = d.ack(10, &via()).build().unwrap();
+        let ack = d.ack(10, Some(&via())).build().unwrap();
         assert_eq!(ack.cseq(), Some((10, &Method::Ack)));
     }
 
     #[test]
     fn strict_routing_puts_the_first_route_in_the_request_uri() {
         let mut d = Dialog::uac(&invite(), &ok(&["<sip:p2.example>", "<sip:p1.example>"], 200)).unwrap();
-        let bye = d.request(Method::Bye, &via()).build().unwrap();
+        let bye = d.request(Method::Bye, Some(&via())).build().unwrap();
         assert_eq!(bye.request_uri_str(), Some("sip:p1.example"));
         let routes: Vec<_> = bye.header_values(HeaderName::Route).collect();
         assert_eq!(routes, ["<sip:p2.example>", "<sip:bob@192.0.2.4>"]);
@@ -117,7 +121,7 @@ Contact: <{contact}>\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(d.remote_target.to_string(), "sip:alice@10.0.0.9");
         let err = d.on_request(&reinvite(5, "sip:x@h")).unwrap_err();
         assert_eq!(err.status(), 500);
-        let bye = d.request(Method::Bye, &via()).build().unwrap();
+        let bye = d.request(Method::Bye, Some(&via())).build().unwrap();
         assert_eq!((bye.from_tag(), bye.to_tag(), bye.cseq().unwrap().0), (Some("b"), Some("a"), 1));
     }
 }

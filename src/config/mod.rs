@@ -1,0 +1,198 @@
+//! Configuration: one TOML file (optional: everything has a documented default), then
+//! `CALLMESH_<SECTION>_<KEY>` environment variables, then `--set section.key=value` flags,
+//! each overriding the one before. Unknown keys and bad values are errors that name the key;
+//! [`Config::load`] returns them and the binary exits non-zero.
+
+mod overrides;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use session_core::policy::IncomingCallPolicy;
+
+pub use self::overrides::apply_overrides;
+pub use self::validate::{RtpPorts, Validated};
+
+/// The whole configuration, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub node: NodeSection,
+    pub nats: NatsSection,
+    pub sip: SipSection,
+    pub media: MediaSection,
+    pub auth: AuthSection,
+    pub session: SessionSection,
+    pub http: HttpSection,
+    pub users: Vec<User>,
+    pub routes: Vec<RouteSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// This process's node id (default: the role and the process id).
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSection {
+    /// NATS URL(s), comma-separated. Required for single roles; `all` runs on an in-process
+    /// bus and registry unless it is set.
+    pub url: Option<String>,
+    /// Copies of each registry bucket (3 in a 3-server NATS cluster).
+    pub replicas: usize,
+}
+
+impl Default for NatsSection {
+    fn default() -> Self {
+        NatsSection { url: None, replicas: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSection {
+    /// UDP and TCP on this address.
+    pub listen: String,
+    /// A new call no router or session node takes is refused with 503 after this long.
+    pub orphan_timeout_secs: u64,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        SipSection { listen: "127.0.0.1:5060".into(), orphan_timeout_secs: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// Where RTP sockets bind.
+    pub bind: String,
+    /// The address put in SDP (the bind address when empty).
+    pub advertise: String,
+    /// RTP ports, `min-max` (RTP on even ports, RTCP on the next odd one).
+    pub rtp_ports: String,
+    /// End calls whose RTP stops for this long (0: never).
+    pub no_rtp_timeout_secs: u64,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            bind: "127.0.0.1".into(),
+            advertise: String::new(),
+            rtp_ports: "20000-29999".into(),
+            no_rtp_timeout_secs: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub realm: String,
+    /// Signs digest nonces; the same on every edge of a cluster.
+    pub secret: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection { realm: "callmesh".into(), secret: "callmesh".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSection {
+    /// A session record not written for this long may be taken over.
+    pub lease_secs: u64,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        SessionSection { lease_secs: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// `/metrics` and `/healthz`; empty to disable.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { listen: "127.0.0.1:9060".into() }
+    }
+}
+
+/// A user allowed to register (digest authentication).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    pub password: String,
+}
+
+/// A dial-plan route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub name: Option<String>,
+    /// Regular expression on the Request-URI user part.
+    pub user: String,
+    /// A SIP URI (`${user}` is the dialled user) or `registered`.
+    pub target: String,
+    /// The incoming-call policy (default `accept_all`).
+    #[serde(default = "accept_all")]
+    pub policy: IncomingCallPolicy,
+    #[serde(default)]
+    pub ring_timeout_secs: u32,
+    pub voicemail: Option<String>,
+}
+
+fn accept_all() -> IncomingCallPolicy {
+    IncomingCallPolicy::AcceptAll
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads `path` (if any), applies environment and flag overrides, and validates.
+    pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>, sets: &[String]) -> Result<Validated, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|error| ConfigError::Read { path: p.display().to_string(), error })?,
+            None => String::new(),
+        };
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(format!("config file: {e}")))?;
+        apply_overrides(&mut table, env, sets)?;
+        let config: Config = Config::deserialize(table).map_err(|e| ConfigError::Invalid(format!("config: {e}")))?;
+        config.validate()
+    }
+
+    /// The routes used when none are configured: every user, to its registered contacts.
+    pub fn default_routes() -> Vec<RouteSection> {
+        vec![RouteSection {
+            name: Some("registered-users".into()),
+            user: ".*".into(),
+            target: "registered".into(),
+            policy: IncomingCallPolicy::AcceptAll,
+            ring_timeout_secs: 0,
+            voicemail: None,
+        }]
+    }
+}

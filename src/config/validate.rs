@@ -1,0 +1,233 @@
+//! Checks a configuration and turns it into the values the roles need. Every error names
+//! the key at fault (`routes[1].user: invalid regular expression …`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use regex::Regex;
+use router::{Route, Target};
+use sip::message::Uri;
+
+use super::{Config, ConfigError};
+
+/// The RTP port range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpPorts {
+    pub min: u16,
+    pub max: u16,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub node_id: Option<String>,
+    pub nats_url: Option<String>,
+    pub replicas: usize,
+    pub sip_listen: SocketAddr,
+    pub orphan_timeout: Duration,
+    pub media_bind: IpAddr,
+    pub media_advertise: IpAddr,
+    pub rtp_ports: RtpPorts,
+    pub no_rtp_timeout: Option<Duration>,
+    pub realm: String,
+    pub secret: String,
+    pub users: HashMap<String, String>,
+    pub lease: Duration,
+    pub http_listen: Option<SocketAddr>,
+    pub routes: Vec<Route>,
+}
+
+fn invalid(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid(format!("{key}: {why}"))
+}
+
+fn parse_ports(s: &str) -> Result<RtpPorts, ConfigError> {
+    let bad = || invalid("media.rtp_ports", format!("{s:?} is not a range like 20000-29999 with room for two port pairs"));
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (min, max) = (a.trim().parse::<u16>().map_err(|_| bad())?, b.trim().parse::<u16>().map_err(|_| bad())?);
+    if min < 1024 || max < min.saturating_add(3) {
+        return Err(bad());
+    }
+    Ok(RtpPorts { min, max })
+}
+
+fn parse_uri(key: &str, s: &str) -> Result<(), ConfigError> {
+    match Uri::parse(s) {
+        Ok(Uri::Sip(_) | Uri::Tel(_)) => Ok(()),
+        Ok(_) => Err(invalid(key, format!("{s:?} is not a sip: URI"))),
+        Err(e) => Err(invalid(key, format!("{s:?}: {e}"))),
+    }
+}
+
+impl Config {
+    /// Checks every value; the first error names its key.
+    pub fn validate(self) -> Result<Validated, ConfigError> {
+        if let Some(id) = &self.node.id {
+            cluster::subjects::NodeId::new(id.clone()).map_err(|e| invalid("node.id", e))?;
+        }
+        let sip_listen: SocketAddr =
+            self.sip.listen.parse().map_err(|_| invalid("sip.listen", format!("{:?} is not ip:port", self.sip.listen)))?;
+        let media_bind: IpAddr =
+            self.media.bind.parse().map_err(|_| invalid("media.bind", format!("{:?} is not an IP address", self.media.bind)))?;
+        let media_advertise = match self.media.advertise.as_str() {
+            "" => media_bind,
+            a => a.parse().map_err(|_| invalid("media.advertise", format!("{a:?} is not an IP address")))?,
+        };
+        let http_listen = match self.http.listen.as_str() {
+            "" => None,
+            a => Some(a.parse().map_err(|_| invalid("http.listen", format!("{a:?} is not ip:port")))?),
+        };
+        if let Some(url) = &self.nats.url {
+            for u in url.split(',') {
+                let u = u.trim();
+                if !u.starts_with("nats://") && !u.starts_with("tls://") || u.parse::<async_nats_addr::Addr>().is_err() {
+                    return Err(invalid("nats.url", format!("{u:?} is not a nats:// URL")));
+                }
+            }
+        }
+        if self.nats.replicas == 0 || self.nats.replicas > 5 {
+            return Err(invalid("nats.replicas", "must be between 1 and 5"));
+        }
+        let mut users = HashMap::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if u.username.is_empty() || u.username.contains([':', '@', ' ']) {
+                return Err(invalid(&format!("users[{i}].username"), format!("{:?} is not a valid user name", u.username)));
+            }
+            if users.insert(u.username.clone(), u.password.clone()).is_some() {
+                return Err(invalid(&format!("users[{i}].username"), format!("{:?} is listed twice", u.username)));
+            }
+        }
+        let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
+        let mut routes = Vec::new();
+        for (i, r) in sections.into_iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            let user = Regex::new(&r.user).map_err(|e| invalid(&key("user"), format!("invalid regular expression: {e}")))?;
+            let target = if r.target == "registered" {
+                Target::Registered
+            } else {
+                parse_uri(&key("target"), &r.target.replace("${user}", "user"))?;
+                Target::Uri(r.target.clone())
+            };
+            if let Some(v) = &r.voicemail {
+                parse_uri(&key("voicemail"), v)?;
+            }
+            routes.push(Route {
+                name: r.name.unwrap_or_else(|| format!("routes[{i}]")),
+                user,
+                target,
+                policy: r.policy,
+                ring_timeout_secs: r.ring_timeout_secs,
+                voicemail: r.voicemail,
+            });
+        }
+        Ok(Validated {
+            node_id: self.node.id,
+            nats_url: self.nats.url,
+            replicas: self.nats.replicas,
+            sip_listen,
+            orphan_timeout: Duration::from_secs(self.sip.orphan_timeout_secs.max(1)),
+            media_bind,
+            media_advertise,
+            rtp_ports: parse_ports(&self.media.rtp_ports)?,
+            no_rtp_timeout: (self.media.no_rtp_timeout_secs > 0).then(|| Duration::from_secs(self.media.no_rtp_timeout_secs)),
+            realm: self.auth.realm,
+            secret: self.auth.secret,
+            users,
+            lease: Duration::from_secs(self.session.lease_secs.max(1)),
+            http_listen,
+            routes,
+        })
+    }
+}
+
+/// `nats://host:port` checking without a NATS client dependency here.
+mod async_nats_addr {
+    pub struct Addr;
+
+    impl std::str::FromStr for Addr {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Addr, ()> {
+            let rest = s.split_once("://").map(|(_, r)| r).ok_or(())?;
+            let host_port = rest.rsplit('@').next().ok_or(())?;
+            let (host, port) = host_port.rsplit_once(':').ok_or(())?;
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(());
+            }
+            Ok(Addr)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn load(text: &str) -> Result<Validated, String> {
+        let path = std::env::temp_dir().join(format!("callmesh-config-{}.toml", rand_suffix()));
+        std::fs::write(&path, text).unwrap();
+        let r = Config::load(Some(&path), &BTreeMap::new(), &[]).map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(path);
+        r
+    }
+
+    fn rand_suffix() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+            ^ u64::from(std::process::id())
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let v = Config::load(None, &BTreeMap::new(), &[]).unwrap();
+        assert_eq!(v.sip_listen, "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(v.rtp_ports, RtpPorts { min: 20000, max: 29999 });
+        assert_eq!((v.routes.len(), &v.routes[0].target), (1, &Target::Registered));
+        assert!(v.nats_url.is_none() && v.users.is_empty() && v.no_rtp_timeout.is_none());
+    }
+
+    #[test]
+    fn a_full_file_is_read() {
+        let v = load(
+            r#"
+[sip]
+listen = "127.0.0.2:5070"
+[media]
+rtp_ports = "30000-30099"
+no_rtp_timeout_secs = 10
+[[users]]
+username = "alice"
+password = "secret"
+[[routes]]
+user = '^1\d{3}$'
+target = "sip:${user}@127.0.0.1:5090"
+policy = { queue_with_timeout = { secs = 20 } }
+"#,
+        )
+        .unwrap();
+        assert_eq!(v.sip_listen.port(), 5070);
+        assert_eq!(v.no_rtp_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(v.users["alice"], "secret");
+        assert!(v.routes[0].user.is_match("1234"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, key) in [
+            ("[sip]\nlisen = \"x\"", "lisen"),
+            ("[sip]\nlisten = \"nowhere\"", "sip.listen"),
+            ("[media]\nrtp_ports = \"30000\"", "media.rtp_ports"),
+            ("[media]\nrtp_ports = \"40000-30000\"", "media.rtp_ports"),
+            ("[[routes]]\nuser = \"(\"\ntarget = \"registered\"", "routes[0].user"),
+            ("[[routes]]\nuser = \".*\"\ntarget = \"mailto:x@y\"", "routes[0].target"),
+            ("[[routes]]\nuser = \".*\"\ntarget = \"registered\"\npolicy = \"accept_some\"", "accept_some"),
+            ("[nats]\nurl = \"http://x\"", "nats.url"),
+            ("[node]\nid = \"a.b\"", "node.id"),
+            ("[[users]]\nusername = \"a@b\"\npassword = \"p\"", "users[0].username"),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
+    }
+}

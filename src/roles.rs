@@ -1,0 +1,169 @@
+//! Starting a node: one role or all of them, on NATS or (for `all` without a NATS URL) on
+//! the in-process bus and registry; plus its membership heartbeat.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cluster::bus::{Bus, LocalBus, NatsBus};
+use cluster::contracts::{self, NodeHeartbeat, NodeLoad};
+use cluster::membership::Heartbeat;
+use cluster::registry::{JetStreamRegistry, MemoryRegistry, Registry, RegistryConfig};
+use cluster::subjects::NodeId;
+use edge_proxy::{EdgeConfig, EdgeHandle, RegistrarConfig};
+use media_node::{MediaConfig, MediaNode};
+use router::RouterConfig;
+use router::stats::RouterStats;
+use session_node::{SessionConfig, SessionStats};
+use sip::transaction::TransportKind;
+
+use crate::config::Validated;
+
+/// What a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Every role in one process.
+    All,
+    Edge,
+    Router,
+    Session,
+    Media,
+}
+
+impl Role {
+    fn runs(self, role: Role) -> bool {
+        self == Role::All || self == role
+    }
+
+    fn wire(self) -> contracts::Role {
+        match self {
+            Role::All => contracts::Role::All,
+            Role::Edge => contracts::Role::Edge,
+            Role::Router => contracts::Role::Router,
+            Role::Session => contracts::Role::Session,
+            Role::Media => contracts::Role::Media,
+        }
+    }
+}
+
+/// A running node.
+pub struct Node {
+    pub role: Role,
+    pub id: NodeId,
+    /// `in-process`, or the NATS URL.
+    pub bus_name: String,
+    pub edge: Option<EdgeHandle>,
+    pub router: Option<Arc<RouterStats>>,
+    pub session: Option<Arc<SessionStats>>,
+    pub media: Option<MediaNode>,
+    pub config: Validated,
+    heartbeat: Option<Heartbeat>,
+}
+
+impl Node {
+    /// Stops the node (its heartbeat is removed, so others see it leave).
+    pub async fn stop(mut self) {
+        if let Some(hb) = self.heartbeat.take() {
+            let _ = hb.leave().await;
+        }
+        if let Some(edge) = &self.edge {
+            edge.stop();
+        }
+    }
+}
+
+async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<(Arc<dyn Bus>, Arc<dyn Registry>, String)> {
+    match (&config.nats_url, role) {
+        (None, Role::All) => Ok((Arc::new(LocalBus::default()), Arc::new(MemoryRegistry::default()), "in-process".into())),
+        (None, _) => bail!("nats.url (or --nats) is required to run one role of a cluster"),
+        (Some(url), _) => {
+            let bus = NatsBus::connect(url, id.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?;
+            let registry = JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::with_replicas(config.replicas))
+                .await
+                .context("opening the JetStream registry")?;
+            Ok((Arc::new(bus), Arc::new(registry), url.clone()))
+        }
+    }
+}
+
+/// Starts `role` with `config`.
+pub async fn start(role: Role, config: Validated) -> anyhow::Result<Node> {
+    let id = NodeId::new(
+        config.node_id.clone().unwrap_or_else(|| format!("{}-{}", format!("{role:?}").to_lowercase(), std::process::id())),
+    )?;
+    let (bus, registry, bus_name) = backend(role, &config, &id).await?;
+    let mut node = Node {
+        role,
+        id: id.clone(),
+        bus_name,
+        edge: None,
+        router: None,
+        session: None,
+        media: None,
+        config: config.clone(),
+        heartbeat: None,
+    };
+    if role.runs(Role::Media) {
+        let media = MediaConfig {
+            node_id: id.clone(),
+            bind_ip: config.media_bind,
+            advertise_ip: config.media_advertise,
+            port_min: config.rtp_ports.min,
+            port_max: config.rtp_ports.max,
+            no_rtp_timeout: config.no_rtp_timeout,
+        };
+        node.media = Some(MediaNode::start(media, bus.clone()).await?);
+    }
+    if role.runs(Role::Session) {
+        let session = SessionConfig { node_id: id.clone(), lease: config.lease, media_timeout: Duration::from_secs(2) };
+        node.session = Some(session_node::start(session, bus.clone(), registry.clone()).await?);
+    }
+    if role.runs(Role::Router) {
+        let router =
+            RouterConfig { node_id: id.clone(), routes: config.routes.clone(), decision_timeout: Duration::from_secs(5) };
+        node.router = Some(router::start(router, bus.clone(), registry.clone()).await?);
+    }
+    if role.runs(Role::Edge) {
+        let registrar = RegistrarConfig {
+            realm: config.realm.clone(),
+            users: config.users.clone(),
+            secret: config.secret.clone(),
+            ..Default::default()
+        };
+        let edge =
+            EdgeConfig { node_id: id.clone(), listen: config.sip_listen, registrar, orphan_timeout: config.orphan_timeout };
+        node.edge = Some(
+            edge_proxy::start(edge, bus.clone(), registry.clone())
+                .await
+                .with_context(|| format!("starting the SIP edge on {}", config.sip_listen))?,
+        );
+    }
+    node.heartbeat = Some(heartbeat(&node, registry));
+    Ok(node)
+}
+
+fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
+    let (id, role, started) = (node.id.to_string(), node.role.wire(), contracts::unix_ms());
+    let mut addresses = Vec::new();
+    if let Some(addr) = node.edge.as_ref().and_then(|e| e.local_addr(TransportKind::Udp)) {
+        addresses.push(format!("sip:{addr}"));
+    }
+    if let Some(http) = node.config.http_listen {
+        addresses.push(format!("http://{http}"));
+    }
+    let (session, media) = (node.session.clone(), node.media.clone());
+    Heartbeat::start(registry, Duration::from_secs(5), move || NodeHeartbeat {
+        node_id: id.clone(),
+        role: role as i32,
+        addresses: addresses.clone(),
+        load: Some(NodeLoad {
+            active_calls: session.as_ref().map(|s| s.active.load(Ordering::Relaxed) as u32).unwrap_or(0),
+            cpu_percent: 0.0,
+            free_rtp_ports: media.as_ref().map(|m| m.free_port_pairs() as u32 * 2).unwrap_or(0),
+        }),
+        started_at_unix_ms: started,
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    })
+}

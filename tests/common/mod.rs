@@ -1,0 +1,143 @@
+//! Running Callmesh for end-to-end tests: the `callmesh` binary built by cargo, all roles in
+//! one process or a cluster of processes with its own nats-server; its metrics read over
+//! HTTP; waits bounded and named.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use testkit::nats::NatsServer;
+use testkit::ports::{free_addr, free_local_addr};
+use testkit::process::Spawned;
+
+pub const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/loadtest/scenarios");
+
+pub fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(SCENARIOS).join(name)
+}
+
+/// A running Callmesh: its processes, SIP addresses (one per edge) and HTTP addresses.
+pub struct Callmesh {
+    processes: Vec<Spawned>,
+    pub sip: Vec<SocketAddr>,
+    pub http: Vec<SocketAddr>,
+    _nats: Option<NatsServer>,
+    dir: tempfile::TempDir,
+}
+
+/// An RTP port range nobody else in this test run uses (ranges of 200 ports).
+fn rtp_range() -> (u16, u16) {
+    let slot = free_local_addr().port() % 150;
+    let min = 30_000 + slot * 200;
+    (min, min + 199)
+}
+
+fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &str) -> (Spawned, SocketAddr) {
+    let http = free_local_addr();
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, format!("{config}\n[http]\nlisten = \"{http}\"\n")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
+    cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", "warn");
+    let mut p = Spawned::spawn(name, cmd).unwrap();
+    p.wait_for_line("ready:", Duration::from_secs(30)).unwrap();
+    (p, http)
+}
+
+impl Callmesh {
+    /// `callmesh all` with `extra` TOML (routes, users, settings) on free ports.
+    pub fn all_in_one(extra: &str) -> Callmesh {
+        let dir = tempfile::tempdir().unwrap();
+        let sip = free_local_addr();
+        let (min, max) = rtp_range();
+        let config = format!("[sip]\nlisten = \"{sip}\"\n[media]\nrtp_ports = \"{min}-{max}\"\n{extra}");
+        let (p, http) = spawn(&dir, "callmesh-all", &["all".into()], &config);
+        Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir }
+    }
+
+    /// A cluster on a real nats-server: two edges (127.0.0.2 and 127.0.0.3), a router, two
+    /// session nodes and a media node, each its own process.
+    pub fn cluster(extra: &str) -> Callmesh {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start().unwrap();
+        let (min, max) = rtp_range();
+        let common = format!("[nats]\nurl = \"{}\"\n[media]\nrtp_ports = \"{min}-{max}\"\n{extra}", nats.url);
+        let mut processes = Vec::new();
+        let (mut sip, mut http) = (Vec::new(), Vec::new());
+        for (i, ip) in ["127.0.0.2", "127.0.0.3"].iter().enumerate() {
+            let addr = free_addr(ip);
+            let config = format!("[sip]\nlisten = \"{addr}\"\n{common}");
+            let (p, h) = spawn(&dir, &format!("edge{i}"), &["edge".into(), "--node-id".into(), format!("edge-{i}")], &config);
+            processes.push(p);
+            sip.push(addr);
+            http.push(h);
+        }
+        for (role, id) in [("router", "router-0"), ("session", "session-0"), ("session", "session-1"), ("media", "media-0")] {
+            let (p, h) = spawn(&dir, id, &[role.into(), "--node-id".into(), id.into()], &common);
+            processes.push(p);
+            http.push(h);
+        }
+        Callmesh { processes, sip, http, _nats: Some(nats), dir }
+    }
+
+    /// Every metric of every process, summed by name.
+    pub fn metrics(&self) -> HashMap<String, u64> {
+        let mut out = HashMap::new();
+        for addr in &self.http {
+            for (k, v) in scrape(*addr) {
+                *out.entry(k).or_insert(0) += v;
+            }
+        }
+        out
+    }
+
+    pub fn metric(&self, name: &str) -> u64 {
+        self.metrics().get(&format!("callmesh_{name}")).copied().unwrap_or(0)
+    }
+
+    /// Waits until metric `name` satisfies `ok` (bounded; the panic names the wait).
+    pub fn wait_metric(&self, name: &str, what: &str, ok: impl Fn(u64) -> bool) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.metric(name);
+            if ok(v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what} (callmesh_{name} = {v})\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until no call is left anywhere (sessions and media released).
+    pub fn wait_idle(&self) {
+        self.wait_metric("session_calls_active", "every session to end", |v| v == 0);
+        self.wait_metric("media_sessions_active", "every media session to be released", |v| v == 0);
+    }
+
+    pub fn output(&self) -> String {
+        self.processes.iter().map(|p| p.output()).collect::<Vec<_>>().join("\n---\n")
+    }
+
+    /// A file in the test's scratch directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// `GET /metrics` on `addr`, as name → value.
+pub fn scrape(addr: SocketAddr) -> HashMap<String, u64> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("metrics endpoint");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        .collect()
+}
