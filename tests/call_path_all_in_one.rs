@@ -261,3 +261,40 @@ fn a_bad_configuration_names_the_key_and_exits_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nats.url"), "a single role needs NATS");
 }
+
+#[test]
+fn hold_and_resume_cross_the_b2bua_with_sdp_pointed_at_the_relay() {
+    let callee = free_local_addr();
+    let cm = Callmesh::all_in_one(&route_to(callee));
+    let far = uas(Some("uas_reinvite.xml"), callee, 3);
+    let report = uac(Some("uac_hold_resume.xml"), &cm, 3).run().unwrap();
+    report.assert_clean(3);
+    let far = far.finish().unwrap();
+    far.assert_clean(3);
+    assert_eq!(far.counter("FailedRegexpDoesntMatch"), 0, "the callee saw a=sendonly, a=sendrecv and the relay's address");
+    cm.wait_idle();
+}
+
+#[test]
+fn a_call_beyond_the_rtp_ports_gets_503_and_others_are_unharmed() {
+    let callee = free_local_addr();
+    // Two port pairs: room for one call.
+    let cm = Callmesh::all_in_one(&format!("[media]\nrtp_ports = \"31900-31903\"\n{}", route_to(callee)));
+    let far = uas(None, callee, 1);
+    let first = uac(None, &cm, 1).arg("-d").arg("3000").spawn().unwrap();
+    cm.wait_metric("media_sessions_active", "the first call to hold the only port pairs", |v| v == 1);
+    assert_eq!(probe_invite(cm.sip[0], "1234"), 503);
+    first.finish().unwrap().assert_clean(1);
+    far.finish().unwrap().assert_clean(1);
+    assert_eq!(cm.metric("media_allocation_failures_total"), 1);
+}
+
+#[test]
+fn a_call_without_rtp_is_ended_with_bye_when_configured() {
+    let callee = free_local_addr();
+    let cm = Callmesh::all_in_one(&format!("[media]\nno_rtp_timeout_secs = 1\n{}", route_to(callee)));
+    let far = uas(None, callee, 2);
+    uac(Some("uac_recv_bye.xml"), &cm, 2).run().unwrap().assert_clean(2);
+    far.finish().unwrap().assert_clean(2);
+    cm.wait_idle();
+}

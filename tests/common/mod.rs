@@ -37,10 +37,24 @@ fn rtp_range() -> (u16, u16) {
     (min, min + 199)
 }
 
-fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &str) -> (Spawned, SocketAddr) {
+/// `extra` TOML with `defaults` (section, key, value) added where `extra` sets nothing.
+fn merge(extra: &str, defaults: &[(&str, &str, String)]) -> toml::Table {
+    let mut table: toml::Table = extra.parse().expect("test configuration is TOML");
+    for (section, key, value) in defaults {
+        let entry = table.entry(*section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.entry(*key).or_insert_with(|| toml::Value::String(value.clone()));
+        }
+    }
+    table
+}
+
+fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &toml::Table) -> (Spawned, SocketAddr) {
     let http = free_local_addr();
     let path = dir.path().join(format!("{name}.toml"));
-    std::fs::write(&path, format!("{config}\n[http]\nlisten = \"{http}\"\n")).unwrap();
+    let mut config = config.clone();
+    config.insert("http".into(), toml::Value::Table(toml::Table::from_iter([("listen".to_owned(), toml::Value::String(http.to_string()))])));
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
     cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", "warn");
     let mut p = Spawned::spawn(name, cmd).unwrap();
@@ -52,9 +66,9 @@ impl Callmesh {
     /// `callmesh all` with `extra` TOML (routes, users, settings) on free ports.
     pub fn all_in_one(extra: &str) -> Callmesh {
         let dir = tempfile::tempdir().unwrap();
-        let sip = free_local_addr();
         let (min, max) = rtp_range();
-        let config = format!("[sip]\nlisten = \"{sip}\"\n[media]\nrtp_ports = \"{min}-{max}\"\n{extra}");
+        let config = merge(extra, &[("sip", "listen", free_local_addr().to_string()), ("media", "rtp_ports", format!("{min}-{max}"))]);
+        let sip = config["sip"]["listen"].as_str().unwrap().parse().unwrap();
         let (p, http) = spawn(&dir, "callmesh-all", &["all".into()], &config);
         Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir }
     }
@@ -65,12 +79,12 @@ impl Callmesh {
         let dir = tempfile::tempdir().unwrap();
         let nats = NatsServer::start().unwrap();
         let (min, max) = rtp_range();
-        let common = format!("[nats]\nurl = \"{}\"\n[media]\nrtp_ports = \"{min}-{max}\"\n{extra}", nats.url);
+        let common = merge(extra, &[("nats", "url", nats.url.clone()), ("media", "rtp_ports", format!("{min}-{max}"))]);
         let mut processes = Vec::new();
         let (mut sip, mut http) = (Vec::new(), Vec::new());
         for (i, ip) in ["127.0.0.2", "127.0.0.3"].iter().enumerate() {
             let addr = free_addr(ip);
-            let config = format!("[sip]\nlisten = \"{addr}\"\n{common}");
+            let config = merge(&toml::to_string(&common).unwrap(), &[("sip", "listen", addr.to_string())]);
             let (p, h) = spawn(&dir, &format!("edge{i}"), &["edge".into(), "--node-id".into(), format!("edge-{i}")], &config);
             processes.push(p);
             sip.push(addr);
