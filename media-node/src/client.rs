@@ -50,8 +50,14 @@ impl MediaClient {
         MediaClient { bus, sender: sender.to_string(), timeout }
     }
 
-    pub async fn allocate(&self, session: &SessionId) -> Result<Allocation, MediaError> {
-        let request = MediaAllocate { meta: contracts::meta(&self.sender), session_id: session.to_string(), legs: 2 };
+    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once.
+    pub async fn allocate(&self, session: &SessionId, caller: Option<SocketAddr>) -> Result<Allocation, MediaError> {
+        let request = MediaAllocate {
+            meta: contracts::meta(&self.sender),
+            session_id: session.to_string(),
+            legs: 2,
+            caller_rtp_addr: caller.map(|a| a.to_string()).unwrap_or_default(),
+        };
         let reply: MediaAllocation =
             typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await.map_err(bus_error)?;
         if !reply.error.is_empty() {
@@ -84,14 +90,38 @@ impl MediaClient {
     }
 
     /// Tells the node where leg `leg`'s far end expects RTP (0: caller side, 1: callee).
+    /// One-way: the call goes on while the node connects it.
     pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, remote: SocketAddr) -> Result<(), MediaError> {
+        self.notify(node, session, media_command::Command::Connect(MediaConnect { leg, remote_rtp_addr: remote.to_string() }))
+            .await
+    }
+
+    /// Like [`MediaClient::connect`], but waits until the node has connected the leg.
+    pub async fn connect_confirmed(
+        &self,
+        node: &NodeId,
+        session: &SessionId,
+        leg: u32,
+        remote: SocketAddr,
+    ) -> Result<(), MediaError> {
         self.command(node, session, media_command::Command::Connect(MediaConnect { leg, remote_rtp_addr: remote.to_string() }))
             .await
             .map(|_| ())
     }
 
-    /// Frees the session's ports; returns the final counters of both legs.
-    pub async fn release(&self, node: &NodeId, session: &SessionId) -> Result<Vec<LegStats>, MediaError> {
+    /// Frees the session's ports, one-way (the node logs the legs' final counters).
+    pub async fn release(&self, node: &NodeId, session: &SessionId) -> Result<(), MediaError> {
+        self.notify(node, session, media_command::Command::Release(MediaRelease {})).await
+    }
+
+    /// Frees the session's ports and returns the final counters of both legs.
+    pub async fn release_with_stats(&self, node: &NodeId, session: &SessionId) -> Result<Vec<LegStats>, MediaError> {
         self.command(node, session, media_command::Command::Release(MediaRelease {})).await.map(|r| r.stats)
+    }
+
+    async fn notify(&self, node: &NodeId, session: &SessionId, command: media_command::Command) -> Result<(), MediaError> {
+        let message =
+            MediaCommand { meta: contracts::meta(&self.sender), session_id: session.to_string(), command: Some(command) };
+        typed::publish(self.bus.as_ref(), &subjects::media_commands(node), &message).await.map_err(bus_error)
     }
 }

@@ -162,6 +162,13 @@ impl MediaNode {
             let node = self.shared.config.node_id.to_string();
             let reply = match self.allocate(&message.session_id) {
                 Ok(ports) => {
+                    if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>() {
+                        if let Some(relay) =
+                            self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
+                        {
+                            relay.connect(0, caller);
+                        }
+                    }
                     self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
                     let legs = ports
                         .iter()
@@ -185,8 +192,15 @@ impl MediaNode {
 
     async fn serve_commands(self, mut commands: typed::TypedSubscription<MediaCommand>, bus: Arc<dyn Bus>) {
         while let Some(Received { message, raw }) = commands.next().await {
+            let session = message.session_id.clone();
             let reply = self.execute(message);
-            let _ = typed::reply(bus.as_ref(), &raw, &reply).await;
+            if raw.reply.is_some() {
+                let _ = typed::reply(bus.as_ref(), &raw, &reply).await;
+            } else if !reply.error.is_empty() {
+                tracing::warn!(%session, error = %reply.error, "media command failed");
+            } else if !reply.stats.is_empty() {
+                tracing::debug!(%session, stats = ?reply.stats, "session released");
+            }
         }
     }
 

@@ -64,10 +64,10 @@ async fn relays_both_ways_latching_to_the_real_source() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_000, 43_019), None).await;
     let session = SessionId::new("s1").unwrap();
-    let alloc = client(&bus).allocate(&session).await.unwrap();
+    let alloc = client(&bus).allocate(&session, None).await.unwrap();
     let (caller, caller_rtcp) = endpoint().await;
     let (callee, callee_rtcp) = endpoint().await;
-    client(&bus).connect(&alloc.node, &session, 1, callee.local_addr().unwrap()).await.unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, callee.local_addr().unwrap()).await.unwrap();
 
     caller.send_to(&rtp(1, b"hello"), alloc.legs[0]).await.unwrap();
     let (got, from) = recv(&callee).await;
@@ -96,7 +96,7 @@ async fn relays_both_ways_latching_to_the_real_source() {
     assert_eq!((counters[0].packets_received, counters[0].invalid_packets, counters[0].packets_lost), (3, 1, 2));
     assert_eq!((counters[1].packets_sent, counters[0].packets_sent, counters[0].rtcp_packets), (3, 1, 1));
 
-    let stats = client(&bus).release(&alloc.node, &session).await.unwrap();
+    let stats = client(&bus).release_with_stats(&alloc.node, &session).await.unwrap();
     assert_eq!(stats.iter().map(|s| s.packets_received).collect::<Vec<_>>(), [3, 1]);
     assert_eq!(media.active_sessions(), 0);
     assert_eq!(media.packets_relayed(), 4);
@@ -108,21 +108,21 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_100, 43_103), None).await;
     let c = client(&bus);
-    let first = c.allocate(&SessionId::new("a").unwrap()).await.unwrap();
-    let err = c.allocate(&SessionId::new("b").unwrap()).await.unwrap_err();
+    let first = c.allocate(&SessionId::new("a").unwrap(), None).await.unwrap();
+    let err = c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap_err();
     assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
     assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
-    c.release(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
+    c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
     assert_eq!(media.free_port_pairs(), 2);
-    c.allocate(&SessionId::new("b").unwrap()).await.unwrap();
-    let unknown = c.release(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
+    c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap();
+    let unknown = c.release_with_stats(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
     assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
 }
 
 #[tokio::test]
 async fn without_a_media_node_allocation_fails_fast() {
     let bus = LocalBus::default();
-    let err = client(&bus).allocate(&SessionId::new("x").unwrap()).await.unwrap_err();
+    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None).await.unwrap_err();
     assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
 }
 
@@ -132,9 +132,9 @@ async fn a_silent_leg_is_reported_to_the_session_owner() {
     let _media = node(&bus, (43_200, 43_219), Some(Duration::from_secs(1))).await;
     let session = SessionId::new("quiet").unwrap();
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
-    let alloc = client(&bus).allocate(&session).await.unwrap();
+    let alloc = client(&bus).allocate(&session, None).await.unwrap();
     let (far, _rtcp) = endpoint().await;
-    client(&bus).connect(&alloc.node, &session, 0, far.local_addr().unwrap()).await.unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 0, far.local_addr().unwrap()).await.unwrap();
     let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
     assert!(matches!(event.message.event, Some(media_event::Event::NoRtp(n)) if n.leg == 0 && n.seconds == 1));
 }

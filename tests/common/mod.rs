@@ -53,7 +53,10 @@ fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &toml::Ta
     let http = free_local_addr();
     let path = dir.path().join(format!("{name}.toml"));
     let mut config = config.clone();
-    config.insert("http".into(), toml::Value::Table(toml::Table::from_iter([("listen".to_owned(), toml::Value::String(http.to_string()))])));
+    config.insert(
+        "http".into(),
+        toml::Value::Table(toml::Table::from_iter([("listen".to_owned(), toml::Value::String(http.to_string()))])),
+    );
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
     cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", "warn");
@@ -67,7 +70,8 @@ impl Callmesh {
     pub fn all_in_one(extra: &str) -> Callmesh {
         let dir = tempfile::tempdir().unwrap();
         let (min, max) = rtp_range();
-        let config = merge(extra, &[("sip", "listen", free_local_addr().to_string()), ("media", "rtp_ports", format!("{min}-{max}"))]);
+        let config =
+            merge(extra, &[("sip", "listen", free_local_addr().to_string()), ("media", "rtp_ports", format!("{min}-{max}"))]);
         let sip = config["sip"]["listen"].as_str().unwrap().parse().unwrap();
         let (p, http) = spawn(&dir, "callmesh-all", &["all".into()], &config);
         Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir }

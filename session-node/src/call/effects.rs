@@ -241,9 +241,8 @@ impl Call {
     /// Releases what the call held and forgets it.
     pub(super) async fn finish(&mut self) {
         if let Some(m) = self.media.take() {
-            match self.ctx.media.release(&m.node, &self.id).await {
-                Ok(stats) => tracing::debug!(session = %self.id, ?stats, "media released"),
-                Err(e) => tracing::warn!(session = %self.id, error = %e, "media not released"),
+            if let Err(e) = self.ctx.media.release(&m.node, &self.id).await {
+                tracing::warn!(session = %self.id, error = %e, "media not released");
             }
         }
         if !self.busy_key.is_empty() {

@@ -200,13 +200,9 @@ impl Call {
             }
         }
         self.input(Side::Caller, LegInput::InviteReceived).await;
-        match self.ctx.media.allocate(&self.id).await {
-            Ok(allocation) => {
-                if let Some(offer) = sdp::audio_rtp_addr(&String::from_utf8_lossy(self.caller.invite.body())) {
-                    let _ = self.ctx.media.connect(&allocation.node, &self.id, 0, offer).await;
-                }
-                self.media = Some(allocation);
-            }
+        let offer = sdp::audio_rtp_addr(&String::from_utf8_lossy(self.caller.invite.body())).filter(|a| !a.ip().is_unspecified());
+        match self.ctx.media.allocate(&self.id, offer).await {
+            Ok(allocation) => self.media = Some(allocation),
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "no media for the call");
                 self.failure = (503, "Service Unavailable".into());
