@@ -122,6 +122,17 @@ fn truncated_messages_are_errors_that_keep_the_head() {
 }
 
 #[test]
+fn a_malformed_header_line_is_an_error_that_keeps_the_rest_of_the_head() {
+    let e = Message::parse_datagram(crlf(
+        "REGISTER sip:h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nu1[authentication username= password=x]\nCall-ID: c\n\n",
+    ))
+    .unwrap_err();
+    let ParseError::MalformedHeaderLine { reason, partial } = e else { panic!("expected a bad header line, got {e}") };
+    assert_eq!(reason, "no colon");
+    assert_eq!((partial.branch(), partial.call_id()), (Some("z9hG4bK1"), Some("c")), "headers after the bad line are read");
+}
+
+#[test]
 fn unknown_method_parses_as_extension() {
     let m = parse("FOO sip:a@h SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCSeq: 1 FOO\n\n");
     assert_eq!(m.method(), Some(&Method::Extension("FOO".into())));

@@ -341,6 +341,20 @@ fn truncated_datagrams_get_a_stateless_400_and_garbage_is_dropped() {
 }
 
 #[test]
+fn a_request_with_a_malformed_header_line_gets_a_400_naming_it() {
+    let mut uas = TransactionLayer::new(Config::default());
+    let t0 = Instant::now();
+    let text = format!(
+        "REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP {UAC};branch=z9hG4bK-bad\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:a@h>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\nno colon on this line\r\nContent-Length: 0\r\n\r\n"
+    );
+    uas.handle_datagram(Bytes::from(text), Peer::udp(addr(UAC)), t0);
+    let answer = Message::parse_datagram(drain(&mut uas).remove(0).payload).unwrap();
+    assert_eq!((answer.status(), answer.reason()), (Some(400), "Bad header line: no colon"));
+    assert_eq!(answer.branch(), Some("z9hG4bK-bad"));
+    assert!(events(&mut uas).is_empty(), "the request reaches no transaction user");
+}
+
+#[test]
 fn responses_go_to_the_source_port_only_with_rport() {
     let mut uas = TransactionLayer::new(Config::default());
     let t0 = Instant::now();

@@ -25,6 +25,10 @@ pub enum ParseError {
     MissingContentLength,
     #[error("message too large")]
     TooLarge,
+    /// A header line is malformed. `partial` holds the message without that line so a server
+    /// can still answer a request with `400`.
+    #[error("bad header line: {reason}")]
+    MalformedHeaderLine { reason: &'static str, partial: Box<Message> },
     /// The head parsed but the message ended early. `partial` holds the head (with an empty
     /// body) so a server can still answer a request with `400`.
     #[error("truncated message: {reason}")]

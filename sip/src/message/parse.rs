@@ -77,6 +77,7 @@ pub(crate) fn parse(mut raw: Bytes, framing: Framing) -> Result<Message, ParseEr
     let mut folded: Vec<usize> = Vec::new();
     let mut pos = first.next;
     let mut head_complete = false;
+    let mut bad_line = None;
     while pos < buf.len() {
         let line = next_line(buf, pos);
         pos = line.next;
@@ -101,14 +102,19 @@ pub(crate) fn parse(mut raw: Bytes, framing: Framing) -> Result<Message, ParseEr
             }
             continue;
         }
-        let colon = memchr(b':', &buf[line.start..line.end]).ok_or(ParseError::BadHeaderLine("no colon"))? + line.start;
+        let Some(colon) = memchr(b':', &buf[line.start..line.end]).map(|c| c + line.start) else {
+            // Skipped, so the rest of the head can still be read to answer the request.
+            bad_line.get_or_insert("no colon");
+            continue;
+        };
         let mut name_end = colon;
         while name_end > line.start && is_wsp(buf[name_end - 1]) {
             name_end -= 1;
         }
         let name = &buf[line.start..name_end];
         if name.is_empty() || !name.iter().all(|b| lex::is_token_byte(*b)) {
-            return Err(ParseError::BadHeaderLine("invalid header name"));
+            bad_line.get_or_insert("invalid header name");
+            continue;
         }
         let name = match HeaderName::from_bytes(name) {
             Some(known) => EntryName::Known(known),
@@ -127,6 +133,9 @@ pub(crate) fn parse(mut raw: Bytes, framing: Framing) -> Result<Message, ParseEr
     let body_start = head_end;
     let available = raw.len() - body_start;
     let mut message = Message { raw, start, headers, body: Span::new(body_start, body_start), core };
+    if let Some(reason) = bad_line {
+        return Err(ParseError::MalformedHeaderLine { reason, partial: Box::new(message) });
+    }
     if !head_complete {
         return Err(ParseError::Truncated { reason: "no empty line after the headers", partial: Box::new(message) });
     }

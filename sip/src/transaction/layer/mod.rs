@@ -175,7 +175,9 @@ impl TransactionLayer {
 
     fn on_parse_error(&mut self, error: ParseError, source: Peer) {
         match &error {
-            ParseError::Truncated { partial, .. } => self.reject_stateless(partial, source, 400, &error.reason_phrase()),
+            ParseError::Truncated { partial, .. } | ParseError::MalformedHeaderLine { partial, .. } => {
+                self.reject_stateless(partial, source, 400, &error.reason_phrase())
+            }
             _ => self.stats.messages_dropped += 1,
         }
     }
