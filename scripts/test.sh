@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need and a fresh machine lacks:
 # nats-server, SIPp (Debian package sip-tester), libopus and cmake/pkg-config for the opus
-# crate. CI runs exactly this script (.ci/run).
+# crate, tcpdump and a font for the load-test harness's smoke run. CI runs exactly this
+# script (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 dpkg -s libopus-dev >/dev/null 2>&1 || missing+=(libopus-dev)
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   sudo=""

@@ -4,9 +4,11 @@
 //! - [`sipp`]: SIPp as an independent SIP peer, with its statistics read back.
 //! - [`nats`]: nats-server, alone or as a 3-server JetStream cluster.
 //! - [`ports`]: free UDP/TCP ports.
+//! - [`metrics`]: a Callmesh process's metrics over HTTP.
 //! - [`bins`]: where cargo put the examples and binaries under test.
 
 pub mod bins;
+pub mod metrics;
 pub mod nats;
 pub mod ports;
 pub mod process;

@@ -5,8 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -148,14 +147,5 @@ impl Callmesh {
 
 /// `GET /metrics` on `addr`, as name → value.
 pub fn scrape(addr: SocketAddr) -> HashMap<String, u64> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("metrics endpoint");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
-        .collect()
+    testkit::metrics::scrape(addr).expect("metrics endpoint")
 }
