@@ -8,10 +8,12 @@
 //! - [`auth`]: digest authentication, server and client.
 //! - [`transport`] and [`endpoint`]: tokio UDP/TCP transports and the driver task that owns
 //!   the transaction layer for an application (the transaction user).
+//! - [`shard_map`]: the sharded map the large tables use, so they grow without stalls.
 
 pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod message;
+pub mod shard_map;
 pub mod transaction;
 pub mod transport;

@@ -86,7 +86,10 @@ impl StreamFramer {
             self.buf.reserve(total - self.buf.len());
             return Ok(None);
         }
-        Ok(Some(Frame::Message(self.buf.split_to(total).freeze())))
+        // Copied out, so a message kept for long does not pin the connection's buffer.
+        let message = Bytes::copy_from_slice(&self.buf[..total]);
+        bytes::Buf::advance(&mut self.buf, total);
+        Ok(Some(Frame::Message(message)))
     }
 }
 

@@ -1,6 +1,9 @@
 //! The UDP transport: one socket for every transaction, with large kernel buffers so a
-//! burst does not overflow them, and batch reads into one shared buffer (each datagram
-//! becomes a zero-copy `Bytes` slice of it).
+//! burst does not overflow them, and batch reads through one scratch buffer. Each datagram
+//! is copied out into its own exact-size `Bytes` (parsed zero-copy from there): a slice of
+//! a shared buffer would keep the whole buffer alive for as long as any transaction keeps
+//! one message of it (up to 32 s), which at thousands of calls per second pinned hundreds
+//! of megabytes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,14 +28,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Reads datagrams without waiting, appending them to `out`, until the socket is empty or
-/// `max` were read. The datagrams share `buf`'s allocation.
+/// `max` were read. `buf` is scratch space, reused.
 pub fn read_batch(socket: &UdpSocket, buf: &mut BytesMut, max: usize, out: &mut Vec<(Bytes, SocketAddr)>) -> io::Result<()> {
     for _ in 0..max {
-        if buf.capacity() - buf.len() < MAX_DATAGRAM {
-            *buf = BytesMut::with_capacity(MAX_DATAGRAM * 8);
-        }
+        buf.clear();
+        buf.reserve(MAX_DATAGRAM);
         match socket.try_recv_buf_from(buf) {
-            Ok((n, from)) => out.push((buf.split_to(n).freeze(), from)),
+            Ok((n, from)) => out.push((Bytes::copy_from_slice(&buf[..n]), from)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             // ICMP errors surface as ConnectionRefused on some systems: not fatal for a server socket.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,

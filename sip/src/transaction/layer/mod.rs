@@ -6,7 +6,6 @@
 mod commands;
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use super::server::{ServerState, ServerTx};
 use super::{Event, Outputs, Peer, Transmit, TxId};
 use crate::message::validate::{Rejection, validate_request, validate_response};
 use crate::message::{Builder, Message, Method, ParseError};
+use crate::shard_map::ShardedMap;
 
 /// The identity an ACK for a 2xx carries: Call-ID, CSeq number and From tag.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -47,13 +47,13 @@ pub(super) struct ClientEntry {
 pub struct TransactionLayer {
     config: Config,
     next_id: u64,
-    // Entries are boxed so that growing a map moves pointers, not whole transactions:
-    // hundreds of thousands live at once at high call rates (64·T1 each).
-    clients: HashMap<TxId, Box<ClientEntry>>,
-    client_index: HashMap<ClientKey, TxId>,
-    servers: HashMap<TxId, Box<ServerEntry>>,
-    server_index: HashMap<ServerKey, TxId>,
-    acks: HashMap<AckKey, TxId>,
+    // Hundreds of thousands live at once at high call rates (64·T1 each): entries are boxed
+    // so growing a table moves pointers, and tables are sharded so it never stalls the loop.
+    clients: ShardedMap<TxId, Box<ClientEntry>>,
+    client_index: ShardedMap<ClientKey, TxId>,
+    servers: ShardedMap<TxId, Box<ServerEntry>>,
+    server_index: ShardedMap<ServerKey, TxId>,
+    acks: ShardedMap<AckKey, TxId>,
     out: Outputs,
     stats: Stats,
 }
@@ -84,11 +84,11 @@ impl TransactionLayer {
         TransactionLayer {
             config,
             next_id: 1,
-            clients: HashMap::new(),
-            client_index: HashMap::new(),
-            servers: HashMap::new(),
-            server_index: HashMap::new(),
-            acks: HashMap::new(),
+            clients: ShardedMap::new(),
+            client_index: ShardedMap::new(),
+            servers: ShardedMap::new(),
+            server_index: ShardedMap::new(),
+            acks: ShardedMap::new(),
             out: Outputs::default(),
             stats: Stats::default(),
         }
