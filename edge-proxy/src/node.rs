@@ -17,6 +17,7 @@ use cluster::subjects::{self, NodeId, SessionId, groups};
 use cluster::tags;
 use sip::endpoint::{Endpoint, EndpointConfig, EndpointHandle, EndpointStats};
 use sip::message::{Builder, Message, Method};
+use sip::shard_map::ShardedMap;
 use sip::transaction::{Event, Peer, TransportKind, TxId, new_tag};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -71,9 +72,10 @@ pub(crate) struct Edge {
     pub orphan_timeout: Duration,
     /// INVITE server transactions → their session (for CANCEL, ACK timeouts).
     pub server_invites: HashMap<TxId, SessionId>,
-    /// Client transactions started for sessions → (session, correlation, is INVITE).
-    pub clients: HashMap<TxId, (SessionId, u64, bool)>,
-    pub correlations: HashMap<(SessionId, u64), TxId>,
+    /// Client transactions started for sessions → (session, correlation, is INVITE). Kept
+    /// 32 s after a 2xx, so large at high call rates: sharded.
+    pub clients: ShardedMap<TxId, (SessionId, u64, bool)>,
+    pub correlations: ShardedMap<(SessionId, u64), TxId>,
     /// New calls no node has acted on yet: the INVITE, its transaction, the deadline.
     pub unclaimed: HashMap<SessionId, (TxId, Message, Instant)>,
     /// In-dialog requests forwarded and not yet answered.
@@ -99,8 +101,8 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
         stats: stats.clone(),
         orphan_timeout: config.orphan_timeout,
         server_invites: HashMap::new(),
-        clients: HashMap::new(),
-        correlations: HashMap::new(),
+        clients: ShardedMap::new(),
+        correlations: ShardedMap::new(),
         unclaimed: HashMap::new(),
         unanswered: HashMap::new(),
         forget_later: VecDeque::new(),

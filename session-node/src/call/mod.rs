@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cluster::bus::typed::TypedSubscription;
-use cluster::contracts::{self, EdgeEvent, FailureReason, MediaEvent, RoutedCall, TimeoutAction, edge_event, media_event};
+use cluster::contracts::{self, CallState, EdgeEvent, FailureReason, MediaEvent, RoutedCall, TimeoutAction, edge_event, media_event};
 use cluster::ownership::OwnedSession;
 use cluster::subjects::{NodeId, SessionId};
 use cluster::tags::{self, TagSide};
@@ -84,6 +84,8 @@ pub(crate) struct Call {
     pub id: SessionId,
     pub machine: B2bCall,
     pub owned: Option<OwnedSession>,
+    /// What was last written of the call (its durable part, see `record`).
+    pub saved: Option<CallState>,
     pub caller: CallerSide,
     pub callee: CalleeSide,
     pub media: Option<Allocation>,
@@ -153,6 +155,7 @@ impl Call {
             id,
             machine: B2bCall::new(),
             owned: None,
+            saved: None,
             media: None,
             failure: (500, "Server Internal Error".into()),
             inbound: None,
@@ -192,13 +195,6 @@ impl Call {
     /// Records the session, allocates media and calls the target. False when the call
     /// cannot go on (it was then refused to the caller).
     async fn begin(&mut self) -> bool {
-        match self.ctx.store.create(&self.id, self.call_state()).await {
-            Ok(owned) => self.owned = Some(owned),
-            Err(e) => {
-                tracing::warn!(session = %self.id, error = %e, "session not recorded");
-                return false;
-            }
-        }
         self.input(Side::Caller, LegInput::InviteReceived).await;
         let offer = sdp::audio_rtp_addr(&String::from_utf8_lossy(self.caller.invite.body())).filter(|a| !a.ip().is_unspecified());
         match self.ctx.media.allocate(&self.id, offer).await {
@@ -209,6 +205,10 @@ impl Call {
                 self.input(Side::Caller, LegInput::Reject).await;
                 return false;
             }
+        }
+        // The record (and with it the ownership) is created with the media it holds.
+        if !self.create_record().await {
+            return false;
         }
         self.input(Side::Callee, LegInput::Dial).await;
         true

@@ -1,6 +1,11 @@
-//! What the registry keeps of a call (its `CallState`), written before each transition's
-//! actions are carried out. A write refused because another node took the session over
-//! ends this node's part in it.
+//! What the registry keeps of a call (its `CallState`): what another node needs to take
+//! the call over. It is created once the call has its media, then written before a
+//! transition's actions are carried out whenever its durable part changed: the phase
+//! (setup, answered), the confirmed dialogs, the SDP, the media. Steps that only matter
+//! while a call is being set up or torn down (ringing, CSeq numbers moving, BYE) are not
+//! written: a call that loses its node then is lost with it, and the record ends with the
+//! call. A write refused because another node took the session over ends this node's part
+//! in it.
 
 use cluster::contracts::{CallState, DialogState, MediaLeg};
 use cluster::ownership::OwnershipError;
@@ -26,6 +31,38 @@ fn dialog_state(dialog: Option<&Dialog>, edge: &str, peer: Option<&cluster::cont
     })
 }
 
+const SETUP: &str = "setup";
+const ANSWERED: &str = "answered";
+const ENDING: &str = "ending";
+
+/// The phase of a call from its legs' states (`caller/callee`, as recorded).
+fn phase(states: &str) -> &'static str {
+    let legs: Vec<&str> = states.split('/').collect();
+    if legs.iter().any(|s| s.starts_with("Terminat") || *s == "Cancelling") {
+        ENDING
+    } else if legs.iter().all(|s| matches!(*s, "Confirmed" | "Updating" | "Updated")) {
+        ANSWERED
+    } else {
+        SETUP
+    }
+}
+
+/// The part of a call's state whose change is worth a write: its phase, dialogs once
+/// answered (without CSeq numbers: a node taking over moves past them), SDP and media.
+fn durable(state: &CallState) -> CallState {
+    let mut part = state.clone();
+    part.state = phase(&state.state).to_owned();
+    if part.state != ANSWERED {
+        part.caller = None;
+        part.callee = None;
+    }
+    for dialog in [&mut part.caller, &mut part.callee].into_iter().flatten() {
+        dialog.local_seq = 0;
+        dialog.remote_seq = 0;
+    }
+    part
+}
+
 impl Call {
     pub(super) fn call_state(&self) -> CallState {
         let body =
@@ -47,17 +84,70 @@ impl Call {
         }
     }
 
-    pub(super) async fn persist(&mut self) {
+    /// Creates the session record, claiming the session; false (and logged) if it cannot be.
+    pub(super) async fn create_record(&mut self) -> bool {
         let state = self.call_state();
+        match self.ctx.store.create(&self.id, state.clone()).await {
+            Ok(owned) => {
+                self.owned = Some(owned);
+                self.saved = Some(durable(&state));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.id, error = %e, "session not recorded");
+                false
+            }
+        }
+    }
+
+    pub(super) async fn persist(&mut self) {
+        if self.owned.is_none() {
+            return;
+        }
+        let state = self.call_state();
+        let part = durable(&state);
+        if part.state == ENDING || self.saved.as_ref() == Some(&part) {
+            return;
+        }
         let Some(owned) = self.owned.as_mut() else { return };
         *owned.call_mut() = state;
         match self.ctx.store.save(owned).await {
-            Ok(()) => {}
+            Ok(()) => self.saved = Some(part),
             Err(e @ OwnershipError::Fenced { .. }) => {
                 tracing::warn!(session = %self.id, error = %e, "fenced: another node owns the session");
                 self.owned = None;
             }
             Err(e) => tracing::warn!(session = %self.id, error = %e, "session record not saved"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_both_legs() {
+        assert_eq!(phase("Incoming/Idle"), SETUP);
+        assert_eq!(phase("Early/Alerting"), SETUP);
+        assert_eq!(phase("Answered/Confirmed"), SETUP, "the caller's ACK is still due");
+        assert_eq!(phase("Confirmed/Confirmed"), ANSWERED);
+        assert_eq!(phase("Updated/Updating"), ANSWERED);
+        assert_eq!(phase("Confirmed/Terminating"), ENDING);
+        assert_eq!(phase("Incoming/Cancelling"), ENDING);
+    }
+
+    #[test]
+    fn the_durable_part_ignores_setup_dialogs_and_moving_cseqs() {
+        let dialog = |seq| DialogState { call_id: "c".into(), local_seq: seq, remote_seq: seq, ..Default::default() };
+        let ringing = CallState { state: "Early/Alerting".into(), callee: Some(dialog(1)), ..Default::default() };
+        let trying = CallState { state: "Incoming/Calling".into(), ..Default::default() };
+        assert_eq!(durable(&ringing), durable(&trying), "an early dialog is not worth a write");
+        let up = CallState { state: "Confirmed/Confirmed".into(), caller: Some(dialog(1)), callee: Some(dialog(1)), ..Default::default() };
+        let later = CallState { caller: Some(dialog(7)), ..up.clone() };
+        assert_eq!(durable(&up), durable(&later), "a CSeq moving is not worth a write");
+        assert_ne!(durable(&up), durable(&trying));
+        let held = CallState { caller_sdp: "a=sendonly".into(), ..up.clone() };
+        assert_ne!(durable(&up), durable(&held), "an SDP change is written");
     }
 }
