@@ -122,39 +122,37 @@ impl MediaNode {
             match pool.bind_pair(ip) {
                 Ok(b) => [a, b],
                 Err(e) => {
-                    let port = a.rtp_port;
-                    drop(a);
-                    pool.release(port);
+                    pool.release(a);
                     return Err(e.to_string());
                 }
             }
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = relay::start(legs, self.shared.config.no_rtp_timeout, tx);
-        let ports = handle.ports();
         let (events, id) = (self.shared.events.clone(), session.to_owned());
-        tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                if events.send((id.clone(), e)).is_err() {
-                    return;
-                }
+        let report: relay::EventSink = Box::new(move |e| {
+            let _ = events.send((id.clone(), e));
+        });
+        // The relay hands its sockets back to the pool when it stops (a weak reference: the
+        // node owns the relays, not the other way round).
+        let shared = Arc::downgrade(&self.shared);
+        let give_back: relay::OnExit = Box::new(move |legs| {
+            let Some(shared) = shared.upgrade() else { return };
+            let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+            for leg in legs {
+                pool.release(leg);
             }
         });
+        let handle = relay::start(legs, self.shared.config.no_rtp_timeout, report, give_back);
+        let ports = handle.ports();
         if let Some(old) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(session.to_owned(), handle) {
             self.recycle(old);
         }
         Ok(ports)
     }
 
+    /// Stops a relay (it returns its ports to the pool as it ends), counting what it relayed.
     fn recycle(&self, relay: RelayHandle) {
         let sent: u64 = relay.counters().iter().map(|c| c.packets_sent).sum();
         self.shared.stats.packets_relayed_released.fetch_add(sent, Ordering::Relaxed);
-        let ports = relay.ports();
-        drop(relay);
-        let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
-        for p in ports {
-            pool.release(p);
-        }
     }
 
     async fn serve_allocations(self, mut requests: typed::TypedSubscription<MediaAllocate>, bus: Arc<dyn Bus>) {

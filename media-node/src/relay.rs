@@ -67,12 +67,12 @@ enum Command {
     Connect { leg: usize, rtp: SocketAddr },
 }
 
-/// Controls a running relay; dropping it stops the relay and closes its sockets.
+/// Controls a running relay; dropping it stops the relay, which hands its sockets to the
+/// `on_exit` it was started with.
 pub struct RelayHandle {
     commands: mpsc::UnboundedSender<Command>,
     counters: Arc<[LegCounters; 2]>,
     ports: [u16; 2],
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl RelayHandle {
@@ -92,14 +92,19 @@ impl RelayHandle {
     }
 }
 
-impl Drop for RelayHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// What a stopped relay gives back: its two legs' sockets.
+pub type OnExit = Box<dyn FnOnce([PortPair; 2]) + Send>;
+
+/// Where a relay reports its events.
+pub type EventSink = Box<dyn Fn(RelayEvent) + Send>;
 
 /// Starts relaying between two legs.
-pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: mpsc::UnboundedSender<RelayEvent>) -> RelayHandle {
+pub fn start(
+    legs: [PortPair; 2],
+    no_rtp_after: Option<Duration>,
+    events: EventSink,
+    on_exit: OnExit,
+) -> RelayHandle {
     let counters: Arc<[LegCounters; 2]> = Arc::new(Default::default());
     let (tx, rx) = mpsc::unbounded_channel();
     let ports = [legs[0].rtp_port, legs[1].rtp_port];
@@ -111,8 +116,14 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: mpsc::
         last_rtp: [Instant::now(), Instant::now()],
         reported: [false, false],
     };
-    let task = tokio::spawn(run([[a.rtp, a.rtcp], [b.rtp, b.rtcp]], state, rx, no_rtp_after, events));
-    RelayHandle { commands: tx, counters, ports, task }
+    tokio::spawn(async move {
+        let [[a_rtp, a_rtcp], [b_rtp, b_rtcp]] = run([[a.rtp, a.rtcp], [b.rtp, b.rtcp]], state, rx, no_rtp_after, events).await;
+        on_exit([
+            PortPair { rtp_port: ports[0], rtp: a_rtp, rtcp: a_rtcp },
+            PortPair { rtp_port: ports[1], rtp: b_rtp, rtcp: b_rtcp },
+        ]);
+    });
+    RelayHandle { commands: tx, counters, ports }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -139,8 +150,8 @@ async fn run(
     mut state: State,
     mut commands: mpsc::UnboundedReceiver<Command>,
     no_rtp_after: Option<Duration>,
-    events: mpsc::UnboundedSender<RelayEvent>,
-) {
+    events: EventSink,
+) -> [[UdpSocket; 2]; 2] {
     let mut buf = [0u8; 2048];
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -158,7 +169,7 @@ async fn run(
                         state.last_rtp[leg] = Instant::now();
                     }
                     Some(_) => {}
-                    None => return,
+                    None => return sockets,
                 }
                 continue;
             }
@@ -223,12 +234,12 @@ impl State {
         }
     }
 
-    fn check_silence(&mut self, limit: Duration, events: &mpsc::UnboundedSender<RelayEvent>) {
+    fn check_silence(&mut self, limit: Duration, events: &EventSink) {
         for leg in 0..2 {
             let connected = self.peers[leg].rtp.is_some();
             if connected && !self.reported[leg] && self.last_rtp[leg].elapsed() >= limit {
                 self.reported[leg] = true;
-                let _ = events.send(RelayEvent::NoRtp { leg, seconds: limit.as_secs() as u32 });
+                events(RelayEvent::NoRtp { leg, seconds: limit.as_secs() as u32 });
             }
         }
     }
