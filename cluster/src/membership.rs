@@ -76,12 +76,11 @@ impl Drop for Heartbeat {
 pub async fn members(registry: &dyn Registry, ttl: Duration) -> Result<Vec<NodeHeartbeat>, RegistryError> {
     let mut out = Vec::new();
     for key in registry.keys(Bucket::Nodes, "").await? {
-        if let Some(entry) = registry.get(Bucket::Nodes, &key).await? {
-            if let Ok(hb) = NodeHeartbeat::decode(entry.value) {
-                if is_fresh(&hb, ttl) {
-                    out.push(hb);
-                }
-            }
+        if let Some(entry) = registry.get(Bucket::Nodes, &key).await?
+            && let Ok(hb) = NodeHeartbeat::decode(entry.value)
+            && is_fresh(&hb, ttl)
+        {
+            out.push(hb);
         }
     }
     Ok(out)

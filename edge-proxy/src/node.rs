@@ -320,10 +320,10 @@ impl Edge {
             }
         }
         while self.forget_later.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, tx)) = self.forget_later.pop_front() {
-                if let Some((session, correlation, _)) = self.clients.remove(&tx) {
-                    self.correlations.remove(&(session, correlation));
-                }
+            if let Some((_, tx)) = self.forget_later.pop_front()
+                && let Some((session, correlation, _)) = self.clients.remove(&tx)
+            {
+                self.correlations.remove(&(session, correlation));
             }
         }
     }

@@ -160,12 +160,11 @@ impl MediaNode {
             let node = self.shared.config.node_id.to_string();
             let reply = match self.allocate(&message.session_id) {
                 Ok(ports) => {
-                    if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>() {
-                        if let Some(relay) =
+                    if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>()
+                        && let Some(relay) =
                             self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
-                        {
-                            relay.connect(0, caller);
-                        }
+                    {
+                        relay.connect(0, caller);
                     }
                     self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
                     let legs = ports

@@ -57,7 +57,7 @@ impl PortPool {
     }
 
     fn slot(&self, rtp_port: u16) -> Option<usize> {
-        let in_range = (self.min..self.max).contains(&rtp_port) && rtp_port >= self.first && rtp_port % 2 == 0;
+        let in_range = (self.min..self.max).contains(&rtp_port) && rtp_port >= self.first && rtp_port.is_multiple_of(2);
         in_range.then(|| usize::from((rtp_port - self.first) / 2)).filter(|i| *i < self.pooled.len())
     }
 

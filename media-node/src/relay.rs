@@ -99,12 +99,7 @@ pub type OnExit = Box<dyn FnOnce([PortPair; 2]) + Send>;
 pub type EventSink = Box<dyn Fn(RelayEvent) + Send>;
 
 /// Starts relaying between two legs.
-pub fn start(
-    legs: [PortPair; 2],
-    no_rtp_after: Option<Duration>,
-    events: EventSink,
-    on_exit: OnExit,
-) -> RelayHandle {
+pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventSink, on_exit: OnExit) -> RelayHandle {
     let counters: Arc<[LegCounters; 2]> = Arc::new(Default::default());
     let (tx, rx) = mpsc::unbounded_channel();
     let ports = [legs[0].rtp_port, legs[1].rtp_port];

@@ -117,10 +117,10 @@ impl Registry for MemoryRegistry {
         check_key(key)?;
         self.with(bucket, |b| {
             let current = b.live(key).map(|s| s.revision);
-            if let Some(expected) = revision {
-                if current != Some(expected) {
-                    return Err(RegistryError::WrongRevision { key: key.to_owned(), expected });
-                }
+            if let Some(expected) = revision
+                && current != Some(expected)
+            {
+                return Err(RegistryError::WrongRevision { key: key.to_owned(), expected });
             }
             b.entries.remove(key);
             b.last_revision += 1;

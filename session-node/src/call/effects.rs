@@ -225,10 +225,10 @@ impl Call {
         if addr.ip().is_unspecified() {
             return;
         }
-        if let Some(m) = &self.media {
-            if let Err(e) = self.ctx.media.connect(&m.node, &self.id, index(side) as u32, addr).await {
-                tracing::warn!(session = %self.id, error = %e, "media not connected");
-            }
+        if let Some(m) = &self.media
+            && let Err(e) = self.ctx.media.connect(&m.node, &self.id, index(side) as u32, addr).await
+        {
+            tracing::warn!(session = %self.id, error = %e, "media not connected");
         }
     }
 
@@ -240,18 +240,18 @@ impl Call {
 
     /// Releases what the call held and forgets it.
     pub(super) async fn finish(&mut self) {
-        if let Some(m) = self.media.take() {
-            if let Err(e) = self.ctx.media.release(&m.node, &self.id).await {
-                tracing::warn!(session = %self.id, error = %e, "media not released");
-            }
+        if let Some(m) = self.media.take()
+            && let Err(e) = self.ctx.media.release(&m.node, &self.id).await
+        {
+            tracing::warn!(session = %self.id, error = %e, "media not released");
         }
         if !self.busy_key.is_empty() {
             let _ = self.ctx.registry.delete(Bucket::Agents, &self.busy_key, None).await;
         }
-        if let Some(owned) = self.owned.take() {
-            if let Err(e) = self.ctx.store.remove(owned).await {
-                tracing::warn!(session = %self.id, error = %e, "session record not removed");
-            }
+        if let Some(owned) = self.owned.take()
+            && let Err(e) = self.ctx.store.remove(owned).await
+        {
+            tracing::warn!(session = %self.id, error = %e, "session record not removed");
         }
         self.ctx.stats.finished(self.answered_ms > 0);
         tracing::debug!(session = %self.id, caller = ?self.machine.history(Side::Caller), callee = ?self.machine.history(Side::Callee), "call over");

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cluster::bus::typed::TypedSubscription;
-use cluster::contracts::{self, CallState, EdgeEvent, FailureReason, MediaEvent, RoutedCall, TimeoutAction, edge_event, media_event};
+use cluster::contracts::{
+    self, CallState, EdgeEvent, FailureReason, MediaEvent, RoutedCall, TimeoutAction, edge_event, media_event,
+};
 use cluster::ownership::OwnedSession;
 use cluster::subjects::{NodeId, SessionId};
 use cluster::tags::{self, TagSide};

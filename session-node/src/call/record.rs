@@ -160,7 +160,12 @@ mod tests {
         let ringing = CallState { state: "Early/Alerting".into(), callee: Some(dialog(1)), ..Default::default() };
         let trying = CallState { state: "Incoming/Calling".into(), ..Default::default() };
         assert_eq!(durable(&ringing), durable(&trying), "an early dialog is not worth a write");
-        let up = CallState { state: "Confirmed/Confirmed".into(), caller: Some(dialog(1)), callee: Some(dialog(1)), ..Default::default() };
+        let up = CallState {
+            state: "Confirmed/Confirmed".into(),
+            caller: Some(dialog(1)),
+            callee: Some(dialog(1)),
+            ..Default::default()
+        };
         let later = CallState { caller: Some(dialog(7)), ..up.clone() };
         assert_eq!(durable(&up), durable(&later), "a CSeq moving is not worth a write");
         assert_ne!(durable(&up), durable(&trying));

@@ -160,10 +160,10 @@ impl Dialog {
             self.route_set = route_set;
             self.state = DialogState::Confirmed;
         }
-        if matches!(response.method(), Some(Method::Invite | Method::Update)) {
-            if let Some(uri) = contact_uri(response)? {
-                self.remote_target = uri;
-            }
+        if matches!(response.method(), Some(Method::Invite | Method::Update))
+            && let Some(uri) = contact_uri(response)?
+        {
+            self.remote_target = uri;
         }
         Ok(())
     }
@@ -178,16 +178,16 @@ impl Dialog {
         if matches!(method, Method::Ack | Method::Cancel) {
             return Ok(());
         }
-        if let Some(last) = self.remote_seq {
-            if seq < last {
-                return Err(DialogError::OutOfOrder { got: seq, last });
-            }
+        if let Some(last) = self.remote_seq
+            && seq < last
+        {
+            return Err(DialogError::OutOfOrder { got: seq, last });
         }
         self.remote_seq = Some(seq);
-        if matches!(method, Method::Invite | Method::Update) {
-            if let Some(uri) = contact_uri(request)? {
-                self.remote_target = uri;
-            }
+        if matches!(method, Method::Invite | Method::Update)
+            && let Some(uri) = contact_uri(request)?
+        {
+            self.remote_target = uri;
         }
         Ok(())
     }

@@ -69,11 +69,10 @@ impl Driver {
                 }
                 ready = readable(&self.udp) => {
                     if ready.is_ok() {
-                        if let Some(socket) = &self.udp {
-                            if let Err(e) = udp::read_batch(socket, &mut buf, 64, &mut batch) {
+                        if let Some(socket) = &self.udp
+                            && let Err(e) = udp::read_batch(socket, &mut buf, 64, &mut batch) {
                                 tracing::warn!(error = %e, "UDP receive failed");
                             }
-                        }
                         let t = now();
                         for (bytes, from) in batch.drain(..) {
                             self.stats.udp_received += 1;

@@ -114,10 +114,10 @@ impl SipUri {
                 if user.is_empty() || !user.bytes().all(is_user_byte) {
                     return Err(ParseError::BadUri);
                 }
-                if let Some(p) = password {
-                    if !p.bytes().all(is_user_byte) {
-                        return Err(ParseError::BadUri);
-                    }
+                if let Some(p) = password
+                    && !p.bytes().all(is_user_byte)
+                {
+                    return Err(ParseError::BadUri);
                 }
                 (Some(user.to_owned()), password.map(str::to_owned), &rest[at + 1..])
             }

@@ -45,11 +45,12 @@ impl TransactionLayer {
         if let Some(tag) = response.to_tag() {
             e.local_tag.get_or_insert_with(|| tag.into());
         }
-        if e.tx.awaiting_ack && e.ack_key.is_none() {
-            if let Some(k) = AckKey::of(&response) {
-                self.acks.insert(k.clone(), tx);
-                e.ack_key = Some(k);
-            }
+        if e.tx.awaiting_ack
+            && e.ack_key.is_none()
+            && let Some(k) = AckKey::of(&response)
+        {
+            self.acks.insert(k.clone(), tx);
+            e.ack_key = Some(k);
         }
         self.cleanup(tx);
         Ok(())
@@ -86,10 +87,10 @@ impl TransactionLayer {
     /// without bothering the transaction user.
     pub fn send_ack(&mut self, invite_tx: Option<TxId>, ack: &Message, peer: Peer) {
         let bytes = ack.as_bytes().clone();
-        if let (Some(id), Some(tag)) = (invite_tx, ack.to_tag()) {
-            if let Some(e) = self.clients.get_mut(&id) {
-                e.tx.remember_ack(tag, bytes.clone());
-            }
+        if let (Some(id), Some(tag)) = (invite_tx, ack.to_tag())
+            && let Some(e) = self.clients.get_mut(&id)
+        {
+            e.tx.remember_ack(tag, bytes.clone());
         }
         self.out.transmits.push_back(Transmit { peer, payload: bytes, tx: None });
     }

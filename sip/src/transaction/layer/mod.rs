@@ -212,12 +212,12 @@ impl TransactionLayer {
         if request.method() == Some(&Method::Ack) {
             return self.on_ack(request, key, source, now);
         }
-        if let Some(id) = key.as_ref().and_then(|k| self.server_index.get(k)).copied() {
-            if let Some(e) = self.servers.get_mut(&id) {
-                e.tx.on_retransmission(&mut self.out);
-                self.stats.retransmissions_absorbed += 1;
-                return;
-            }
+        if let Some(id) = key.as_ref().and_then(|k| self.server_index.get(k)).copied()
+            && let Some(e) = self.servers.get_mut(&id)
+        {
+            e.tx.on_retransmission(&mut self.out);
+            self.stats.retransmissions_absorbed += 1;
+            return;
         }
         let Some(key) = key else {
             return self.reject_stateless(&request, source, 400, "Missing or malformed Via, CSeq or Call-ID");
@@ -311,12 +311,12 @@ impl TransactionLayer {
             if let Some(e) = self.clients.remove(&id) {
                 self.client_index.remove(&e.key);
             }
-        } else if self.servers.get(&id).is_some_and(|e| e.tx.state == ServerState::Terminated) {
-            if let Some(e) = self.servers.remove(&id) {
-                self.server_index.remove(&e.key);
-                if let Some(k) = e.ack_key {
-                    self.acks.remove(&k);
-                }
+        } else if self.servers.get(&id).is_some_and(|e| e.tx.state == ServerState::Terminated)
+            && let Some(e) = self.servers.remove(&id)
+        {
+            self.server_index.remove(&e.key);
+            if let Some(k) = e.ack_key {
+                self.acks.remove(&k);
             }
         }
     }
