@@ -1,0 +1,119 @@
+//! Media core costs on one core: G.711 and Opus per 20 ms frame, the mixer per participant
+//! (G.711 decode, mix, encode), the jitter buffer per packet, and rate conversion per frame.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use media::audio::Mixer;
+use media::audio::tone::sine;
+use media::codec::{AudioCodec, Opus, Pcmu, Resampler};
+use media::jitter::{JitterBuffer, JitterConfig, Playout};
+
+fn g711(c: &mut Criterion) {
+    let pcm = sine(440.0, 8000, 160, 8000.0);
+    let mut codec = Pcmu;
+    let mut payload = Vec::with_capacity(160);
+    codec.encode(&pcm, &mut payload).unwrap();
+    let mut out = Vec::with_capacity(160);
+    c.bench_function("g711 µ-law encode 20 ms", |b| {
+        b.iter(|| {
+            let mut p = Vec::with_capacity(160);
+            codec.encode(black_box(&pcm), &mut p).unwrap();
+            p
+        })
+    });
+    c.bench_function("g711 µ-law decode 20 ms", |b| {
+        b.iter(|| {
+            out.clear();
+            codec.decode(black_box(&payload), &mut out).unwrap();
+        })
+    });
+}
+
+fn opus(c: &mut Criterion) {
+    for rate in [16000, 48000] {
+        let pcm = sine(440.0, rate, rate as usize / 50, 8000.0);
+        let mut codec = Opus::new(rate).unwrap();
+        let mut payload = Vec::new();
+        codec.encode(&pcm, &mut payload).unwrap();
+        c.bench_with_input(BenchmarkId::new("opus encode 20 ms", rate), &pcm, |b, pcm| {
+            b.iter(|| {
+                let mut p = Vec::with_capacity(200);
+                codec.encode(black_box(pcm), &mut p).unwrap();
+                p
+            })
+        });
+        let mut out = Vec::with_capacity(pcm.len());
+        c.bench_with_input(BenchmarkId::new("opus decode 20 ms", rate), &payload, |b, payload| {
+            b.iter(|| {
+                out.clear();
+                codec.decode(black_box(payload), &mut out).unwrap();
+            })
+        });
+    }
+}
+
+/// One 20 ms period of a G.711 conference of `n`: decode each input, mix, encode each output.
+fn mixer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mixer g711 period");
+    for n in [10u64, 100, 300] {
+        let mut mixer = Mixer::new(8000, Duration::from_millis(20));
+        let mut codec = Pcmu;
+        let mut payloads = Vec::new();
+        for id in 0..n {
+            mixer.add(id, 8000).unwrap();
+            let mut p = Vec::new();
+            codec.encode(&sine(300.0 + id as f64, 8000, 160, 3000.0), &mut p).unwrap();
+            payloads.push(p);
+        }
+        group.throughput(Throughput::Elements(n));
+        let mut pcm = Vec::with_capacity(160);
+        let mut encoded = Vec::with_capacity(160);
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                for (id, p) in payloads.iter().enumerate() {
+                    pcm.clear();
+                    codec.decode(p, &mut pcm).unwrap();
+                    mixer.push(id as u64, &pcm).unwrap();
+                }
+                mixer.mix();
+                for id in 0..n {
+                    encoded.clear();
+                    codec.encode(mixer.output(id).unwrap(), &mut encoded).unwrap();
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn jitter(c: &mut Criterion) {
+    c.bench_function("jitter buffer push + pop per packet", |b| {
+        let t0 = Instant::now();
+        let mut jb: JitterBuffer<u32> = JitterBuffer::new(JitterConfig::default(), 8000);
+        let mut seq: u32 = 0;
+        b.iter(|| {
+            let now = t0 + Duration::from_millis(20 * u64::from(seq));
+            jb.push(seq as u16, seq.wrapping_mul(160), seq, now);
+            let out = jb.pop(now);
+            seq = seq.wrapping_add(1);
+            matches!(out, Playout::Frame(_))
+        })
+    });
+}
+
+fn resample(c: &mut Criterion) {
+    let pcm = sine(440.0, 8000, 160, 8000.0);
+    let mut up = Resampler::new(8000, 48000).unwrap();
+    let mut out = Vec::with_capacity(960);
+    c.bench_function("resample 8 → 48 kHz 20 ms", |b| {
+        b.iter(|| {
+            out.clear();
+            up.process(black_box(&pcm), &mut out);
+        })
+    });
+}
+
+criterion_group!(benches, g711, opus, mixer, jitter, resample);
+criterion_main!(benches);

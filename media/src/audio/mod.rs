@@ -1,0 +1,9 @@
+//! PCM audio work: the conference mixer, the WAV call recorder, and tones (generation and
+//! Goertzel detection).
+
+pub mod mixer;
+pub mod recorder;
+pub mod tone;
+
+pub use mixer::{Mixer, MixerError, ParticipantId};
+pub use recorder::{Recorder, RecorderError, RecordingLayout, RecordingSummary};

@@ -1,0 +1,118 @@
+//! SDP as Callmesh uses it: a small owned model of a session description (what offer/answer
+//! needs: origin, connection, media lines, codecs, direction, ptime, other attributes),
+//! parsed with webrtc-sdp (`parse`), printed by us (`write`), and negotiated per RFC 3264
+//! (`negotiate`) with the options of the SDK (`options`).
+
+mod codec;
+mod direction;
+pub mod negotiate;
+pub mod options;
+mod parse;
+mod write;
+
+use std::net::{IpAddr, SocketAddr};
+
+pub use codec::Codec;
+pub use direction::Direction;
+pub use negotiate::{LocalMedia, Negotiated, NegotiationError, answer_offer, apply_answer, build_offer};
+pub use options::{NegotiationOptions, NegotiationStrategy};
+pub use parse::SdpError;
+
+/// Larger bodies are refused before parsing: no real audio SDP comes close.
+pub const MAX_SDP_BYTES: usize = 16 * 1024;
+
+/// A session description (RFC 4566) reduced to what offer/answer reads and writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionDescription {
+    pub origin: Origin,
+    /// `s=`; "-" when there is nothing to say.
+    pub session_name: String,
+    /// Session-level `c=` address.
+    pub connection: Option<IpAddr>,
+    /// Session-level attributes other than direction, in order (`name`, optional value).
+    pub attributes: Vec<Attribute>,
+    /// Session-level direction attribute, if any (media-level overrides it).
+    pub direction: Option<Direction>,
+    pub media: Vec<MediaDescription>,
+}
+
+/// The `o=` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub username: String,
+    pub session_id: u64,
+    pub session_version: u64,
+    pub address: String,
+}
+
+/// One `m=` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaDescription {
+    /// `audio`, `video`, `application`, …
+    pub kind: String,
+    /// 0 = rejected or disabled stream.
+    pub port: u16,
+    /// `RTP/AVP`, `RTP/SAVP`, …
+    pub proto: String,
+    /// The format list as written (payload type numbers for RTP).
+    pub formats: Vec<String>,
+    /// Media-level `c=` address.
+    pub connection: Option<IpAddr>,
+    /// Codecs described by the format list, in its order (static types get their RFC 3551
+    /// names even without `a=rtpmap`).
+    pub codecs: Vec<Codec>,
+    /// Media-level direction attribute, if any.
+    pub direction: Option<Direction>,
+    /// `a=ptime` in milliseconds.
+    pub ptime: Option<u32>,
+    /// `a=rtcp` port, when the stream says where its RTCP goes.
+    pub rtcp_port: Option<u16>,
+    /// Other attributes, in order.
+    pub attributes: Vec<Attribute>,
+}
+
+/// An attribute kept as text: `a=name` or `a=name:value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+impl Attribute {
+    pub fn new(name: impl Into<String>, value: Option<String>) -> Self {
+        Self { name: name.into(), value }
+    }
+}
+
+impl SessionDescription {
+    /// The first audio section that is RTP, with its index.
+    pub fn audio(&self) -> Option<(usize, &MediaDescription)> {
+        self.media.iter().enumerate().find(|(_, m)| m.kind == "audio" && m.proto.starts_with("RTP/"))
+    }
+
+    /// The direction in force for `media`: its own attribute, else the session's, else sendrecv.
+    pub fn direction_of(&self, media: &MediaDescription) -> Direction {
+        media.direction.or(self.direction).unwrap_or(Direction::SendRecv)
+    }
+
+    /// Where `media` wants its RTP: its own `c=`, else the session's; `None` for a rejected
+    /// stream or a missing address.
+    pub fn rtp_addr(&self, media: &MediaDescription) -> Option<SocketAddr> {
+        if media.port == 0 {
+            return None;
+        }
+        Some(SocketAddr::new(media.connection.or(self.connection)?, media.port))
+    }
+}
+
+impl MediaDescription {
+    /// The codec with payload type `pt`, if this section lists it.
+    pub fn codec(&self, pt: u8) -> Option<&Codec> {
+        self.codecs.iter().find(|c| c.payload_type == pt)
+    }
+
+    /// The value of the first attribute named `name`.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name)).and_then(|a| a.value.as_deref())
+    }
+}
