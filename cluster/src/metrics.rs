@@ -14,3 +14,17 @@ pub fn decode_errors() -> u64 {
 pub fn slow_consumer_drops() -> u64 {
     SLOW_CONSUMER_DROPS.load(Ordering::Relaxed)
 }
+
+/// A monotonically increasing counter, for the per-node statistics every role exposes.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}

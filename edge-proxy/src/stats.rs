@@ -1,20 +1,6 @@
 //! Counters of an edge, for `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A monotonically increasing counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use cluster::metrics::Counter;
 
 #[derive(Debug, Default)]
 pub struct EdgeStats {
