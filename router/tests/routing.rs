@@ -93,7 +93,7 @@ async fn a_uri_route_expands_its_template_and_unmatched_users_get_404() {
 #[tokio::test]
 async fn reject_all_whitelist_and_busy_policies() {
     let target = || Target::Uri("sip:x@127.0.0.1".into());
-    let whitelist = IncomingCallPolicy::AcceptWhitelist { domains: vec!["good.example".into()], users: vec![] };
+    let whitelist = IncomingCallPolicy::AcceptWhitelist { allowed_domains: vec!["good.example".into()], allowed_users: vec![] };
     let mut h = harness(vec![
         route("^reject$", target(), IncomingCallPolicy::RejectAll),
         route("^white$", target(), whitelist),
@@ -140,7 +140,7 @@ async fn registered_targets_use_the_binding_and_its_flow() {
 #[tokio::test]
 async fn manual_decisions_go_to_an_application_or_fail_with_480() {
     let target = Target::Uri("sip:agent@127.0.0.1".into());
-    let queue = IncomingCallPolicy::QueueWithTimeout { secs: 7, on_timeout: TimeoutAction::SendToVoicemail };
+    let queue = IncomingCallPolicy::QueueWithTimeout { timeout_secs: 7, on_timeout: TimeoutAction::SendToVoicemail };
     let mut h =
         harness(vec![route("^manual$", target.clone(), IncomingCallPolicy::RequireManual), route("^queue$", target, queue)])
             .await;

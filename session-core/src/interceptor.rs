@@ -99,16 +99,16 @@ impl SignalingInterceptor for PolicyInterceptor {
                 _ => Decision::Accept,
             },
             IncomingCallPolicy::AcceptAll => Decision::Accept,
-            IncomingCallPolicy::AcceptWhitelist { domains, users } => {
-                if whitelisted(call, domains, users) {
+            IncomingCallPolicy::AcceptWhitelist { allowed_domains, allowed_users } => {
+                if whitelisted(call, allowed_domains, allowed_users) {
                     Decision::Accept
                 } else {
                     Decision::reject(403, "Forbidden")
                 }
             }
             IncomingCallPolicy::RequireManual => Decision::Defer { timeout: None, on_timeout: TimeoutAction::Reject },
-            IncomingCallPolicy::QueueWithTimeout { secs, on_timeout } => {
-                Decision::Defer { timeout: Some(Duration::from_secs(u64::from(*secs))), on_timeout: *on_timeout }
+            IncomingCallPolicy::QueueWithTimeout { timeout_secs, on_timeout } => {
+                Decision::Defer { timeout: Some(Duration::from_secs(u64::from(*timeout_secs))), on_timeout: *on_timeout }
             }
         }
     }
@@ -161,14 +161,16 @@ mod tests {
         let busy = PolicyInterceptor::new(IncomingCallPolicy::RejectWhenBusy).with_busy_check(Arc::new(AlwaysBusy));
         assert_eq!(futures_executor(busy.on_incoming_call(&c)), Decision::reject(486, "Busy Here"));
         assert!(matches!(decide(IncomingCallPolicy::RequireManual, &c), Decision::Defer { timeout: None, .. }));
-        let queued = decide(IncomingCallPolicy::QueueWithTimeout { secs: 5, on_timeout: TimeoutAction::Reject }, &c);
+        let queued = decide(IncomingCallPolicy::QueueWithTimeout { timeout_secs: 5, on_timeout: TimeoutAction::Reject }, &c);
         assert_eq!(queued, Decision::Defer { timeout: Some(Duration::from_secs(5)), on_timeout: TimeoutAction::Reject });
     }
 
     #[test]
     fn whitelist_accepts_listed_domains_and_users_only() {
-        let policy =
-            IncomingCallPolicy::AcceptWhitelist { domains: vec!["company.com".into()], users: vec!["boss@external.com".into()] };
+        let policy = IncomingCallPolicy::AcceptWhitelist {
+            allowed_domains: vec!["company.com".into()],
+            allowed_users: vec!["boss@external.com".into()],
+        };
         assert_eq!(decide(policy.clone(), &call("anyone", "Company.com")), Decision::Accept);
         assert_eq!(decide(policy.clone(), &call("boss", "external.com")), Decision::Accept);
         assert_eq!(decide(policy.clone(), &call("intern", "external.com")), Decision::reject(403, "Forbidden"));

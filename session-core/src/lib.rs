@@ -4,8 +4,13 @@
 //! - [`b2bua`]: how two legs are joined into one call by a back-to-back user agent.
 //! - [`policy`] and [`interceptor`]: deciding what happens to an incoming call before any
 //!   session exists (the seeds' `IncomingCallPolicy` and `SignalingInterceptor`).
+//! - [`peer`]: the `SimplePeer` SDK — real calls with real audio in a few lines, driven by
+//!   the same leg table, with the seeds' handlers and policies.
 
 pub mod b2bua;
 pub mod interceptor;
 pub mod leg;
+pub mod peer;
 pub mod policy;
+
+pub use peer::{SimplePeer, SimplePeerBuilder};

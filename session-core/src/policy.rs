@@ -18,20 +18,20 @@ pub enum IncomingCallPolicy {
     /// Accept calls from listed domains or users (`user@domain`), reject others with
     /// `403 Forbidden`.
     AcceptWhitelist {
-        #[serde(default, alias = "allowed_domains")]
-        domains: Vec<String>,
-        #[serde(default, alias = "allowed_users")]
-        users: Vec<String>,
+        #[serde(default, alias = "domains")]
+        allowed_domains: Vec<String>,
+        #[serde(default, alias = "users")]
+        allowed_users: Vec<String>,
     },
     /// Someone must decide: a registered handler (an application) accepts or rejects each
     /// call; with none, the call is refused (`480`).
     #[default]
     RequireManual,
-    /// Keep the call waiting (ringing) up to `secs`; when nobody took it by then, do
+    /// Keep the call waiting (ringing) up to `timeout_secs`; when nobody took it by then, do
     /// `on_timeout`.
     QueueWithTimeout {
-        #[serde(alias = "timeout_secs")]
-        secs: u32,
+        #[serde(alias = "secs")]
+        timeout_secs: u32,
         #[serde(default)]
         on_timeout: TimeoutAction,
     },
@@ -69,11 +69,14 @@ mod tests {
         assert_eq!(parse(r#"policy = "accept_all""#).unwrap(), IncomingCallPolicy::AcceptAll);
         assert_eq!(
             parse(r#"policy = { accept_whitelist = { domains = ["example.com"], users = ["boss@x.org"] } }"#).unwrap(),
-            IncomingCallPolicy::AcceptWhitelist { domains: vec!["example.com".into()], users: vec!["boss@x.org".into()] }
+            IncomingCallPolicy::AcceptWhitelist {
+                allowed_domains: vec!["example.com".into()],
+                allowed_users: vec!["boss@x.org".into()]
+            }
         );
         assert_eq!(
             parse(r#"policy = { queue_with_timeout = { secs = 20, on_timeout = "send_to_voicemail" } }"#).unwrap(),
-            IncomingCallPolicy::QueueWithTimeout { secs: 20, on_timeout: TimeoutAction::SendToVoicemail }
+            IncomingCallPolicy::QueueWithTimeout { timeout_secs: 20, on_timeout: TimeoutAction::SendToVoicemail }
         );
         assert_eq!(IncomingCallPolicy::default(), IncomingCallPolicy::RequireManual);
         let err = parse(r#"policy = "accept_some""#).unwrap_err();

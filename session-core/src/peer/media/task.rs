@@ -1,0 +1,505 @@
+//! The media task of one call: RTP in and out, the playout clock, DTMF, RTCP, recording.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use media::audio::recorder::Recorder;
+use media::codec::{self, AudioCodec, Resampler};
+use media::dtmf::{DtmfReceiver, DtmfSender};
+use media::jitter::{Concealer, JitterBuffer, JitterConfig, Playout};
+use media::rtp::rtcp::{self, RtcpReport};
+use media::rtp::{self as rtp_stream, Arrival, RtpReceiver, RtpSender};
+use media::sdp::Negotiated;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use super::source::to_rate;
+use super::{AudioFrame, MediaCommand, MediaNotice, MediaSnapshot};
+use crate::peer::error::PeerError;
+
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Silence after which the far end's media counts as stopped (a flow event, not an error).
+const FLOW_GAP: Duration = Duration::from_secs(2);
+
+pub(super) struct Sockets {
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+}
+
+/// The negotiated stream and the state that goes with its codec.
+struct Stream {
+    negotiated: Negotiated,
+    codec: Box<dyn AudioCodec>,
+    rate: u32,
+    frame_samples: usize,
+    sender: RtpSender,
+    receiver: RtpReceiver,
+    jitter: JitterBuffer<Bytes>,
+    concealer: Concealer,
+    dtmf_in: Option<DtmfReceiver>,
+    remote: Option<SocketAddr>,
+    latched: bool,
+}
+
+struct Player {
+    samples: Vec<i16>,
+    position: usize,
+    looped: bool,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Told when a digit has been sent.
+type Done = oneshot::Sender<Result<(), PeerError>>;
+
+struct PendingDigit {
+    packets: VecDeque<(Instant, media::dtmf::DtmfPacket)>,
+    timestamp: u32,
+    done: Done,
+}
+
+struct Task {
+    sockets: Sockets,
+    stream: Option<Stream>,
+    audio_out: mpsc::Sender<AudioFrame>,
+    notices: mpsc::UnboundedSender<MediaNotice>,
+    snapshot: Arc<Mutex<MediaSnapshot>>,
+    media_timeout: Duration,
+    muted: bool,
+    outgoing: Vec<i16>,
+    resampler: Option<Resampler>,
+    recorder: Option<Recorder>,
+    sent_for_recording: VecDeque<Vec<i16>>,
+    player: Option<Player>,
+    digits: VecDeque<(char, Duration, Done)>,
+    digit: Option<PendingDigit>,
+    sent_since_report: bool,
+    /// Audio went out since the last playout tick (else the RTP clock is moved on by a frame).
+    sent_this_tick: bool,
+    receiving: bool,
+    timed_out: bool,
+    started: Instant,
+}
+
+pub(super) fn spawn(
+    sockets: Sockets,
+    commands: mpsc::UnboundedReceiver<MediaCommand>,
+    audio_out: mpsc::Sender<AudioFrame>,
+    notices: mpsc::UnboundedSender<MediaNotice>,
+    snapshot: Arc<Mutex<MediaSnapshot>>,
+    media_timeout: Duration,
+) {
+    let task = Task {
+        sockets,
+        stream: None,
+        audio_out,
+        notices,
+        snapshot,
+        media_timeout,
+        muted: false,
+        outgoing: Vec::new(),
+        resampler: None,
+        recorder: None,
+        sent_for_recording: VecDeque::new(),
+        player: None,
+        digits: VecDeque::new(),
+        digit: None,
+        sent_since_report: false,
+        sent_this_tick: false,
+        receiving: false,
+        timed_out: false,
+        started: Instant::now(),
+    };
+    tokio::spawn(task.run(commands));
+}
+
+fn interval(period: Duration) -> Interval {
+    let mut i = tokio::time::interval(period);
+    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    i
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 2048];
+        let mut playout = interval(Duration::from_millis(20));
+        let mut reports = interval(RTCP_INTERVAL);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(MediaCommand::Stop) => break,
+                    Some(MediaCommand::Configure(n)) => {
+                        let period = Duration::from_millis(u64::from(n.ptime.clamp(10, 60)));
+                        if playout.period() != period {
+                            playout = interval(period);
+                        }
+                        self.configure(n);
+                    }
+                    Some(c) => self.command(c).await,
+                },
+                r = self.sockets.rtp.recv_from(&mut rtp_buf) => {
+                    if let Ok((n, from)) = r {
+                        self.on_rtp(&rtp_buf[..n], from);
+                    } else if let Err(e) = r {
+                        let _ = self.notices.send(MediaNotice::Error(format!("RTP socket: {e}")));
+                    }
+                }
+                r = self.sockets.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((n, _)) = r {
+                        self.on_rtcp(&rtcp_buf[..n]);
+                    }
+                }
+                _ = playout.tick() => self.tick().await,
+                _ = reports.tick() => self.report().await,
+            }
+        }
+        if let Some(s) = &self.stream
+            && let (Ok(bye), Some(to)) = (rtcp::build_bye(s.sender.ssrc()), rtcp_target(s))
+        {
+            let _ = self.sockets.rtcp.send_to(&bye, to).await;
+        }
+        if let Some(r) = self.recorder.take() {
+            let _ = r.finish();
+        }
+    }
+
+    fn configure(&mut self, n: Negotiated) {
+        let same_codec = self.stream.as_ref().is_some_and(|s| s.negotiated.codec.same_format(&n.codec));
+        match (&mut self.stream, same_codec) {
+            (Some(s), true) => {
+                s.sender.set_payload_type(n.codec.payload_type);
+                if s.negotiated.remote_rtp != n.remote_rtp {
+                    s.remote = n.remote_rtp;
+                    s.latched = false;
+                }
+                s.receiver.set_event_payload_type(n.telephone_event.map(|t| t.recv_payload_type));
+                s.negotiated = n;
+            }
+            _ => match codec::for_sdp(&n.codec, 48000) {
+                Ok(c) => {
+                    let rate = c.sample_rate();
+                    let frame_samples = codec::frame_samples(rate, n.ptime.clamp(10, 60));
+                    let mut receiver = RtpReceiver::new(n.codec.clock_rate);
+                    receiver.set_event_payload_type(n.telephone_event.map(|t| t.recv_payload_type));
+                    let jitter_cfg = JitterConfig { frame: Duration::from_millis(u64::from(n.ptime)), ..JitterConfig::default() };
+                    self.stream = Some(Stream {
+                        codec: c,
+                        rate,
+                        frame_samples,
+                        sender: RtpSender::random(n.codec.payload_type),
+                        receiver,
+                        jitter: JitterBuffer::new(jitter_cfg, n.codec.clock_rate),
+                        concealer: Concealer::default(),
+                        dtmf_in: n.telephone_event.map(|t| DtmfReceiver::new(t.clock_rate)),
+                        remote: n.remote_rtp,
+                        latched: false,
+                        negotiated: n,
+                    });
+                    self.outgoing.clear();
+                    let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                    snap.codec = self.stream.as_ref().map(|s| s.negotiated.codec.name.clone()).unwrap_or_default();
+                    snap.sample_rate = rate;
+                    snap.ptime_ms = self.stream.as_ref().map_or(20, |s| s.negotiated.ptime);
+                }
+                Err(e) => {
+                    let _ = self.notices.send(MediaNotice::Error(format!("codec {}: {e}", n.codec.name)));
+                }
+            },
+        }
+    }
+
+    async fn command(&mut self, command: MediaCommand) {
+        match command {
+            MediaCommand::Audio(frame) => {
+                if self.player.is_none() {
+                    self.queue_audio(&frame).await;
+                }
+            }
+            MediaCommand::Dtmf { digit, duration, done } => match &self.stream {
+                Some(s) if s.negotiated.telephone_event.is_some() => self.digits.push_back((digit, duration, done)),
+                _ => {
+                    let _ = done.send(Err(PeerError::Media("the far end did not accept telephone-event (RFC 4733)".into())));
+                }
+            },
+            MediaCommand::Mute(m) => self.muted = m,
+            MediaCommand::Record { path, layout, done } => {
+                let rate = self.stream.as_ref().map_or(8000, |s| s.rate);
+                let result = Recorder::create(&path, rate, layout).map_err(|e| PeerError::Media(e.to_string()));
+                let _ = done.send(result.map(|r| {
+                    self.recorder = Some(r);
+                    self.sent_for_recording.clear();
+                }));
+            }
+            MediaCommand::StopRecording { done } => {
+                let result = self.recorder.take().map(|r| r.finish().map_err(|e| PeerError::Media(e.to_string()))).transpose();
+                let _ = done.send(result);
+            }
+            MediaCommand::Play { frame, looped, done } => {
+                let rate = self.stream.as_ref().map_or(frame.sample_rate, |s| s.rate);
+                self.finish_player();
+                self.player = Some(Player { samples: to_rate(&frame, rate), position: 0, looped, done: Some(done) });
+            }
+            MediaCommand::StopPlaying => self.finish_player(),
+            MediaCommand::Configure(_) | MediaCommand::Stop => {}
+        }
+    }
+
+    fn finish_player(&mut self) {
+        if let Some(mut p) = self.player.take()
+            && let Some(done) = p.done.take()
+        {
+            let _ = done.send(());
+        }
+    }
+
+    /// Application audio: brought to the call's rate, cut into frames, sent.
+    async fn queue_audio(&mut self, frame: &AudioFrame) {
+        let Some(rate) = self.stream.as_ref().map(|s| s.rate) else { return };
+        if frame.sample_rate == rate {
+            self.outgoing.extend_from_slice(&frame.samples);
+        } else {
+            if self.resampler.as_ref().is_none_or(|r| r.input_rate() != frame.sample_rate || r.output_rate() != rate) {
+                self.resampler = Resampler::new(frame.sample_rate, rate).ok();
+            }
+            match &mut self.resampler {
+                Some(r) => r.process(&frame.samples, &mut self.outgoing),
+                None => self.outgoing.extend(to_rate(frame, rate)),
+            }
+        }
+        let n = self.stream.as_ref().map_or(usize::MAX, |s| s.frame_samples);
+        while self.outgoing.len() >= n {
+            let chunk: Vec<i16> = self.outgoing.drain(..n).collect();
+            self.send_frame(chunk).await;
+        }
+    }
+
+    async fn send_frame(&mut self, pcm: Vec<i16>) {
+        let Some(s) = &mut self.stream else { return };
+        let samples = pcm.len() as u32;
+        self.sent_this_tick = true;
+        if self.muted || self.digit.is_some() || !s.negotiated.direction.sends() || s.remote.is_none() {
+            s.sender.skip(samples);
+            return;
+        }
+        let mut payload = Vec::with_capacity(pcm.len());
+        if s.codec.encode(&pcm, &mut payload).is_err() {
+            s.sender.skip(samples);
+            return;
+        }
+        let octets = payload.len() as u64;
+        let packet = s.sender.audio(Bytes::from(payload), samples);
+        if let Some(to) = s.remote
+            && self.sockets.rtp.send_to(&rtp_stream::write_packet(&packet), to).await.is_ok()
+        {
+            self.sent_since_report = true;
+            let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            snap.packets_sent += 1;
+            snap.octets_sent += octets;
+        }
+        if self.recorder.is_some() && self.sent_for_recording.len() < 50 {
+            self.sent_for_recording.push_back(pcm);
+        }
+    }
+
+    fn on_rtp(&mut self, datagram: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        let garbage = |snapshot: &Mutex<MediaSnapshot>| snapshot.lock().unwrap_or_else(|e| e.into_inner()).garbage_packets += 1;
+        let (Some(s), Some(packet)) = (&mut self.stream, rtp_stream::parse_packet(datagram)) else {
+            garbage(&self.snapshot);
+            return;
+        };
+        let pt = packet.header.payload_type;
+        let event_pt = s.negotiated.telephone_event.map(|t| t.recv_payload_type);
+        if pt != s.negotiated.recv_payload_type && Some(pt) != event_pt {
+            garbage(&self.snapshot);
+            return;
+        }
+        if s.receiver.on_packet(&packet.header, packet.payload.len(), now) == Arrival::Rejected {
+            return;
+        }
+        if !s.latched {
+            // Symmetric RTP: answer where the far end really sends from (NAT).
+            s.remote = Some(from);
+            s.latched = true;
+        }
+        if Some(pt) == event_pt {
+            if let Some(d) = &mut s.dtmf_in {
+                d.on_packet(packet.header.timestamp, &packet.payload, now);
+            }
+        } else {
+            s.jitter.push(packet.header.sequence_number, packet.header.timestamp, packet.payload.clone(), now);
+        }
+        let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        snap.last_received = Some(now);
+        if let Some(r) = s.receiver.stats() {
+            snap.packets_received = r.packets;
+            snap.octets_received = r.octets;
+            snap.packets_lost = r.lost;
+            snap.jitter_ms = r.jitter_ms;
+        }
+        drop(snap);
+        if !self.receiving {
+            self.receiving = true;
+            self.timed_out = false;
+            let _ = self.notices.send(MediaNotice::Flow { receiving: true });
+        }
+    }
+
+    fn on_rtcp(&mut self, datagram: &[u8]) {
+        let (Some(s), Ok(reports)) = (&mut self.stream, rtcp::parse(datagram)) else { return };
+        let now = Instant::now();
+        let arrival = rtcp::ntp_time(SystemTime::now());
+        for report in reports {
+            let blocks = match report {
+                RtcpReport::Sender { ntp_time, blocks, .. } => {
+                    s.receiver.on_sender_report(ntp_time, now);
+                    blocks
+                }
+                RtcpReport::Receiver { blocks, .. } => blocks,
+                RtcpReport::Bye { .. } => continue,
+            };
+            for b in blocks.iter().filter(|b| b.ssrc == s.sender.ssrc()) {
+                let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(rtt) = rtcp::round_trip(b, arrival) {
+                    snap.round_trip_ms = Some(rtt.as_secs_f64() * 1000.0);
+                }
+            }
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        self.send_digits(now).await;
+        if let Some(p) = &mut self.player {
+            let n = self.stream.as_ref().map_or(160, |s| s.frame_samples);
+            let mut chunk: Vec<i16> = p.samples.iter().skip(p.position).take(n).copied().collect();
+            p.position += chunk.len();
+            if p.position >= p.samples.len() && p.looped {
+                p.position = 0;
+            }
+            let finished = chunk.is_empty() || (p.position >= p.samples.len() && !p.looped);
+            chunk.resize(n, 0);
+            self.send_frame(chunk).await;
+            if finished {
+                self.finish_player();
+            }
+        }
+        let Some(s) = &mut self.stream else { return };
+        if !std::mem::take(&mut self.sent_this_tick) {
+            // Silence is not sent, but the RTP clock keeps real time (DTMF events and the
+            // next talk spurt are stamped with it).
+            s.sender.skip(s.frame_samples as u32);
+        }
+        let mut played = None;
+        match s.jitter.pop(now) {
+            Playout::Frame(payload) => {
+                let mut pcm = Vec::with_capacity(s.frame_samples);
+                if s.codec.decode(&payload, &mut pcm).is_ok() {
+                    s.concealer.good(&pcm);
+                    played = Some(pcm);
+                }
+            }
+            Playout::Missing => {
+                let mut pcm = Vec::with_capacity(s.frame_samples);
+                if !s.codec.conceal(s.frame_samples, &mut pcm).unwrap_or(false) {
+                    s.concealer.conceal(s.frame_samples, &mut pcm);
+                }
+                played = Some(pcm);
+            }
+            Playout::Buffering => {}
+        }
+        let rate = s.rate;
+        let frame_samples = s.frame_samples;
+        while let Some(digit) = s.dtmf_in.as_mut().and_then(|d| d.poll(now)) {
+            let _ = self.notices.send(MediaNotice::Dtmf(digit));
+        }
+        if let Some(r) = &mut self.recorder {
+            let local = self.sent_for_recording.pop_front().unwrap_or_else(|| vec![0; frame_samples]);
+            let remote = played.clone().unwrap_or_else(|| vec![0; frame_samples]);
+            if let Err(e) = r.write(&[&local, &remote]) {
+                let _ = self.notices.send(MediaNotice::Error(e.to_string()));
+                self.recorder = None;
+            }
+        }
+        if let Some(pcm) = played
+            && self.audio_out.try_send(AudioFrame::new(pcm, rate)).is_err()
+        {
+            self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).frames_dropped += 1;
+        }
+        self.check_flow(now);
+    }
+
+    fn check_flow(&mut self, now: Instant) {
+        let Some(s) = &self.stream else { return };
+        if !s.negotiated.direction.receives() {
+            return;
+        }
+        let last = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).last_received.unwrap_or(self.started);
+        let silent = now.duration_since(last);
+        if self.receiving && silent >= FLOW_GAP {
+            self.receiving = false;
+            let _ = self.notices.send(MediaNotice::Flow { receiving: false });
+        }
+        if !self.timed_out && silent >= self.media_timeout {
+            self.timed_out = true;
+            let _ = self.notices.send(MediaNotice::Timeout);
+        }
+    }
+
+    async fn send_digits(&mut self, now: Instant) {
+        let Some(s) = &mut self.stream else { return };
+        let Some(te) = s.negotiated.telephone_event else { return };
+        if self.digit.is_none()
+            && let Some((digit, duration, done)) = self.digits.pop_front()
+        {
+            match DtmfSender::new(te.clock_rate, Duration::from_millis(50)).packets(digit, duration) {
+                Ok(packets) => {
+                    let timestamp = s.sender.timestamp();
+                    s.sender.mark_talk_spurt();
+                    let packets = packets.into_iter().map(|p| (now + p.at, p)).collect();
+                    self.digit = Some(PendingDigit { packets, timestamp, done });
+                }
+                Err(e) => {
+                    let _ = done.send(Err(PeerError::Media(e.to_string())));
+                }
+            }
+        }
+        let Some(d) = &mut self.digit else { return };
+        while let Some((at, p)) = d.packets.front().copied() {
+            if at > now {
+                return;
+            }
+            d.packets.pop_front();
+            let packet = s.sender.packet(te.send_payload_type, d.timestamp, Bytes::copy_from_slice(&p.payload), p.marker);
+            if let Some(to) = s.remote {
+                let _ = self.sockets.rtp.send_to(&rtp_stream::write_packet(&packet), to).await;
+            }
+        }
+        // Every packet is out (audio frames were skipped meanwhile, so the clock moved on).
+        if let Some(d) = self.digit.take() {
+            let _ = d.done.send(Ok(()));
+        }
+    }
+
+    async fn report(&mut self) {
+        let Some(s) = &mut self.stream else { return };
+        let Some(to) = rtcp_target(s) else { return };
+        let now = Instant::now();
+        let block = s.receiver.report_block(now);
+        let fraction = block.as_ref().map_or(0.0, |b| f32::from(b.fraction_lost) / 256.0);
+        let sent = self.sent_since_report.then(|| (s.sender.stats(), rtcp::ntp_time(SystemTime::now())));
+        self.sent_since_report = false;
+        if let Ok(report) = rtcp::build_report(s.sender.ssrc(), sent, block.into_iter().collect(), "callmesh-peer") {
+            let _ = self.sockets.rtcp.send_to(&report, to).await;
+        }
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).fraction_lost = fraction;
+    }
+}
+
+fn rtcp_target(s: &Stream) -> Option<SocketAddr> {
+    s.negotiated.remote_rtcp.or_else(|| s.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
+}

@@ -1,0 +1,140 @@
+//! SimplePeer end to end on loopback, over real SIP and RTP: the seeds' peer-audio criterion
+//! (each side records the tone the other sent), hold and resume, DTMF both ways, statistics.
+
+use std::time::Duration;
+
+use media::audio::tone;
+use session_core::peer::{
+    AudioFrame, Call, CallState, DtmfPolicy, IncomingCallPolicy, RecordingLayout, SimplePeer, SimplePeerBuilder,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn speak(call: &Call, hz: f64, frames: usize) {
+    let rate = call.sample_rate();
+    let n = call.frame_samples();
+    let signal = tone::sine(hz, rate, n * frames, 8000.0);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for chunk in signal.chunks(n) {
+        tick.tick().await;
+        call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.expect("audio sent");
+    }
+}
+
+/// Channel `channel` of a two-channel WAV file.
+fn channel(path: &std::path::Path, channel: usize) -> (Vec<i16>, u32) {
+    let mut reader = hound::WavReader::open(path).expect("a valid WAV file");
+    assert_eq!(reader.spec().channels, 2);
+    let rate = reader.spec().sample_rate;
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    (samples.chunks(2).map(|s| s[channel]).collect(), rate)
+}
+
+#[tokio::test]
+async fn alice_and_bob_hear_each_others_tone_in_their_recordings() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let bob = SimplePeer::new("bob").await.unwrap();
+    let bob_uri = bob.uri();
+    let (alice_wav, bob_wav) = (dir.path().join("alice.wav"), dir.path().join("bob.wav"));
+    let bob_task = {
+        let bob_wav = bob_wav.clone();
+        tokio::spawn(async move {
+            let incoming = bob.next_incoming_within(WAIT).await.expect("bob receives the call");
+            assert!(incoming.from().starts_with("sip:alice@"), "{}", incoming.from());
+            let call = incoming.accept().await.unwrap();
+            call.start_recording(&bob_wav, RecordingLayout::PerLeg { legs: 2 }).await.unwrap();
+            speak(&call, 1000.0, 75).await;
+            call.wait_ended(WAIT).await.expect("alice hangs up")
+        })
+    };
+    let call = alice.call(&bob_uri).await.expect("bob answers");
+    assert_eq!(call.state(), CallState::Active);
+    call.start_recording(&alice_wav, RecordingLayout::PerLeg { legs: 2 }).await.unwrap();
+    speak(&call, 440.0, 75).await;
+    let stats = call.statistics();
+    call.stop_recording().await.unwrap();
+    call.hangup().await.unwrap();
+    assert_eq!(bob_task.await.unwrap(), CallState::Ended);
+    assert_eq!(call.state(), CallState::Ended);
+
+    assert_eq!(stats.codec, "PCMU");
+    assert!(stats.packets_sent >= 70 && stats.packets_received >= 60, "{stats:?}");
+    assert!(stats.mos > 4.0, "a clean loopback call: {stats:?}");
+    for (path, own, far) in [(&alice_wav, 440.0, 1000.0), (&bob_wav, 1000.0, 440.0)] {
+        let (theirs, rate) = channel(path, 1);
+        let (ours, _) = channel(path, 0);
+        assert!(theirs.len() as u32 >= rate, "{} holds at least a second", path.display());
+        let heard = tone::dominant_tone(&theirs, rate, &[440.0, 1000.0]).map(|(hz, _)| hz);
+        let said = tone::dominant_tone(&ours, rate, &[440.0, 1000.0]).map(|(hz, _)| hz);
+        assert_eq!(heard, Some(far), "{}: far-end channel", path.display());
+        assert_eq!(said, Some(own), "{}: our channel", path.display());
+    }
+}
+
+async fn connected(callee: SimplePeerBuilder) -> (SimplePeer, SimplePeer, Call, Call) {
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let bob = callee.incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let out = alice.call(&bob.uri()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let inc = loop {
+        if let Some(c) = bob.active_calls().into_iter().find(|c| c.state().is_established()) {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "bob's side never became established");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    (alice, bob, out, inc)
+}
+
+async fn wait_state(call: &Call, want: CallState) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while call.state() != want {
+        assert!(tokio::time::Instant::now() < deadline, "waited for {want:?}, call is {:?}", call.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn hold_and_resume_cross_with_reinvites() {
+    let (_a, _b, out, inc) = connected(SimplePeer::builder("bob")).await;
+    out.hold().await.expect("hold accepted (HoldPolicy::Accept)");
+    assert_eq!(out.state(), CallState::OnHold);
+    wait_state(&inc, CallState::RemoteHold).await;
+    out.resume().await.unwrap();
+    assert_eq!(out.state(), CallState::Active);
+    wait_state(&inc, CallState::Active).await;
+    inc.hangup().await.unwrap();
+    assert_eq!(out.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    assert!(out.end_reason().unwrap().contains("BYE"), "{:?}", out.end_reason());
+}
+
+#[tokio::test]
+async fn dtmf_digits_arrive_once_each_in_order() {
+    let (_a, _b, out, inc) = connected(SimplePeer::builder("bob").dtmf_policy(DtmfPolicy::ForwardImmediate)).await;
+    out.send_dtmf_string("12*#9").await.unwrap();
+    let mut got = String::new();
+    for _ in 0..5 {
+        got.push(tokio::time::timeout(WAIT, inc.recv_dtmf()).await.expect("a digit").unwrap());
+    }
+    assert_eq!(got, "12*#9");
+    // The other way, into a buffer that is read without clearing.
+    inc.set_policies(session_core::peer::CallPolicies {
+        dtmf: Some(DtmfPolicy::Buffer { max_buffer_size: 3, clear_on_read: false }),
+        ..Default::default()
+    });
+    out.set_policies(session_core::peer::CallPolicies {
+        dtmf: Some(DtmfPolicy::Buffer { max_buffer_size: 3, clear_on_read: true }),
+        ..Default::default()
+    });
+    inc.send_dtmf_string("4567").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seen = String::new();
+    while seen.len() < 3 {
+        seen = format!("{seen}{}", out.dtmf_buffer());
+        assert!(tokio::time::Instant::now() < deadline, "buffer holds {seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen.ends_with("567") || seen == "456", "the buffer keeps the newest 3 digits: {seen}");
+    out.hangup().await.unwrap();
+}

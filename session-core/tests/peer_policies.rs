@@ -1,0 +1,160 @@
+//! The builder's policies through real SIP between peers on loopback: each variant does
+//! what its name says, seen from the other end of the call.
+
+use std::time::Duration;
+
+use session_core::peer::{
+    CallFailurePolicy, CallState, DtmfAction, DtmfCommand, DtmfPolicy, EventType, HoldPolicy, IncomingCallPolicy, PeerError,
+    SimplePeer, SimplePeerBuilder, TimeoutAction, TransferPolicy, UnhandledEventPolicy,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn peer(name: &str, configure: impl FnOnce(SimplePeerBuilder) -> SimplePeerBuilder) -> SimplePeer {
+    configure(SimplePeer::builder(name).event_history_size(Some(200))).build().await.unwrap()
+}
+
+fn status_of(result: Result<session_core::peer::Call, PeerError>) -> u16 {
+    match result {
+        Err(PeerError::CallFailed { status, .. }) => status,
+        other => panic!("expected a failed call, got {other:?}"),
+    }
+}
+
+fn incoming_calls(p: &SimplePeer) -> usize {
+    p.event_history().iter().filter(|(_, e)| e.event_type() == EventType::IncomingCall).count()
+}
+
+async fn until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !ok() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn incoming_call_policies_answer_as_named() {
+    let alice = peer("alice", |b| b).await;
+    let mallory = peer("mallory", |b| b).await;
+    let rejecting = peer("dialer", |b| b.incoming_call_policy(IncomingCallPolicy::RejectAll)).await;
+    assert_eq!(status_of(alice.call(&rejecting.uri()).await), 603);
+
+    let whitelist =
+        IncomingCallPolicy::AcceptWhitelist { allowed_domains: vec![], allowed_users: vec!["alice@127.0.0.1".into()] };
+    let boss = peer("boss", |b| b.incoming_call_policy(whitelist)).await;
+    let call = alice.call(&boss.uri()).await.expect("alice is whitelisted");
+    assert_eq!(status_of(mallory.call(&boss.uri()).await), 403);
+    call.hangup().await.unwrap();
+
+    let queue = IncomingCallPolicy::QueueWithTimeout { timeout_secs: 1, on_timeout: TimeoutAction::Reject };
+    let desk = peer("desk", |b| b.incoming_call_policy(queue)).await;
+    let attempt = tokio::spawn({
+        let uri = desk.uri();
+        async move { alice.call(&uri).await }
+    });
+    let queued = desk.next_incoming_within(WAIT).await.expect("the call waits in the queue");
+    assert!(!queued.is_decided());
+    assert_eq!(status_of(attempt.await.unwrap()), 480, "nobody took it within 1 s");
+    assert!(matches!(queued.accept().await, Err(PeerError::AlreadyDecided)));
+
+    let manual = peer("manual", |b| b).await;
+    let caller = tokio::spawn({
+        let uri = manual.uri();
+        async move { mallory.call(&uri).await }
+    });
+    manual.next_incoming_within(WAIT).await.expect("RequireManual hands the call to the application").reject(486).unwrap();
+    assert_eq!(status_of(caller.await.unwrap()), 486);
+}
+
+#[tokio::test]
+async fn call_failure_policies_retry_or_try_alternates() {
+    let busy = peer("busy", |b| b.incoming_call_policy(IncomingCallPolicy::RejectAll)).await;
+    let backup = peer("backup", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let failover =
+        peer("failover", |b| b.call_failure_policy(CallFailurePolicy::TryAlternates { alternates: vec![backup.uri()] })).await;
+    let call = failover.call(&busy.uri()).await.expect("the alternate answers");
+    assert_eq!(call.remote_uri(), backup.uri());
+    call.hangup().await.unwrap();
+
+    let retry = CallFailurePolicy::RetryWithBackoff { max_retries: 2, initial_delay_ms: 50, max_delay_ms: 80 };
+    let dialer = peer("dialer", |b| b.call_failure_policy(retry)).await;
+    assert_eq!(status_of(dialer.call(&busy.uri()).await), 603);
+    until("the failover's attempt and the dialer's three at the busy peer", || incoming_calls(&busy) == 4).await;
+
+    let lenient = peer("lenient", |b| b.call_failure_policy(CallFailurePolicy::Ignore)).await;
+    let failed = lenient.call(&busy.uri()).await.expect("Ignore returns the failed call");
+    assert_eq!(failed.state(), CallState::Failed(603));
+}
+
+#[tokio::test]
+async fn transfer_policies_decline_or_carry_out_the_refer() {
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let carol = peer("carol", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+
+    // RejectAll (the default) declines with 603.
+    let alice = peer("alice", |b| b).await;
+    let call = alice.call(&bob.uri()).await.unwrap();
+    let bobs = bob.active_calls().pop().unwrap();
+    bobs.wait_established(WAIT).await.unwrap();
+    match bobs.transfer(&carol.uri()).await {
+        Err(PeerError::Refused { status: 603, .. }) => {}
+        other => panic!("RejectAll should decline: {other:?}"),
+    }
+    assert_eq!(call.state(), CallState::Active, "a declined transfer leaves the call alone");
+    call.hangup().await.unwrap();
+
+    // AcceptBlind calls the target; the transferor's call ends.
+    let dave = peer("dave", |b| b.transfer_policy(TransferPolicy::AcceptBlind)).await;
+    let call = dave.call(&bob.uri()).await.unwrap();
+    let bobs = bob.active_calls().into_iter().find(|c| c.remote_uri().contains("dave")).unwrap();
+    bobs.wait_established(WAIT).await.unwrap();
+    assert_eq!(bobs.transfer(&carol.uri()).await.expect("the transfer succeeds"), 200);
+    assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    assert_eq!(call.end_reason().as_deref(), Some("transferred"));
+    let at_carol = carol.active_calls().into_iter().find(|c| c.remote_uri().contains("dave")).expect("carol has dave's call");
+    at_carol.wait_established(WAIT).await.unwrap();
+    assert!(dave.active_calls().iter().any(|c| c.remote_uri() == carol.uri()));
+
+    // RequireManual without a handler: declined, and the event is kept as unhandled.
+    let erin = peer("erin", |b| {
+        b.transfer_policy(TransferPolicy::RequireManual).unhandled_event_policy(UnhandledEventPolicy::StoreInHistory)
+    })
+    .await;
+    let _call = erin.call(&bob.uri()).await.unwrap();
+    let bobs = bob.active_calls().into_iter().find(|c| c.remote_uri().contains("erin")).unwrap();
+    bobs.wait_established(WAIT).await.unwrap();
+    assert!(matches!(bobs.transfer(&carol.uri()).await, Err(PeerError::Refused { status: 603, .. })));
+    let unhandled = erin.unhandled_events();
+    assert_eq!(unhandled.len(), 1);
+    assert_eq!(unhandled[0].event_type(), EventType::TransferRequested);
+}
+
+#[tokio::test]
+async fn dtmf_star_one_holds_the_call_and_hold_policy_reject_refuses_holds() {
+    let commands = vec![DtmfCommand::new("*1", DtmfAction::Hold), DtmfCommand::new("*2", DtmfAction::Resume)];
+    let ivr = peer("ivr", |b| {
+        b.incoming_call_policy(IncomingCallPolicy::AcceptAll).dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
+    })
+    .await;
+    let alice = peer("alice", |b| b).await;
+    let call = alice.call(&ivr.uri()).await.unwrap();
+    let at_ivr = ivr.active_calls().pop().unwrap();
+    at_ivr.wait_established(WAIT).await.unwrap();
+    call.send_dtmf_string("5*1").await.unwrap();
+    until("the IVR to hold the caller", || at_ivr.state() == CallState::OnHold).await;
+    until("the caller to see the hold", || call.state() == CallState::RemoteHold).await;
+    call.send_dtmf_string("*2").await.unwrap();
+    until("the IVR to resume", || at_ivr.state() == CallState::Active).await;
+    call.hangup().await.unwrap();
+
+    let stubborn =
+        peer("stubborn", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll).hold_policy(HoldPolicy::Reject)).await;
+    let call = alice.call(&stubborn.uri()).await.unwrap();
+    match call.hold().await {
+        Err(PeerError::Refused { status: 488, .. }) => {}
+        other => panic!("HoldPolicy::Reject should refuse the hold: {other:?}"),
+    }
+    assert_eq!(call.state(), CallState::Active);
+    call.hangup().await.unwrap();
+}
