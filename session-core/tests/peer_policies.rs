@@ -158,3 +158,32 @@ async fn dtmf_star_one_holds_the_call_and_hold_policy_reject_refuses_holds() {
     assert_eq!(call.state(), CallState::Active);
     call.hangup().await.unwrap();
 }
+
+#[tokio::test]
+async fn attended_transfer_replaces_the_consultation_call() {
+    let alice = peer("alice", |b| b.transfer_policy(TransferPolicy::AcceptAttended)).await;
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let carol = peer("carol", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let alice_bob = alice.call(&bob.uri()).await.unwrap();
+    let bob_alice = bob.active_calls().pop().unwrap();
+    bob_alice.wait_established(WAIT).await.unwrap();
+    let bob_carol = bob.call(&carol.uri()).await.expect("the consultation call");
+    let carol_bob = carol.active_calls().pop().unwrap();
+
+    assert_eq!(bob_alice.transfer_attended(&bob_carol).await.expect("alice completes the transfer"), 200);
+    assert_eq!(alice_bob.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    assert_eq!(carol_bob.wait_ended(WAIT).await.unwrap(), CallState::Ended, "the new call replaced it");
+    assert_eq!(bob_carol.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    let carol_alice = carol.active_calls().pop().expect("carol talks to alice now");
+    assert!(carol_alice.remote_uri().contains("alice"), "{}", carol_alice.remote_uri());
+    carol_alice.wait_established(WAIT).await.unwrap();
+    until("bob has no call left", || bob.active_calls().is_empty()).await;
+
+    // A blind-only transferee declines the attended kind.
+    let dave = peer("dave", |b| b.transfer_policy(TransferPolicy::AcceptBlind)).await;
+    let _dave_bob = dave.call(&bob.uri()).await.unwrap();
+    let bob_dave = bob.active_calls().pop().unwrap();
+    bob_dave.wait_established(WAIT).await.unwrap();
+    let consult = bob.call(&carol.uri()).await.unwrap();
+    assert!(matches!(bob_dave.transfer_attended(&consult).await, Err(PeerError::Refused { status: 603, .. })));
+}
