@@ -187,3 +187,39 @@ async fn attended_transfer_replaces_the_consultation_call() {
     let consult = bob.call(&carol.uri()).await.unwrap();
     assert!(matches!(bob_dave.transfer_attended(&consult).await, Err(PeerError::Refused { status: 603, .. })));
 }
+
+#[tokio::test]
+async fn media_error_policies_act_when_the_far_end_sends_no_rtp() {
+    use session_core::peer::{Config, MediaErrorPolicy};
+    // Bob answers but never sends audio; Alice's media times out after 300 ms.
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let quiet = || Config { media_timeout: Duration::from_millis(300), ..Config::default() };
+    let warnings = |p: &SimplePeer| p.event_history().iter().filter(|(_, e)| e.event_type() == EventType::Warning).count();
+
+    let terminating = peer("t", |b| b.config(quiet()).media_error_policy(MediaErrorPolicy::TerminateCall)).await;
+    let call = terminating.call(&bob.uri()).await.unwrap();
+    assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    assert!(call.end_reason().unwrap().contains("media failed"), "{:?}", call.end_reason());
+
+    let recovering =
+        peer("r", |b| b.config(quiet()).media_error_policy(MediaErrorPolicy::AttemptRecovery { max_attempts: 2 })).await;
+    let call = recovering.call(&bob.uri()).await.unwrap();
+    assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+    assert!(call.end_reason().unwrap().contains("after recovery attempts"), "{:?}", call.end_reason());
+    assert_eq!(warnings(&recovering), 2, "one warning per re-INVITE attempt");
+
+    let returning = peer("e", |b| b.config(quiet()).media_error_policy(MediaErrorPolicy::ReturnError)).await;
+    let call = returning.call(&bob.uri()).await.unwrap();
+    until("the media warning", || warnings(&returning) == 1).await;
+    assert!(matches!(call.recv_audio().await, Err(PeerError::Media(_))));
+    assert_eq!(call.state(), CallState::Active, "ReturnError leaves the call up");
+    call.hangup().await.unwrap();
+
+    let degraded = peer("d", |b| b.config(quiet()).media_error_policy(MediaErrorPolicy::ContinueDegraded)).await;
+    let ignoring = peer("i", |b| b.config(quiet()).media_error_policy(MediaErrorPolicy::Ignore)).await;
+    let (c1, c2) = (degraded.call(&bob.uri()).await.unwrap(), ignoring.call(&bob.uri()).await.unwrap());
+    until("the degraded call's warning", || warnings(&degraded) == 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await; // past Ignore's timeout too: nothing may happen
+    assert_eq!(warnings(&ignoring), 0);
+    assert_eq!((c1.state(), c2.state()), (CallState::Active, CallState::Active));
+}

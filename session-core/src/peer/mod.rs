@@ -2,6 +2,9 @@
 //! on our stack, media on the `media` crate, each call driven by the same leg state table
 //! as the cluster's session nodes, and every event delivered by a background processor to
 //! the application's [`CallHandler`] or to the builder's policies (seeds 000–004).
+//! `docs/sdk.md` explains the design and each policy.
+//!
+//! # A peer-to-peer call
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), session_core::peer::PeerError> {
@@ -15,7 +18,7 @@
 //! # let _ = heard; Ok(()) }
 //! ```
 //!
-//! Taking a call:
+//! # Taking a call
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), session_core::peer::PeerError> {
@@ -25,6 +28,87 @@
 //!     let frame = call.recv_audio().await?;
 //!     call.send_audio(frame).await?; // an echo
 //! }
+//! # Ok(()) }
+//! ```
+//!
+//! # A simple SIP server that answers everything and plays a prompt
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), session_core::peer::PeerError> {
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use session_core::peer::{AutoAnswerHandler, Call, CallHandler, CompositeHandler, SimplePeer};
+//!
+//! struct Greeter;
+//!
+//! #[async_trait]
+//! impl CallHandler for Greeter {
+//!     async fn on_call_established(&self, call: &Call) {
+//!         let call = call.clone();
+//!         tokio::spawn(async move { call.play_wav("/var/prompts/welcome.wav").await });
+//!     }
+//! }
+//!
+//! let handler = CompositeHandler::new().with(Arc::new(AutoAnswerHandler)).with(Arc::new(Greeter));
+//! let server = SimplePeer::builder("ivr").sip_port(5060).handler(Arc::new(handler)).build().await?;
+//! # let _ = server; Ok(()) }
+//! ```
+//!
+//! # A call-center queue: calls wait until an agent takes them
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), session_core::peer::PeerError> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use session_core::peer::{QueueHandler, SimplePeer};
+//!
+//! let queue = Arc::new(QueueHandler::new(50, Duration::from_secs(120)));
+//! let center = SimplePeer::builder("support").handler(queue.clone()).build().await?;
+//! loop {
+//!     let next = queue.next_call().await; // an agent is free
+//!     let call = next.accept().await?;
+//!     call.start_recording("/var/recordings/call.wav", session_core::peer::RecordingLayout::PerLeg { legs: 2 }).await?;
+//! #   break;
+//! }
+//! # let _ = center; Ok(()) }
+//! ```
+//!
+//! # An API bridge: another task (a WebSocket, HTTP…) drives calls by id
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), session_core::peer::PeerError> {
+//! use std::sync::Arc;
+//! use session_core::peer::{CallId, SimplePeer};
+//!
+//! let peer = Arc::new(SimplePeer::new("bridge").await?);
+//! let call = peer.call("sip:1000@127.0.0.1:5060").await?;
+//! let id: CallId = call.id().clone(); // hand this to the API client
+//! // …later, on a "hangup" command carrying the id:
+//! if let Some(c) = peer.active_calls().into_iter().find(|c| c.id() == &id) {
+//!     c.hangup().await?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # A phone registered to a call center, with policies
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), session_core::peer::PeerError> {
+//! use session_core::peer::*;
+//!
+//! let agent = SimplePeer::builder("alice")
+//!     .credentials("alice", "wonderland")
+//!     .incoming_call_policy(IncomingCallPolicy::AcceptAll)
+//!     .transfer_policy(TransferPolicy::AcceptAll)
+//!     .dtmf_policy(DtmfPolicy::ExecuteCommands {
+//!         commands: vec![DtmfCommand::new("*1", DtmfAction::Hold), DtmfCommand::new("*2", DtmfAction::Resume)],
+//!     })
+//!     .event_history_size(Some(1000))
+//!     .build()
+//!     .await?;
+//! let registration = agent.register("sip:127.0.0.1:5060").await?;
+//! // … calls arrive and are answered by the policy …
+//! registration.unregister().await?;
 //! # Ok(()) }
 //! ```
 

@@ -20,6 +20,9 @@ use crate::peer::media::MediaNotice;
 impl Task {
     /// Sets up (or updates) the stream for a new offer/answer outcome.
     pub(super) fn configure(&mut self, n: Negotiated) {
+        // A new negotiation (a recovery re-INVITE among them) restarts the media timeout.
+        self.started = Instant::now();
+        self.timed_out = false;
         let same_codec = self.stream.as_ref().is_some_and(|s| s.negotiated.codec.same_format(&n.codec));
         match (&mut self.stream, same_codec) {
             (Some(s), true) => {
@@ -91,7 +94,8 @@ impl Task {
         if !s.negotiated.direction.receives() {
             return;
         }
-        let last = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).last_received.unwrap_or(self.started);
+        let received = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).last_received;
+        let last = received.map_or(self.started, |r| r.max(self.started));
         let silent = now.duration_since(last);
         if self.receiving && silent >= FLOW_GAP {
             self.receiving = false;
