@@ -223,3 +223,30 @@ async fn media_error_policies_act_when_the_far_end_sends_no_rtp() {
     assert_eq!(warnings(&ignoring), 0);
     assert_eq!((c1.state(), c2.state()), (CallState::Active, CallState::Active));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_error_policies_on_a_far_end_that_vanished() {
+    use session_core::peer::{Config, NetworkErrorPolicy, TimerConfig};
+    use testkit::ports::free_local_addr;
+    use testkit::sipp::Sipp;
+    // T1 of 10 ms: a request without an answer times out after 640 ms.
+    let fast =
+        || Config { sip_timers: TimerConfig { t1: Duration::from_millis(10), ..TimerConfig::default() }, ..Config::default() };
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    for policy in [NetworkErrorPolicy::ReturnError, NetworkErrorPolicy::TerminateAll] {
+        let alice = peer("alice", |b| b.config(fast()).network_error_policy(policy)).await;
+        let to_bob = alice.call(&bob.uri()).await.unwrap();
+        let addr = free_local_addr();
+        let uas =
+            tokio::task::spawn_blocking(move || Sipp::builtin("uas").local(addr).timeout(WAIT).spawn().unwrap()).await.unwrap();
+        let doomed = alice.call(&format!("sip:service@{addr}")).await.expect("SIPp answers");
+        tokio::task::spawn_blocking(move || uas.kill()).await.unwrap();
+        assert!(matches!(doomed.hold().await, Err(PeerError::Timeout)), "{policy:?}: the re-INVITE gets no answer");
+        until("a network warning", || alice.event_history().iter().any(|(_, e)| e.event_type() == EventType::Warning)).await;
+        assert_eq!(doomed.wait_ended(WAIT).await.unwrap(), CallState::Ended);
+        match policy {
+            NetworkErrorPolicy::TerminateAll => assert_eq!(to_bob.wait_ended(WAIT).await.unwrap(), CallState::Ended),
+            _ => assert_eq!(to_bob.state(), CallState::Active, "ReturnError leaves the other calls alone"),
+        }
+    }
+}

@@ -164,6 +164,11 @@ impl RunningSipp {
         self.report(status.code())
     }
 
+    /// Kills SIPp at once, as a far end that vanishes mid-call.
+    pub fn kill(mut self) {
+        self.process.kill();
+    }
+
     /// Stops SIPp (SIGUSR1 makes it dump its statistics and quit) and reads its report.
     pub fn stop(mut self) -> Result<SippReport, String> {
         self.process.signal(libc::SIGUSR1);

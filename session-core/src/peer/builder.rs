@@ -144,7 +144,9 @@ impl SimplePeerBuilder {
     pub async fn build(self) -> Result<SimplePeer> {
         self.config.validate()?;
         let addr = SocketAddr::new(self.config.local_ip, self.config.sip_port);
-        let endpoint = Endpoint::bind(EndpointConfig::udp_and_tcp(addr)).await?;
+        let mut endpoint_config = EndpointConfig::udp_and_tcp(addr);
+        endpoint_config.transactions.timers = self.config.sip_timers;
+        let endpoint = Endpoint::bind(endpoint_config).await?;
         Ok(SimplePeer::start(self, endpoint))
     }
 }

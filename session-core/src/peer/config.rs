@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use media::sdp::{Codec, NegotiationOptions};
+use sip::transaction::TimerConfig;
 
 use super::error::PeerError;
 
@@ -36,6 +37,9 @@ pub struct Config {
     pub voicemail_uri: Option<String>,
     /// After this long without RTP from the far end, the media error policy applies.
     pub media_timeout: Duration,
+    /// SIP timers (T1 500 ms by default: a request without an answer gives up after 64·T1).
+    /// A smaller T1 suits links known to be fast; a larger one, slow ones.
+    pub sip_timers: TimerConfig,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             incoming_timeout: Duration::from_secs(60),
             voicemail_uri: None,
             media_timeout: Duration::from_secs(30),
+            sip_timers: TimerConfig::default(),
         }
     }
 }

@@ -154,6 +154,7 @@ pub use self::registration::Registration;
 pub use ::media::audio::recorder::{RecordingLayout, RecordingSummary};
 pub use ::media::quality::QualityAlertLevel;
 pub use ::media::sdp::{Codec, NegotiationOptions, NegotiationStrategy};
+pub use sip::transaction::TimerConfig;
 
 /// A SIP endpoint that makes and takes calls. Dropping it hangs up its calls.
 pub struct SimplePeer {

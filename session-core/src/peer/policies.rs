@@ -151,7 +151,8 @@ pub enum MediaErrorPolicy {
 pub enum NetworkErrorPolicy {
     /// Every active call is ended.
     TerminateAll,
-    /// The request is sent again up to `max_retries` times, each waiting at most
+    /// The request is sent again up to `max_retries` times: a call's re-INVITE at once, a
+    /// registration every 5 seconds, each registration attempt waiting at most
     /// `timeout_secs` for its answer.
     RetryConnection { max_retries: u32, timeout_secs: u32 },
     /// Registration refreshes keep being retried every 5 seconds until the registrar answers;

@@ -98,20 +98,12 @@ impl<T> EventQueue<T> {
                     return Ok(());
                 }
                 match s.policy {
-                    BufferOverflowPolicy::DropOldest => {
-                        s.events.pop_front();
-                        s.stats.dropped_oldest += 1;
-                        s.events.push_back(event.take().expect("event kept until pushed"));
-                        drop(s);
-                        self.items.notify_one();
-                        return Ok(());
-                    }
                     BufferOverflowPolicy::ExpandBuffer { max_size } if s.capacity < max_size => {
                         s.capacity = (s.capacity * 2).min(max_size);
                         s.stats.capacity = s.capacity;
                         continue;
                     }
-                    BufferOverflowPolicy::ExpandBuffer { .. } => {
+                    BufferOverflowPolicy::DropOldest | BufferOverflowPolicy::ExpandBuffer { .. } => {
                         s.events.pop_front();
                         s.stats.dropped_oldest += 1;
                         s.events.push_back(event.take().expect("event kept until pushed"));

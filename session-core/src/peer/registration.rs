@@ -123,7 +123,8 @@ impl Registrar {
             }
             Err(PeerError::Shutdown)
         };
-        tokio::time::timeout(ANSWER_LIMIT, wait).await.unwrap_or(Err(PeerError::Timeout))
+        let limit = self.ctx.policies().network_error.retries().1.unwrap_or(ANSWER_LIMIT);
+        tokio::time::timeout(limit, wait).await.unwrap_or(Err(PeerError::Timeout))
     }
 
     /// One REGISTER (answering a challenge and a `423` once each): the granted lifetime.

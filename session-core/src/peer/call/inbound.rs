@@ -185,6 +185,9 @@ impl Actor {
             return;
         }
         self.warn_network(format!("no answer to our {purpose:?}")).await;
+        if let Some((_, w)) = self.hold_waiter.take() {
+            let _ = w.send(Err(crate::peer::error::PeerError::Timeout));
+        }
         self.step(LegInput::Timeout).await;
         if policy == NetworkErrorPolicy::TerminateAll {
             self.ctx.hangup_all();
