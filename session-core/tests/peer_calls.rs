@@ -138,3 +138,26 @@ async fn dtmf_digits_arrive_once_each_in_order() {
     assert!(seen.ends_with("567") || seen == "456", "the buffer keeps the newest 3 digits: {seen}");
     out.hangup().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_opus_call_carries_a_tone_at_48_khz() {
+    use session_core::peer::Codec;
+    let alice = SimplePeer::builder("alice").codecs(vec![Codec::opus(111)]).build().await.unwrap();
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let call = alice.call(&bob.uri()).await.unwrap();
+    assert_eq!((call.statistics().codec.as_str(), call.sample_rate()), ("opus", 48000));
+    let at_bob = bob.active_calls().pop().unwrap();
+    at_bob.wait_established(WAIT).await.unwrap();
+    let listener = tokio::spawn(async move {
+        let mut heard = Vec::new();
+        while heard.len() < 48000 {
+            heard.extend(at_bob.recv_audio().await.expect("frames while the call lasts").samples);
+        }
+        heard
+    });
+    speak(&call, 1000.0, 75).await;
+    let heard = tokio::time::timeout(WAIT, listener).await.expect("a second of audio at bob").unwrap();
+    let tone = tone::dominant_tone(&heard[9600..], 48000, &[440.0, 1000.0]).map(|(hz, _)| hz);
+    assert_eq!(tone, Some(1000.0));
+    call.hangup().await.unwrap();
+}

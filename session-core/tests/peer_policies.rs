@@ -250,3 +250,89 @@ async fn network_error_policies_on_a_far_end_that_vanished() {
         }
     }
 }
+
+/// Bob, on a call with a transferee using `policy`, asks it to call Carol: the outcome.
+async fn transfer_with(policy: TransferPolicy, queue: impl FnOnce(&SimplePeer) -> Option<bool>) -> Result<u16, PeerError> {
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let carol = peer("carol", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let x = peer("x", |b| b.transfer_policy(policy)).await;
+    let call = x.call(&bob.uri()).await.unwrap();
+    let at_bob = bob.active_calls().pop().unwrap();
+    at_bob.wait_established(WAIT).await.unwrap();
+    let refer = tokio::spawn({
+        let target = carol.uri();
+        async move { at_bob.transfer(&target).await }
+    });
+    if let Some(accept) = queue(&x) {
+        let request = tokio::time::timeout(WAIT, x.next_transfer_request()).await.expect("queued").unwrap();
+        assert_eq!(request.target, carol.uri());
+        if accept {
+            request.accept();
+        }
+    }
+    let outcome = refer.await.unwrap();
+    if outcome.is_err() {
+        assert_eq!(call.state(), CallState::Active, "a transfer that did not happen leaves the call up");
+    }
+    outcome
+}
+
+#[tokio::test]
+async fn every_transfer_policy_variant() {
+    let refused = |r: Result<u16, PeerError>| match r {
+        Err(PeerError::Refused { status, .. }) => status,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        refused(transfer_with(TransferPolicy::RejectWithCode { status_code: 403, reason: "No".into() }, |_| None).await),
+        403
+    );
+    assert_eq!(transfer_with(TransferPolicy::AcceptAll, |_| None).await.unwrap(), 200);
+    let trusted = |d: &str| TransferPolicy::AcceptTrusted { trusted_domains: vec![d.into()] };
+    assert_eq!(transfer_with(trusted("127.0.0.1"), |_| None).await.unwrap(), 200, "bob's domain is trusted");
+    assert_eq!(refused(transfer_with(trusted("example.com"), |_| None).await), 603);
+    assert_eq!(refused(transfer_with(TransferPolicy::LogAndIgnore, |_| None).await), 100, "accepted, then nothing");
+    let queued = |secs| TransferPolicy::QueueWithTimeout { timeout_secs: secs, on_timeout: TimeoutAction::Reject };
+    assert_eq!(transfer_with(queued(10), |_| Some(true)).await.unwrap(), 200, "the application accepts it");
+    assert_eq!(refused(transfer_with(queued(1), |_| Some(false)).await), 480, "nobody decided within 1 s");
+}
+
+#[tokio::test]
+async fn reject_when_busy_and_manual_or_musical_holds() {
+    use session_core::peer::{CallHandler, HoldDecision, HoldMediaSource, HoldRequest};
+    let busy = peer("busy", |b| b.incoming_call_policy(IncomingCallPolicy::RejectWhenBusy)).await;
+    let (a, b) = (peer("a", |b| b).await, peer("b", |b| b).await);
+    let first = a.call(&busy.uri()).await.expect("not busy yet");
+    assert_eq!(status_of(b.call(&busy.uri()).await), 486);
+    first.hangup().await.unwrap();
+
+    struct Approver;
+    #[async_trait::async_trait]
+    impl CallHandler for Approver {
+        async fn on_hold_request(&self, request: &HoldRequest) -> HoldDecision {
+            if request.hold { HoldDecision::Accept } else { HoldDecision::Reject }
+        }
+    }
+    let manual =
+        |b: SimplePeerBuilder| b.incoming_call_policy(IncomingCallPolicy::AcceptAll).hold_policy(HoldPolicy::RequireManual);
+    let approving = peer("approving", |b| manual(b).handler(std::sync::Arc::new(Approver))).await;
+    let call = a.call(&approving.uri()).await.unwrap();
+    call.hold().await.expect("the handler accepts the hold");
+    call.hangup().await.unwrap();
+    let nobody = peer("nobody", manual).await;
+    let call = a.call(&nobody.uri()).await.unwrap();
+    assert!(matches!(call.hold().await, Err(PeerError::Refused { status: 488, .. })), "no handler: refused");
+    call.hangup().await.unwrap();
+
+    // While Alice holds Bob with AcceptWithMedia, Bob hears the beep.
+    let beep = HoldPolicy::AcceptWithMedia { media_source: HoldMediaSource::ToneBeep };
+    let alice = peer("alice", |b| b.hold_policy(beep)).await;
+    let bob = peer("bob", |b| b.incoming_call_policy(IncomingCallPolicy::AcceptAll)).await;
+    let call = alice.call(&bob.uri()).await.unwrap();
+    let at_bob = bob.active_calls().pop().unwrap();
+    at_bob.wait_established(WAIT).await.unwrap();
+    call.hold().await.unwrap();
+    let frame = tokio::time::timeout(WAIT, at_bob.recv_audio()).await.expect("hold media reaches bob").unwrap();
+    assert!(frame.samples.iter().any(|&s| s != 0), "the beep is not silence");
+    call.hangup().await.unwrap();
+}

@@ -189,3 +189,104 @@ pub(crate) fn unhandled(ctx: &PeerContext, event: PeerEvent) {
         UnhandledEventPolicy::Panic => panic!("unhandled {kind} event (the unhandled event policy is Panic)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::super::events::{RegistrationEvent, WarningCategory, WarningEvent};
+    use super::super::{PeerError, SimplePeer};
+    use super::*;
+
+    /// Captures what is logged while a closure runs.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    fn logs(f: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let subscriber = tracing_subscriber::fmt().with_writer(out.clone()).with_max_level(tracing::Level::TRACE).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn warning() -> PeerEvent {
+        PeerEvent::Warning(WarningEvent { call_id: None, category: WarningCategory::Media, message: "m".into() })
+    }
+
+    #[tokio::test]
+    async fn each_unhandled_event_policy_does_what_it_says() {
+        let peer = SimplePeer::builder("u").build().await.unwrap();
+        let with = |policy: UnhandledEventPolicy| {
+            peer.update_policies(|p| p.unhandled_event = policy);
+            logs(|| unhandled(&peer.ctx, warning()))
+        };
+        assert_eq!(with(UnhandledEventPolicy::DropSilent), "");
+        assert!(with(UnhandledEventPolicy::LogDebug).contains("DEBUG"));
+        assert!(with(UnhandledEventPolicy::LogWarn).contains("WARN"));
+        assert!(with(UnhandledEventPolicy::LogError).contains("ERROR"));
+        assert!(peer.unhandled_events().is_empty() && peer.check_unhandled().is_ok(), "logging keeps nothing");
+        with(UnhandledEventPolicy::StoreInHistory);
+        assert_eq!(peer.unhandled_events().len(), 1);
+        assert!(matches!(peer.check_unhandled(), Err(PeerError::UnhandledEvent(kind)) if kind == "Warning"));
+        with(UnhandledEventPolicy::ReturnError);
+        assert!(matches!(peer.check_unhandled(), Err(PeerError::UnhandledEvent(kind)) if kind == "Warning"));
+        assert!(peer.check_unhandled().is_ok(), "each error is returned once");
+        peer.update_policies(|p| p.unhandled_event = UnhandledEventPolicy::Panic);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unhandled(&peer.ctx, warning())));
+        assert!(panicked.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_event_log_level_decides_what_is_logged() {
+        let peer = SimplePeer::builder("l").build().await.unwrap();
+        let failed = || PeerEvent::Registration(RegistrationEvent::Failed { registrar: "r".into(), reason: "403".into() });
+        let registered = || PeerEvent::Registration(RegistrationEvent::Registered { registrar: "r".into(), expires: 60 });
+        let dtmf = || {
+            PeerEvent::Dtmf(super::super::events::DtmfEvent {
+                call_id: super::super::CallId("c".into()),
+                digit: '5',
+                duration_ms: 100,
+                timestamp: std::time::Instant::now(),
+            })
+        };
+        let logged = |level: EventLogLevel, event: PeerEvent| {
+            peer.update_policies(|p| p.log_level = level);
+            !logs(|| super::super::processor::log(&peer.ctx, &event)).is_empty()
+        };
+        use super::super::policies::EventLogLevel::{self, *};
+        let table = [
+            (Off, [false, false, false, false]),
+            (ErrorOnly, [true, false, false, false]),
+            (ErrorAndWarn, [true, true, false, false]),
+            (Info, [true, true, true, false]),
+            (Debug, [true, true, true, true]),
+            (Trace, [true, true, true, true]),
+        ];
+        for (level, expected) in table {
+            let got = [logged(level, failed()), logged(level, warning()), logged(level, registered()), logged(level, dtmf())];
+            assert_eq!(got, expected, "{level:?}: failure, warning, registration, digit");
+        }
+        peer.update_policies(|p| p.log_level = Trace);
+        assert!(logs(|| super::super::processor::log(&peer.ctx, &dtmf())).contains("digit: '5'"), "Trace logs the contents");
+    }
+}

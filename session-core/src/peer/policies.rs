@@ -213,7 +213,9 @@ pub enum BufferOverflowPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum EventLogLevel {
     Off,
+    /// Failed registrations.
     ErrorOnly,
+    /// Also warnings.
     ErrorAndWarn,
     /// Calls arriving, answered, ended, failed; transfers; registrations.
     #[default]

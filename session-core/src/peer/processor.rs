@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::context::PeerContext;
-use super::events::{HoldDecision, PeerEvent, TransferDecision};
+use super::events::{HoldDecision, PeerEvent, RegistrationEvent, TransferDecision};
 use super::handler::{CallDecision, CallHandler};
 use super::policies::EventLogLevel;
 
@@ -29,6 +29,7 @@ pub(crate) async fn run(ctx: Arc<PeerContext>) {
 /// The least verbose level at which an event is logged.
 fn level_of(event: &PeerEvent) -> EventLogLevel {
     match event {
+        PeerEvent::Registration(RegistrationEvent::Failed { .. }) => EventLogLevel::ErrorOnly,
         PeerEvent::Warning(_) => EventLogLevel::ErrorAndWarn,
         PeerEvent::IncomingCall(_)
         | PeerEvent::CallEstablished(_)
@@ -40,7 +41,7 @@ fn level_of(event: &PeerEvent) -> EventLogLevel {
     }
 }
 
-fn log(ctx: &PeerContext, event: &PeerEvent) {
+pub(crate) fn log(ctx: &PeerContext, event: &PeerEvent) {
     let configured = ctx.policies().log_level;
     let needed = level_of(event);
     if configured == EventLogLevel::Off || configured < needed {
@@ -49,6 +50,8 @@ fn log(ctx: &PeerContext, event: &PeerEvent) {
     let (peer, kind, call) = (&ctx.name, event.event_type(), event.call_id().map(|c| c.to_string()).unwrap_or_default());
     if configured == EventLogLevel::Trace {
         tracing::info!(%peer, event = %kind, %call, details = ?event, "peer event");
+    } else if needed == EventLogLevel::ErrorOnly {
+        tracing::error!(%peer, event = %kind, %call, "peer event");
     } else if needed == EventLogLevel::ErrorAndWarn {
         tracing::warn!(%peer, event = %kind, %call, "peer event");
     } else if needed == EventLogLevel::Info {

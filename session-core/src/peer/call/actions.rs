@@ -12,7 +12,6 @@ use super::actor::Actor;
 use super::{DialogInfo, lock};
 use crate::leg::LegAction;
 use crate::peer::agent::{ALLOW, Purpose};
-use crate::peer::media::MediaCommand;
 
 const USER_AGENT: &str = "callmesh-peer";
 
@@ -173,7 +172,7 @@ impl Actor {
     }
 
     pub(super) fn configure_media(&mut self, negotiated: Negotiated) {
-        let _ = self.call.0.media.send(MediaCommand::Configure(negotiated));
+        let _ = self.call.0.media.configure(negotiated);
     }
 
     /// Where in-dialog requests go: the next hop if it is an address, else where the far end

@@ -161,7 +161,17 @@ impl Actor {
         let reason = parts.next().unwrap_or_default().to_owned();
         let event = PeerEvent::TransferProgress { call_id: self.call.id().clone(), status, reason: reason.clone() };
         self.ctx.emit(event).await;
+        let terminated = request.header(HeaderName::SubscriptionState).is_some_and(|s| s.trim().starts_with("terminated"));
+        if status < 200 && !terminated {
+            return;
+        }
         if status < 200 {
+            // The subscription ended without a final status: the far end did not transfer.
+            self.transfer_refer = None;
+            if let Some(w) = self.transfer_waiter.take() {
+                let reason = format!("the transfer ended at {status} {reason}");
+                let _ = w.send(Err(PeerError::Refused { status, reason }));
+            }
             return;
         }
         self.transfer_refer = None;

@@ -101,9 +101,26 @@ impl MediaHandle {
         self.commands.send(command).map_err(|_| PeerError::CallEnded)
     }
 
+    /// Applies a negotiation outcome. The codec, rate and packet time are visible at once
+    /// (an application reads them as soon as the call is answered); the task follows.
+    pub(crate) fn configure(&self, negotiated: Negotiated) -> Result<(), PeerError> {
+        {
+            let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            snap.codec = negotiated.codec.name.clone();
+            snap.sample_rate = pcm_rate(&negotiated.codec);
+            snap.ptime_ms = negotiated.ptime.clamp(10, 60);
+        }
+        self.send(MediaCommand::Configure(negotiated))
+    }
+
     pub(crate) fn snapshot(&self) -> MediaSnapshot {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// The PCM rate frames of `codec` have: Opus runs at 48 kHz, the others at their clock rate.
+pub(crate) fn pcm_rate(codec: &media::sdp::Codec) -> u32 {
+    if codec.name.eq_ignore_ascii_case("opus") { 48000 } else { codec.clock_rate }
 }
 
 /// Binds an even RTP port and the next one for RTCP in `range`, starting at a random place.

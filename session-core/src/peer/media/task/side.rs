@@ -58,7 +58,7 @@ impl Task {
                     let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
                     snap.codec = self.stream.as_ref().map(|s| s.negotiated.codec.name.clone()).unwrap_or_default();
                     snap.sample_rate = rate;
-                    snap.ptime_ms = self.stream.as_ref().map_or(20, |s| s.negotiated.ptime);
+                    snap.ptime_ms = self.stream.as_ref().map_or(20, |s| s.negotiated.ptime.clamp(10, 60));
                 }
                 Err(e) => {
                     let _ = self.notices.send(MediaNotice::Error(format!("codec {}: {e}", n.codec.name)));
