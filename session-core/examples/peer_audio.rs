@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use media::audio::tone;
-use session_core::peer::{AudioFrame, Call, RecordingLayout, SimplePeer};
+use session_core::peer::{AudioFrame, Call, PeerError, RecordingLayout, SimplePeer};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const ALICE_HZ: f64 = 440.0;
 const BOB_HZ: f64 = 1000.0;
 
-/// Sends `hz` for `seconds`, paced like a microphone (one 20 ms frame every 20 ms).
+/// Sends `hz` for `seconds`, paced like a microphone (one 20 ms frame every 20 ms); stops
+/// early if the other side hangs up first.
 async fn speak(call: &Call, hz: f64, seconds: u32) -> Result<(), Error> {
     let rate = call.sample_rate();
     let frame = (rate / 50) as usize;
@@ -23,7 +24,10 @@ async fn speak(call: &Call, hz: f64, seconds: u32) -> Result<(), Error> {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for chunk in signal.chunks(frame) {
         tick.tick().await;
-        call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await?;
+        match call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await {
+            Err(PeerError::CallEnded) => break,
+            other => other?,
+        }
     }
     Ok(())
 }

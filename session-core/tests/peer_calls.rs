@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use media::audio::tone;
 use session_core::peer::{
-    AudioFrame, Call, CallState, DtmfPolicy, IncomingCallPolicy, RecordingLayout, SimplePeer, SimplePeerBuilder,
+    AudioFrame, Call, CallState, DtmfPolicy, IncomingCallPolicy, PeerError, RecordingLayout, SimplePeer, SimplePeerBuilder,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Sends `frames` of a tone in real time, until the call ends.
 async fn speak(call: &Call, hz: f64, frames: usize) {
     let rate = call.sample_rate();
     let n = call.frame_samples();
@@ -17,7 +18,10 @@ async fn speak(call: &Call, hz: f64, frames: usize) {
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for chunk in signal.chunks(n) {
         tick.tick().await;
-        call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.expect("audio sent");
+        match call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await {
+            Err(PeerError::CallEnded) => return,
+            other => other.expect("audio sent"),
+        }
     }
 }
 
