@@ -155,8 +155,8 @@ pub enum NetworkErrorPolicy {
     /// registration every 5 seconds, each registration attempt waiting at most
     /// `timeout_secs` for its answer.
     RetryConnection { max_retries: u32, timeout_secs: u32 },
-    /// Registration refreshes keep being retried every 5 seconds until the registrar answers;
-    /// calls are left as they are.
+    /// Registration refreshes keep being retried (every 5 seconds, or ¾ of a shorter
+    /// lifetime) until the registrar answers again; calls are left as they are.
     EnterOfflineMode,
     /// The operation returns `PeerError::Timeout` and a warning event says so.
     #[default]

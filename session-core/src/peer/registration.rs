@@ -156,11 +156,10 @@ impl Registrar {
     async fn refresh(mut self, mut expires: u32, mut stop: oneshot::Receiver<oneshot::Sender<Result<()>>>, registrar: String) {
         let mut failures = 0u32;
         loop {
-            let wait = if failures == 0 {
-                Duration::from_secs(u64::from(expires) * 3 / 4).max(Duration::from_secs(1))
-            } else {
-                Duration::from_secs(5)
-            };
+            // Refresh at ¾ of the lifetime; after a failure retry every 5 s, or sooner when
+            // the lifetime is shorter than that.
+            let refresh = Duration::from_millis(u64::from(expires) * 750).max(Duration::from_millis(200));
+            let wait = if failures == 0 { refresh } else { refresh.min(Duration::from_secs(5)) };
             tokio::select! {
                 done = &mut stop => {
                     let result = self.send(0).await.map(|_| ());
