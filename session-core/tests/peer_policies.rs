@@ -26,11 +26,7 @@ fn incoming_calls(p: &SimplePeer) -> usize {
 }
 
 async fn until(what: &str, ok: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !ok() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    testkit::wait::until(what, WAIT, ok).await;
 }
 
 #[tokio::test]

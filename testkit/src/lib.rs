@@ -6,6 +6,7 @@
 //! - [`ports`]: free UDP/TCP ports.
 //! - [`metrics`]: a Callmesh process's metrics over HTTP.
 //! - [`bins`]: where cargo put the examples and binaries under test.
+//! - [`wait`]: bounded waits on a condition in async tests.
 
 pub mod bins;
 pub mod metrics;
@@ -13,3 +14,4 @@ pub mod nats;
 pub mod ports;
 pub mod process;
 pub mod sipp;
+pub mod wait;

@@ -1,0 +1,12 @@
+//! Bounded waits on a condition from async tests: the panic names what was awaited.
+
+use std::time::Duration;
+
+/// Polls `ok` every 10 ms until it holds; panics naming `what` after `timeout`.
+pub async fn until(what: &str, timeout: Duration, ok: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
