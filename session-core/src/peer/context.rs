@@ -22,6 +22,7 @@ use super::error::{PeerError, Result};
 use super::events::{PeerEvent, TransferRequest};
 use super::handler::CallHandler;
 use super::incoming::IncomingCall;
+use super::lock;
 use super::media;
 use super::policies::{CallFailurePolicy, Policies};
 use super::queue::EventQueue;
@@ -39,10 +40,6 @@ pub(crate) struct PeerContext {
     pub history: Mutex<VecDeque<(Instant, PeerEvent)>>,
     pub history_size: usize,
     pub unhandled: Mutex<VecDeque<PeerEvent>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PeerContext {

@@ -156,6 +156,12 @@ pub use ::media::quality::QualityAlertLevel;
 pub use ::media::sdp::{Codec, NegotiationOptions, NegotiationStrategy};
 pub use sip::transaction::TimerConfig;
 
+/// Locks a mutex whose holder may have panicked: the data stays usable (every critical
+/// section here leaves it consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A SIP endpoint that makes and takes calls. Dropping it hangs up its calls.
 pub struct SimplePeer {
     ctx: Arc<PeerContext>,

@@ -23,6 +23,7 @@ pub(crate) use self::actor::{Actor, Role};
 pub use self::stats::{CallStatistics, QualityThresholds};
 use super::error::{PeerError, Result};
 use super::events::PeerEvent;
+pub(crate) use super::lock;
 use super::media::{AudioFrame, MediaCommand, MediaHandle, load_wav};
 use super::policies::{CallPolicies, TimeoutAction};
 use super::queue::EventQueue;
@@ -152,10 +153,6 @@ impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call").field("id", &self.0.id).field("state", &self.state()).finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Call {
