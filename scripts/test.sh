@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need and a fresh machine lacks:
-# nats-server, SIPp (Debian package sip-tester), libopus and cmake/pkg-config for the opus
-# crate, tcpdump and a font for the load-test harness's smoke run. CI runs exactly this
-# script (.ci/run).
+# nats-server, SIPp (Debian package sip-tester), tcpdump and a font for the load-test
+# harness's smoke run. CI runs exactly this script (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-dpkg -s libopus-dev >/dev/null 2>&1 || missing+=(libopus-dev)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]})); then
