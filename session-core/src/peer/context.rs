@@ -13,6 +13,7 @@ use ::media::sdp::LocalMedia;
 use sip::endpoint::peer_for_uri;
 use sip::message::{HeaderName, Uri};
 use sip::transaction::TransportKind;
+use sip::transport::advertised_ip;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 
 use super::agent::{AgentHandle, NewInvite};
@@ -51,9 +52,9 @@ impl PeerContext {
         self.handler.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// `sip:name@ip:port`.
+    /// `sip:name@host:port`, with the address peers reach us at (never `0.0.0.0`).
     pub fn local_uri(&self) -> String {
-        format!("sip:{}@{}", self.name, self.agent.local_addr())
+        format!("sip:{}@{}", self.name, self.agent.endpoint.sent_by(TransportKind::Udp))
     }
 
     pub fn contact(&self) -> String {
@@ -112,7 +113,7 @@ impl PeerContext {
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let c = &self.config;
         let media = media::open(c.local_ip, c.media_ports, c.media_timeout, audio_tx, notices_tx).await?;
-        let mut local = LocalMedia::new(c.local_ip, media.rtp_port);
+        let mut local = LocalMedia::new(advertised_ip(c.local_ip), media.rtp_port);
         local.codecs = c.codecs.clone();
         local.username = self.name.clone();
         local.session_id = u64::from(rand::random::<u32>());
@@ -151,7 +152,7 @@ impl PeerContext {
     async fn dial(self: &Arc<Self>, target: &str, headers: Vec<(HeaderName, String)>) -> Result<(Call, Result<()>)> {
         let uri = Uri::parse(target).map_err(|_| PeerError::BadTarget(target.to_owned()))?;
         let peer = peer_for_uri(&uri, TransportKind::Udp).ok_or_else(|| PeerError::BadTarget(target.to_owned()))?;
-        let id = CallId(format!("{:032x}@{}", rand::random::<u128>(), self.config.local_ip).into());
+        let id = CallId(format!("{:032x}@{}", rand::random::<u128>(), advertised_ip(self.config.local_ip)).into());
         let inbox = mpsc::unbounded_channel();
         let (call, actor) = self.new_call(id, CallDirection::Outgoing, target.to_owned(), (inbox.1, inbox.0)).await?;
         let (answered, rx) = oneshot::channel();

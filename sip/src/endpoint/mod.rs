@@ -25,16 +25,16 @@ pub use self::resolve::peer_for_uri;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use self::driver::{Command, Driver};
-use crate::message::{HostPort, Message, Transport, Via};
+use crate::message::{Host, HostPort, Message, Transport, Via};
 use crate::transaction::{self, Event, Peer, TransactionLayer, TransportKind, TxError, TxId, new_branch};
-use crate::transport::{TcpConfig, tcp, udp};
+use crate::transport::{TcpConfig, advertised_ip, tcp, udp};
 
 /// What to bind and how to behave.
 #[derive(Debug, Clone)]
@@ -46,6 +46,10 @@ pub struct EndpointConfig {
     pub tcp_settings: TcpConfig,
     /// Events buffered for a transaction user that falls behind.
     pub event_capacity: usize,
+    /// The host put in Via sent-by (and offered for Contact): an address or a name peers
+    /// reach us at. When `None`, the bound address — or, bound to `0.0.0.0` / `::`, this
+    /// host's interface address ([`advertised_ip`]): never the unspecified address.
+    pub advertise: Option<Host>,
 }
 
 impl EndpointConfig {
@@ -66,6 +70,7 @@ impl Default for EndpointConfig {
             transactions: transaction::Config::default(),
             tcp_settings: TcpConfig::default(),
             event_capacity: 16 * 1024,
+            advertise: None,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct EndpointHandle {
     commands: mpsc::UnboundedSender<Command>,
     udp: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
+    /// The host of our sent-by and Contact addresses.
+    advertise: Host,
 }
 
 /// A running endpoint: its handle and its stream of events. The endpoint shuts down when
@@ -141,7 +148,10 @@ impl Endpoint {
             listener_task,
         };
         tokio::spawn(driver.run());
-        Ok(Endpoint { handle: EndpointHandle { commands: commands_tx, udp: udp_addr, tcp: tcp_addr }, events })
+        let bound = udp_addr.or(tcp_addr).map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let advertise = config.advertise.unwrap_or_else(|| advertised_ip(bound).into());
+        let handle = EndpointHandle { commands: commands_tx, udp: udp_addr, tcp: tcp_addr, advertise };
+        Ok(Endpoint { handle, events })
     }
 
     pub fn handle(&self) -> EndpointHandle {
@@ -173,14 +183,20 @@ impl EndpointHandle {
         }
     }
 
+    /// Where peers reach us on `transport`: the advertised host and the bound port. What
+    /// Via sent-by and Contact carry.
+    pub fn sent_by(&self, transport: TransportKind) -> HostPort {
+        let port = self.local_addr(transport).or(self.udp).or(self.tcp).map_or(5060, |a| a.port());
+        HostPort::new(self.advertise.clone(), Some(port))
+    }
+
     /// A `Via` for a new request on `transport`, with a fresh branch and `rport`.
     pub fn via(&self, transport: TransportKind) -> Via {
-        let addr = self.local_addr(transport).or(self.udp).or(self.tcp).unwrap_or_else(|| ([127, 0, 0, 1], 5060).into());
         let t = match transport {
             TransportKind::Udp => Transport::Udp,
             TransportKind::Tcp => Transport::Tcp,
         };
-        Via::new(t, HostPort::from(addr), &new_branch())
+        Via::new(t, self.sent_by(transport), &new_branch())
     }
 
     fn send(&self, cmd: Command) -> Result<(), EndpointError> {
