@@ -6,10 +6,12 @@
 //! - [`registry`]: the replicated key-value store with [`registry::JetStreamRegistry`] and
 //!   [`registry::MemoryRegistry`]; [`ownership`] (fenced session ownership) and
 //!   [`membership`] (node heartbeats and liveness) on top of it.
-//! - [`trace`]: trace context in bus headers; [`metrics`]: fabric counters.
+//! - [`trace`]: trace context in bus headers; [`metrics`]: fabric counters; [`drain`]: graceful
+//!   drain and the count of work in progress.
 
 pub mod bus;
 pub mod contracts;
+pub mod drain;
 pub mod locations;
 pub mod membership;
 pub mod metrics;

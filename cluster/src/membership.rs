@@ -34,6 +34,8 @@ pub struct Heartbeat {
     task: tokio::task::JoinHandle<()>,
     registry: Arc<dyn Registry>,
     node_id: String,
+    /// When the last heartbeat was written (`None` until the first one is).
+    last_written: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl Heartbeat {
@@ -45,18 +47,27 @@ impl Heartbeat {
     ) -> Heartbeat {
         let node_id = make().node_id;
         let (reg, key) = (registry.clone(), node_id.clone());
+        let last_written = Arc::new(std::sync::Mutex::new(None));
+        let written = last_written.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
                 let mut hb = make();
                 hb.meta = contracts::meta(&hb.node_id);
-                if let Err(e) = reg.put(Bucket::Nodes, &key, Bytes::from(hb.encode_to_vec())).await {
-                    tracing::warn!(node = %key, error = %e, "heartbeat not written");
+                match reg.put(Bucket::Nodes, &key, Bytes::from(hb.encode_to_vec())).await {
+                    Ok(_) => *written.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now()),
+                    Err(e) => tracing::warn!(node = %key, error = %e, "heartbeat not written"),
                 }
             }
         });
-        Heartbeat { task, registry, node_id }
+        Heartbeat { task, registry, node_id, last_written }
+    }
+
+    /// How long ago the last heartbeat was written: the registry's health as this node sees
+    /// it (`None` until one is).
+    pub fn since_written(&self) -> Option<Duration> {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner()).map(|t| t.elapsed())
     }
 
     /// Stops the heartbeats and removes this node from the bucket.

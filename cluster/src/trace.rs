@@ -1,9 +1,12 @@
 //! OpenTelemetry trace context in bus headers (W3C `traceparent`/`tracestate`), so one call
-//! is one trace across every node it crosses.
+//! is one trace across every node it crosses: a publisher writes its current `tracing` span's
+//! context, and a receiver makes the span of the work it does for the message a child of it.
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::bus::Headers;
 
@@ -32,12 +35,28 @@ pub fn inject(cx: &Context, headers: &mut Headers) {
     TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(headers));
 }
 
-/// Writes the current context's span into `headers` (nothing if there is no span).
+/// Writes the current span into `headers`: the current `tracing` span when spans are
+/// exported (a `tracing-opentelemetry` layer is installed), else OpenTelemetry's current
+/// context; nothing when there is no span.
 pub fn inject_current(headers: &mut Headers) {
-    inject(&Context::current(), headers);
+    let cx = tracing::Span::current().context();
+    if cx.span().span_context().is_valid() {
+        inject(&cx, headers);
+    } else {
+        inject(&Context::current(), headers);
+    }
 }
 
 /// The context carried by `headers`, to parent the receiver's spans.
 pub fn extract(headers: &Headers) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// Makes `span` a child of the span carried in `headers` (nothing when they carry none).
+pub fn follow(span: &tracing::Span, headers: &Headers) {
+    let cx = extract(headers);
+    if cx.span().span_context().is_valid() {
+        // Fails only when the span is already started as a root; ours are new.
+        let _ = span.set_parent(cx);
+    }
 }

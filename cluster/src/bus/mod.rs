@@ -99,6 +99,11 @@ pub trait Bus: Send + Sync {
 
     /// Waits until everything published so far has reached the server.
     async fn flush(&self) -> Result<(), BusError>;
+
+    /// Whether messages can flow now (the in-process bus always can; NATS while connected).
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// Checks a subject: non-empty tokens; wildcards (`*`, `>` last) only when `wildcards`.

@@ -103,6 +103,10 @@ impl Bus for NatsBus {
         }
     }
 
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     async fn flush(&self) -> Result<(), BusError> {
         self.client.flush().await.map_err(conn_err)
     }

@@ -57,6 +57,11 @@ impl<M> Received<M> {
     pub fn trace_context(&self) -> opentelemetry::Context {
         trace::extract(&self.raw.headers)
     }
+
+    /// Makes `span` — the span of the work done for this message — a child of the sender's.
+    pub fn follow(&self, span: &tracing::Span) {
+        trace::follow(span, &self.raw.headers)
+    }
 }
 
 /// A subscription that yields decoded messages of type `M`.
