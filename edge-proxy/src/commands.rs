@@ -40,7 +40,14 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
 fn respond(edge: &mut Edge, r: contracts::Respond) -> bool {
     let tx = TxId::from_u64(r.tx);
     let Some(response) = parse(r.response) else { return false };
-    if response.status().unwrap_or(0) >= 300 {
+    let status = response.status().unwrap_or(0);
+    if status >= 180
+        && let Some(started) = edge.setup_started.remove(&tx)
+        && status < 300
+    {
+        edge.stats.call_setup.observe(started.elapsed());
+    }
+    if status >= 300 {
         edge.server_invites.remove(&tx);
     }
     edge.unanswered.remove(&tx);

@@ -2,10 +2,11 @@
 //!
 //! - [`node`]: the role — endpoint events to the bus, bus commands to the endpoint.
 //! - [`registrar`]: REGISTER with digest authentication, bindings in the registry.
-//! - `commands`: what sessions ask the edge to do.
+//! - `inbound`: what arrives from SIP; `commands`: what sessions ask the edge to do.
 //! - [`peers`]: flow conversions; [`stats`]: counters.
 
 mod commands;
+mod inbound;
 pub mod node;
 pub mod peers;
 pub mod registrar;

@@ -3,24 +3,29 @@
 //! ACKs and CANCELs go to the session named by our tag; responses to the requests a session
 //! asked us to send go back to it. Commands from sessions (respond, send, ACK, cancel)
 //! arrive on this edge's subject, new outgoing requests on the shared queue group.
+//!
+//! Draining, the edge refuses new calls (503 with Retry-After, and OPTIONS too, so SIP-aware
+//! balancers take it out), leaves the shared queue group, and keeps serving in-dialog traffic
+//! and its transactions until they end; [`EdgeHandle::in_flight`] counts them.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::bus::typed::{self, TypedSubscription};
+use cluster::bus::typed::{self, Received, TypedSubscription};
 use cluster::bus::{Bus, BusError};
-use cluster::contracts::{self, EdgeCommand, EdgeEvent, FailureReason, IncomingCall, edge_event};
+use cluster::contracts::{self, EdgeCommand, EdgeEvent, edge_event};
+use cluster::drain::{Drain, InFlight};
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
-use cluster::tags;
 use sip::endpoint::{Endpoint, EndpointConfig, EndpointHandle, EndpointStats};
-use sip::message::{Builder, Message, Method};
+use sip::message::{Builder, Host, HostPort, Message};
 use sip::shard_map::ShardedMap;
-use sip::transaction::{Event, Peer, TransportKind, TxId, new_tag};
+use sip::transaction::{TransportKind, TxId, new_tag};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::commands;
 use crate::registrar::{Registrar, RegistrarConfig};
@@ -32,10 +37,13 @@ pub struct EdgeConfig {
     pub node_id: NodeId,
     /// UDP and TCP on this address.
     pub listen: SocketAddr,
+    /// The host Via and Contact carry (see [`EndpointConfig::advertise`]).
+    pub advertise: Option<Host>,
     pub registrar: RegistrarConfig,
     /// A new call nobody took (no router, no session node) is refused with 503 after this
     /// long; an in-dialog request nobody answered gets 481.
     pub orphan_timeout: Duration,
+    pub drain: Drain,
 }
 
 /// A running edge.
@@ -44,12 +52,22 @@ pub struct EdgeHandle {
     pub node_id: NodeId,
     endpoint: EndpointHandle,
     pub stats: Arc<EdgeStats>,
+    /// Transactions in progress (see `count_in_flight`), counted by the edge while it drains
+    /// (every half second); 1 until then, so nobody takes the edge for idle before it looked.
+    pub in_flight: Arc<InFlight>,
     stop: watch::Sender<bool>,
+    /// Set when the edge's loop ends (the endpoint shut down, or `stop`).
+    stopped: watch::Receiver<bool>,
 }
 
 impl EdgeHandle {
     pub fn local_addr(&self, transport: TransportKind) -> Option<SocketAddr> {
         self.endpoint.local_addr(transport)
+    }
+
+    /// Where phones reach this edge (the advertised host and the bound port).
+    pub fn sent_by(&self, transport: TransportKind) -> HostPort {
+        self.endpoint.sent_by(transport)
     }
 
     pub async fn endpoint_stats(&self) -> Option<EndpointStats> {
@@ -59,6 +77,11 @@ impl EdgeHandle {
     /// Stops the edge's loop (and with it the endpoint).
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Whether the edge's loop still runs.
+    pub fn is_running(&self) -> bool {
+        !*self.stopped.borrow()
     }
 }
 
@@ -72,6 +95,8 @@ pub(crate) struct Edge {
     pub orphan_timeout: Duration,
     /// INVITE server transactions → their session (for CANCEL, ACK timeouts).
     pub server_invites: HashMap<TxId, SessionId>,
+    /// New calls not yet ringing or answered: when their INVITE arrived.
+    pub setup_started: HashMap<TxId, Instant>,
     /// Client transactions started for sessions → (session, correlation, is INVITE). Kept
     /// 32 s after a 2xx, so large at high call rates: sharded.
     pub clients: ShardedMap<TxId, (SessionId, u64, bool)>,
@@ -82,17 +107,23 @@ pub(crate) struct Edge {
     pub unanswered: HashMap<TxId, (Message, Instant)>,
     /// INVITE client transactions to forget once their 2xx retransmissions are over.
     pub forget_later: VecDeque<(Instant, TxId)>,
+    pub drain: Drain,
+    pub in_flight: Arc<InFlight>,
 }
 
 /// Starts an edge on `bus`, with registrations in `registry`.
 pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<EdgeHandle, EdgeError> {
-    let endpoint = Endpoint::bind(EndpointConfig::udp_and_tcp(config.listen)).await.map_err(EdgeError::Bind)?;
+    let endpoint_config = EndpointConfig { advertise: config.advertise.clone(), ..EndpointConfig::udp_and_tcp(config.listen) };
+    let endpoint = Endpoint::bind(endpoint_config).await.map_err(EdgeError::Bind)?;
     let handle = endpoint.handle();
     let own: TypedSubscription<EdgeCommand> = typed::subscribe(bus.as_ref(), &subjects::edge_commands(&config.node_id)).await?;
     let shared: TypedSubscription<EdgeCommand> =
         typed::queue_subscribe(bus.as_ref(), &subjects::any_edge_commands(), groups::EDGES).await?;
     let stats = Arc::new(EdgeStats::default());
-    let (stop, stopped) = watch::channel(false);
+    let in_flight = Arc::new(InFlight::default());
+    in_flight.set(1);
+    let (stop, stop_rx) = watch::channel(false);
+    let (ended, ended_rx) = watch::channel(false);
     let edge = Edge {
         id: config.node_id.clone(),
         handle: handle.clone(),
@@ -101,14 +132,28 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
         stats: stats.clone(),
         orphan_timeout: config.orphan_timeout,
         server_invites: HashMap::new(),
+        setup_started: HashMap::new(),
         clients: ShardedMap::new(),
         correlations: ShardedMap::new(),
         unclaimed: HashMap::new(),
         unanswered: HashMap::new(),
         forget_later: VecDeque::new(),
+        drain: config.drain,
+        in_flight: in_flight.clone(),
     };
-    tokio::spawn(edge.run(endpoint, own, shared, stopped));
-    Ok(EdgeHandle { node_id: config.node_id, endpoint: handle, stats, stop })
+    tokio::spawn(async move {
+        edge.run(endpoint, own, shared, stop_rx).await;
+        let _ = ended.send(true);
+    });
+    Ok(EdgeHandle { node_id: config.node_id, endpoint: handle, stats, in_flight, stop, stopped: ended_rx })
+}
+
+/// The next command of a subscription that may have been dropped (pending forever then).
+async fn next_command(sub: &mut Option<TypedSubscription<EdgeCommand>>) -> Option<Received<EdgeCommand>> {
+    match sub {
+        Some(sub) => sub.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why an edge could not start.
@@ -125,29 +170,58 @@ impl Edge {
         mut self,
         mut endpoint: Endpoint,
         mut own: TypedSubscription<EdgeCommand>,
-        mut shared: TypedSubscription<EdgeCommand>,
+        shared: TypedSubscription<EdgeCommand>,
         mut stopped: watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Dropped when draining starts: leaving the queue group sends new work elsewhere.
+        let mut shared = Some(shared);
+        let drain = self.drain.clone();
         loop {
             tokio::select! {
                 event = endpoint.next_event() => match event {
                     Some(e) => self.on_event(e).await,
                     None => return,
                 },
-                Some(cmd) = own.next() => commands::execute(&mut self, cmd.message).await,
-                Some(cmd) = shared.next() => commands::execute(&mut self, cmd.message).await,
-                _ = tick.tick() => self.expire(),
+                Some(cmd) = own.next() => self.command(cmd).await,
+                Some(cmd) = next_command(&mut shared) => self.command(cmd).await,
+                _ = drain.started(), if shared.is_some() => {
+                    tracing::info!(edge = %self.id, "draining: refusing new calls, serving transactions in progress");
+                    shared = None;
+                    self.count_in_flight();
+                }
+                _ = tick.tick() => {
+                    self.expire();
+                    if self.drain.is_draining() {
+                        self.count_in_flight();
+                    }
+                }
                 _ = stopped.changed() => return,
             }
         }
     }
 
+    /// Carries out a session's command, in a span that continues the session's trace.
+    async fn command(&mut self, cmd: Received<EdgeCommand>) {
+        let span = tracing::info_span!("edge.command", session = %cmd.message.session_id);
+        cmd.follow(&span);
+        commands::execute(self, cmd.message).instrument(span).await
+    }
+
+    /// Work still open: new calls no session took yet, requests waiting for a session's
+    /// answer, INVITEs waiting for their final response or ACK, requests we sent that have
+    /// no final response. Transactions that only absorb retransmissions (RFC 3261 Timer J,
+    /// K, RFC 6026 Timer L, M) do not count: OPTIONS pings would keep a draining edge busy.
+    fn count_in_flight(&self) {
+        let lingering = self.forget_later.len();
+        let waiting = self.clients.len().saturating_sub(lingering);
+        self.in_flight.set(self.unclaimed.len() + self.unanswered.len() + self.server_invites.len() + waiting);
+    }
+
     /// This edge's SIP URI on `transport`, for Contact headers.
     pub fn uri(&self, transport: TransportKind) -> String {
-        let addr = self.handle.local_addr(transport).or(self.handle.local_addr(TransportKind::Udp));
-        let addr = addr.map(|a| a.to_string()).unwrap_or_default();
-        format!("sip:{addr};transport={}", transport.via_name().to_ascii_lowercase())
+        let sent_by = self.handle.sent_by(transport);
+        format!("sip:{sent_by};transport={}", transport.via_name().to_ascii_lowercase())
     }
 
     pub async fn publish_event(&self, session: &SessionId, event: edge_event::Event) {
@@ -168,138 +242,6 @@ impl Edge {
         }
     }
 
-    async fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Request { tx, request, peer } => self.on_request(tx, request, peer).await,
-            Event::Ack { tx, request, .. } => {
-                if let Some(tx) = tx {
-                    self.server_invites.remove(&tx);
-                }
-                if let Some((session, _)) = request.to_tag().and_then(tags::session_of) {
-                    let ack = edge_event::Event::Ack(contracts::AckReceived {
-                        tx: tx.map(TxId::as_u64).unwrap_or(0),
-                        ack: request.as_bytes().to_vec(),
-                    });
-                    self.publish_event(&session, ack).await;
-                }
-            }
-            Event::Cancelled { tx } => {
-                if let Some(session) = self.server_invites.get(&tx).cloned() {
-                    self.publish_event(&session, edge_event::Event::Cancelled(contracts::RequestCancelled { tx: tx.as_u64() }))
-                        .await;
-                }
-            }
-            Event::Response { tx, response } => self.on_response(tx, response).await,
-            Event::StrayResponse { response, .. } => {
-                if let Some((session, _)) = response.from_tag().and_then(tags::session_of) {
-                    let r = contracts::ResponseReceived { correlation: 0, response: response.as_bytes().to_vec() };
-                    self.publish_event(&session, edge_event::Event::Response(r)).await;
-                }
-            }
-            Event::Timeout { tx } | Event::TransportError { tx } => {
-                self.server_invites.remove(&tx);
-                if let Some((session, correlation, _)) = self.clients.remove(&tx) {
-                    self.correlations.remove(&(session.clone(), correlation));
-                    let failed = contracts::RequestFailed { correlation, tx: tx.as_u64(), reason: FailureReason::Timeout as i32 };
-                    self.publish_event(&session, edge_event::Event::Failed(failed)).await;
-                }
-            }
-            Event::AckTimeout { tx } => {
-                if let Some(session) = self.server_invites.remove(&tx) {
-                    let failed =
-                        contracts::RequestFailed { correlation: 0, tx: tx.as_u64(), reason: FailureReason::NoAck as i32 };
-                    self.publish_event(&session, edge_event::Event::Failed(failed)).await;
-                }
-            }
-        }
-    }
-
-    async fn on_request(&mut self, tx: TxId, request: Message, peer: Peer) {
-        let method = request.method().cloned().unwrap_or(Method::Options);
-        let in_dialog = request.to_tag().map(str::to_owned);
-        match (&method, in_dialog) {
-            (Method::Register, _) => {
-                self.stats.registrations.inc();
-                let (registrar, handle) = (self.registrar.clone(), self.handle.clone());
-                tokio::spawn(async move {
-                    if let Ok(response) = registrar.handle(&request, peer).await {
-                        let _ = handle.respond(tx, response);
-                    }
-                });
-            }
-            (Method::Invite, None) => self.new_call(tx, request, peer).await,
-            (Method::Options, None) => {
-                let ok = Builder::response_to(&request, 200, "", Some(&new_tag()))
-                    .header(sip::message::HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO")
-                    .header(sip::message::HeaderName::Accept, "application/sdp")
-                    .build();
-                if let Ok(ok) = ok {
-                    let _ = self.handle.respond(tx, ok);
-                }
-            }
-            (_, Some(tag)) => match tags::session_of(&tag) {
-                Some((session, _)) => {
-                    self.stats.in_dialog.inc();
-                    if method == Method::Invite {
-                        self.server_invites.insert(tx, session.clone());
-                    }
-                    self.unanswered.insert(tx, (request.clone(), Instant::now() + self.orphan_timeout));
-                    let forwarded = contracts::RequestReceived {
-                        tx: tx.as_u64(),
-                        request: request.as_bytes().to_vec(),
-                        source: Some(crate::peers::to_contract(peer)),
-                    };
-                    self.publish_event(&session, edge_event::Event::Request(forwarded)).await;
-                }
-                None => self.respond(tx, &request, 481, "Call/Transaction Does Not Exist"),
-            },
-            (Method::Bye | Method::Info | Method::Update | Method::Prack, None) => {
-                self.respond(tx, &request, 481, "Call/Transaction Does Not Exist")
-            }
-            _ => self.respond(tx, &request, 405, "Method Not Allowed"),
-        }
-    }
-
-    async fn new_call(&mut self, tx: TxId, request: Message, peer: Peer) {
-        self.stats.calls.inc();
-        let session = SessionId::random();
-        self.server_invites.insert(tx, session.clone());
-        self.unclaimed.insert(session.clone(), (tx, request.clone(), Instant::now() + self.orphan_timeout));
-        let call = IncomingCall {
-            meta: contracts::meta(self.id.as_str()),
-            edge_id: self.id.to_string(),
-            edge_tx: tx.as_u64(),
-            source: Some(crate::peers::to_contract(peer)),
-            call_id: request.call_id().unwrap_or_default().to_owned(),
-            request_uri: request.request_uri_str().unwrap_or_default().to_owned(),
-            authenticated_user: String::new(),
-            edge_uri: self.uri(peer.transport),
-            session_id: session.to_string(),
-            invite: request.as_bytes().to_vec(),
-        };
-        if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::incoming_calls(), &call).await {
-            tracing::warn!(error = %e, "new call not published");
-            self.unclaimed.remove(&session);
-            self.respond(tx, &request, 503, "Service Unavailable");
-        }
-    }
-
-    async fn on_response(&mut self, tx: TxId, response: Message) {
-        let Some((session, correlation, invite)) = self.clients.get(&tx).cloned() else { return };
-        let status = response.status().unwrap_or(0);
-        let forwarded = contracts::ResponseReceived { correlation, response: response.as_bytes().to_vec() };
-        self.publish_event(&session, edge_event::Event::Response(forwarded)).await;
-        if status >= 200 {
-            if invite && status < 300 {
-                // Keep it while 2xx retransmissions and forks may still arrive (Timer M).
-                self.forget_later.push_back((Instant::now() + Duration::from_secs(32), tx));
-            } else {
-                self.clients.remove(&tx);
-                self.correlations.remove(&(session, correlation));
-            }
-        }
-    }
-
     /// Refuses calls and requests nobody acted on; forgets finished INVITE transactions.
     fn expire(&mut self) {
         let now = Instant::now();
@@ -309,6 +251,7 @@ impl Edge {
                 self.stats.unclaimed.inc();
                 tracing::warn!(%session, "no router or session node took the call");
                 self.server_invites.remove(&tx);
+                self.setup_started.remove(&tx);
                 self.respond(tx, &request, 503, "Service Unavailable");
             }
         }

@@ -1,6 +1,6 @@
 //! Counters of an edge, for `/metrics`.
 
-pub use cluster::metrics::Counter;
+pub use cluster::metrics::{Counter, Histogram};
 
 #[derive(Debug, Default)]
 pub struct EdgeStats {
@@ -16,4 +16,7 @@ pub struct EdgeStats {
     /// Commands from other nodes that could not be carried out (bad message, unknown
     /// transaction).
     pub bad_commands: Counter,
+    /// From a new INVITE to the first ringing or answer sent back (post-dial delay as the
+    /// caller sees it).
+    pub call_setup: Histogram,
 }

@@ -1,6 +1,8 @@
 //! The media node role: answers allocation requests from the `media` queue group (two
 //! port pairs per session, `503`-worthy error when the pool is empty), connect and release
 //! commands addressed to this node, and reports dead media to the session's owner.
+//! Draining, it leaves the `media` queue group and keeps relaying its sessions until they
+//! are released.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,8 +16,10 @@ use cluster::contracts::{
     self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, media_command,
     media_event,
 };
+use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::ports::PortPool;
 use crate::relay::{self, RelayEvent, RelayHandle};
@@ -32,6 +36,7 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Report a leg that received no RTP for this long (off when `None`).
     pub no_rtp_timeout: Option<Duration>,
+    pub drain: Drain,
 }
 
 /// Counters of a media node.
@@ -42,6 +47,8 @@ pub struct MediaStats {
     pub releases: AtomicU64,
     /// RTP packets relayed by sessions already released.
     pub packets_relayed_released: AtomicU64,
+    /// Sessions being relayed.
+    pub sessions: Arc<InFlight>,
 }
 
 struct Shared {
@@ -143,9 +150,11 @@ impl MediaNode {
         });
         let handle = relay::start(legs, self.shared.config.no_rtp_timeout, report, give_back);
         let ports = handle.ports();
-        if let Some(old) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(session.to_owned(), handle) {
+        let mut sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = sessions.insert(session.to_owned(), handle) {
             self.recycle(old);
         }
+        self.shared.stats.sessions.set(sessions.len());
         Ok(ports)
     }
 
@@ -156,35 +165,46 @@ impl MediaNode {
     }
 
     async fn serve_allocations(self, mut requests: typed::TypedSubscription<MediaAllocate>, bus: Arc<dyn Bus>) {
-        while let Some(Received { message, raw }) = requests.next().await {
-            let node = self.shared.config.node_id.to_string();
-            let reply = match self.allocate(&message.session_id) {
-                Ok(ports) => {
-                    if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>()
-                        && let Some(relay) =
-                            self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
-                    {
-                        relay.connect(0, caller);
-                    }
-                    self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
-                    let legs = ports
-                        .iter()
-                        .enumerate()
-                        .map(|(leg, port)| MediaLeg {
-                            leg: leg as u32,
-                            rtp_addr: SocketAddr::new(self.shared.config.advertise_ip, *port).to_string(),
-                        })
-                        .collect();
-                    MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs, error: String::new() }
-                }
-                Err(error) => {
-                    self.shared.stats.allocation_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(session = %message.session_id, %error, "media allocation failed");
-                    MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs: vec![], error }
-                }
+        loop {
+            let request = tokio::select! {
+                request = requests.next() => request,
+                _ = self.shared.config.drain.started() => None,
             };
-            let _ = typed::reply(bus.as_ref(), &raw, &reply).await;
+            let Some(request) = request else { break };
+            let span = tracing::info_span!("media.allocate", session = %request.message.session_id);
+            request.follow(&span);
+            self.answer_allocation(request, bus.as_ref()).instrument(span).await;
         }
+        tracing::info!("media node draining: left the media queue group");
+    }
+
+    async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {
+        let node = self.shared.config.node_id.to_string();
+        let reply = match self.allocate(&message.session_id) {
+            Ok(ports) => {
+                if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>()
+                    && let Some(relay) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
+                {
+                    relay.connect(0, caller);
+                }
+                self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
+                let legs = ports
+                    .iter()
+                    .enumerate()
+                    .map(|(leg, port)| MediaLeg {
+                        leg: leg as u32,
+                        rtp_addr: SocketAddr::new(self.shared.config.advertise_ip, *port).to_string(),
+                    })
+                    .collect();
+                MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs, error: String::new() }
+            }
+            Err(error) => {
+                self.shared.stats.allocation_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(session = %message.session_id, %error, "media allocation failed");
+                MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs: vec![], error }
+            }
+        };
+        let _ = typed::reply(bus, &raw, &reply).await;
     }
 
     async fn serve_commands(self, mut commands: typed::TypedSubscription<MediaCommand>, bus: Arc<dyn Bus>) {
@@ -214,7 +234,12 @@ impl MediaNode {
                 }
             }
             Some(media_command::Command::Release(_)) => {
-                let relay = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&command.session_id);
+                let relay = {
+                    let mut sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                    let relay = sessions.remove(&command.session_id);
+                    self.shared.stats.sessions.set(sessions.len());
+                    relay
+                };
                 match relay {
                     Some(relay) => {
                         self.shared.stats.releases.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
     self, CallDecision, EdgeCommand, IncomingCall, RoutedCall, TimeoutAction as WireTimeout, call_decision, edge_command,
 };
+use cluster::drain::Drain;
 use cluster::locations;
 use cluster::registry::{Bucket, Registry};
 use cluster::subjects::{self, NodeId, SessionId, groups};
@@ -19,6 +20,7 @@ use cluster::tags::{self, TagSide};
 use session_core::interceptor::{BusyCheck, CallInfo, Decision, PolicyInterceptor, SignalingInterceptor};
 use session_core::policy::{IncomingCallPolicy, TimeoutAction};
 use sip::message::{Builder, Message};
+use tracing::Instrument;
 
 use crate::routes::{self, Route, Target};
 use crate::stats::RouterStats;
@@ -30,6 +32,8 @@ pub struct RouterConfig {
     pub routes: Vec<Route>,
     /// How long a `RequireManual` call waits for a deciding application.
     pub decision_timeout: Duration,
+    /// Draining, the router leaves the `routers` queue group and finishes the calls it holds.
+    pub drain: Drain,
 }
 
 struct Router {
@@ -43,12 +47,28 @@ struct Router {
 pub async fn start(config: RouterConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<RouterStats>, BusError> {
     let mut calls = typed::queue_subscribe::<IncomingCall>(bus.as_ref(), &subjects::incoming_calls(), groups::ROUTERS).await?;
     let stats = Arc::new(RouterStats::default());
+    let drain = config.drain.clone();
     let router = Arc::new(Router { config, bus, registry, stats: stats.clone() });
     tokio::spawn(async move {
-        while let Some(call) = calls.next().await {
+        loop {
+            let call = tokio::select! {
+                call = calls.next() => call,
+                _ = drain.started() => None,
+            };
+            let Some(call) = call else { break };
             let router = router.clone();
-            tokio::spawn(async move { router.route(call.message).await });
+            let working = router.stats.in_flight.begin();
+            let span = tracing::info_span!("router.route", session = %call.message.session_id, call_id = %call.message.call_id);
+            call.follow(&span);
+            tokio::spawn(
+                async move {
+                    router.route(call.message).await;
+                    drop(working);
+                }
+                .instrument(span),
+            );
         }
+        tracing::info!("router draining: left the routers queue group");
     });
     Ok(stats)
 }

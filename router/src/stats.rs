@@ -1,5 +1,8 @@
 //! Counters of a router, for `/metrics`.
 
+use std::sync::Arc;
+
+use cluster::drain::InFlight;
 pub use cluster::metrics::Counter;
 
 #[derive(Debug, Default)]
@@ -8,4 +11,6 @@ pub struct RouterStats {
     pub routed: Counter,
     /// Calls refused (policy, no route, user not registered, no decision).
     pub rejected: Counter,
+    /// Calls being routed now.
+    pub in_flight: Arc<InFlight>,
 }

@@ -31,7 +31,12 @@ fn route(user: &str, target: Target, policy: IncomingCallPolicy) -> Route {
 async fn harness(routes: Vec<Route>) -> Harness {
     let bus = LocalBus::default();
     let registry = Arc::new(MemoryRegistry::default());
-    let config = RouterConfig { node_id: NodeId::new("router-1").unwrap(), routes, decision_timeout: Duration::from_millis(300) };
+    let config = RouterConfig {
+        node_id: NodeId::new("router-1").unwrap(),
+        routes,
+        decision_timeout: Duration::from_millis(300),
+        drain: Default::default(),
+    };
     router::start(config, Arc::new(bus.clone()), registry.clone()).await.unwrap();
     let routed = typed::subscribe(&bus as &dyn Bus, &subjects::routed_calls()).await.unwrap();
     let edge = typed::subscribe(&bus as &dyn Bus, &subjects::edge_commands(&NodeId::new("edge-1").unwrap())).await.unwrap();

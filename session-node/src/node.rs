@@ -1,5 +1,6 @@
 //! The session node role: takes routed calls from the `sessions` queue group and runs each
 //! as a call task; the task subscribes to its session's events while it owns the session.
+//! Draining, the node leaves the queue group and lets its calls finish.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +9,13 @@ use std::time::Duration;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{EdgeEvent, MediaEvent, RoutedCall};
+use cluster::drain::{Drain, InFlight};
+use cluster::metrics::Histogram;
 use cluster::ownership::SessionStore;
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
 use media_node::MediaClient;
+use tracing::Instrument;
 
 use crate::call::Call;
 
@@ -23,20 +27,23 @@ pub struct SessionConfig {
     pub lease: Duration,
     /// How long to wait for a media node's answer.
     pub media_timeout: Duration,
+    pub drain: Drain,
 }
 
 /// Counters of a session node.
 #[derive(Debug, Default)]
 pub struct SessionStats {
     pub started: AtomicU64,
-    pub active: AtomicU64,
+    /// Calls in progress.
+    pub active: Arc<InFlight>,
     pub answered: AtomicU64,
     pub unanswered: AtomicU64,
+    /// How long a call waits for its media allocation (the bus round trip included).
+    pub media_allocation: Histogram,
 }
 
 impl SessionStats {
     pub(crate) fn finished(&self, answered: bool) {
-        self.active.fetch_sub(1, Ordering::Relaxed);
         let counter = if answered { &self.answered } else { &self.unanswered };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -56,6 +63,7 @@ pub(crate) struct Ctx {
 pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<SessionStats>, BusError> {
     let mut routed = typed::queue_subscribe::<RoutedCall>(bus.as_ref(), &subjects::routed_calls(), groups::SESSIONS).await?;
     let stats = Arc::new(SessionStats::default());
+    let drain = config.drain.clone();
     let ctx = Arc::new(Ctx {
         store: SessionStore::new(registry.clone(), config.node_id.clone(), config.lease),
         media: MediaClient::new(bus.clone(), &config.node_id, config.media_timeout),
@@ -65,15 +73,25 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         stats: stats.clone(),
     });
     tokio::spawn(async move {
-        while let Some(call) = routed.next().await {
+        loop {
+            let call = tokio::select! {
+                call = routed.next() => call,
+                _ = drain.started() => None,
+            };
+            let Some(call) = call else { break };
             let ctx = ctx.clone();
-            tokio::spawn(async move { take(ctx, call.message).await });
+            let session = call.message.call.as_ref().map(|c| c.session_id.clone()).unwrap_or_default();
+            let span = tracing::info_span!("session.call", %session);
+            call.follow(&span);
+            tokio::spawn(take(ctx, call.message).instrument(span));
         }
+        tracing::info!("session node draining: left the sessions queue group");
     });
     Ok(stats)
 }
 
 async fn take(ctx: Arc<Ctx>, routed: RoutedCall) {
+    let _active = ctx.stats.active.begin();
     let Some(call) = Call::new(ctx.clone(), routed) else {
         tracing::warn!("routed call without a usable INVITE or target");
         return;
@@ -90,6 +108,5 @@ async fn take(ctx: Arc<Ctx>, routed: RoutedCall) {
         tracing::warn!(session = %id, "bus flush failed");
     }
     ctx.stats.started.fetch_add(1, Ordering::Relaxed);
-    ctx.stats.active.fetch_add(1, Ordering::Relaxed);
     call.run(events, media).await;
 }
