@@ -1,88 +1,76 @@
-//! The node's HTTP endpoint: `/metrics` (Prometheus text) and `/healthz`. A deliberately
-//! small HTTP/1.0 responder: one request per connection, no body.
+//! The node's HTTP endpoint, for Prometheus and Kubernetes: `GET /metrics` (Prometheus text
+//! format), `GET /healthz` (alive), `GET /readyz` (ready for new work: see
+//! `crate::health`), and `POST /drain` (stop taking work, answer once drained — the chart's
+//! preStop hook; refused unless the caller is on this host). A deliberately small HTTP/1.0
+//! responder: one request per connection, no request body.
 
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
+use crate::metrics;
 use crate::roles::Node;
 
-/// Serves `node`'s metrics on `addr`; returns the bound address.
+/// Serves `node` on `addr`; returns the bound address.
 pub async fn serve(addr: SocketAddr, node: Arc<Node>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let node = node.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/metrics" => ("200 OK", render(&node).await),
-                    "/healthz" | "/readyz" => ("200 OK", "ok\n".to_owned()),
-                    _ => ("404 Not Found", "not found\n".to_owned()),
-                };
-                let response = format!(
-                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
+        while let Ok((stream, peer)) = listener.accept().await {
+            tokio::spawn(answer(stream, peer, node.clone()));
         }
     });
     Ok(bound)
 }
 
-/// The metrics of every role the node runs.
-pub async fn render(node: &Node) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, value: u64| {
-        let _ = writeln!(out, "# TYPE callmesh_{name} {kind}\ncallmesh_{name} {value}");
-    };
-    if let Some(edge) = &node.edge {
-        let s = &edge.stats;
-        metric("edge_calls_total", "counter", s.calls.get());
-        metric("edge_calls_unclaimed_total", "counter", s.unclaimed.get());
-        metric("edge_in_dialog_requests_total", "counter", s.in_dialog.get());
-        metric("edge_registrations_total", "counter", s.registrations.get());
-        metric("edge_bad_commands_total", "counter", s.bad_commands.get());
-        if let Some(t) = edge.endpoint_stats().await {
-            metric("sip_requests_received_total", "counter", t.transactions.requests_received);
-            metric("sip_responses_received_total", "counter", t.transactions.responses_received);
-            metric("sip_requests_rejected_total", "counter", t.transactions.requests_rejected);
-            metric("sip_messages_dropped_total", "counter", t.transactions.messages_dropped);
-            metric("sip_retransmissions_sent_total", "counter", t.transactions.retransmissions_sent);
-            metric("sip_server_transactions", "gauge", t.transactions.server_transactions as u64);
-            metric("sip_client_transactions", "gauge", t.transactions.client_transactions as u64);
+/// The request line and headers (up to 1 KiB, 5 s): a request may arrive in pieces.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::with_capacity(1024);
+    let read = async {
+        let mut chunk = [0u8; 512];
+        while buf.len() < 1024 && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
         }
-    }
-    if let Some(r) = &node.router {
-        metric("router_routed_total", "counter", r.routed.get());
-        metric("router_rejected_total", "counter", r.rejected.get());
-    }
-    if let Some(s) = &node.session {
-        metric("session_calls_started_total", "counter", s.started.load(Ordering::Relaxed));
-        metric("session_calls_active", "gauge", s.active.load(Ordering::Relaxed));
-        metric("session_calls_answered_total", "counter", s.answered.load(Ordering::Relaxed));
-        metric("session_calls_unanswered_total", "counter", s.unanswered.load(Ordering::Relaxed));
-    }
-    if let Some(m) = &node.media {
-        metric("media_sessions_active", "gauge", m.active_sessions() as u64);
-        metric("media_free_port_pairs", "gauge", m.free_port_pairs() as u64);
-        metric("media_rtp_packets_relayed_total", "counter", m.packets_relayed());
-        metric("media_allocation_failures_total", "counter", m.stats().allocation_failures.load(Ordering::Relaxed));
-    }
-    metric("bus_decode_errors_total", "counter", cluster::metrics::decode_errors());
-    metric("bus_slow_consumer_drops_total", "counter", cluster::metrics::slow_consumer_drops());
-    out
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+async fn answer(mut stream: TcpStream, peer: SocketAddr, node: Arc<Node>) {
+    let request = read_head(&mut stream).await;
+    let mut words = request.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    let same_host = stream.local_addr().is_ok_and(|local| local.ip() == peer.ip()) || peer.ip().is_loopback();
+    let (status, body) = match (method, path) {
+        ("GET", "/metrics") => ("200 OK", metrics::render(&node).await),
+        ("GET", "/healthz") if node.is_live() => ("200 OK", "ok\n".to_owned()),
+        ("GET", "/healthz") => ("503 Service Unavailable", "the SIP edge stopped\n".to_owned()),
+        ("GET", "/readyz") => {
+            let readiness = node.readiness();
+            let status = if readiness.is_ready() { "200 OK" } else { "503 Service Unavailable" };
+            (status, readiness.report())
+        }
+        ("POST", "/drain") if same_host => {
+            let left = node.drain_and_wait().await;
+            let body = if left.is_empty() {
+                "drained\n".to_owned()
+            } else {
+                let left: Vec<String> = left.iter().map(|(what, n)| format!("{n} {what}")).collect();
+                format!("drain timeout: {} left\n", left.join(", "))
+            };
+            ("200 OK", body)
+        }
+        ("POST", "/drain") => ("403 Forbidden", "only from this host\n".to_owned()),
+        (_, "/metrics" | "/healthz" | "/readyz" | "/drain") => ("405 Method Not Allowed", "method not allowed\n".to_owned()),
+        _ => ("404 Not Found", "not found\n".to_owned()),
+    };
+    let response =
+        format!("HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let _ = stream.write_all(response.as_bytes()).await;
 }

@@ -1,13 +1,18 @@
 //! `callmesh`: one binary for every role of the cluster. `callmesh` (= `callmesh all`) is a
 //! whole call center in one process; `callmesh edge|router|session|media --nats URL` runs one
-//! role of a cluster.
+//! role of a cluster. SIGTERM or Ctrl-C drains the node (no new calls; the ones in progress
+//! finish, within `node.drain_timeout_secs`); a second one stops it at once. `callmesh drain`
+//! asks the node running on this host (at `http.listen`) to drain and waits until it has: the
+//! Helm chart's preStop hook.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use callmesh::config::Config;
 use callmesh::roles::{self, Role};
+use callmesh::telemetry::Telemetry;
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -16,12 +21,25 @@ use tokio::signal::unix::{SignalKind, signal};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// What to run: a role, or the drain request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Command {
+    /// Every role in one process.
+    All,
+    Edge,
+    Router,
+    Session,
+    Media,
+    /// Ask the node at `http.listen` on this host to drain; wait until it has.
+    Drain,
+}
+
 #[derive(Parser)]
 #[command(version, about = "Callmesh: SIP call-center and media cluster")]
 struct Cli {
-    /// The role to run.
+    /// The role to run (or `drain`).
     #[arg(value_enum, default_value = "all")]
-    role: Role,
+    command: Command,
     /// TOML configuration file (every setting has a default).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -38,20 +56,30 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let cli = Cli::parse();
     let mut sets = cli.set.clone();
     sets.extend(cli.nats.iter().map(|u| format!("nats.url={u}")));
     sets.extend(cli.node_id.iter().map(|n| format!("node.id={n}")));
-    let env = std::env::vars().filter(|(k, _)| k.starts_with("CALLMESH_")).collect();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = Config::load(cli.config.as_deref(), &env, &sets).context("invalid configuration")?;
-    if config.users.is_empty() && cli.role != Role::Router {
+    let role = match cli.command {
+        Command::All => Role::All,
+        Command::Edge => Role::Edge,
+        Command::Router => Role::Router,
+        Command::Session => Role::Session,
+        Command::Media => Role::Media,
+        Command::Drain => return callmesh::drain_client::request(&config).await,
+    };
+    let id = roles::node_id(role, &config)?;
+    let telemetry = Telemetry::init(role.name(), id.as_str(), &env).context("OpenTelemetry export")?;
+    for name in &config.skipped_variables {
+        tracing::debug!(variable = %name, "not a CALLMESH_<SECTION>_<KEY> setting: ignored");
+    }
+    if config.users.is_empty() && role != Role::Router {
         tracing::warn!("no [[users]] configured: anyone may register");
     }
     let http = config.http_listen;
-    let node = Arc::new(roles::start(cli.role, config).await?);
+    let node = Arc::new(roles::start(role, id, config).await?);
     let http = match http {
         Some(addr) => {
             Some(callmesh::http::serve(addr, node.clone()).await.with_context(|| format!("binding the HTTP endpoint {addr}"))?)
@@ -60,13 +88,22 @@ async fn main() -> anyhow::Result<()> {
     };
     print_ready(&node, http);
     let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = interrupt.recv() => {}
     }
-    if let Ok(node) = Arc::try_unwrap(node) {
-        node.stop().await;
+    tracing::info!(timeout = ?node.config.drain_timeout, "draining");
+    tokio::select! {
+        left = node.drain_and_wait() => match left.as_slice() {
+            [] => tracing::info!("drained"),
+            left => tracing::warn!(?left, "drain timeout: stopping with work left"),
+        },
+        _ = term.recv() => tracing::warn!("second signal: stopping now"),
+        _ = interrupt.recv() => tracing::warn!("second signal: stopping now"),
     }
+    node.stop().await;
+    telemetry.shutdown().await;
     Ok(())
 }
 
@@ -74,15 +111,18 @@ fn print_ready(node: &roles::Node, http: Option<std::net::SocketAddr>) {
     let c = &node.config;
     println!("callmesh {:?} ready: node {}, bus {}", node.role, node.id, node.bus_name);
     if node.edge.is_some() {
-        println!("  SIP   udp+tcp {}", c.sip_listen);
+        println!("  SIP   udp+tcp {} (advertised as {})", c.sip_listen, node.advertised.sip);
     }
     if node.media.is_some() {
-        println!("  RTP   {} ports {}-{} (advertised as {})", c.media_bind, c.rtp_ports.min, c.rtp_ports.max, c.media_advertise);
+        println!(
+            "  RTP   {} ports {}-{} (advertised as {})",
+            c.media_bind, c.rtp_ports.min, c.rtp_ports.max, node.advertised.media
+        );
     }
     if node.router.is_some() {
         println!("  routes {}", c.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "));
     }
     if let Some(h) = http {
-        println!("  HTTP  http://{h}/metrics");
+        println!("  HTTP  http://{h}/metrics /healthz /readyz");
     }
 }

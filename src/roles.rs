@@ -1,13 +1,15 @@
 //! Starting a node: one role or all of them, on NATS or (for `all` without a NATS URL) on
-//! the in-process bus and registry; plus its membership heartbeat.
+//! the in-process bus and registry; plus its membership heartbeat. Every role shares one
+//! [`Drain`]: when it starts, each leaves its queue groups and finishes its work
+//! (`crate::health` waits for that and says whether the node is ready).
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cluster::bus::{Bus, LocalBus, NatsBus};
 use cluster::contracts::{self, NodeHeartbeat, NodeLoad};
+use cluster::drain::Drain;
 use cluster::membership::Heartbeat;
 use cluster::registry::{JetStreamRegistry, MemoryRegistry, Registry, RegistryConfig};
 use cluster::subjects::NodeId;
@@ -18,6 +20,7 @@ use router::stats::RouterStats;
 use session_node::{SessionConfig, SessionStats};
 use sip::transaction::TransportKind;
 
+use crate::advertise::{self, Advertised};
 use crate::config::Validated;
 
 /// What a process runs.
@@ -34,6 +37,17 @@ pub enum Role {
 impl Role {
     fn runs(self, role: Role) -> bool {
         self == Role::All || self == role
+    }
+
+    /// The role's name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Edge => "edge",
+            Role::Router => "router",
+            Role::Session => "session",
+            Role::Media => "media",
+        }
     }
 
     fn wire(self) -> contracts::Role {
@@ -58,19 +72,31 @@ pub struct Node {
     pub session: Option<Arc<SessionStats>>,
     pub media: Option<MediaNode>,
     pub config: Validated,
-    heartbeat: Option<Heartbeat>,
+    /// What the node puts in Via, Contact and SDP.
+    pub advertised: Advertised,
+    pub drain: Drain,
+    pub(crate) bus: Arc<dyn Bus>,
+    /// Taken by [`Node::stop`].
+    pub(crate) heartbeat: Mutex<Option<Heartbeat>>,
 }
 
 impl Node {
     /// Stops the node (its heartbeat is removed, so others see it leave).
-    pub async fn stop(mut self) {
-        if let Some(hb) = self.heartbeat.take() {
+    pub async fn stop(&self) {
+        let heartbeat = self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(hb) = heartbeat {
             let _ = hb.leave().await;
         }
         if let Some(edge) = &self.edge {
             edge.stop();
         }
     }
+}
+
+/// This process's node id: `node.id`, else the role and the process id.
+pub fn node_id(role: Role, config: &Validated) -> anyhow::Result<NodeId> {
+    let id = config.node_id.clone().unwrap_or_else(|| format!("{}-{}", role.name(), std::process::id()));
+    Ok(NodeId::new(id)?)
 }
 
 async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<(Arc<dyn Bus>, Arc<dyn Registry>, String)> {
@@ -87,12 +113,11 @@ async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<
     }
 }
 
-/// Starts `role` with `config`.
-pub async fn start(role: Role, config: Validated) -> anyhow::Result<Node> {
-    let id = NodeId::new(
-        config.node_id.clone().unwrap_or_else(|| format!("{}-{}", format!("{role:?}").to_lowercase(), std::process::id())),
-    )?;
+/// Starts `role` with `config` as node `id`.
+pub async fn start(role: Role, id: NodeId, config: Validated) -> anyhow::Result<Node> {
     let (bus, registry, bus_name) = backend(role, &config, &id).await?;
+    let advertised = advertise::resolve(&config).await;
+    let drain = Drain::default();
     let mut node = Node {
         role,
         id: id.clone(),
@@ -102,26 +127,39 @@ pub async fn start(role: Role, config: Validated) -> anyhow::Result<Node> {
         session: None,
         media: None,
         config: config.clone(),
-        heartbeat: None,
+        advertised: advertised.clone(),
+        drain: drain.clone(),
+        bus: bus.clone(),
+        heartbeat: Mutex::new(None),
     };
     if role.runs(Role::Media) {
         let media = MediaConfig {
             node_id: id.clone(),
             bind_ip: config.media_bind,
-            advertise_ip: config.media_advertise,
+            advertise_ip: advertised.media,
             port_min: config.rtp_ports.min,
             port_max: config.rtp_ports.max,
             no_rtp_timeout: config.no_rtp_timeout,
+            drain: drain.clone(),
         };
         node.media = Some(MediaNode::start(media, bus.clone()).await?);
     }
     if role.runs(Role::Session) {
-        let session = SessionConfig { node_id: id.clone(), lease: config.lease, media_timeout: Duration::from_secs(2) };
+        let session = SessionConfig {
+            node_id: id.clone(),
+            lease: config.lease,
+            media_timeout: Duration::from_secs(2),
+            drain: drain.clone(),
+        };
         node.session = Some(session_node::start(session, bus.clone(), registry.clone()).await?);
     }
     if role.runs(Role::Router) {
-        let router =
-            RouterConfig { node_id: id.clone(), routes: config.routes.clone(), decision_timeout: Duration::from_secs(5) };
+        let router = RouterConfig {
+            node_id: id.clone(),
+            routes: config.routes.clone(),
+            decision_timeout: Duration::from_secs(5),
+            drain: drain.clone(),
+        };
         node.router = Some(router::start(router, bus.clone(), registry.clone()).await?);
     }
     if role.runs(Role::Edge) {
@@ -131,39 +169,47 @@ pub async fn start(role: Role, config: Validated) -> anyhow::Result<Node> {
             secret: config.secret.clone(),
             ..Default::default()
         };
-        let edge =
-            EdgeConfig { node_id: id.clone(), listen: config.sip_listen, registrar, orphan_timeout: config.orphan_timeout };
+        let edge = EdgeConfig {
+            node_id: id.clone(),
+            listen: config.sip_listen,
+            advertise: Some(advertised.sip.clone()),
+            registrar,
+            orphan_timeout: config.orphan_timeout,
+            drain: drain.clone(),
+        };
         node.edge = Some(
             edge_proxy::start(edge, bus.clone(), registry.clone())
                 .await
                 .with_context(|| format!("starting the SIP edge on {}", config.sip_listen))?,
         );
     }
-    node.heartbeat = Some(heartbeat(&node, registry));
+    node.heartbeat = Mutex::new(Some(heartbeat(&node, registry)));
+    crate::kube::spawn_deletion_watch(&config.kube, drain);
     Ok(node)
 }
 
 fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
     let (id, role, started) = (node.id.to_string(), node.role.wire(), contracts::unix_ms());
     let mut addresses = Vec::new();
-    if let Some(addr) = node.edge.as_ref().and_then(|e| e.local_addr(TransportKind::Udp)) {
-        addresses.push(format!("sip:{addr}"));
+    if let Some(edge) = &node.edge {
+        addresses.push(format!("sip:{}", edge.sent_by(TransportKind::Udp)));
     }
     if let Some(http) = node.config.http_listen {
         addresses.push(format!("http://{http}"));
     }
-    let (session, media) = (node.session.clone(), node.media.clone());
+    let (session, media, drain) = (node.session.clone(), node.media.clone(), node.drain.clone());
     Heartbeat::start(registry, Duration::from_secs(5), move || NodeHeartbeat {
         node_id: id.clone(),
         role: role as i32,
         addresses: addresses.clone(),
         load: Some(NodeLoad {
-            active_calls: session.as_ref().map(|s| s.active.load(Ordering::Relaxed) as u32).unwrap_or(0),
+            active_calls: session.as_ref().map(|s| s.active.count() as u32).unwrap_or(0),
             cpu_percent: 0.0,
             free_rtp_ports: media.as_ref().map(|m| m.free_port_pairs() as u32 * 2).unwrap_or(0),
         }),
         started_at_unix_ms: started,
         version: env!("CARGO_PKG_VERSION").into(),
+        draining: drain.is_draining(),
         ..Default::default()
     })
 }

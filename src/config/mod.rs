@@ -13,7 +13,7 @@ use serde::Deserialize;
 use session_core::policy::IncomingCallPolicy;
 
 pub use self::overrides::apply_overrides;
-pub use self::validate::{RtpPorts, Validated};
+pub use self::validate::{KubeSettings, NodeAddress, RtpPorts, Validated};
 
 /// The whole configuration, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -26,15 +26,25 @@ pub struct Config {
     pub auth: AuthSection,
     pub session: SessionSection,
     pub http: HttpSection,
+    pub kube: KubeSection,
     pub users: Vec<User>,
     pub routes: Vec<RouteSection>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeSection {
     /// This process's node id (default: the role and the process id).
     pub id: Option<String>,
+    /// On SIGTERM (or when Kubernetes deletes the pod) the node stops taking new work and
+    /// waits this long at most for its calls and transactions to end.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection { id: None, drain_timeout_secs: 30 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,13 +68,16 @@ impl Default for NatsSection {
 pub struct SipSection {
     /// UDP and TCP on this address.
     pub listen: String,
+    /// The address put in Via and Contact (an IP or a host name). When empty: the listen
+    /// address, or for `0.0.0.0` / `::` the interface address (or the Kubernetes Node's).
+    pub advertise: String,
     /// A new call no router or session node takes is refused with 503 after this long.
     pub orphan_timeout_secs: u64,
 }
 
 impl Default for SipSection {
     fn default() -> Self {
-        SipSection { listen: "127.0.0.1:5060".into(), orphan_timeout_secs: 5 }
+        SipSection { listen: "127.0.0.1:5060".into(), advertise: String::new(), orphan_timeout_secs: 5 }
     }
 }
 
@@ -73,7 +86,8 @@ impl Default for SipSection {
 pub struct MediaSection {
     /// Where RTP sockets bind.
     pub bind: String,
-    /// The address put in SDP (the bind address when empty).
+    /// The address put in SDP. When empty: the bind address, or for `0.0.0.0` / `::` the
+    /// interface address (or the Kubernetes Node's).
     pub advertise: String,
     /// RTP ports, `min-max` (RTP on even ports, RTCP on the next odd one).
     pub rtp_ports: String,
@@ -132,6 +146,22 @@ impl Default for HttpSection {
     }
 }
 
+/// Running in a Kubernetes pod: which pod and node this is (the chart sets these from the
+/// downward API), and where the advertised address comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubeSection {
+    /// This pod's name: the node drains when the pod is being deleted.
+    pub pod: String,
+    /// This pod's namespace.
+    pub namespace: String,
+    /// The Kubernetes Node the pod runs on, whose address SIP and media advertise.
+    pub node: String,
+    /// Which of the Node's addresses to advertise when `sip.advertise` / `media.advertise`
+    /// are empty: `external-ip` (default), `internal-ip`, or `annotation:<key>`.
+    pub advertise: String,
+}
+
 /// A user allowed to register (digest authentication).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,9 +209,9 @@ impl Config {
         };
         let mut table: toml::Table =
             text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(format!("config file: {e}")))?;
-        apply_overrides(&mut table, env, sets)?;
+        let skipped = apply_overrides(&mut table, env, sets)?;
         let config: Config = Config::deserialize(table).map_err(|e| ConfigError::Invalid(format!("config: {e}")))?;
-        config.validate()
+        Ok(Validated { skipped_variables: skipped, ..config.validate()? })
     }
 
     /// The routes used when none are configured: every user, to its registered contacts.

@@ -2,13 +2,41 @@
 //! variables (e.g. `CALLMESH_SIP_LISTEN`, `CALLMESH_MEDIA_RTP_PORTS`) and
 //! `--set section.key=value` flags. Values are read as TOML scalars when they parse as one
 //! (numbers, booleans), else as strings.
+//!
+//! Only variables that name a section and one of its keys are read: others that merely begin
+//! with `CALLMESH_` are somebody else's (Kubernetes injects `CALLMESH_SERVICE_HOST`,
+//! `CALLMESH_PORT_5060_UDP_PROTO`… into every pod of a namespace with a Service named
+//! `callmesh`) and are skipped (the binary logs them at debug level). A wrong key in a
+//! `--set` flag or in the file is still an error naming it.
 
 use std::collections::BTreeMap;
 
 use super::ConfigError;
 
-/// The sections a variable may address (lists like `routes` are file-only).
-const SECTIONS: [&str; 7] = ["node", "nats", "sip", "media", "auth", "session", "http"];
+/// Every key a variable or flag may set, by section (lists like `routes` are file-only).
+/// `keys_match_the_configuration` checks this against the configuration's own fields.
+pub(super) const KEYS: [(&str, &[&str]); 8] = [
+    ("node", &["id", "drain_timeout_secs"]),
+    ("nats", &["url", "replicas"]),
+    ("sip", &["listen", "advertise", "orphan_timeout_secs"]),
+    ("media", &["bind", "advertise", "rtp_ports", "no_rtp_timeout_secs"]),
+    ("auth", &["realm", "secret"]),
+    ("session", &["lease_secs"]),
+    ("http", &["listen"]),
+    ("kube", &["pod", "namespace", "node", "advertise"]),
+];
+
+fn known(section: &str, key: &str) -> bool {
+    KEYS.iter().any(|(s, keys)| *s == section && keys.contains(&key))
+}
+
+/// The section and key an environment variable names, if it names one: the section is the
+/// first word after `CALLMESH_`, the key the rest (`CALLMESH_MEDIA_RTP_PORTS` → media.rtp_ports).
+fn env_key(name: &str) -> Option<(String, String)> {
+    let rest = name.strip_prefix("CALLMESH_")?.to_ascii_lowercase();
+    let (section, key) = rest.split_once('_')?;
+    known(section, key).then(|| (section.to_owned(), key.to_owned()))
+}
 
 fn scalar(raw: &str) -> toml::Value {
     let parsed = format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v"));
@@ -19,7 +47,7 @@ fn scalar(raw: &str) -> toml::Value {
 }
 
 fn set(table: &mut toml::Table, section: &str, key: &str, raw: &str, origin: &str) -> Result<(), ConfigError> {
-    if !SECTIONS.contains(&section) || key.is_empty() {
+    if !known(section, key) {
         return Err(ConfigError::Invalid(format!("{origin}: unknown setting {section}.{key}")));
     }
     let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -31,14 +59,19 @@ fn set(table: &mut toml::Table, section: &str, key: &str, raw: &str, origin: &st
 }
 
 /// Applies environment variables (`env`, usually the process environment), then `sets`.
-pub fn apply_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, sets: &[String]) -> Result<(), ConfigError> {
+/// Returns the `CALLMESH_*` variables that name no setting, which were skipped.
+pub fn apply_overrides(
+    table: &mut toml::Table,
+    env: &BTreeMap<String, String>,
+    sets: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    let mut skipped = Vec::new();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("CALLMESH_") else { continue };
-        let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = rest.split_once('_') else {
-            return Err(ConfigError::Invalid(format!("environment variable {name}: expected CALLMESH_<SECTION>_<KEY>")));
-        };
-        set(table, section, key, value, &format!("environment variable {name}"))?;
+        match env_key(name) {
+            Some((section, key)) => set(table, &section, &key, value, &format!("environment variable {name}"))?,
+            None if name.starts_with("CALLMESH_") => skipped.push(name.clone()),
+            None => {}
+        }
     }
     for s in sets {
         let (path, value) =
@@ -47,7 +80,7 @@ pub fn apply_overrides(table: &mut toml::Table, env: &BTreeMap<String, String>, 
             path.split_once('.').ok_or_else(|| ConfigError::Invalid(format!("--set {s}: expected section.key=value")))?;
         set(table, section, key, value, &format!("--set {s}"))?;
     }
-    Ok(())
+    Ok(skipped)
 }
 
 #[cfg(test)]
@@ -69,12 +102,56 @@ mod tests {
     }
 
     #[test]
-    fn unknown_sections_and_shapes_are_named() {
+    fn variables_that_name_no_setting_are_skipped() {
         let mut t = toml::Table::new();
-        let env = BTreeMap::from([("CALLMESH_SPI_LISTEN".to_owned(), "x".to_owned())]);
-        let e = apply_overrides(&mut t, &env, &[]).unwrap_err().to_string();
-        assert!(e.contains("CALLMESH_SPI_LISTEN") && e.contains("spi.listen"), "{e}");
+        // What Kubernetes injects for Services named `callmesh` and `callmesh-media`, a
+        // variable of ours for the image, and a typo.
+        let env = BTreeMap::from(
+            [
+                "CALLMESH_SERVICE_HOST",
+                "CALLMESH_SERVICE_PORT_SIP",
+                "CALLMESH_PORT",
+                "CALLMESH_PORT_5060_UDP_PROTO",
+                "CALLMESH_MEDIA_SERVICE_HOST",
+                "CALLMESH_MEDIA_PORT_9060_TCP_ADDR",
+                "CALLMESH_BIN",
+                "CALLMESH_SPI_LISTEN",
+                "CALLMESH_",
+            ]
+            .map(|k| (k.to_owned(), "10.0.0.1".to_owned())),
+        );
+        let skipped = apply_overrides(&mut t, &env, &[]).unwrap();
+        assert!(t.is_empty(), "{t:?}");
+        assert_eq!(skipped.len(), env.len());
+    }
+
+    #[test]
+    fn wrong_flags_are_named() {
+        let mut t = toml::Table::new();
         let e = apply_overrides(&mut t, &BTreeMap::new(), &["nodot=1".into()]).unwrap_err().to_string();
         assert!(e.contains("--set nodot=1"), "{e}");
+        let e = apply_overrides(&mut t, &BTreeMap::new(), &["spi.listen=x".into()]).unwrap_err().to_string();
+        assert!(e.contains("--set spi.listen=x") && e.contains("unknown setting spi.listen"), "{e}");
+        let e = apply_overrides(&mut t, &BTreeMap::new(), &["sip.lisen=x".into()]).unwrap_err().to_string();
+        assert!(e.contains("unknown setting sip.lisen"), "{e}");
+    }
+
+    /// `KEYS` lists exactly the fields of each section: serde's refusal of an unknown field
+    /// names the ones it expects.
+    #[test]
+    fn keys_match_the_configuration() {
+        for (section, keys) in KEYS {
+            let text = format!("[{section}]\nzz_not_a_key = 1");
+            let table: toml::Table = text.parse().unwrap();
+            let e = <super::super::Config as serde::Deserialize>::deserialize(table).unwrap_err().to_string();
+            let first_line = e.lines().next().unwrap_or_default();
+            let expected = first_line.split_once("expected").map(|(_, rest)| rest).unwrap_or_default();
+            let fields: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let mut listed = keys.to_vec();
+            let mut fields = fields;
+            listed.sort();
+            fields.sort();
+            assert_eq!(listed, fields, "[{section}]: {e}");
+        }
     }
 }

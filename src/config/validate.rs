@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use router::{Route, Target};
-use sip::message::Uri;
+use sip::message::{Host, Uri};
 
 use super::{Config, ConfigError};
 
@@ -22,12 +22,16 @@ pub struct RtpPorts {
 #[derive(Debug, Clone)]
 pub struct Validated {
     pub node_id: Option<String>,
+    pub drain_timeout: Duration,
     pub nats_url: Option<String>,
     pub replicas: usize,
     pub sip_listen: SocketAddr,
+    /// The host for Via and Contact, when configured (else learned at start).
+    pub sip_advertise: Option<Host>,
     pub orphan_timeout: Duration,
     pub media_bind: IpAddr,
-    pub media_advertise: IpAddr,
+    /// The address for SDP, when configured (else learned at start).
+    pub media_advertise: Option<IpAddr>,
     pub rtp_ports: RtpPorts,
     pub no_rtp_timeout: Option<Duration>,
     pub realm: String,
@@ -35,7 +39,40 @@ pub struct Validated {
     pub users: HashMap<String, String>,
     pub lease: Duration,
     pub http_listen: Option<SocketAddr>,
+    pub kube: KubeSettings,
     pub routes: Vec<Route>,
+    /// `CALLMESH_*` environment variables that name no setting (not read).
+    pub skipped_variables: Vec<String>,
+}
+
+/// Where a node in a Kubernetes pod finds itself (all empty outside Kubernetes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeSettings {
+    pub pod: String,
+    pub namespace: String,
+    pub node: String,
+    pub advertise: NodeAddress,
+}
+
+/// Which address of its Kubernetes Node a pod advertises.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NodeAddress {
+    #[default]
+    ExternalIp,
+    InternalIp,
+    /// The value of this annotation on the Node.
+    Annotation(String),
+}
+
+fn parse_node_address(s: &str) -> Result<NodeAddress, ConfigError> {
+    match s {
+        "" | "external-ip" => Ok(NodeAddress::ExternalIp),
+        "internal-ip" => Ok(NodeAddress::InternalIp),
+        _ => match s.strip_prefix("annotation:") {
+            Some(key) if !key.is_empty() => Ok(NodeAddress::Annotation(key.to_owned())),
+            _ => Err(invalid("kube.advertise", format!("{s:?}: expected external-ip, internal-ip or annotation:<key>"))),
+        },
+    }
 }
 
 fn invalid(key: &str, why: impl std::fmt::Display) -> ConfigError {
@@ -50,6 +87,15 @@ fn parse_ports(s: &str) -> Result<RtpPorts, ConfigError> {
         return Err(bad());
     }
     Ok(RtpPorts { min, max })
+}
+
+/// An IP address peers can reach: not `0.0.0.0` or `::`.
+fn specific_ip(key: &str, s: &str) -> Result<IpAddr, ConfigError> {
+    match s.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => Ok(ip),
+        Ok(_) => Err(invalid(key, format!("{s:?} is the unspecified address: peers cannot send to it"))),
+        Err(_) => Err(invalid(key, format!("{s:?} is not an IP address"))),
+    }
 }
 
 fn parse_uri(key: &str, s: &str) -> Result<(), ConfigError> {
@@ -71,8 +117,21 @@ impl Config {
         let media_bind: IpAddr =
             self.media.bind.parse().map_err(|_| invalid("media.bind", format!("{:?} is not an IP address", self.media.bind)))?;
         let media_advertise = match self.media.advertise.as_str() {
-            "" => media_bind,
-            a => a.parse().map_err(|_| invalid("media.advertise", format!("{a:?} is not an IP address")))?,
+            "" => None,
+            a => Some(specific_ip("media.advertise", a)?),
+        };
+        let sip_advertise = match self.sip.advertise.as_str() {
+            "" => None,
+            a => {
+                // A bare IPv6 address is accepted as well as a bracketed one.
+                let host = Host::parse(a)
+                    .or_else(|_| a.parse::<IpAddr>().map(Host::from))
+                    .map_err(|_| invalid("sip.advertise", format!("{a:?} is not an IP address or host name")))?;
+                if host.ip().is_some_and(|ip| ip.is_unspecified()) {
+                    return Err(invalid("sip.advertise", format!("{a:?} is the unspecified address: peers cannot send to it")));
+                }
+                Some(host)
+            }
         };
         let http_listen = match self.http.listen.as_str() {
             "" => None,
@@ -121,11 +180,19 @@ impl Config {
                 voicemail: r.voicemail,
             });
         }
+        let kube = KubeSettings {
+            pod: self.kube.pod,
+            namespace: self.kube.namespace,
+            node: self.kube.node,
+            advertise: parse_node_address(&self.kube.advertise)?,
+        };
         Ok(Validated {
             node_id: self.node.id,
+            drain_timeout: Duration::from_secs(self.node.drain_timeout_secs),
             nats_url: self.nats.url,
             replicas: self.nats.replicas,
             sip_listen,
+            sip_advertise,
             orphan_timeout: Duration::from_secs(self.sip.orphan_timeout_secs.max(1)),
             media_bind,
             media_advertise,
@@ -136,7 +203,9 @@ impl Config {
             users,
             lease: Duration::from_secs(self.session.lease_secs.max(1)),
             http_listen,
+            kube,
             routes,
+            skipped_variables: Vec::new(),
         })
     }
 }
@@ -225,6 +294,11 @@ policy = { queue_with_timeout = { secs = 20 } }
             ("[nats]\nurl = \"http://x\"", "nats.url"),
             ("[node]\nid = \"a.b\"", "node.id"),
             ("[[users]]\nusername = \"a@b\"\npassword = \"p\"", "users[0].username"),
+            ("[sip]\nadvertise = \"0.0.0.0\"", "sip.advertise"),
+            ("[sip]\nadvertise = \"bad host!\"", "sip.advertise"),
+            ("[media]\nadvertise = \"::\"", "media.advertise"),
+            ("[media]\nadvertise = \"sip.example.com\"", "media.advertise"),
+            ("[kube]\nadvertise = \"node-ip\"", "kube.advertise"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(key), "{text:?}: {e}");

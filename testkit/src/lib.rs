@@ -6,9 +6,11 @@
 //! - [`ports`]: free UDP/TCP ports.
 //! - [`metrics`]: a Callmesh process's metrics over HTTP.
 //! - [`bins`]: where cargo put the examples and binaries under test.
+//! - [`kube_api`]: a fake Kubernetes API server (Nodes, Pods, a pod watch).
 //! - [`wait`]: bounded waits on a condition in async tests.
 
 pub mod bins;
+pub mod kube_api;
 pub mod metrics;
 pub mod nats;
 pub mod ports;

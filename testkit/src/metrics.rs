@@ -1,4 +1,5 @@
-//! Reading a Callmesh process's Prometheus metrics over plain HTTP (`GET /metrics`).
+//! Reading a Callmesh process's Prometheus metrics over plain HTTP (`GET /metrics`), and
+//! other plain requests to its HTTP endpoint.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -7,13 +8,22 @@ use std::time::Duration;
 
 /// Every sample of `GET /metrics` on `addr`, as name (with labels) → value.
 pub fn scrape(addr: SocketAddr) -> Result<HashMap<String, u64>, String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("metrics endpoint {addr}: {e}"))?;
+    let (_, body) = request(addr, "GET", "/metrics")?;
+    Ok(parse(&body))
+}
+
+/// One HTTP/1.0 request without a body: the status code and the body.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("{addr}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").map_err(|e| format!("metrics endpoint {addr}: {e}"))?;
+    let request = format!("{method} {path} HTTP/1.0\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| format!("{addr}: {e}"))?;
     let mut text = String::new();
-    stream.read_to_string(&mut text).map_err(|e| format!("metrics endpoint {addr}: {e}"))?;
-    Ok(parse(&text))
+    stream.read_to_string(&mut text).map_err(|e| format!("{addr}: {e}"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{addr}: no HTTP answer: {text:?}"))?;
+    let code =
+        head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("{addr}: bad status line {head:?}"))?;
+    Ok((code, body.to_owned()))
 }
 
 /// The samples of a Prometheus text exposition (comments skipped, integral values only).

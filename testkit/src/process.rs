@@ -94,6 +94,11 @@ impl Spawned {
         status
     }
 
+    /// Sends SIGTERM without waiting (a graceful stop the test watches).
+    pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
     /// Sends a signal to the process.
     pub fn signal(&self, signal: i32) {
         if let Some(child) = &self.child {

@@ -1,4 +1,5 @@
-//! Bounded waits on a condition from async tests: the panic names what was awaited.
+//! Bounded waits on a condition, from async tests or blocking ones: the panic names what was
+//! awaited.
 
 use std::time::Duration;
 
@@ -8,5 +9,15 @@ pub async fn until(what: &str, timeout: Duration, ok: impl Fn() -> bool) {
     while !ok() {
         assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Checks `ok` every 10 ms until it holds; panics naming `what` after `timeout`. For tests
+/// without a runtime.
+pub fn blocking_until(what: &str, timeout: Duration, ok: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+pub mod raw_sip;
+
 use testkit::nats::NatsServer;
 use testkit::ports::{free_addr, free_local_addr};
 use testkit::process::Spawned;
@@ -22,7 +24,7 @@ pub fn scenario(name: &str) -> PathBuf {
 
 /// A running Callmesh: its processes, SIP addresses (one per edge) and HTTP addresses.
 pub struct Callmesh {
-    processes: Vec<Spawned>,
+    pub processes: Vec<Spawned>,
     pub sip: Vec<SocketAddr>,
     pub http: Vec<SocketAddr>,
     _nats: Option<NatsServer>,
@@ -49,6 +51,18 @@ fn merge(extra: &str, defaults: &[(&str, &str, String)]) -> toml::Table {
 }
 
 fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &toml::Table) -> (Spawned, SocketAddr) {
+    spawn_with(dir, name, args, config, &[])
+}
+
+/// Starts `callmesh` with `args`, `config` (plus a free HTTP address) and `env`, and waits
+/// until it is ready.
+fn spawn_with(
+    dir: &tempfile::TempDir,
+    name: &str,
+    args: &[String],
+    config: &toml::Table,
+    env: &[(&str, String)],
+) -> (Spawned, SocketAddr) {
     let http = free_local_addr();
     let path = dir.path().join(format!("{name}.toml"));
     let mut config = config.clone();
@@ -59,21 +73,54 @@ fn spawn(dir: &tempfile::TempDir, name: &str, args: &[String], config: &toml::Ta
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
     cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", "warn");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let mut p = Spawned::spawn(name, cmd).unwrap();
     p.wait_for_line("ready:", Duration::from_secs(30)).unwrap();
+    // The banner ends with the HTTP line: wait for it, so tests read the whole banner.
+    p.wait_for_line("  HTTP  http://", Duration::from_secs(5)).unwrap();
     (p, http)
 }
 
 impl Callmesh {
     /// `callmesh all` with `extra` TOML (routes, users, settings) on free ports.
     pub fn all_in_one(extra: &str) -> Callmesh {
+        Callmesh::all_in_one_with(extra, &[])
+    }
+
+    /// `callmesh all` with `extra` TOML and environment variables `env`.
+    pub fn all_in_one_with(extra: &str, env: &[(&str, String)]) -> Callmesh {
         let dir = tempfile::tempdir().unwrap();
         let (min, max) = rtp_range();
         let config =
             merge(extra, &[("sip", "listen", free_local_addr().to_string()), ("media", "rtp_ports", format!("{min}-{max}"))]);
         let sip = config["sip"]["listen"].as_str().unwrap().parse().unwrap();
-        let (p, http) = spawn(&dir, "callmesh-all", &["all".into()], &config);
+        let (p, http) = spawn_with(&dir, "callmesh-all", &["all".into()], &config, env);
         Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir }
+    }
+
+    /// One process per role on a real nats-server — edge, router, session, media, in that
+    /// order — each with `env` and its role's name as node id.
+    pub fn one_per_role(extra: &str, env: &[(&str, String)]) -> Callmesh {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start().unwrap();
+        let (min, max) = rtp_range();
+        let sip = free_local_addr();
+        let common = merge(
+            extra,
+            &[
+                ("nats", "url", nats.url.clone()),
+                ("media", "rtp_ports", format!("{min}-{max}")),
+                ("sip", "listen", sip.to_string()),
+            ],
+        );
+        let (mut processes, mut http) = (Vec::new(), Vec::new());
+        for role in ["edge", "router", "session", "media"] {
+            let args = [role.to_owned(), "--node-id".into(), format!("{role}-0")];
+            let (p, h) = spawn_with(&dir, role, &args, &common, env);
+            processes.push(p);
+            http.push(h);
+        }
+        Callmesh { processes, sip: vec![sip], http, _nats: Some(nats), dir }
     }
 
     /// A cluster on a real nats-server: two edges (127.0.0.2 and 127.0.0.3), a router, two
@@ -148,4 +195,22 @@ impl Callmesh {
 /// `GET /metrics` on `addr`, as name → value.
 pub fn scrape(addr: SocketAddr) -> HashMap<String, u64> {
     testkit::metrics::scrape(addr).expect("metrics endpoint")
+}
+
+/// `GET /readyz` on `addr`: the status code and the checks' report.
+pub fn readyz(addr: SocketAddr) -> (u16, String) {
+    testkit::metrics::request(addr, "GET", "/readyz").expect("readiness endpoint")
+}
+
+/// Waits until `GET /readyz` on `addr` answers `status` (bounded; the panic names the wait).
+pub fn wait_readyz(addr: SocketAddr, status: u16, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, body) = readyz(addr);
+        if code == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: /readyz still {code}\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

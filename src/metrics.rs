@@ -1,0 +1,108 @@
+//! `/metrics` in the Prometheus text format, named by Prometheus conventions: the
+//! `callmesh_` prefix, the role, units in the name (`_seconds`), counters ending in
+//! `_total`, histograms for call setup and media allocation. docs/operations.md lists them.
+
+use std::fmt::Write;
+
+use cluster::metrics::HistogramSnapshot;
+
+use crate::roles::Node;
+
+/// Writes metric families, each with its HELP and TYPE lines.
+struct Exposition(String);
+
+impl Exposition {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP callmesh_{name} {help}\n# TYPE callmesh_{name} {kind}");
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        self.head(name, "counter", help);
+        let _ = writeln!(self.0, "callmesh_{name} {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: u64) {
+        self.head(name, "gauge", help);
+        let _ = writeln!(self.0, "callmesh_{name} {value}");
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, h: &HistogramSnapshot) {
+        self.head(name, "histogram", help);
+        for (bound, count) in &h.buckets {
+            let le = if bound.is_infinite() { "+Inf".to_owned() } else { bound.to_string() };
+            let _ = writeln!(self.0, "callmesh_{name}_bucket{{le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(self.0, "callmesh_{name}_sum {}\ncallmesh_{name}_count {}", h.sum_seconds, h.count);
+    }
+}
+
+/// The metrics of every role the node runs.
+pub async fn render(node: &Node) -> String {
+    let mut m = Exposition(String::new());
+    m.head("build_info", "gauge", "The running version and role (always 1).");
+    let _ = writeln!(m.0, "callmesh_build_info{{version=\"{}\",role=\"{}\"}} 1", env!("CARGO_PKG_VERSION"), node.role.name());
+    m.gauge("node_ready", "1 when the node takes new work (what /readyz says).", u64::from(node.readiness().is_ready()));
+    m.gauge("node_draining", "1 while the node drains.", u64::from(node.drain.is_draining()));
+    if let Some(edge) = &node.edge {
+        let s = &edge.stats;
+        m.counter("edge_calls_total", "New INVITEs published to the routers.", s.calls.get());
+        m.counter("edge_calls_unclaimed_total", "New calls refused with 503 because no node took them.", s.unclaimed.get());
+        m.counter("edge_in_dialog_requests_total", "In-dialog requests forwarded to their session.", s.in_dialog.get());
+        m.counter("edge_registrations_total", "REGISTER requests received.", s.registrations.get());
+        m.counter("edge_bad_commands_total", "Commands from other nodes that could not be carried out.", s.bad_commands.get());
+        m.histogram(
+            "edge_call_setup_seconds",
+            "From a new INVITE to the first ringing or answer sent back to the caller.",
+            &s.call_setup.snapshot(),
+        );
+        if let Some(t) = edge.endpoint_stats().await {
+            let tx = &t.transactions;
+            m.counter("sip_requests_received_total", "SIP requests received.", tx.requests_received);
+            m.counter("sip_responses_received_total", "SIP responses received.", tx.responses_received);
+            m.counter(
+                "sip_requests_rejected_total",
+                "Requests answered with an error before any node saw them.",
+                tx.requests_rejected,
+            );
+            m.counter("sip_messages_dropped_total", "Messages dropped (malformed responses, strays).", tx.messages_dropped);
+            m.counter("sip_retransmissions_sent_total", "Retransmissions sent.", tx.retransmissions_sent);
+            m.gauge("sip_server_transactions", "Server transactions open.", tx.server_transactions as u64);
+            m.gauge("sip_client_transactions", "Client transactions open.", tx.client_transactions as u64);
+            m.gauge("sip_tcp_connections", "TCP connections open.", t.tcp_connections as u64);
+        }
+    }
+    if let Some(r) = &node.router {
+        m.counter("router_calls_routed_total", "Calls sent to the session nodes.", r.routed.get());
+        m.counter("router_calls_rejected_total", "Calls refused by policy or dial plan.", r.rejected.get());
+    }
+    if let Some(s) = &node.session {
+        use std::sync::atomic::Ordering::Relaxed;
+        m.counter("session_calls_started_total", "Calls taken by this session node.", s.started.load(Relaxed));
+        m.gauge("session_calls_active", "Calls in progress.", s.active.count() as u64);
+        m.counter("session_calls_answered_total", "Calls that were answered, ended.", s.answered.load(Relaxed));
+        m.counter("session_calls_unanswered_total", "Calls that ended without an answer.", s.unanswered.load(Relaxed));
+        m.histogram(
+            "session_media_allocation_seconds",
+            "How long a call waited for its media allocation, bus round trip included.",
+            &s.media_allocation.snapshot(),
+        );
+    }
+    if let Some(media) = &node.media {
+        use std::sync::atomic::Ordering::Relaxed;
+        m.gauge("media_sessions_active", "Sessions whose RTP this node relays.", media.active_sessions() as u64);
+        m.gauge("media_free_port_pairs", "RTP/RTCP port pairs free.", media.free_port_pairs() as u64);
+        m.counter("media_rtp_packets_relayed_total", "RTP packets relayed.", media.packets_relayed());
+        m.counter(
+            "media_allocation_failures_total",
+            "Allocations refused (no ports).",
+            media.stats().allocation_failures.load(Relaxed),
+        );
+    }
+    m.counter("bus_decode_errors_total", "Bus messages that did not decode (dropped).", cluster::metrics::decode_errors());
+    m.counter(
+        "bus_slow_consumer_drops_total",
+        "Messages the in-process bus dropped for a subscriber that stayed full.",
+        cluster::metrics::slow_consumer_drops(),
+    );
+    m.0
+}
