@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need and a fresh machine lacks:
-# nats-server, SIPp (Debian package sip-tester), tcpdump and a font for the load-test
-# harness's smoke run. CI runs exactly this script (.ci/run).
+# Runs every test: the Rust workspace, then the Helm chart's tests. Installs what the tests
+# need and a fresh machine lacks: nats-server, SIPp (Debian package sip-tester), tcpdump and a
+# font for the load-test harness's smoke run (apt); Helm v4 as a library, the Kubernetes
+# schemas and pytest (pip, into .pydeps/). CI runs exactly this script (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,15 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The chart's tests: Python packages in a local directory, pinned.
+pydeps="$PWD/.pydeps"
+pypkgs=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pytest==9.2.0)
+if ! PYTHONPATH="$pydeps" python3 -c 'import helm_python, kubernetes_validate, pytest' >/dev/null 2>&1; then
+  echo "installing into .pydeps: ${pypkgs[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" "${pypkgs[@]}"
+fi
+PYTHONPATH="$pydeps" python3 -m pytest -q -p no:cacheprovider charts/callmesh/tests
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --profile ci
