@@ -50,8 +50,7 @@ impl Opus {
 
 /// A CELT-only encoder whose packets all share one TOC configuration at a given frame size.
 fn constant_encoder(rate: u32) -> Result<Box<OpusEncoder>, CodecError> {
-    let mut encoder =
-        OpusEncoder::new(rate as i32, 1, ropus::OPUS_APPLICATION_RESTRICTED_LOWDELAY).map_err(failed)?;
+    let mut encoder = OpusEncoder::new(rate as i32, 1, ropus::OPUS_APPLICATION_RESTRICTED_LOWDELAY).map_err(failed)?;
     let bandwidth = match rate {
         8000 => ropus::OPUS_BANDWIDTH_NARROWBAND,
         12000 => ropus::OPUS_BANDWIDTH_MEDIUMBAND,
