@@ -1,7 +1,8 @@
 //! Graceful drain of `callmesh all` with a call in progress, as Kubernetes does it: SIGTERM
 //! (or `callmesh drain`, the preStop hook) turns the node unready and refuses new calls with
 //! 503, while the call in progress goes on to its BYE; then the process ends by itself. A
-//! call that outlasts `node.drain_timeout_secs` does not hold the node forever.
+//! call that outlasts `node.drain_timeout_secs` does not hold the node forever. In a cluster
+//! on NATS, a draining session node leaves its queue group: new calls go to the others.
 
 mod common;
 
@@ -90,4 +91,28 @@ fn the_prestop_command_answers_once_drained() {
     let started = Instant::now();
     let exit = cm.processes[0].terminate(Duration::from_secs(10)).unwrap();
     assert!(exit.success() && started.elapsed() < Duration::from_secs(3), "{exit:?} after {:?}", started.elapsed());
+}
+
+#[test]
+fn a_draining_session_node_leaves_its_queue_group_in_a_cluster() {
+    let callee = free_local_addr();
+    let cm = Callmesh::cluster(&format!("[[routes]]\nuser = '^1'\ntarget = \"sip:${{user}}@{callee}\"\n"));
+    let (session_0, session_1) = (cm.http[3], cm.http[4]);
+    let (code, said) = testkit::metrics::request(session_0, "POST", "/drain").unwrap();
+    assert_eq!((code, said.trim()), (200, "drained"));
+    assert_eq!(wait_readyz(session_0, 503, "session-0 to be unready").lines().next(), Some("draining: FAIL (yes)"));
+    let uas = Sipp::builtin("uas").local(callee).calls(10).timeout(Duration::from_secs(60)).spawn().unwrap();
+    Sipp::builtin("uac")
+        .remote(cm.sip[0])
+        .local(free_local_addr())
+        .calls(10)
+        .rate(20.0)
+        .arg("-s")
+        .arg("1000")
+        .run()
+        .unwrap()
+        .assert_clean(10);
+    uas.finish().unwrap().assert_clean(10);
+    let started = |addr| common::scrape(addr).get("callmesh_session_calls_started_total").copied().unwrap_or(0);
+    assert_eq!((started(session_0), started(session_1)), (0, 10), "every call went to the node that is not draining");
 }

@@ -52,8 +52,8 @@ pub struct EdgeHandle {
     pub node_id: NodeId,
     endpoint: EndpointHandle,
     pub stats: Arc<EdgeStats>,
-    /// Transactions in progress (see `count_in_flight`), counted by the edge while it drains
-    /// (every half second); 1 until then, so nobody takes the edge for idle before it looked.
+    /// Transactions in progress (see `count_in_flight`), counted by the edge after each event
+    /// while it drains; 1 until then, so nobody takes the edge for idle before it looked.
     pub in_flight: Arc<InFlight>,
     stop: watch::Sender<bool>,
     /// Set when the edge's loop ends (the endpoint shut down, or `stop`).
@@ -188,15 +188,14 @@ impl Edge {
                 _ = drain.started(), if shared.is_some() => {
                     tracing::info!(edge = %self.id, "draining: refusing new calls, serving transactions in progress");
                     shared = None;
-                    self.count_in_flight();
                 }
-                _ = tick.tick() => {
-                    self.expire();
-                    if self.drain.is_draining() {
-                        self.count_in_flight();
-                    }
-                }
+                _ = tick.tick() => self.expire(),
                 _ = stopped.changed() => return,
+            }
+            // Draining, the count is fresh after every event: whoever waits for it to reach
+            // zero never sees a count from before the last answer was sent.
+            if shared.is_none() {
+                self.count_in_flight();
             }
         }
     }
