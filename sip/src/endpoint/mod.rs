@@ -28,7 +28,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use self::driver::{Command, Driver};
@@ -118,17 +118,8 @@ pub struct Endpoint {
 impl Endpoint {
     /// Binds the transports and starts the driver.
     pub async fn bind(config: EndpointConfig) -> io::Result<Endpoint> {
-        let udp_socket = config.udp.map(udp::bind).transpose()?;
+        let (udp_socket, listener) = bind_sockets(&config).await?;
         let udp_addr = udp_socket.as_ref().map(|s| s.local_addr()).transpose()?;
-        let listener = match config.tcp {
-            Some(mut addr) => {
-                if let (0, Some(u)) = (addr.port(), udp_addr) {
-                    addr.set_port(u.port());
-                }
-                Some(TcpListener::bind(addr).await?)
-            }
-            None => None,
-        };
         let tcp_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let (tcp_events_tx, tcp_events) = mpsc::channel(4096);
         let (commands_tx, commands) = mpsc::unbounded_channel();
@@ -171,6 +162,28 @@ impl Endpoint {
     /// Splits into the handle and the event receiver.
     pub fn into_parts(self) -> (EndpointHandle, mpsc::Receiver<Event>) {
         (self.handle, self.events)
+    }
+}
+
+/// Binds UDP, then TCP. When both ask for any port (0), TCP takes the port UDP got; if that
+/// port is taken for TCP, UDP tries another one (a few times) rather than failing.
+async fn bind_sockets(config: &EndpointConfig) -> io::Result<(Option<UdpSocket>, Option<TcpListener>)> {
+    const ATTEMPTS: usize = 8;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let udp_socket = config.udp.map(udp::bind).transpose()?;
+        let udp_addr = udp_socket.as_ref().map(|s| s.local_addr()).transpose()?;
+        let Some(mut addr) = config.tcp else { return Ok((udp_socket, None)) };
+        let shared_port = addr.port() == 0 && config.udp.is_some_and(|u| u.port() == 0);
+        if let (0, Some(u)) = (addr.port(), udp_addr) {
+            addr.set_port(u.port());
+        }
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok((udp_socket, Some(listener))),
+            Err(e) if shared_port && e.kind() == io::ErrorKind::AddrInUse && attempt < ATTEMPTS => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
