@@ -10,7 +10,9 @@ use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
     self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaRelease, MediaReply, media_command,
 };
+use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
+use tokio::time::Instant;
 
 /// Why media could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +38,8 @@ pub struct MediaClient {
     bus: Arc<dyn Bus>,
     sender: String,
     timeout: Duration,
+    /// How long each allocation took, bus round trip included.
+    allocation_time: Arc<Histogram>,
 }
 
 fn bus_error(e: BusError) -> MediaError {
@@ -47,7 +51,12 @@ fn bus_error(e: BusError) -> MediaError {
 
 impl MediaClient {
     pub fn new(bus: Arc<dyn Bus>, sender: &NodeId, timeout: Duration) -> Self {
-        MediaClient { bus, sender: sender.to_string(), timeout }
+        MediaClient { bus, sender: sender.to_string(), timeout, allocation_time: Arc::default() }
+    }
+
+    /// The time allocations took, for `/metrics`.
+    pub fn allocation_time(&self) -> Arc<Histogram> {
+        self.allocation_time.clone()
     }
 
     /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once.
@@ -58,8 +67,10 @@ impl MediaClient {
             legs: 2,
             caller_rtp_addr: caller.map(|a| a.to_string()).unwrap_or_default(),
         };
-        let reply: MediaAllocation =
-            typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await.map_err(bus_error)?;
+        let asked = Instant::now();
+        let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
+        self.allocation_time.observe(asked.elapsed());
+        let reply: MediaAllocation = reply.map_err(bus_error)?;
         if !reply.error.is_empty() {
             return Err(MediaError::Unavailable(reply.error));
         }

@@ -39,7 +39,7 @@ pub struct SessionStats {
     pub answered: AtomicU64,
     pub unanswered: AtomicU64,
     /// How long a call waits for its media allocation (the bus round trip included).
-    pub media_allocation: Histogram,
+    pub media_allocation: Arc<Histogram>,
 }
 
 impl SessionStats {
@@ -62,11 +62,12 @@ pub(crate) struct Ctx {
 /// Starts a session node.
 pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<SessionStats>, BusError> {
     let mut routed = typed::queue_subscribe::<RoutedCall>(bus.as_ref(), &subjects::routed_calls(), groups::SESSIONS).await?;
-    let stats = Arc::new(SessionStats::default());
+    let media = MediaClient::new(bus.clone(), &config.node_id, config.media_timeout);
+    let stats = Arc::new(SessionStats { media_allocation: media.allocation_time(), ..Default::default() });
     let drain = config.drain.clone();
     let ctx = Arc::new(Ctx {
         store: SessionStore::new(registry.clone(), config.node_id.clone(), config.lease),
-        media: MediaClient::new(bus.clone(), &config.node_id, config.media_timeout),
+        media,
         node: config.node_id,
         bus,
         registry,

@@ -199,10 +199,7 @@ impl Call {
     async fn begin(&mut self) -> bool {
         self.input(Side::Caller, LegInput::InviteReceived).await;
         let offer = sdp::audio_rtp_addr(&String::from_utf8_lossy(self.caller.invite.body())).filter(|a| !a.ip().is_unspecified());
-        let asked = Instant::now();
-        let allocated = self.ctx.media.allocate(&self.id, offer).await;
-        self.ctx.stats.media_allocation.observe(asked.elapsed());
-        match allocated {
+        match self.ctx.media.allocate(&self.id, offer).await {
             Ok(allocation) => self.media = Some(allocation),
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "no media for the call");
