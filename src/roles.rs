@@ -24,7 +24,7 @@ use crate::advertise::{self, Advertised};
 use crate::config::Validated;
 
 /// What a process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Every role in one process.
     All,
