@@ -1,6 +1,7 @@
 //! The Callmesh cluster fabric: what joins the nodes.
 //!
-//! - [`contracts`]: the protobuf messages of every bus subject and registry bucket.
+//! - [`contracts`]: the protobuf messages of every bus subject and registry bucket (the
+//!   `callmesh-contracts` crate, re-exported).
 //! - [`subjects`]: typed subject builders and ids.
 //! - [`bus`]: the bus trait with [`bus::NatsBus`] and [`bus::LocalBus`], and typed helpers.
 //! - [`registry`]: the replicated key-value store with [`registry::JetStreamRegistry`] and
@@ -10,7 +11,8 @@
 //!   drain and the count of work in progress.
 
 pub mod bus;
-pub mod contracts;
+/// The protobuf contracts (the `callmesh-contracts` crate).
+pub use contracts;
 pub mod drain;
 pub mod locations;
 pub mod membership;

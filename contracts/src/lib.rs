@@ -1,5 +1,7 @@
-//! The bus contracts: protobuf messages generated from `proto/callmesh/v1/callmesh.proto`,
-//! and the helpers every sender uses to stamp them.
+//! The contracts between Callmesh's parts: the protobuf messages of the bus and the
+//! registry, and the call engine's state, generated from `proto/callmesh/v1/*.proto`; and
+//! the helpers every sender uses to stamp them. A crate of its own (prost only) so the SDK's
+//! call engine and the cluster share one set of types without the SDK depending on NATS.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
