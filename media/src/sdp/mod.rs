@@ -1,8 +1,10 @@
 //! SDP as Callmesh uses it: a small owned model of a session description (what offer/answer
 //! needs: origin, connection, media lines, codecs, direction, ptime, other attributes),
 //! parsed with webrtc-sdp (`parse`), printed by us (`write`), and negotiated per RFC 3264
-//! (`negotiate`) with the options of the SDK (`options`).
+//! (`negotiate`) with the options of the SDK (`options`), and relayed by a B2BUA with the
+//! media pointed at its anchor (`anchor`).
 
+mod anchor;
 mod codec;
 mod direction;
 pub mod negotiate;
@@ -12,6 +14,7 @@ mod write;
 
 use std::net::{IpAddr, SocketAddr};
 
+pub use anchor::{AnchorOrigin, anchor};
 pub use codec::Codec;
 pub use direction::Direction;
 pub use negotiate::{LocalMedia, Negotiated, NegotiationError, answer_offer, apply_answer, build_offer};
