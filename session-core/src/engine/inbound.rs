@@ -1,0 +1,276 @@
+//! What arrives over SIP, read for the legs: in-dialog requests found by our tag (a BYE or
+//! re-INVITE the table has no row for is answered at once — 481 or 500 — never left to a
+//! timer), ACKs, CANCELs, responses by the key of the request they answer, failures.
+//! Requests that are not the table's business (INFO, UPDATE) are relayed to the partner.
+
+use std::time::Instant;
+
+use sip::dialog::Dialog;
+use sip::dialog::forking::DialogUpdate;
+use sip::message::{Message, Method};
+
+use super::io::{CallEvent, Failure, LegId, MediaOutput, Output, ServerTx, SipInput};
+use super::leg::{Inbound, Pending};
+use super::{Engine, Timer, glare_delay, rtp_addr, sdp_of};
+use crate::leg::table::lookup;
+use crate::leg::{LegInput, LegState};
+
+impl Engine {
+    pub(super) fn on_sip(&mut self, input: SipInput, now: Instant) {
+        match input {
+            SipInput::Request { tx, request, .. } => self.on_request(tx, request, now),
+            SipInput::Ack { request } => {
+                let Some(leg) = self.leg_of(&request) else { return };
+                if let Some(d) = self.leg_mut(leg).dialog.as_mut() {
+                    let _ = d.on_request(&request);
+                }
+                self.work.push_back((leg, LegInput::Ack));
+            }
+            SipInput::Cancelled { tx } => {
+                if let Some(leg) = self.legs.iter().find(|l| l.invite_tx.as_ref() == Some(&tx)).map(|l| l.id) {
+                    self.work.push_back((leg, LegInput::CancelReceived));
+                }
+            }
+            SipInput::Response { key, response } => self.on_response(key, response, now),
+            SipInput::Failed { key, reason } => self.on_failed_request(key, reason),
+            SipInput::AckTimeout { tx } => {
+                if let Some(leg) = self.legs.iter().find(|l| l.invite_tx.as_ref() == Some(&tx)).map(|l| l.id) {
+                    self.work.push_back((leg, LegInput::Timeout));
+                }
+            }
+        }
+    }
+
+    /// The leg whose tag the message's To (request) names.
+    fn leg_of(&self, request: &Message) -> Option<LegId> {
+        let tag = request.to_tag()?;
+        self.legs.iter().find(|l| l.tag == tag).map(|l| l.id)
+    }
+
+    fn on_request(&mut self, tx: ServerTx, request: Message, now: Instant) {
+        let Some(method) = request.method().cloned() else { return };
+        let Some(leg) = self.leg_of(&request) else {
+            let response = sip::message::Builder::response_to(&request, 481, "Call/Transaction Does Not Exist", None).build();
+            if let Ok(response) = response {
+                self.out.push_back(Output::Respond { tx, response });
+            }
+            return;
+        };
+        if let Some(dialog) = self.leg_mut(leg).dialog.as_mut()
+            && let Err(e) = dialog.on_request(&request)
+        {
+            let status = e.status();
+            self.respond(leg, tx, &request, status, "", None);
+            return;
+        }
+        match method {
+            Method::Bye => self.table_request(leg, tx, request, LegInput::ByeReceived, 481),
+            Method::Invite => self.on_reinvite(leg, tx, request),
+            Method::Refer => self.on_refer(leg, tx, request, now),
+            Method::Info | Method::Update => self.relay_request(leg, tx, request),
+            Method::Options | Method::Notify | Method::Prack => self.respond(leg, tx, &request, 200, "OK", None),
+            _ => self.respond(leg, tx, &request, 405, "Method Not Allowed", None),
+        }
+    }
+
+    /// A request the leg table answers: queued as `input`, or refused with `otherwise` when
+    /// the table has no row for it in the leg's state.
+    fn table_request(&mut self, leg: LegId, tx: ServerTx, request: Message, input: LegInput, otherwise: u16) {
+        if lookup(self.leg(leg).state(), input).is_none() {
+            let reason = if otherwise == 481 { "Call/Transaction Does Not Exist" } else { "Server Internal Error" };
+            self.respond(leg, tx, &request, otherwise, reason, None);
+            return;
+        }
+        self.leg_mut(leg).inbound = Some(Inbound { tx, request });
+        self.work.push_back((leg, input));
+    }
+
+    /// A re-INVITE: a confirmed leg takes its offer to the partner; in other states the
+    /// table answers (491 while ours is pending, 481 while going away).
+    fn on_reinvite(&mut self, leg: LegId, tx: ServerTx, request: Message) {
+        if self.leg(leg).state() == LegState::Confirmed {
+            let offer = sdp_of(&request);
+            let l = self.leg_mut(leg);
+            l.reinvite = Some(Inbound { tx: tx.clone(), request: request.clone() });
+            if offer.is_some() {
+                l.remote_sdp = offer;
+            }
+            self.connect_slot(leg);
+        }
+        self.table_request(leg, tx, request, LegInput::ReinviteReceived, 500);
+    }
+
+    /// Sends the relay the leg's far end's current RTP address.
+    pub(super) fn connect_slot(&mut self, leg: LegId) {
+        if let Some(remote) = self.leg(leg).remote_sdp.as_ref().and_then(rtp_addr) {
+            let slot = self.leg(leg).slot;
+            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote }));
+        }
+    }
+
+    /// INFO and UPDATE go on to the partner's dialog; its answer comes back on `tx`. DTMF in
+    /// an INFO is also an event.
+    fn relay_request(&mut self, leg: LegId, tx: ServerTx, request: Message) {
+        if let Some(digit) = dtmf_relay_digit(&request) {
+            self.out.push_back(Output::Event(CallEvent::Dtmf { leg, digit }));
+        }
+        let Some(partner) = self.partner(leg).filter(|p| self.leg(*p).is_up()) else {
+            let status = if request.method() == Some(&Method::Info) { 200 } else { 491 };
+            self.respond(leg, tx, &request, status, "", None);
+            return;
+        };
+        let body = match sdp_of(&request) {
+            Some(offer) => {
+                self.leg_mut(leg).remote_sdp = Some(offer.clone());
+                self.anchored_for(partner, &offer).map(|s| ("application/sdp".to_owned(), s))
+            }
+            None if !request.body().is_empty() => {
+                let content_type = request.content_type().unwrap_or("application/octet-stream").to_owned();
+                Some((content_type, String::from_utf8_lossy(request.body()).into_owned()))
+            }
+            None => None,
+        };
+        let method = request.method().cloned().unwrap_or(Method::Info);
+        let body = body.as_ref().map(|(t, b)| (t.as_str(), b.clone()));
+        self.send_in_dialog(partner, method, Pending::Relayed { tx, request: Box::new(request) }, body, &[]);
+    }
+
+    fn on_response(&mut self, key: u64, response: Message, now: Instant) {
+        let Some(leg) = self.legs.iter().find(|l| l.pending.contains_key(&key)).map(|l| l.id) else {
+            // A 2xx repeated after its transaction ended: our ACK was lost.
+            if let Some(leg) = self.legs.iter().find(|l| l.invite_key == Some(key)).map(|l| l.id)
+                && response.status().is_some_and(|s| (200..300).contains(&s))
+            {
+                self.resend_ack(leg);
+            }
+            return;
+        };
+        let status = response.status().unwrap_or(0);
+        let Some(pending) = self.leg(leg).pending.get(&key).cloned() else { return };
+        if status >= 200 {
+            self.leg_mut(leg).pending.remove(&key);
+        }
+        match pending {
+            Pending::Invite => self.on_invite_response(leg, response),
+            Pending::Reinvite(seq) if status >= 200 => self.on_reinvite_response(leg, seq, response, now),
+            Pending::Bye if status >= 200 => self.work.push_back((leg, LegInput::ByeResponse)),
+            Pending::Relayed { tx, request } if status > 100 => {
+                let from = self.partner(leg).unwrap_or(leg);
+                let sdp = sdp_of(&response).and_then(|answer| {
+                    self.leg_mut(leg).remote_sdp = Some(answer.clone());
+                    self.anchored_for(from, &answer)
+                });
+                self.respond(from, tx, &request, status, response.reason(), sdp);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, leg: LegId, response: Message) {
+        let status = response.status().unwrap_or(0);
+        let update = self.leg_mut(leg).early.as_mut().map(|d| d.on_response(&response));
+        match status {
+            100 => {}
+            101..=199 => {
+                if let Some(answer) = sdp_of(&response) {
+                    self.leg_mut(leg).remote_sdp = Some(answer);
+                    self.connect_slot(leg);
+                }
+                self.leg_mut(leg).provisional = Some(response);
+                self.work.push_back((leg, LegInput::Provisional));
+            }
+            200..=299 => {
+                let Some(Ok(DialogUpdate::Confirmed(tag))) = update else {
+                    // Another fork answered too (RFC 3261 §13.2.2.4): acknowledge, then end it.
+                    return self.end_extra_fork(leg, &response);
+                };
+                let l = self.leg_mut(leg);
+                l.dialog = l.early.as_ref().and_then(|d| d.get(&tag)).cloned();
+                l.ack_seq = response.cseq().map_or(1, |(s, _)| s);
+                if let Some(answer) = sdp_of(&response) {
+                    l.remote_sdp = Some(answer);
+                }
+                self.work.push_back((leg, LegInput::Success));
+            }
+            _ => {
+                self.leg_mut(leg).failure = Some((status, response.reason().to_owned()));
+                self.work.push_back((leg, LegInput::Failure));
+            }
+        }
+    }
+
+    /// A 2xx from a second fork of an answered INVITE: ACK it and BYE it at once.
+    fn end_extra_fork(&mut self, leg: LegId, response: &Message) {
+        let Some(invite) = self.leg(leg).invite.clone() else { return };
+        let Ok(mut dialog) = Dialog::uac(&invite, response) else { return };
+        if self.leg(leg).dialog.as_ref().is_some_and(|d| d.id == dialog.id) {
+            return self.resend_ack(leg);
+        }
+        let route = self.leg(leg).route.clone();
+        if let Ok(ack) = dialog.ack(1, None).build() {
+            self.out.push_back(Output::Ack { request: ack, route: route.clone(), invite_key: None });
+        }
+        if let Ok(bye) = dialog.request(Method::Bye, None).build() {
+            let key = self.key();
+            self.out.push_back(Output::Send { key, request: bye, route });
+        }
+    }
+
+    fn on_reinvite_response(&mut self, leg: LegId, seq: u32, response: Message, now: Instant) {
+        let status = response.status().unwrap_or(0);
+        if (200..300).contains(&status) {
+            let l = self.leg_mut(leg);
+            if let Some(d) = l.dialog.as_mut() {
+                let _ = d.on_response(&response);
+            }
+            l.ack_seq = seq;
+            if let Some(answer) = sdp_of(&response) {
+                l.remote_sdp = Some(answer);
+            }
+            self.connect_slot(leg);
+            self.work.push_back((leg, LegInput::UpdateSuccess));
+            return;
+        }
+        if status == 491 {
+            // Glare: back off and try again (RFC 3261 §14.1); the partner keeps waiting.
+            let owner = self.leg(leg).role == super::leg::LegRole::Uac;
+            let call_id = response.call_id().unwrap_or_default().to_owned();
+            self.leg_mut(leg).glare = true;
+            self.timers.insert(Timer::Glare(leg), now + glare_delay(owner, &call_id));
+        } else {
+            self.leg_mut(leg).failure = Some((status, response.reason().to_owned()));
+        }
+        self.work.push_back((leg, LegInput::UpdateFailure));
+    }
+
+    fn on_failed_request(&mut self, key: u64, reason: Failure) {
+        let Some(leg) = self.legs.iter().find(|l| l.pending.contains_key(&key)).map(|l| l.id) else { return };
+        let Some(pending) = self.leg_mut(leg).pending.remove(&key) else { return };
+        match pending {
+            Pending::Invite => {
+                let failure = match reason {
+                    Failure::Transport => (503, "Service Unavailable"),
+                    Failure::Timeout => (408, "Request Timeout"),
+                };
+                self.leg_mut(leg).failure = Some((failure.0, failure.1.into()));
+                self.work.push_back((leg, LegInput::Timeout));
+            }
+            Pending::Reinvite(_) | Pending::Bye => self.work.push_back((leg, LegInput::Timeout)),
+            Pending::Relayed { tx, request } => {
+                let from = self.partner(leg).unwrap_or(leg);
+                self.respond(from, tx, &request, 408, "Request Timeout", None);
+            }
+            Pending::Notify => {}
+        }
+    }
+}
+
+/// `Signal=5` of an `application/dtmf-relay` INFO.
+pub(crate) fn dtmf_relay_digit(request: &Message) -> Option<char> {
+    if !request.content_type()?.eq_ignore_ascii_case("application/dtmf-relay") {
+        return None;
+    }
+    let text = std::str::from_utf8(request.body()).ok()?;
+    let line = text.lines().find(|l| l.trim_start().to_ascii_lowercase().starts_with("signal"))?;
+    line.split('=').nth(1)?.trim().chars().next().filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+}

@@ -1,0 +1,164 @@
+//! What goes into the call engine and what comes out of it. Inputs carry their data; outputs
+//! say exactly what a driver must do (send this message there, ask the media plane for that)
+//! and nothing about how. A driver is the session node (SIP through edges over the bus) or
+//! the SDK (SIP through its own endpoint); both only move bytes, timers and media commands.
+
+use std::net::SocketAddr;
+
+use sip::message::Message;
+use sip::transaction::Peer;
+
+/// A leg of a call: 0 is the leg that created it (the caller, or the SDK's own call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u32);
+
+/// Where a leg's SIP goes: through which edge (empty in the SDK, which sends itself) to
+/// which address (the far end, or the flow its registration came over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub edge: String,
+    pub peer: Peer,
+}
+
+/// A server transaction of a driver: the request it belongs to is answered through it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerTx {
+    /// The edge that holds it (empty in the SDK).
+    pub edge: String,
+    pub id: u64,
+}
+
+/// SIP that arrived for the call.
+#[derive(Debug, Clone)]
+pub enum SipInput {
+    /// A request in one of the call's dialogs (or CANCEL-free INVITE handling: see
+    /// [`super::Engine::incoming`] for the first INVITE).
+    Request { tx: ServerTx, request: Message, from: Peer },
+    /// The ACK for a 2xx we sent.
+    Ack { request: Message },
+    /// The caller cancelled the INVITE on `tx` (its 200 to CANCEL was sent by the driver).
+    Cancelled { tx: ServerTx },
+    /// A response to a request we sent, by the key of its [`Output::Send`].
+    Response { key: u64, response: Message },
+    /// A request we sent got no final response (timeout) or could not be sent.
+    Failed { key: u64, reason: Failure },
+    /// Our 2xx to the INVITE on `tx` was never acknowledged (RFC 3261 Timer H).
+    AckTimeout { tx: ServerTx },
+}
+
+/// Why a request of ours failed without a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Timeout,
+    Transport,
+}
+
+/// What the media plane reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaInput {
+    /// The RTP endpoints of the call: one per media slot (0: the caller's side, 1: the
+    /// side it is bridged to), on media node `node`.
+    Allocated { node: String, slots: Vec<SocketAddr> },
+    /// No media could be had (the caller gets 503).
+    Unavailable { reason: String },
+    /// A slot received no RTP for a while.
+    NoRtp { slot: u32 },
+}
+
+/// What an application (the router's decision, an API, the SDK's user) asks of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Call `targets` for the caller: all at once (`parallel`) or one after the other.
+    Dial { targets: Vec<Target>, parallel: bool, ring: RingPolicy },
+    /// Answer the caller ourselves (a call accepted on a ring timeout, a queue).
+    Answer,
+    /// Refuse the caller.
+    Reject { status: u16, reason: String },
+    /// End every leg.
+    Hangup,
+}
+
+/// One target to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The Request-URI.
+    pub uri: String,
+    /// Where to send the INVITE; `None` to resolve the URI's host.
+    pub route: Option<Route>,
+}
+
+/// How long targets may ring, and what then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingPolicy {
+    /// `None`: ring until the caller or the target gives up.
+    pub timeout: Option<std::time::Duration>,
+    pub on_timeout: OnTimeout,
+}
+
+impl Default for RingPolicy {
+    fn default() -> Self {
+        RingPolicy { timeout: None, on_timeout: OnTimeout::Reject }
+    }
+}
+
+/// What a ring timeout does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// 480 to the caller.
+    Reject,
+    /// Answer the caller (our own SDP answer from the anchor).
+    Accept,
+    /// Call this URI instead (voicemail).
+    Divert(Target),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Answer a request on a server transaction.
+    Respond { tx: ServerTx, response: Message },
+    /// Send a request (a client transaction); its responses come back with `key`.
+    Send { key: u64, request: Message, route: Route },
+    /// Send the ACK for a 2xx (no transaction). `invite_key` names the INVITE when it is the
+    /// first one of a leg (the driver may stop waiting for its 2xx retransmissions).
+    Ack { request: Message, route: Route, invite_key: Option<u64> },
+    /// Cancel the INVITE sent with `key`.
+    Cancel { key: u64 },
+    /// Ask the media plane.
+    Media(MediaOutput),
+    /// Something an application may want to know.
+    Event(CallEvent),
+    /// The call's durable state changed: write [`super::Engine::snapshot`] before carrying
+    /// out the outputs that follow.
+    Persist,
+}
+
+/// A media request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaOutput {
+    /// RTP endpoints for the call's slots; `caller_rtp` is where the caller wants RTP.
+    Allocate { slots: u32, caller_rtp: Option<SocketAddr> },
+    /// Send slot `slot`'s RTP to `remote` (the far end of the leg using that slot).
+    Connect { slot: u32, remote: SocketAddr },
+    /// Free the call's endpoints.
+    Release,
+}
+
+/// What happened in the call, for applications (and call records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A leg rings (or plays early media).
+    Ringing { leg: LegId },
+    /// A leg answered (outbound) or was answered (the caller).
+    Answered { leg: LegId },
+    /// Two legs talk to each other.
+    Bridged { a: LegId, b: LegId },
+    /// A leg ended, with the status that ended it (0 for a BYE).
+    LegEnded { leg: LegId, status: u16 },
+    /// A DTMF digit from a leg (SIP INFO).
+    Dtmf { leg: LegId, digit: char },
+    /// A transfer asked by `leg` (REFER): progress of the call to `target`.
+    Transfer { leg: LegId, target: String, status: u16 },
+    /// Every leg ended.
+    Ended,
+}

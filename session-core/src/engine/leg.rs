@@ -1,0 +1,128 @@
+//! One leg of a call as the engine keeps it: its place in the leg state table, its SIP
+//! dialog, the transactions it has open, and the session descriptions on each side of it.
+
+use std::collections::BTreeMap;
+
+use media::sdp::{AnchorOrigin, SessionDescription};
+use sip::dialog::Dialog;
+use sip::dialog::forking::UacDialogs;
+use sip::message::Message;
+
+use super::io::{LegId, Route, ServerTx};
+use crate::leg::{LegMachine, LegState};
+
+/// Which side of the leg we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegRole {
+    /// The far end called us (we answer its INVITE).
+    Uas,
+    /// We call the far end.
+    Uac,
+}
+
+/// A request of ours that waits for its final response.
+#[derive(Debug, Clone)]
+pub enum Pending {
+    /// The leg's INVITE.
+    Invite,
+    /// A re-INVITE with this CSeq.
+    Reinvite(u32),
+    Bye,
+    /// A request relayed for the far end of another leg, answered on `tx`.
+    Relayed {
+        tx: ServerTx,
+        request: Box<Message>,
+    },
+    /// A NOTIFY of transfer progress.
+    Notify,
+}
+
+/// A request from the far end that waits for our answer.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub tx: ServerTx,
+    pub request: Message,
+}
+
+/// One leg.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    pub id: LegId,
+    pub role: LegRole,
+    pub machine: LegMachine,
+    /// Our tag in its dialog (it names the call and the leg: see [`super::leg_tag`]).
+    pub tag: String,
+    pub route: Route,
+    /// The media slot whose relay address this leg's far end sends to.
+    pub slot: u32,
+    /// UAS: the INVITE and its server transaction. UAC: the INVITE we sent.
+    pub invite: Option<Message>,
+    pub invite_tx: Option<ServerTx>,
+    /// UAC: where we call, and the key of our INVITE.
+    pub target: String,
+    pub invite_key: Option<u64>,
+    /// UAC: the early dialogs of our INVITE (forking), until one is confirmed.
+    pub early: Option<UacDialogs>,
+    pub dialog: Option<Dialog>,
+    /// The far end's latest session description, and its latest provisional response.
+    pub remote_sdp: Option<SessionDescription>,
+    pub provisional: Option<Message>,
+    /// Our origin toward this leg's far end.
+    pub origin: AnchorOrigin,
+    /// Our requests without a final response, by key.
+    pub pending: BTreeMap<u64, Pending>,
+    /// The request being answered by the current step (BYE, re-INVITE).
+    pub inbound: Option<Inbound>,
+    /// A re-INVITE from the far end waiting for the other leg's answer.
+    pub reinvite: Option<Inbound>,
+    /// The CSeq of the INVITE whose 2xx we acknowledge next, and the last ACK sent.
+    pub ack_seq: u32,
+    pub last_ack: Option<Message>,
+    /// The final failure the leg ended with (status, reason); for a re-INVITE of ours, the
+    /// far end's refusal.
+    pub failure: Option<(u16, String)>,
+    /// Our re-INVITE met a 491 and will be sent again (the partner keeps waiting).
+    pub glare: bool,
+}
+
+impl Leg {
+    pub fn new(id: LegId, role: LegRole, tag: String, route: Route, slot: u32, origin: AnchorOrigin) -> Leg {
+        Leg {
+            id,
+            role,
+            machine: LegMachine::new(),
+            tag,
+            route,
+            slot,
+            invite: None,
+            invite_tx: None,
+            target: String::new(),
+            invite_key: None,
+            early: None,
+            dialog: None,
+            remote_sdp: None,
+            provisional: None,
+            origin,
+            pending: BTreeMap::new(),
+            inbound: None,
+            reinvite: None,
+            ack_seq: 0,
+            last_ack: None,
+            failure: None,
+            glare: false,
+        }
+    }
+
+    pub fn state(&self) -> LegState {
+        self.machine.state()
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.state().is_terminal()
+    }
+
+    /// Whether the far end talks to us now (its dialog is confirmed and not going away).
+    pub fn is_up(&self) -> bool {
+        matches!(self.state(), LegState::Answered | LegState::Confirmed | LegState::Updating | LegState::Updated)
+    }
+}

@@ -1,0 +1,179 @@
+//! Setting calls up and tearing them down: answer, early media, ring timeout, CANCEL racing
+//! the answer, parallel forking and sequential hunting, refusals.
+
+use std::time::Duration;
+
+use sip::message::Method;
+
+use super::harness::{RELAY, Sim, body, phone_sdp};
+use crate::engine::{CallEvent, Command, MediaOutput, OnTimeout, RingPolicy, SipInput, Target};
+use crate::leg::LegState;
+
+#[test]
+fn a_call_is_answered_anchored_and_hung_up_by_the_caller() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
+    assert_eq!(sim.persisted, 1, "the call is recorded once media is allocated");
+    let (key, invite) = sim.take_request(Method::Invite);
+    assert_eq!(invite.request_uri_str(), Some("sip:bob@203.0.113.5"));
+    // The callee is offered the caller's codecs at the relay's second slot, from our origin.
+    let offer = body(&invite);
+    assert!(offer.contains("m=audio 30002 RTP/AVP 0 101") && offer.contains("c=IN IP4 192.0.2.100"), "{offer}");
+    assert!(offer.contains("o=callmesh "), "{offer}");
+    assert_eq!(invite.from().unwrap().tag(), Some("s1-1"));
+
+    sim.respond(key, &invite, 180, "bob", None);
+    assert_eq!(sim.take_response(1).status(), Some(180));
+    sim.respond(key, &invite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    let ack = sim.take_ack();
+    assert_eq!(ack.cseq().map(|(s, _)| s), Some(1));
+    let ok = sim.take_response(1);
+    assert_eq!(ok.status(), Some(200));
+    let answer = body(&ok);
+    assert!(answer.contains("m=audio 30000 ") && answer.contains("o=callmesh "), "the caller hears the relay: {answer}");
+    assert!(sim.media.contains(&MediaOutput::Connect { slot: 1, remote: "203.0.113.5:5000".parse().unwrap() }));
+    assert!(sim.media.contains(&MediaOutput::Connect { slot: 0, remote: "198.51.100.1:4000".parse().unwrap() }));
+    let alice = sim.caller_dialog(&ok);
+    sim.caller_acks(&alice);
+    assert_eq!((sim.caller(), sim.leg(1)), (LegState::Confirmed, LegState::Confirmed));
+
+    let mut alice = alice;
+    let (bye_tx, _) = sim.request_in(&mut alice, Method::Bye, None);
+    assert_eq!(sim.take_response(bye_tx).status(), Some(200));
+    let (key, bye) = sim.take_request(Method::Bye);
+    sim.respond(key, &bye, 200, "bob", None);
+    assert!(sim.engine.is_over());
+    assert_eq!(sim.media.last(), Some(&MediaOutput::Release));
+    assert_eq!(sim.events.last(), Some(&CallEvent::Ended));
+    let _ = RELAY;
+}
+
+#[test]
+fn early_media_reaches_the_caller_before_the_answer() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.respond(key, &invite, 183, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    let progress = sim.take_response(1);
+    assert_eq!(progress.status(), Some(183));
+    assert!(body(&progress).contains("m=audio 30000 "), "183 with SDP at the relay: {}", body(&progress));
+    assert!(sim.media.contains(&MediaOutput::Connect { slot: 1, remote: "203.0.113.5:5000".parse().unwrap() }));
+}
+
+#[test]
+fn a_ring_timeout_cancels_the_target_and_refuses_or_diverts() {
+    let ring = |on_timeout| RingPolicy { timeout: Some(Duration::from_secs(30)), on_timeout };
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, ring(OnTimeout::Reject));
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.respond(key, &invite, 180, "bob", None);
+    sim.advance(Duration::from_secs(29));
+    assert!(!sim.cancelled(key), "not before 30 s");
+    sim.advance(Duration::from_secs(1));
+    assert!(sim.cancelled(key));
+    assert_eq!(sim.statuses(1), vec![180, 480]);
+    sim.respond(key, &invite, 487, "bob", None);
+    assert!(sim.engine.is_over());
+
+    let voicemail = Target { uri: "sip:vm@203.0.113.9".into(), route: None };
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, ring(OnTimeout::Divert(voicemail)));
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.advance(Duration::from_secs(30));
+    assert!(sim.cancelled(key));
+    let (vm_key, vm) = sim.take_request(Method::Invite);
+    assert_eq!(vm.request_uri_str(), Some("sip:vm@203.0.113.9"));
+    sim.respond(key, &invite, 487, "bob", None);
+    sim.respond(vm_key, &vm, 200, "vm", Some(phone_sdp("203.0.113.9:7000", "sendrecv")));
+    assert_eq!(sim.take_response(1).status(), Some(200), "voicemail answers the caller");
+}
+
+#[test]
+fn an_answer_that_crosses_the_cancel_is_acknowledged_then_ended() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.respond(key, &invite, 180, "bob", None);
+    sim.sip(SipInput::Cancelled { tx: crate::engine::ServerTx { edge: "edge-1".into(), id: 1 } });
+    assert!(sim.cancelled(key));
+    assert_eq!(sim.statuses(1), vec![180, 487]);
+    sim.respond(key, &invite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    sim.take_ack();
+    let (bye_key, bye) = sim.take_request(Method::Bye);
+    sim.respond(bye_key, &bye, 200, "bob", None);
+    assert!(sim.engine.is_over());
+}
+
+#[test]
+fn parallel_targets_first_answer_wins_and_the_others_are_cancelled() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5", "sip:carol@203.0.113.6"], true, RingPolicy::default());
+    let (bob_key, bob) = sim.take_request(Method::Invite);
+    let (carol_key, carol) = sim.take_request(Method::Invite);
+    assert_ne!(bob.call_id(), carol.call_id(), "each leg is a call of its own");
+    sim.respond(bob_key, &bob, 180, "bob", None);
+    sim.respond(carol_key, &carol, 200, "carol", Some(phone_sdp("203.0.113.6:5000", "sendrecv")));
+    assert!(sim.cancelled(bob_key));
+    assert_eq!(sim.statuses(1), vec![180, 200]);
+    assert_eq!(sim.engine.partner(crate::engine::CALLER), Some(crate::engine::LegId(2)));
+}
+
+#[test]
+fn when_every_target_fails_the_caller_hears_the_best_failure() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5", "sip:carol@203.0.113.6"], true, RingPolicy::default());
+    let (bob_key, bob) = sim.take_request(Method::Invite);
+    let (carol_key, carol) = sim.take_request(Method::Invite);
+    sim.respond(bob_key, &bob, 486, "bob", None);
+    assert!(sim.statuses(1).is_empty(), "carol still rings");
+    sim.respond(carol_key, &carol, 404, "carol", None);
+    assert_eq!(sim.statuses(1), vec![404], "the lowest class wins (RFC 3261 §16.7)");
+    assert!(sim.engine.is_over());
+}
+
+#[test]
+fn sequential_targets_are_tried_one_after_another() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5", "sip:carol@203.0.113.6"], false, RingPolicy::default());
+    let (bob_key, bob) = sim.take_request(Method::Invite);
+    assert!(!sim.sent.iter().any(|s| matches!(s, super::harness::Sent::Request { .. })), "one at a time");
+    sim.respond(bob_key, &bob, 486, "bob", None);
+    let (carol_key, carol) = sim.take_request(Method::Invite);
+    assert_eq!(carol.request_uri_str(), Some("sip:carol@203.0.113.6"));
+    sim.respond(carol_key, &carol, 200, "carol", Some(phone_sdp("203.0.113.6:5000", "sendrecv")));
+    assert_eq!(sim.statuses(1), vec![200]);
+}
+
+#[test]
+fn refusals_reach_the_caller_precisely() {
+    let mut sim = Sim::new("1000");
+    sim.command(Command::Reject { status: 404, reason: "Not Found".into() });
+    assert_eq!(sim.statuses(1), vec![404]);
+    assert!(sim.engine.is_over());
+
+    let mut sim = Sim::dialing(&["mailto:bob@example.com"], true, RingPolicy::default());
+    assert_eq!(sim.statuses(1), vec![502], "a target that cannot be called");
+}
+
+#[test]
+fn without_media_the_caller_gets_503_and_nothing_is_dialled() {
+    let now = std::time::Instant::now();
+    let config =
+        crate::engine::EngineConfig { session: "s2".into(), contact: "sip:s2@192.0.2.1".into(), sdp_user: "callmesh".into() };
+    let route =
+        crate::engine::Route { edge: "e".into(), peer: sip::transaction::Peer::udp("198.51.100.1:5060".parse().unwrap()) };
+    let tx = crate::engine::ServerTx { edge: "e".into(), id: 1 };
+    let mut engine = crate::engine::Engine::incoming(config, super::harness::caller_invite("1000"), tx, route, now);
+    engine.handle_command(
+        Command::Dial {
+            targets: vec![super::harness::target("sip:bob@203.0.113.5")],
+            parallel: true,
+            ring: RingPolicy::default(),
+        },
+        now,
+    );
+    engine.handle_media(crate::engine::MediaInput::Unavailable { reason: "no ports".into() }, now);
+    let outputs: Vec<_> = std::iter::from_fn(|| engine.poll_output()).collect();
+    let statuses: Vec<u16> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            crate::engine::Output::Respond { response, .. } => response.status(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, vec![503]);
+    assert!(!outputs.iter().any(|o| matches!(o, crate::engine::Output::Send { .. })));
+    assert!(engine.is_over());
+}

@@ -1,0 +1,7 @@
+//! The call engine on a virtual clock: a caller, the targets it rings, transfer targets —
+//! every message the engine sends looked at, time moved by hand.
+
+mod calls;
+mod harness;
+mod in_dialog;
+mod transfer;

@@ -1,0 +1,132 @@
+//! Blind transfer through the B2BUA (RFC 3515 REFER, RFC 3420 sipfrag): a leg that REFERs
+//! asks us to call the target for the leg it talks to. We accept (202), call the target with
+//! that leg's description on the referrer's media slot, and report progress in NOTIFYs. When
+//! the target answers, it is bridged to the transferee (re-INVITEd only if what it hears
+//! changes) and the referrer is let go; when the target fails, the referrer's call goes on as
+//! before — or, if the referrer has already hung up, the transferee is.
+
+use std::time::Instant;
+
+use sip::message::{HeaderName, Message, Method, NameAddr, Uri};
+
+use super::Engine;
+use super::io::{CallEvent, LegId, Output, ServerTx, Target};
+use super::leg::Pending;
+use crate::leg::{LegInput, LegState};
+
+/// `%3B` → `;` and the like.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex: String = bytes.by_ref().take(2).map(char::from).collect();
+            if let Ok(v) = u8::from_str_radix(&hex, 16) {
+                out.push(char::from(v));
+                continue;
+            }
+            out.push('%');
+            out.push_str(&hex);
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    out
+}
+
+/// The target URI and the `Replaces` (attended transfer) of a `Refer-To` value.
+pub(crate) fn parse_refer_to(value: &str) -> Option<(String, Option<String>)> {
+    let mut addr = NameAddr::parse_for(value, HeaderName::ReferTo).ok()?;
+    let Uri::Sip(sip) = &mut addr.uri else { return Some((addr.uri.to_string(), None)) };
+    let replaces = sip.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("Replaces")).map(|(_, v)| unescape(v));
+    sip.headers.clear();
+    Some((addr.uri.to_string(), replaces))
+}
+
+impl Engine {
+    pub(super) fn on_refer(&mut self, leg: LegId, tx: ServerTx, request: Message, now: Instant) {
+        let Some((target, replaces)) = request.header(HeaderName::ReferTo).and_then(parse_refer_to) else {
+            return self.respond(leg, tx, &request, 400, "Missing or bad Refer-To", None);
+        };
+        let transferee = self.partner(leg).filter(|p| self.leg(*p).is_up());
+        let busy = self.referred_by.values().any(|r| *r == leg);
+        match (self.leg(leg).state(), transferee) {
+            (LegState::Confirmed, Some(_)) if replaces.is_some() => {
+                // The dialog it replaces belongs to another call: not carried across calls yet.
+                self.respond(leg, tx, &request, 501, "Attended Transfer Not Supported", None)
+            }
+            (LegState::Confirmed, Some(_)) if busy => self.respond(leg, tx, &request, 491, "Request Pending", None),
+            (LegState::Confirmed, Some(transferee)) => {
+                self.respond(leg, tx, &request, 202, "Accepted", None);
+                self.notify_transfer(leg, 100, "Trying");
+                let slot = self.leg(leg).slot;
+                if let Some(new) = self.dial(Target { uri: target.clone(), route: None }, transferee, slot, now) {
+                    self.referred_by.insert(new, leg);
+                } else {
+                    self.notify_transfer(leg, 502, "Bad Gateway");
+                }
+            }
+            _ => self.respond(leg, tx, &request, 481, "Call/Transaction Does Not Exist", None),
+        }
+    }
+
+    /// Tells the referrer how the call to the target goes (while its dialog lasts).
+    pub(super) fn notify_transfer(&mut self, referrer: LegId, status: u16, reason: &str) {
+        let target = self.referred_by.iter().find(|(_, r)| **r == referrer).map(|(l, _)| self.leg(*l).target.clone());
+        self.out.push_back(Output::Event(CallEvent::Transfer { leg: referrer, target: target.unwrap_or_default(), status }));
+        if !self.leg(referrer).is_up() {
+            return;
+        }
+        let state = if status >= 200 { "terminated;reason=noresource" } else { "active;expires=60" };
+        let headers = [(HeaderName::Event, "refer".to_owned()), (HeaderName::SubscriptionState, state.to_owned())];
+        let body = ("message/sipfrag;version=2.0", format!("SIP/2.0 {status} {reason}\r\n"));
+        self.send_in_dialog(referrer, Method::Notify, Pending::Notify, Some(body), &headers);
+    }
+
+    /// The target answered and is bridged to the transferee: tell the referrer, let it go,
+    /// and re-INVITE the transferee when its new partner's description differs.
+    pub(super) fn finish_transfer(&mut self, referrer: LegId, transferee: LegId, previous: Option<LegId>) {
+        self.notify_transfer(referrer, 200, "OK");
+        if previous == Some(referrer) || self.leg(referrer).is_up() {
+            self.work.push_back((referrer, LegInput::Hangup));
+        }
+        if self.hears_something_new(transferee) {
+            self.work.push_back((transferee, LegInput::Update));
+        }
+    }
+
+    /// The target did not answer: the referrer hears why; a transferee left alone ends.
+    pub(super) fn fail_transfer(&mut self, referrer: LegId, transferee: LegId, status: u16, reason: &str) {
+        self.notify_transfer(referrer, status, reason);
+        if self.partner(transferee).is_none() && !self.leg(transferee).is_over() {
+            self.work.push_back((transferee, LegInput::Hangup));
+        }
+    }
+
+    /// Whether what `leg` would now be sent (its partner's description, anchored) differs
+    /// from what it was last sent.
+    fn hears_something_new(&self, leg: LegId) -> bool {
+        let Some(partner) = self.partner(leg) else { return false };
+        let (Some(far), Some(relay)) = (self.leg(partner).remote_sdp.as_ref(), self.relay(self.leg(leg).slot)) else {
+            return false;
+        };
+        let mut probe = self.leg(leg).origin.clone();
+        let before = probe.version;
+        media::sdp::anchor(far, relay, &mut probe);
+        probe.version != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_refer_to;
+
+    #[test]
+    fn refer_to_with_and_without_replaces() {
+        assert_eq!(parse_refer_to("<sip:carol@192.0.2.5>"), Some(("sip:carol@192.0.2.5".into(), None)));
+        let (uri, replaces) = parse_refer_to("<sip:carol@192.0.2.5?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2>").unwrap();
+        assert_eq!(uri, "sip:carol@192.0.2.5");
+        assert_eq!(replaces.as_deref(), Some("abc@host;to-tag=1;from-tag=2"));
+        assert_eq!(parse_refer_to("not a uri <"), None);
+    }
+}
