@@ -137,11 +137,11 @@ impl Engine {
 
     fn on_response(&mut self, key: u64, response: Message, now: Instant) {
         let Some(leg) = self.legs.iter().find(|l| l.pending.contains_key(&key)).map(|l| l.id) else {
-            // A 2xx repeated after its transaction ended: our ACK was lost.
+            // A 2xx after the INVITE's: repeated (our ACK was lost) or from another fork.
             if let Some(leg) = self.legs.iter().find(|l| l.invite_key == Some(key)).map(|l| l.id)
                 && response.status().is_some_and(|s| (200..300).contains(&s))
             {
-                self.resend_ack(leg);
+                self.on_invite_response(leg, response);
             }
             return;
         };
@@ -179,19 +179,24 @@ impl Engine {
                 self.leg_mut(leg).provisional = Some(response);
                 self.work.push_back((leg, LegInput::Provisional));
             }
-            200..=299 => {
-                let Some(Ok(DialogUpdate::Confirmed(tag))) = update else {
-                    // Another fork answered too (RFC 3261 §13.2.2.4): acknowledge, then end it.
-                    return self.end_extra_fork(leg, &response);
-                };
-                let l = self.leg_mut(leg);
-                l.dialog = l.early.as_ref().and_then(|d| d.get(&tag)).cloned();
-                l.ack_seq = response.cseq().map_or(1, |(s, _)| s);
-                if let Some(answer) = sdp_of(&response) {
-                    l.remote_sdp = Some(answer);
+            200..=299 => match update {
+                Some(Ok(DialogUpdate::Confirmed(tag)))
+                    if matches!(self.leg(leg).state(), LegState::Calling | LegState::Alerting | LegState::Cancelling) =>
+                {
+                    let l = self.leg_mut(leg);
+                    l.dialog = l.early.as_ref().and_then(|d| d.get(&tag)).cloned();
+                    l.ack_seq = response.cseq().map_or(1, |(s, _)| s);
+                    if let Some(answer) = sdp_of(&response) {
+                        l.remote_sdp = Some(answer);
+                    }
+                    self.work.push_back((leg, LegInput::Success));
                 }
-                self.work.push_back((leg, LegInput::Success));
-            }
+                // The 2xx again: our ACK was lost.
+                Some(Ok(DialogUpdate::Confirmed(_))) => self.resend_ack(leg),
+                // Another fork answered too (RFC 3261 §13.2.2.4): acknowledge, then end it.
+                Some(Ok(DialogUpdate::ExtraConfirmed(_))) => self.end_extra_fork(leg, &response),
+                _ => {}
+            },
             _ => {
                 self.leg_mut(leg).failure = Some((status, response.reason().to_owned()));
                 self.work.push_back((leg, LegInput::Failure));
@@ -203,9 +208,6 @@ impl Engine {
     fn end_extra_fork(&mut self, leg: LegId, response: &Message) {
         let Some(invite) = self.leg(leg).invite.clone() else { return };
         let Ok(mut dialog) = Dialog::uac(&invite, response) else { return };
-        if self.leg(leg).dialog.as_ref().is_some_and(|d| d.id == dialog.id) {
-            return self.resend_ack(leg);
-        }
         let route = self.leg(leg).route.clone();
         if let Ok(ack) = dialog.ack(1, None).build() {
             self.out.push_back(Output::Ack { request: ack, route: route.clone(), invite_key: None });

@@ -177,3 +177,19 @@ fn without_media_the_caller_gets_503_and_nothing_is_dialled() {
     assert!(!outputs.iter().any(|o| matches!(o, crate::engine::Output::Send { .. })));
     assert!(engine.is_over());
 }
+
+#[test]
+fn a_repeated_answer_is_acknowledged_again_and_a_second_fork_is_ended() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
+    let (key, invite) = sim.take_request(Method::Invite);
+    let ok = sim.respond(key, &invite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    let first = sim.take_ack();
+    sim.sip(SipInput::Response { key, response: ok });
+    assert_eq!(sim.take_ack().as_bytes(), first.as_bytes(), "the same ACK again");
+    // A forking proxy's second branch answers the same INVITE.
+    sim.respond(key, &invite, 200, "bob-desk", Some(phone_sdp("203.0.113.7:5000", "sendrecv")));
+    assert_eq!(sim.take_ack().to_tag(), Some("bob-desk"));
+    let (_, bye) = sim.take_request(Method::Bye);
+    assert_eq!(bye.to_tag(), Some("bob-desk"), "the extra dialog is ended at once");
+    assert_eq!(sim.leg(1), LegState::Confirmed, "the call keeps the first answer");
+}
