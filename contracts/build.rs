@@ -1,9 +1,10 @@
-//! Generates the Rust types of the bus contracts from `proto/` with protox (a pure-Rust
+//! Generates the Rust types of the contracts (the bus, the registry, the call engine's
+//! state) from `proto/` with protox (a pure-Rust
 //! protobuf compiler, so no `protoc` is needed) and tonic-prost-build.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let descriptors = protox::compile(["callmesh/v1/callmesh.proto"], ["proto"])?;
+    let descriptors = protox::compile(["callmesh/v1/callmesh.proto", "callmesh/v1/engine.proto"], ["proto"])?;
     tonic_prost_build::configure().build_client(false).build_server(false).compile_fds(descriptors)?;
     Ok(())
 }

@@ -24,9 +24,14 @@ impl Engine {
             LegEvent::Cancelled => self.cancel_ringing_for(leg),
             LegEvent::Confirmed => {}
             LegEvent::UpdateRequested => match self.partner(leg) {
-                Some(p) if self.leg(p).is_up() => self.work.push_back((p, LegInput::Update)),
-                // Nobody to ask (the other side is ringing or gone): refuse the change.
-                _ => self.work.push_back((leg, LegInput::RejectUpdate)),
+                Some(p) if self.leg(p).state() == LegState::Confirmed => self.work.push_back((p, LegInput::Update)),
+                // The other side is busy with an offer of its own, or not acknowledged yet:
+                // try again later (491). Nobody to ask (ringing, gone): refuse (488).
+                other => {
+                    let busy = other.is_some_and(|p| self.leg(p).is_up());
+                    self.leg_mut(leg).refusal = Some(if busy { 491 } else { 488 });
+                    self.work.push_back((leg, LegInput::RejectUpdate));
+                }
             },
             LegEvent::UpdateDone => {
                 if let Some(p) = self.partner(leg) {

@@ -172,6 +172,9 @@ impl Engine {
         match status {
             100 => {}
             101..=199 => {
+                if response.to_tag().is_some() {
+                    self.leg_mut(leg).early_responses.push(response.clone());
+                }
                 if let Some(answer) = sdp_of(&response) {
                     self.leg_mut(leg).remote_sdp = Some(answer);
                     self.connect_slot(leg);
@@ -185,6 +188,7 @@ impl Engine {
                 {
                     let l = self.leg_mut(leg);
                     l.dialog = l.early.as_ref().and_then(|d| d.get(&tag)).cloned();
+                    l.answer = Some(response.clone());
                     l.ack_seq = response.cseq().map_or(1, |(s, _)| s);
                     if let Some(answer) = sdp_of(&response) {
                         l.remote_sdp = Some(answer);

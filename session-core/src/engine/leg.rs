@@ -61,8 +61,12 @@ pub struct Leg {
     /// UAC: where we call, and the key of our INVITE.
     pub target: String,
     pub invite_key: Option<u64>,
-    /// UAC: the early dialogs of our INVITE (forking), until one is confirmed.
+    /// UAC: the early dialogs of our INVITE (forking), until one is confirmed; and the
+    /// responses that made them (a resumed engine rebuilds them from these).
     pub early: Option<UacDialogs>,
+    pub early_responses: Vec<Message>,
+    /// UAC: the 2xx that confirmed our INVITE.
+    pub answer: Option<Message>,
     pub dialog: Option<Dialog>,
     /// The far end's latest session description, and its latest provisional response.
     pub remote_sdp: Option<SessionDescription>,
@@ -83,6 +87,9 @@ pub struct Leg {
     pub failure: Option<(u16, String)>,
     /// Our re-INVITE met a 491 and will be sent again (the partner keeps waiting).
     pub glare: bool,
+    /// The status the far end's pending re-INVITE is refused with, when we refuse it
+    /// ourselves (not passing on the partner's refusal).
+    pub refusal: Option<u16>,
 }
 
 impl Leg {
@@ -99,6 +106,8 @@ impl Leg {
             target: String::new(),
             invite_key: None,
             early: None,
+            early_responses: Vec::new(),
+            answer: None,
             dialog: None,
             remote_sdp: None,
             provisional: None,
@@ -110,6 +119,7 @@ impl Leg {
             last_ack: None,
             failure: None,
             glare: false,
+            refusal: None,
         }
     }
 

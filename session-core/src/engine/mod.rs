@@ -23,6 +23,7 @@ mod inbound;
 pub mod io;
 mod leg;
 mod sip_out;
+mod state;
 mod transfer;
 
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use self::io::{
     CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
+pub use self::state::RestoreError;
 use crate::leg::{LegAction, LegInput};
 
 /// The caller's leg.

@@ -39,8 +39,9 @@ impl Engine {
             LegAction::SendReinvite => self.send_reinvite(leg),
             LegAction::AnswerReinvite => self.answer_reinvite(leg),
             LegAction::RejectReinvite => {
-                let status = self.partner(leg).and_then(|p| self.leg(p).failure.clone()).map_or(488, |(s, _)| s);
-                self.answer_reinvite_with(leg, if status >= 300 { status } else { 488 });
+                let passed_on = self.partner(leg).and_then(|p| self.leg(p).failure.clone()).map(|(s, _)| s);
+                let status = self.leg_mut(leg).refusal.take().or(passed_on).filter(|s| *s >= 300).unwrap_or(488);
+                self.answer_reinvite_with(leg, status);
             }
             LegAction::RejectReinvitePending => self.answer_inbound(leg, 491, "Request Pending"),
             LegAction::RejectReinviteGone => self.answer_inbound(leg, 481, "Call/Transaction Does Not Exist"),

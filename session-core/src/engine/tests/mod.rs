@@ -4,4 +4,5 @@
 mod calls;
 mod harness;
 mod in_dialog;
+mod properties;
 mod transfer;
