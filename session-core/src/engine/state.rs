@@ -97,7 +97,8 @@ impl Engine {
             slots,
             allocating: state.allocating,
             timers,
-            best_failure: (state.best_failure_status > 0).then(|| (state.best_failure_status as u16, state.best_failure_reason)),
+            best_failure: (state.best_failure_status > 0)
+                .then_some((state.best_failure_status as u16, state.best_failure_reason)),
             work: VecDeque::new(),
             out: VecDeque::new(),
             next_key: state.next_key,
@@ -317,7 +318,7 @@ fn leg_in(l: EngineLeg, config: &EngineConfig) -> Result<Leg, RestoreError> {
     leg.reinvite = inbound_in(l.reinvite_tx, l.reinvite)?;
     leg.ack_seq = l.ack_seq;
     leg.last_ack = message(l.last_ack)?;
-    leg.failure = (l.failure_status > 0).then(|| (l.failure_status as u16, l.failure_reason));
+    leg.failure = (l.failure_status > 0).then_some((l.failure_status as u16, l.failure_reason));
     leg.glare = l.glare;
     leg.refusal = (l.refusal > 0).then_some(l.refusal as u16);
     Ok(leg)

@@ -23,6 +23,7 @@ use crate::engine::{
 };
 
 /// An input to the engine, kept so it can be given to a second engine too.
+#[allow(clippy::large_enum_variant)] // a test value, cloned once per step
 #[derive(Debug, Clone)]
 enum Input {
     Sip(SipInput),
