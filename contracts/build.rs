@@ -4,7 +4,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let descriptors = protox::compile(["callmesh/v1/callmesh.proto", "callmesh/v1/engine.proto"], ["proto"])?;
+    let descriptors = protox::compile(["callmesh/v1/callmesh.proto"], ["proto"])?;
     tonic_prost_build::configure().build_client(false).build_server(false).compile_fds(descriptors)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::contracts::{self, CallState, SessionRecord};
+use crate::contracts::{self, EngineState, SessionRecord};
 use crate::registry::{Bucket, Registry, RegistryError};
 use crate::subjects::{NodeId, SessionId};
 
@@ -49,9 +49,9 @@ impl OwnedSession {
         self.revision
     }
 
-    /// The call state to change before the next [`SessionStore::save`].
-    pub fn call_mut(&mut self) -> &mut CallState {
-        self.record.call.get_or_insert_with(CallState::default)
+    /// The call's state, to change before the next [`SessionStore::save`].
+    pub fn engine_mut(&mut self) -> &mut EngineState {
+        self.record.engine.get_or_insert_with(EngineState::default)
     }
 }
 
@@ -85,12 +85,12 @@ impl SessionStore {
     }
 
     /// Creates the record of a new session, owned by this node at epoch 1.
-    pub async fn create(&self, session: &SessionId, call: CallState) -> Result<OwnedSession, OwnershipError> {
+    pub async fn create(&self, session: &SessionId, engine: EngineState) -> Result<OwnedSession, OwnershipError> {
         let mut record = SessionRecord {
             session_id: session.to_string(),
             owner: self.node.to_string(),
             epoch: 1,
-            call: Some(call),
+            engine: Some(engine),
             ..Default::default()
         };
         let value = self.stamp(&mut record);

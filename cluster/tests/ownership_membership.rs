@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cluster::contracts::{CallState, NodeHeartbeat, NodeLoad, Role};
+use cluster::contracts::{EngineState, NodeHeartbeat, NodeLoad, Role};
 use cluster::membership::{self, Heartbeat, MemberEvent};
 use cluster::ownership::{OwnershipError, SessionStore};
 use cluster::registry::RegistryConfig;
@@ -29,10 +29,10 @@ async fn a_takeover_fences_the_old_owner(f: Fabric) {
     let clock = Arc::new(AtomicU64::new(1_000_000));
     let (a, b) = (store(&f, "session-a", clock.clone()), store(&f, "session-b", clock.clone()));
     let id = SessionId::new("call-1").unwrap();
-    let mut owned_a = a.create(&id, CallState { state: "Ringing".into(), ..Default::default() }).await.unwrap();
+    let mut owned_a = a.create(&id, EngineState { session: "Ringing".into(), ..Default::default() }).await.unwrap();
     assert_eq!(owned_a.epoch(), 1);
-    assert!(matches!(a.create(&id, CallState::default()).await, Err(OwnershipError::Exists(_))));
-    owned_a.call_mut().state = "Answered".into();
+    assert!(matches!(a.create(&id, EngineState::default()).await, Err(OwnershipError::Exists(_))));
+    owned_a.engine_mut().session = "Answered".into();
     a.save(&mut owned_a).await.unwrap();
 
     let refused = b.take_over(&id, false).await.unwrap_err();
@@ -40,15 +40,15 @@ async fn a_takeover_fences_the_old_owner(f: Fabric) {
 
     let mut owned_b = b.take_over(&id, true).await.unwrap();
     assert_eq!((owned_b.epoch(), owned_b.record.owner.as_str()), (2, "session-b"));
-    assert_eq!(owned_b.record.call.as_ref().unwrap().state, "Answered", "the new owner continues from the record");
+    assert_eq!(owned_b.record.engine.as_ref().unwrap().session, "Answered", "the new owner continues from the record");
 
-    owned_a.call_mut().state = "Stale".into();
+    owned_a.engine_mut().session = "Stale".into();
     let fenced = a.save(&mut owned_a).await.unwrap_err();
     assert_eq!(fenced, OwnershipError::Fenced { session: "call-1".into(), owner: "session-b".into(), epoch: 2, ours: 1 });
     let (record, _) = b.load(&id).await.unwrap().unwrap();
-    assert_eq!(record.call.unwrap().state, "Answered", "the stale write did not land");
+    assert_eq!(record.engine.unwrap().session, "Answered", "the stale write did not land");
 
-    owned_b.call_mut().state = "Held".into();
+    owned_b.engine_mut().session = "Held".into();
     b.save(&mut owned_b).await.unwrap();
     assert!(matches!(a.remove(owned_a).await, Err(OwnershipError::Fenced { .. })));
     b.remove(owned_b).await.unwrap();
@@ -59,7 +59,7 @@ async fn an_expired_lease_can_be_taken_without_force(f: Fabric) {
     let clock = Arc::new(AtomicU64::new(5_000_000));
     let (a, b) = (store(&f, "node-a", clock.clone()), store(&f, "node-b", clock.clone()));
     let id = SessionId::new("call-2").unwrap();
-    a.create(&id, CallState::default()).await.unwrap();
+    a.create(&id, EngineState::default()).await.unwrap();
     clock.fetch_add(10_001, Ordering::SeqCst);
     let owned = b.take_over(&id, false).await.unwrap();
     assert_eq!(owned.epoch(), 2);

@@ -16,10 +16,9 @@ use cluster::drain::Drain;
 use cluster::locations;
 use cluster::registry::{Bucket, Registry};
 use cluster::subjects::{self, NodeId, SessionId, groups};
-use cluster::tags::{self, TagSide};
 use session_core::interceptor::{BusyCheck, CallInfo, Decision, PolicyInterceptor, SignalingInterceptor};
 use session_core::policy::{IncomingCallPolicy, TimeoutAction};
-use sip::message::{Builder, Message};
+use sip::message::Message;
 use tracing::Instrument;
 
 use crate::routes::{self, Route, Target};
@@ -211,8 +210,7 @@ impl Router {
         self.stats.rejected.inc();
         let Ok(session) = SessionId::new(call.session_id.clone()) else { return };
         let Ok(edge) = NodeId::new(call.edge_id.clone()) else { return };
-        let tag = tags::tag(&session, TagSide::Caller);
-        let Ok(response) = Builder::response_to(invite, status, reason, Some(&tag)).build() else { return };
+        let Ok(response) = session_core::engine::refusal(invite, session.as_str(), status, reason) else { return };
         let command = EdgeCommand {
             meta: contracts::meta(self.config.node_id.as_str()),
             session_id: session.to_string(),

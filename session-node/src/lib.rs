@@ -1,12 +1,10 @@
-//! The Callmesh session node: each call as a back-to-back user agent.
+//! The Callmesh session node: each call run by the call engine of the session core.
 //!
 //! - [`node`]: the role — routed calls in, one task per call.
-//! - `call`: the call task — leg tables and bridge from the session core, edge and media
-//!   events in, SIP through the edges out, the session record persisted before each step.
-//! - [`sdp`]: pointing SDP at the media relay.
+//! - `call`: the driver — edge and media events into the engine, its outputs carried out
+//!   (SIP through the edges, media requests, the call's state written to the registry).
 
 mod call;
 pub mod node;
-pub mod sdp;
 
 pub use self::node::{SessionConfig, SessionStats, start};

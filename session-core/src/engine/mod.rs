@@ -40,6 +40,7 @@ pub use self::io::{
     CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
+pub use self::sip_out::refusal;
 pub use self::state::RestoreError;
 use crate::leg::{LegAction, LegInput};
 

@@ -17,6 +17,14 @@ const USER_AGENT: &str = "callmesh";
 /// The methods a leg of ours accepts in its dialogs.
 pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
 
+/// A refusal of a call for which no engine runs (the router's decisions): the final
+/// response to `invite` with the caller's leg tag of call `session`.
+pub fn refusal(invite: &Message, session: &str, status: u16, reason: &str) -> Result<Message, ParseError> {
+    Builder::response_to(invite, status, reason, Some(&super::leg_tag(session, super::CALLER)))
+        .header(HeaderName::Server, USER_AGENT)
+        .build()
+}
+
 impl Engine {
     pub(super) fn act(&mut self, leg: LegId, action: LegAction) {
         match action {

@@ -1,0 +1,79 @@
+//! Between the call engine and the cluster: what an edge reports becomes the engine's SIP
+//! input; what the engine asks to send becomes a command to the edge that carries the leg.
+
+use bytes::Bytes;
+use cluster::contracts::{self, EdgeEvent, FailureReason, edge_command, edge_event};
+use session_core::engine::{Failure, Output, Route, ServerTx, SipInput};
+use sip::message::Message;
+use sip::transaction::Peer;
+
+/// A message from an edge's bytes (stream framing first: edges forward what they parsed).
+pub fn parse(bytes: Vec<u8>) -> Option<Message> {
+    let bytes = Bytes::from(bytes);
+    Message::parse_stream_message(bytes.clone()).or_else(|_| Message::parse_datagram(bytes)).ok()
+}
+
+pub fn peer_in(p: &contracts::Peer) -> Option<Peer> {
+    let addr = p.addr.parse().ok()?;
+    Some(if p.transport == contracts::Transport::Tcp as i32 { Peer::tcp(addr) } else { Peer::udp(addr) })
+}
+
+pub fn peer_out(p: &Peer) -> contracts::Peer {
+    let transport = match p.transport {
+        sip::transaction::TransportKind::Tcp => contracts::Transport::Tcp,
+        sip::transaction::TransportKind::Udp => contracts::Transport::Udp,
+    };
+    contracts::Peer { transport: transport as i32, addr: p.addr.to_string() }
+}
+
+/// The engine's input for what edge `event.edge_id` reports.
+pub fn sip_input(event: EdgeEvent) -> Option<SipInput> {
+    let edge = event.edge_id;
+    let tx = |id| ServerTx { edge: edge.clone(), id };
+    Some(match event.event? {
+        edge_event::Event::Request(r) => {
+            let from = r.source.as_ref().and_then(peer_in).unwrap_or_else(|| Peer::udp(([0, 0, 0, 0], 0).into()));
+            SipInput::Request { tx: tx(r.tx), request: parse(r.request)?, from }
+        }
+        edge_event::Event::Ack(a) => SipInput::Ack { request: parse(a.ack)? },
+        edge_event::Event::Cancelled(c) => SipInput::Cancelled { tx: tx(c.tx) },
+        edge_event::Event::Response(r) => SipInput::Response { key: r.correlation, response: parse(r.response)? },
+        edge_event::Event::Failed(f) => match FailureReason::try_from(f.reason).unwrap_or(FailureReason::Timeout) {
+            FailureReason::NoAck => SipInput::AckTimeout { tx: tx(f.tx) },
+            FailureReason::Transport => SipInput::Failed { key: f.correlation, reason: Failure::Transport },
+            _ => SipInput::Failed { key: f.correlation, reason: Failure::Timeout },
+        },
+    })
+}
+
+/// The edge and the command that carry out a SIP output (`Cancel` needs the edge its INVITE
+/// went through: `edge_of_key`).
+pub fn edge_command(output: Output, edge_of_key: impl Fn(u64) -> Option<String>) -> Option<(String, edge_command::Command)> {
+    match output {
+        Output::Respond { tx, response } => Some((
+            tx.edge,
+            edge_command::Command::Respond(contracts::Respond { tx: tx.id, response: response.as_bytes().to_vec() }),
+        )),
+        Output::Send { key, request, route } => Some((route.edge.clone(), send(key, &request, &route))),
+        Output::Ack { request, route, invite_key } => Some((
+            route.edge.clone(),
+            edge_command::Command::SendAck(contracts::SendAck {
+                invite_correlation: invite_key.unwrap_or(0),
+                ack: request.as_bytes().to_vec(),
+                destination: Some(peer_out(&route.peer)),
+            }),
+        )),
+        Output::Cancel { key } => {
+            Some((edge_of_key(key)?, edge_command::Command::Cancel(contracts::CancelRequest { correlation: key })))
+        }
+        _ => None,
+    }
+}
+
+fn send(key: u64, request: &Message, route: &Route) -> edge_command::Command {
+    edge_command::Command::SendRequest(contracts::SendRequest {
+        correlation: key,
+        request: request.as_bytes().to_vec(),
+        destination: Some(peer_out(&route.peer)),
+    })
+}
