@@ -21,3 +21,17 @@ pub fn blocking_until(what: &str, timeout: Duration, ok: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Awaits `check()` every 10 ms until it is true; panics naming `what` after `timeout`.
+/// For conditions that need an async call (a registry read).
+pub async fn until_async<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,203 @@
+//! The session node on the in-process bus with a real media node, the test playing the edge
+//! (it reads the commands sent to edge-1 and answers as phones would): a call's record is the
+//! engine's state while it runs (one a node can resume from) and is gone after; another
+//! node taking the call over makes this one leave it; no media node means 503 to the caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cluster::bus::typed::{self, TypedSubscription};
+use cluster::bus::{Bus, LocalBus};
+use cluster::contracts::{
+    self, EdgeCommand, EdgeEvent, IncomingCall, Peer, ResponseReceived, RoutedCall, Transport, edge_command, edge_event,
+};
+use cluster::ownership::SessionStore;
+use cluster::registry::MemoryRegistry;
+use cluster::subjects::{self, NodeId, SessionId};
+use media_node::{MediaConfig, MediaNode};
+use session_core::engine::Engine;
+use session_node::SessionConfig;
+use sip::dialog::Dialog;
+use sip::message::{Builder, HeaderName, Message, Method};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Harness {
+    bus: LocalBus,
+    registry: Arc<MemoryRegistry>,
+    edge: TypedSubscription<EdgeCommand>,
+    session: SessionId,
+    invite: Message,
+}
+
+fn caller_invite() -> Message {
+    let sdp = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    Builder::request(&Method::Invite, "sip:1000@127.0.0.1:5060")
+        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-1")
+        .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=alice")
+        .header(HeaderName::To, "<sip:1000@127.0.0.1>")
+        .header(HeaderName::CallId, "call-1")
+        .header(HeaderName::CSeq, "1 INVITE")
+        .header(HeaderName::Contact, "<sip:alice@127.0.0.1:5080>")
+        .body("application/sdp", sdp)
+        .build()
+        .unwrap()
+}
+
+/// A session node (and, with `media`, a media node) on one in-process bus, and a routed call.
+async fn harness(media: bool) -> Harness {
+    let bus = LocalBus::default();
+    let registry = Arc::new(MemoryRegistry::default());
+    let shared: Arc<dyn Bus> = Arc::new(bus.clone());
+    if media {
+        let port = 30_000 + (std::process::id() % 1000) as u16 * 20;
+        let config = MediaConfig {
+            node_id: NodeId::new("media-1").unwrap(),
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            advertise_ip: "127.0.0.1".parse().unwrap(),
+            port_min: port,
+            port_max: port + 19,
+            no_rtp_timeout: None,
+            drain: Default::default(),
+        };
+        MediaNode::start(config, shared.clone()).await.unwrap();
+    }
+    let config = SessionConfig {
+        node_id: NodeId::new("session-1").unwrap(),
+        lease: Duration::from_secs(30),
+        media_timeout: Duration::from_millis(300),
+        drain: Default::default(),
+    };
+    session_node::start(config, shared.clone(), registry.clone()).await.unwrap();
+    let edge = typed::subscribe(&bus as &dyn Bus, &subjects::edge_commands(&NodeId::new("edge-1").unwrap())).await.unwrap();
+    let session = SessionId::random();
+    let invite = caller_invite();
+    let call = IncomingCall {
+        edge_id: "edge-1".into(),
+        edge_tx: 7,
+        source: Some(Peer { transport: Transport::Udp as i32, addr: "127.0.0.1:5080".into() }),
+        call_id: "call-1".into(),
+        request_uri: "sip:1000@127.0.0.1:5060".into(),
+        edge_uri: "sip:127.0.0.1:5060;transport=udp".into(),
+        session_id: session.to_string(),
+        invite: invite.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let routed = RoutedCall { call: Some(call), targets: vec!["sip:bob@127.0.0.1:5090".into()], ..Default::default() };
+    typed::publish(&bus as &dyn Bus, &subjects::routed_calls(), &routed).await.unwrap();
+    Harness { bus, registry, edge, session, invite }
+}
+
+impl Harness {
+    async fn command(&mut self) -> edge_command::Command {
+        timeout(WAIT, self.edge.next()).await.expect("waiting for an edge command").unwrap().message.command.unwrap()
+    }
+
+    /// The next request the session asks the edge to send, with its correlation.
+    async fn request(&mut self) -> (u64, Message) {
+        loop {
+            if let edge_command::Command::SendRequest(s) = self.command().await {
+                return (s.correlation, Message::parse_stream_message(Bytes::from(s.request)).unwrap());
+            }
+        }
+    }
+
+    /// The next response on the caller's server transaction.
+    async fn response(&mut self) -> Message {
+        loop {
+            if let edge_command::Command::Respond(r) = self.command().await {
+                return Message::parse_stream_message(Bytes::from(r.response)).unwrap();
+            }
+        }
+    }
+
+    async fn event(&self, event: edge_event::Event) {
+        let message = EdgeEvent {
+            session_id: self.session.to_string(),
+            edge_id: "edge-1".into(),
+            event: Some(event),
+            ..Default::default()
+        };
+        typed::publish(&self.bus as &dyn Bus, &subjects::session_events(&self.session), &message).await.unwrap();
+    }
+
+    /// Bob answers the INVITE sent with `key`.
+    async fn answer(&self, key: u64, invite: &Message) {
+        let sdp = "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 41000 RTP/AVP 0\r\n";
+        let ok = Builder::response_to(invite, 200, "", Some("bob"))
+            .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-e")
+            .header(HeaderName::Contact, "<sip:bob@127.0.0.1:5090>")
+            .body("application/sdp", sdp)
+            .build()
+            .unwrap();
+        self.event(edge_event::Event::Response(ResponseReceived { correlation: key, response: ok.as_bytes().to_vec() })).await;
+    }
+
+    async fn record(&self) -> Option<contracts::SessionRecord> {
+        let store = SessionStore::new(self.registry.clone(), NodeId::new("probe").unwrap(), Duration::from_secs(30));
+        store.load(&self.session).await.unwrap().map(|(r, _)| r)
+    }
+}
+
+#[tokio::test]
+async fn the_record_is_the_engines_state_while_the_call_runs_and_is_gone_after() {
+    let mut h = harness(true).await;
+    let (key, invite) = h.request().await;
+    assert_eq!(invite.request_uri_str(), Some("sip:bob@127.0.0.1:5090"));
+    let record = h.record().await.expect("recorded once media is allocated");
+    assert_eq!(record.owner, "session-1");
+    h.answer(key, &invite).await;
+    let ok = h.response().await;
+    assert_eq!(ok.status(), Some(200));
+    // The record follows the answer, and a node could resume the call from it.
+    testkit::wait::until_async("the answered call to be recorded", WAIT, || async {
+        h.record().await.and_then(|r| r.engine).is_some_and(|e| e.partner.contains_key(&0))
+    })
+    .await;
+    let state = h.record().await.unwrap().engine.unwrap();
+    let resumed = Engine::restore(state, std::time::Instant::now(), contracts::unix_ms()).unwrap();
+    assert_eq!(resumed.partner(session_core::engine::CALLER), Some(session_core::engine::LegId(1)));
+
+    // Alice hangs up: the BYE crosses, the record goes.
+    let mut alice = Dialog::uac(&h.invite, &ok).unwrap();
+    let bye = alice
+        .request(Method::Bye, None)
+        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-bye")
+        .build()
+        .unwrap();
+    h.event(edge_event::Event::Request(contracts::RequestReceived { tx: 9, request: bye.as_bytes().to_vec(), source: None }))
+        .await;
+    assert_eq!(h.response().await.status(), Some(200));
+    let (bye_key, bob_bye) = h.request().await;
+    assert_eq!(bob_bye.method(), Some(&Method::Bye));
+    let ok = Builder::response_to(&bob_bye, 200, "", None).build().unwrap();
+    h.event(edge_event::Event::Response(ResponseReceived { correlation: bye_key, response: ok.as_bytes().to_vec() })).await;
+    testkit::wait::until_async("the record to be removed", WAIT, || async { h.record().await.is_none() }).await;
+}
+
+#[tokio::test]
+async fn a_node_that_loses_the_call_to_another_leaves_it() {
+    let mut h = harness(true).await;
+    let (key, invite) = h.request().await;
+    // Another node takes the session over (a bumped epoch) while bob rings.
+    let other = SessionStore::new(h.registry.clone(), NodeId::new("session-2").unwrap(), Duration::from_secs(30));
+    other.take_over(&h.session, true).await.unwrap();
+    h.answer(key, &invite).await;
+    // The fenced write stops this node before it answers the caller (the ACK to bob, which
+    // precedes the write, may go out).
+    while let Ok(Some(m)) = timeout(Duration::from_millis(500), h.edge.next()).await {
+        let command = m.message.command.unwrap();
+        assert!(!matches!(command, edge_command::Command::Respond(_)), "the old owner answered the caller: {command:?}");
+    }
+    assert_eq!(h.record().await.unwrap().owner, "session-2");
+}
+
+#[tokio::test]
+async fn without_a_media_node_the_caller_gets_503() {
+    let mut h = harness(false).await;
+    let refused = h.response().await;
+    assert_eq!(refused.status(), Some(503));
+    assert_eq!(cluster::tags::session_of(refused.to_tag().unwrap()).map(|(s, leg)| (s, leg)), Some((h.session.clone(), 0)));
+}
