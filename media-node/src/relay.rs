@@ -76,8 +76,9 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// Where leg `leg`'s far end expects RTP (from its SDP); RTCP goes to the next port
-    /// until RTCP arrives from elsewhere.
+    /// Where leg `leg`'s far end expects RTP (from its SDP): it replaces the address in use
+    /// (a transfer gives a leg a new far end); RTCP goes to the next port until RTCP arrives
+    /// from elsewhere.
     pub fn connect(&self, leg: usize, rtp: SocketAddr) {
         let _ = self.commands.send(Command::Connect { leg, rtp });
     }
@@ -157,10 +158,15 @@ async fn run(
             Ok(()) = sockets[1][RTCP].readable() => (1, RTCP),
             cmd = commands.recv() => {
                 match cmd {
+                    // A new far end for the leg (its answer, a re-INVITE, a transfer): send
+                    // there from now on, until packets show where it really is (latching).
                     Some(Command::Connect { leg, rtp }) if leg < 2 => {
                         let p = &mut state.peers[leg];
-                        p.rtp.get_or_insert(rtp);
-                        p.rtcp.get_or_insert(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+                        if p.rtp != Some(rtp) {
+                            p.rtp = Some(rtp);
+                            p.rtcp = Some(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+                            state.highest_seq[leg] = None;
+                        }
                         state.last_rtp[leg] = Instant::now();
                     }
                     Some(_) => {}

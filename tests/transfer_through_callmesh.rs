@@ -1,0 +1,90 @@
+//! Blind transfer through Callmesh, as users do it: alice calls bob, bob REFERs alice to
+//! carol, alice ends up talking to carol. With SIPp at all three ends (bob's scenario checks
+//! the NOTIFY progress: 100, 180, 200, then our BYE) through `callmesh all` and through the
+//! multi-process cluster, and with SimplePeer phones whose audio is checked after the
+//! transfer.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Callmesh, scenario};
+use session_core::peer::{AudioFrame, AutoAnswerHandler, CallState, SimplePeer};
+use testkit::ports::free_local_addr;
+use testkit::sipp::Sipp;
+
+/// Extensions 1xxx go to bob.
+fn route_to(bob: SocketAddr) -> String {
+    format!("[[routes]]\nuser = '^1\\d{{3}}$'\ntarget = \"sip:${{user}}@{bob}\"\n")
+}
+
+fn transfer_with_sipp(cm: &Callmesh, bob: SocketAddr, carol: SocketAddr) {
+    let carol_sipp = Sipp::builtin("uas").local(carol).calls(1).timeout(Duration::from_secs(30)).spawn().unwrap();
+    let bob_sipp = Sipp::scenario_file(scenario("uas_refer.xml"))
+        .local(bob)
+        .calls(1)
+        .arg("-key")
+        .arg("carol")
+        .arg(carol.to_string())
+        .timeout(Duration::from_secs(30))
+        .spawn()
+        .unwrap();
+    // Alice talks for 3 s: the transfer happens meanwhile; her BYE then reaches carol.
+    Sipp::builtin("uac")
+        .remote(cm.sip[0])
+        .local(free_local_addr())
+        .calls(1)
+        .arg("-s")
+        .arg("1000")
+        .arg("-d")
+        .arg("3000")
+        .timeout(Duration::from_secs(30))
+        .run()
+        .unwrap()
+        .assert_clean(1);
+    bob_sipp.finish().unwrap().assert_clean(1);
+    carol_sipp.finish().unwrap().assert_clean(1);
+    cm.wait_idle();
+}
+
+#[test]
+fn bob_transfers_alice_to_carol_in_one_process() {
+    let (bob, carol) = (free_local_addr(), free_local_addr());
+    let cm = Callmesh::all_in_one(&route_to(bob));
+    transfer_with_sipp(&cm, bob, carol);
+}
+
+#[test]
+fn bob_transfers_alice_to_carol_across_the_cluster() {
+    let (bob, carol) = (free_local_addr(), free_local_addr());
+    let cm = Callmesh::cluster(&route_to(bob));
+    transfer_with_sipp(&cm, bob, carol);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_transfer_and_the_audio_follows() {
+    let bob = SimplePeer::builder("bob").handler(std::sync::Arc::new(AutoAnswerHandler)).build().await.unwrap();
+    let carol = SimplePeer::builder("carol").handler(std::sync::Arc::new(AutoAnswerHandler)).build().await.unwrap();
+    let cm = Callmesh::all_in_one(&route_to(bob.local_addr()));
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let call = alice.call(&format!("sip:1000@{}", cm.sip[0])).await.expect("bob answers through callmesh");
+
+    let at_bob = bob.active_calls().pop().expect("bob has the call");
+    let status = at_bob.transfer(&format!("sip:carol@{}", carol.local_addr())).await.expect("the transfer succeeds");
+    assert_eq!(status, 200);
+    assert_eq!(at_bob.wait_ended(Duration::from_secs(10)).await.unwrap(), CallState::Ended, "bob is let go");
+    assert_eq!(call.state(), CallState::Active, "alice's call goes on");
+
+    // Alice's audio now reaches carol through the relay.
+    let at_carol = carol.active_calls().pop().expect("carol has the call");
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..50 {
+        tick.tick().await;
+        call.send_audio(AudioFrame::new(vec![1000; call.frame_samples()], call.sample_rate())).await.unwrap();
+    }
+    let received = at_carol.statistics().packets_received;
+    assert!(received >= 25, "carol received {received} of alice's 50 RTP packets");
+    call.hangup().await.unwrap();
+    assert_eq!(at_carol.wait_ended(Duration::from_secs(10)).await.unwrap(), CallState::Ended);
+}
