@@ -1,7 +1,6 @@
 //! Callmesh session core: what a call *is*, independent of where it runs.
 //!
 //! - [`leg`]: the call-leg state table (one SIP dialog from our side) and its machine.
-//! - [`b2bua`]: how two legs are joined into one call by a back-to-back user agent.
 //! - [`engine`]: the sans-IO call engine: a call of any number of legs, its SIP and its
 //!   media requests as outputs, its state a value.
 //! - [`policy`] and [`interceptor`]: deciding what happens to an incoming call before any
@@ -9,7 +8,6 @@
 //! - [`peer`]: the `SimplePeer` SDK — real calls with real audio in a few lines, driven by
 //!   the same leg table, with the seeds' handlers and policies.
 
-pub mod b2bua;
 pub mod engine;
 pub mod interceptor;
 pub mod leg;

@@ -36,12 +36,14 @@ use std::time::{Duration, Instant};
 use media::sdp::{AnchorOrigin, SessionDescription};
 use sip::message::Message;
 
+pub(crate) use self::inbound::dtmf_relay_digit;
 pub use self::io::{
     CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
 pub use self::sip_out::refusal;
 pub use self::state::RestoreError;
+pub(crate) use self::transfer::parse_refer_to;
 use crate::leg::{LegAction, LegInput};
 
 /// The caller's leg.

@@ -2,13 +2,15 @@
 //! the replies to our own requests — each turned into a leg input, or answered directly
 //! when it is not the table's business (OPTIONS, INFO, NOTIFY, REFER).
 
-use media::sdp::{self, SessionDescription};
+use media::sdp;
 use sip::auth::answer_challenge;
 use sip::dialog::Dialog;
 use sip::message::{HeaderName, Message, Method};
 use sip::transaction::{Peer, TxId};
 
 use super::actor::Actor;
+use crate::engine::dtmf_relay_digit;
+pub(super) use crate::engine::sdp_of;
 use crate::leg::{LegInput, LegState};
 use crate::peer::agent::{DialogInput, Purpose, TxReply};
 use crate::peer::policies::NetworkErrorPolicy;
@@ -193,23 +195,4 @@ impl Actor {
             self.ctx.hangup_all();
         }
     }
-}
-
-/// The SDP body of a message, if it has one that parses.
-pub(super) fn sdp_of(message: &Message) -> Option<SessionDescription> {
-    let body = message.body();
-    if body.is_empty() || !message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp")) {
-        return None;
-    }
-    SessionDescription::parse(body).ok()
-}
-
-/// `Signal=5` of an `application/dtmf-relay` INFO.
-fn dtmf_relay_digit(request: &Message) -> Option<char> {
-    if !request.content_type()?.eq_ignore_ascii_case("application/dtmf-relay") {
-        return None;
-    }
-    let text = std::str::from_utf8(request.body()).ok()?;
-    let line = text.lines().find(|l| l.trim_start().to_ascii_lowercase().starts_with("signal"))?;
-    line.split('=').nth(1)?.trim().chars().next().filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
 }

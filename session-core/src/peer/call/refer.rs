@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use sip::message::{HeaderName, Message, Method, NameAddr, Uri};
+use sip::message::{HeaderName, Message, Method};
 use sip::transaction::TxId;
 use tokio::sync::oneshot;
 
 use super::actor::{Actor, Internal};
 use super::{CallCommand, CallState};
+use crate::engine::parse_refer_to;
 use crate::leg::{LegInput, LegState};
 use crate::peer::agent::{Purpose, TxReply};
 use crate::peer::error::{PeerError, Result};
@@ -17,35 +18,6 @@ use crate::peer::events::{Decider, PeerEvent, TransferDecision, TransferRequest}
 
 /// Longest a REFER waits for a decision: its transaction times out at the far end after 32 s.
 const DECISION_LIMIT: Duration = Duration::from_secs(30);
-
-/// `%3B` → `;` and the like.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let hex: String = bytes.by_ref().take(2).map(char::from).collect();
-            if let Ok(v) = u8::from_str_radix(&hex, 16) {
-                out.push(char::from(v));
-                continue;
-            }
-            out.push('%');
-            out.push_str(&hex);
-        } else {
-            out.push(char::from(b));
-        }
-    }
-    out
-}
-
-/// The target and `Replaces` of a `Refer-To` value.
-fn parse_refer_to(value: &str) -> Option<(String, Option<String>)> {
-    let mut addr = NameAddr::parse_for(value, HeaderName::ReferTo).ok()?;
-    let Uri::Sip(sip) = &mut addr.uri else { return Some((addr.uri.to_string(), None)) };
-    let replaces = sip.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("Replaces")).map(|(_, v)| unescape(v));
-    sip.headers.clear();
-    Some((addr.uri.to_string(), replaces))
-}
 
 impl Actor {
     /// A REFER in our dialog: ask the application or the policy, answer when decided.
