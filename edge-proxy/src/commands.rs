@@ -10,8 +10,8 @@ use sip::transaction::TxId;
 use crate::node::Edge;
 use crate::peers;
 
-fn parse(bytes: Vec<u8>) -> Option<Message> {
-    Message::parse_stream_message(Bytes::from(bytes)).ok()
+fn parse(bytes: Bytes) -> Option<Message> {
+    Message::parse_stream_message(bytes).ok()
 }
 
 pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {

@@ -26,7 +26,7 @@ impl Edge {
                 if let Some((session, _)) = request.to_tag().and_then(tags::session_of) {
                     let ack = edge_event::Event::Ack(contracts::AckReceived {
                         tx: tx.map(TxId::as_u64).unwrap_or(0),
-                        ack: request.as_bytes().to_vec(),
+                        ack: request.as_bytes().clone(),
                     });
                     self.publish_event(&session, ack).await;
                 }
@@ -41,7 +41,7 @@ impl Edge {
             Event::Response { tx, response } => self.on_response(tx, response).await,
             Event::StrayResponse { response, .. } => {
                 if let Some((session, _)) = response.from_tag().and_then(tags::session_of) {
-                    let r = contracts::ResponseReceived { correlation: 0, response: response.as_bytes().to_vec() };
+                    let r = contracts::ResponseReceived { correlation: 0, response: response.as_bytes().clone() };
                     self.publish_event(&session, edge_event::Event::Response(r)).await;
                 }
             }
@@ -107,7 +107,7 @@ impl Edge {
                     self.unanswered.insert(tx, (request.clone(), Instant::now() + self.orphan_timeout));
                     let forwarded = contracts::RequestReceived {
                         tx: tx.as_u64(),
-                        request: request.as_bytes().to_vec(),
+                        request: request.as_bytes().clone(),
                         source: Some(crate::peers::to_contract(peer)),
                     };
                     self.publish_event(&session, edge_event::Event::Request(forwarded)).await;
@@ -137,7 +137,7 @@ impl Edge {
             authenticated_user: String::new(),
             edge_uri: self.uri(peer.transport),
             session_id: session.to_string(),
-            invite: request.as_bytes().to_vec(),
+            invite: request.as_bytes().clone(),
         };
         if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::incoming_calls(), &call).await {
             tracing::warn!(error = %e, "new call not published");
@@ -149,7 +149,7 @@ impl Edge {
     async fn on_response(&mut self, tx: TxId, response: Message) {
         let Some((session, correlation, invite)) = self.clients.get(&tx).cloned() else { return };
         let status = response.status().unwrap_or(0);
-        let forwarded = contracts::ResponseReceived { correlation, response: response.as_bytes().to_vec() };
+        let forwarded = contracts::ResponseReceived { correlation, response: response.as_bytes().clone() };
         self.publish_event(&session, edge_event::Event::Response(forwarded)).await;
         if status >= 200 {
             if invite && status < 300 {

@@ -1,5 +1,6 @@
 //! Media core costs on one core: G.711 and Opus per 20 ms frame, the mixer per participant
-//! (G.711 decode, mix, encode), the jitter buffer per packet, and rate conversion per frame.
+//! (G.711 decode, mix, encode), the jitter buffer per packet, rate conversion per frame, and
+//! SDP parsing and anchoring per description.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -115,5 +116,21 @@ fn resample(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, g711, opus, mixer, jitter, resample);
+/// A call parses two descriptions (offer, answer) and, anchored, prints one per leg.
+fn sdp(c: &mut Criterion) {
+    let offer = "v=0\r\no=user1 53655765 2353687637 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+                 m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+                 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
+    c.bench_function("sdp parse (a phone's offer)", |b| {
+        b.iter(|| media::sdp::SessionDescription::parse(black_box(offer.as_bytes())).unwrap())
+    });
+    let parsed = media::sdp::SessionDescription::parse(offer.as_bytes()).unwrap();
+    let relay = "198.51.100.9:30000".parse().unwrap();
+    let mut origin = media::sdp::AnchorOrigin::new("callmesh", 1);
+    c.bench_function("sdp anchor (print for the other leg)", |b| {
+        b.iter(|| media::sdp::anchor(black_box(&parsed), relay, &mut origin))
+    });
+}
+
+criterion_group!(benches, g711, opus, mixer, jitter, resample, sdp);
 criterion_main!(benches);

@@ -45,6 +45,11 @@ fn missing_lines_and_bad_numbers_are_errors() {
         ("bad address", VALID.replacen("c=IN IP4 192.0.2.1", "c=IN IP4 300.1.2.3", 1)),
         ("version 1", VALID.replacen("v=0", "v=1", 1)),
         ("ptime huge", VALID.replacen("a=ptime:20", "a=ptime:99999999999999999999999", 1)),
+        ("no session name", VALID.replacen("s=-\r\n", "", 1)),
+        ("an unknown type letter", format!("{VALID}x=unknown\r\n")),
+        ("origin without its numbers", VALID.replacen("o=- 1 1 IN IP4", "o=- one 1 IN IP4", 1)),
+        ("media without formats", VALID.replacen("m=audio 49170 RTP/AVP 0 101", "m=audio 49170 RTP/AVP", 1)),
+        ("payload type over 127", VALID.replacen("RTP/AVP 0 101", "RTP/AVP 0 200", 1)),
     ];
     for (what, text) in cases {
         assert!(parse(&text).is_err(), "{what} should be refused");
@@ -53,7 +58,7 @@ fn missing_lines_and_bad_numbers_are_errors() {
 }
 
 #[test]
-fn legal_fields_webrtc_sdp_does_not_model_are_skipped() {
+fn fields_offer_answer_never_reads_are_skipped() {
     let with_extras = VALID.replacen("t=0 0\r\n", "u=http://example.com\r\ne=a@b.c\r\np=+1 555\r\nt=0 0\r\nr=7d 1h 0 25h\r\n", 1);
     assert_eq!(parse(&with_extras).unwrap().media.len(), 1);
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
@@ -98,7 +97,7 @@ fn call_info(call: &IncomingCall, invite: &Message) -> CallInfo {
 
 impl Router {
     async fn route(&self, call: IncomingCall) {
-        let Ok(invite) = Message::parse_datagram(Bytes::from(call.invite.clone())) else {
+        let Ok(invite) = Message::parse_datagram(call.invite.clone()) else {
             tracing::warn!(call_id = %call.call_id, "routed INVITE does not parse");
             return;
         };
@@ -172,7 +171,7 @@ impl Router {
         };
         let busy_key = match route.policy {
             IncomingCallPolicy::RejectWhenBusy => {
-                let user = Message::parse_datagram(Bytes::from(call.invite.clone()))
+                let user = Message::parse_datagram(call.invite.clone())
                     .ok()
                     .and_then(|m| m.request_uri().ok().and_then(|u| u.user().map(str::to_owned)))
                     .unwrap_or_default();
@@ -216,7 +215,7 @@ impl Router {
             session_id: session.to_string(),
             command: Some(edge_command::Command::Respond(contracts::Respond {
                 tx: call.edge_tx,
-                response: response.as_bytes().to_vec(),
+                response: response.as_bytes().clone(),
             })),
         };
         if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::edge_commands(&edge), &command).await {

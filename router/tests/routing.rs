@@ -63,7 +63,7 @@ impl Harness {
             call_id: "call-1".into(),
             request_uri: invite.request_uri_str().unwrap().into(),
             session_id: SessionId::random().to_string(),
-            invite: invite.as_bytes().to_vec(),
+            invite: invite.as_bytes().clone(),
             ..Default::default()
         };
         typed::publish(&self.bus as &dyn Bus, &subjects::incoming_calls(), &call).await.unwrap();
@@ -77,7 +77,7 @@ impl Harness {
         let cmd = timeout(Duration::from_secs(5), self.edge.next()).await.expect("waiting for a refusal").unwrap().message;
         let Some(edge_command::Command::Respond(r)) = cmd.command else { panic!("expected a response command") };
         assert_eq!(r.tx, 42);
-        let m = Message::parse_stream_message(Bytes::from(r.response)).unwrap();
+        let m = Message::parse_stream_message(r.response).unwrap();
         let tag = m.to_tag().unwrap();
         assert_eq!(cluster::tags::session_of(tag).map(|t| t.0.to_string()), Some(cmd.session_id), "our tag names the session");
         (m.status().unwrap(), m.reason().to_owned())

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::bus::{Bus, LocalBus};
 use cluster::contracts::{
@@ -82,7 +81,7 @@ async fn harness(media: bool) -> Harness {
         request_uri: "sip:1000@127.0.0.1:5060".into(),
         edge_uri: "sip:127.0.0.1:5060;transport=udp".into(),
         session_id: session.to_string(),
-        invite: invite.as_bytes().to_vec(),
+        invite: invite.as_bytes().clone(),
         ..Default::default()
     };
     let routed = RoutedCall { call: Some(call), targets: vec!["sip:bob@127.0.0.1:5090".into()], ..Default::default() };
@@ -99,7 +98,7 @@ impl Harness {
     async fn request(&mut self) -> (u64, Message) {
         loop {
             if let edge_command::Command::SendRequest(s) = self.command().await {
-                return (s.correlation, Message::parse_stream_message(Bytes::from(s.request)).unwrap());
+                return (s.correlation, Message::parse_stream_message(s.request).unwrap());
             }
         }
     }
@@ -108,7 +107,7 @@ impl Harness {
     async fn response(&mut self) -> Message {
         loop {
             if let edge_command::Command::Respond(r) = self.command().await {
-                return Message::parse_stream_message(Bytes::from(r.response)).unwrap();
+                return Message::parse_stream_message(r.response).unwrap();
             }
         }
     }
@@ -132,7 +131,7 @@ impl Harness {
             .body("application/sdp", sdp)
             .build()
             .unwrap();
-        self.event(edge_event::Event::Response(ResponseReceived { correlation: key, response: ok.as_bytes().to_vec() })).await;
+        self.event(edge_event::Event::Response(ResponseReceived { correlation: key, response: ok.as_bytes().clone() })).await;
     }
 
     async fn record(&self) -> Option<contracts::SessionRecord> {
@@ -167,13 +166,13 @@ async fn the_record_is_the_engines_state_while_the_call_runs_and_is_gone_after()
         .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-bye")
         .build()
         .unwrap();
-    h.event(edge_event::Event::Request(contracts::RequestReceived { tx: 9, request: bye.as_bytes().to_vec(), source: None }))
+    h.event(edge_event::Event::Request(contracts::RequestReceived { tx: 9, request: bye.as_bytes().clone(), source: None }))
         .await;
     assert_eq!(h.response().await.status(), Some(200));
     let (bye_key, bob_bye) = h.request().await;
     assert_eq!(bob_bye.method(), Some(&Method::Bye));
     let ok = Builder::response_to(&bob_bye, 200, "", None).build().unwrap();
-    h.event(edge_event::Event::Response(ResponseReceived { correlation: bye_key, response: ok.as_bytes().to_vec() })).await;
+    h.event(edge_event::Event::Response(ResponseReceived { correlation: bye_key, response: ok.as_bytes().clone() })).await;
     testkit::wait::until_async("the record to be removed", WAIT, || async { h.record().await.is_none() }).await;
 }
 

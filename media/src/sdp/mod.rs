@@ -1,6 +1,6 @@
 //! SDP as Callmesh uses it: a small owned model of a session description (what offer/answer
 //! needs: origin, connection, media lines, codecs, direction, ptime, other attributes),
-//! parsed with webrtc-sdp (`parse`), printed by us (`write`), and negotiated per RFC 3264
+//! parsed (`parse`) and printed (`write`) by us, negotiated per RFC 3264
 //! (`negotiate`) with the options of the SDK (`options`), and relayed by a B2BUA with the
 //! media pointed at its anchor (`anchor`).
 

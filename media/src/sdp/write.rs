@@ -13,17 +13,27 @@ impl fmt::Display for SessionDescription {
             _ => "IP4",
         };
         write!(f, "v=0\r\no={} {} {} IN {origin_family} {}\r\n", o.username, o.session_id, o.session_version, o.address)?;
-        let name = if self.session_name.is_empty() { "-" } else { &self.session_name };
+        write!(f, "{}", AfterOrigin(self))
+    }
+}
+
+/// Everything of a description after its `o=` line.
+pub(super) struct AfterOrigin<'a>(pub &'a SessionDescription);
+
+impl fmt::Display for AfterOrigin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let name = if d.session_name.is_empty() { "-" } else { &d.session_name };
         write!(f, "s={name}\r\n")?;
-        if let Some(ip) = self.connection {
+        if let Some(ip) = d.connection {
             write_connection(f, ip)?;
         }
         f.write_str("t=0 0\r\n")?;
-        if let Some(direction) = self.direction {
+        if let Some(direction) = d.direction {
             write!(f, "a={direction}\r\n")?;
         }
-        write_attributes(f, &self.attributes)?;
-        for media in &self.media {
+        write_attributes(f, &d.attributes)?;
+        for media in &d.media {
             write_media(f, media)?;
         }
         Ok(())

@@ -55,7 +55,7 @@ impl Engine {
             self.reject_caller(488, "Not Acceptable Here");
             return;
         }
-        let caller_rtp = self.leg(CALLER).remote_sdp.as_ref().and_then(rtp_addr);
+        let caller_rtp = self.leg(CALLER).remote_sdp.as_deref().and_then(rtp_addr);
         self.allocating = true;
         self.out.push_back(Output::Media(MediaOutput::Allocate { slots: 2, caller_rtp }));
     }
@@ -142,10 +142,7 @@ impl Engine {
         self.partner.insert(a, b);
         self.partner.insert(b, a);
         for leg in [a, b] {
-            if let Some(remote) = self.leg(leg).remote_sdp.as_ref().and_then(rtp_addr) {
-                let slot = self.leg(leg).slot;
-                self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote }));
-            }
+            self.connect_slot(leg);
         }
         self.out.push_back(Output::Event(CallEvent::Bridged { a, b }));
     }

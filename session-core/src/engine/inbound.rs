@@ -9,9 +9,9 @@ use sip::dialog::Dialog;
 use sip::dialog::forking::DialogUpdate;
 use sip::message::{Message, Method};
 
-use super::io::{CallEvent, Failure, LegId, MediaOutput, Output, ServerTx, SipInput};
+use super::io::{CallEvent, Failure, LegId, Output, ServerTx, SipInput};
 use super::leg::{Inbound, Pending};
-use super::{Engine, Timer, glare_delay, rtp_addr, sdp_of};
+use super::{Engine, Timer, far_sdp, glare_delay};
 use crate::leg::table::lookup;
 use crate::leg::{LegInput, LegState};
 
@@ -89,7 +89,7 @@ impl Engine {
     /// table answers (491 while ours is pending, 481 while going away).
     fn on_reinvite(&mut self, leg: LegId, tx: ServerTx, request: Message) {
         if self.leg(leg).state() == LegState::Confirmed {
-            let offer = sdp_of(&request);
+            let offer = far_sdp(&request);
             let l = self.leg_mut(leg);
             l.reinvite = Some(Inbound { tx: tx.clone(), request: request.clone() });
             if offer.is_some() {
@@ -98,14 +98,6 @@ impl Engine {
             self.connect_slot(leg);
         }
         self.table_request(leg, tx, request, LegInput::ReinviteReceived, 500);
-    }
-
-    /// Sends the relay the leg's far end's current RTP address.
-    pub(super) fn connect_slot(&mut self, leg: LegId) {
-        if let Some(remote) = self.leg(leg).remote_sdp.as_ref().and_then(rtp_addr) {
-            let slot = self.leg(leg).slot;
-            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote }));
-        }
     }
 
     /// INFO and UPDATE go on to the partner's dialog; its answer comes back on `tx`. DTMF in
@@ -119,7 +111,7 @@ impl Engine {
             self.respond(leg, tx, &request, status, "", None);
             return;
         };
-        let body = match sdp_of(&request) {
+        let body = match far_sdp(&request) {
             Some(offer) => {
                 self.leg_mut(leg).remote_sdp = Some(offer.clone());
                 self.anchored_for(partner, &offer).map(|s| ("application/sdp".to_owned(), s))
@@ -156,7 +148,7 @@ impl Engine {
             Pending::Bye if status >= 200 => self.work.push_back((leg, LegInput::ByeResponse)),
             Pending::Relayed { tx, request } if status > 100 => {
                 let from = self.partner(leg).unwrap_or(leg);
-                let sdp = sdp_of(&response).and_then(|answer| {
+                let sdp = far_sdp(&response).and_then(|answer| {
                     self.leg_mut(leg).remote_sdp = Some(answer.clone());
                     self.anchored_for(from, &answer)
                 });
@@ -175,7 +167,7 @@ impl Engine {
                 if response.to_tag().is_some() {
                     self.leg_mut(leg).early_responses.push(response.clone());
                 }
-                if let Some(answer) = sdp_of(&response) {
+                if let Some(answer) = far_sdp(&response) {
                     self.leg_mut(leg).remote_sdp = Some(answer);
                     self.connect_slot(leg);
                 }
@@ -190,7 +182,7 @@ impl Engine {
                     l.dialog = l.early.as_ref().and_then(|d| d.get(&tag)).cloned();
                     l.answer = Some(response.clone());
                     l.ack_seq = response.cseq().map_or(1, |(s, _)| s);
-                    if let Some(answer) = sdp_of(&response) {
+                    if let Some(answer) = far_sdp(&response) {
                         l.remote_sdp = Some(answer);
                     }
                     self.work.push_back((leg, LegInput::Success));
@@ -230,7 +222,7 @@ impl Engine {
                 let _ = d.on_response(&response);
             }
             l.ack_seq = seq;
-            if let Some(answer) = sdp_of(&response) {
+            if let Some(answer) = far_sdp(&response) {
                 l.remote_sdp = Some(answer);
             }
             self.connect_slot(leg);

@@ -2,12 +2,14 @@
 //! dialog, the transactions it has open, and the session descriptions on each side of it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use media::sdp::{AnchorOrigin, SessionDescription};
+use media::sdp::AnchorOrigin;
 use sip::dialog::Dialog;
 use sip::dialog::forking::UacDialogs;
 use sip::message::Message;
 
+use super::FarSdp;
 use super::io::{LegId, Route, ServerTx};
 use crate::leg::{LegMachine, LegState};
 
@@ -69,7 +71,7 @@ pub struct Leg {
     pub answer: Option<Message>,
     pub dialog: Option<Dialog>,
     /// The far end's latest session description, and its latest provisional response.
-    pub remote_sdp: Option<SessionDescription>,
+    pub remote_sdp: Option<Arc<FarSdp>>,
     pub provisional: Option<Message>,
     /// Our origin toward this leg's far end.
     pub origin: AnchorOrigin,

@@ -31,6 +31,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media::sdp::{AnchorOrigin, SessionDescription};
@@ -98,6 +99,8 @@ pub struct Engine {
     /// The relay: its node and one address per slot, once allocated.
     media_node: Option<String>,
     slots: Vec<SocketAddr>,
+    /// Where each slot's relay sends now (what the media node was last told).
+    connected: BTreeMap<u32, SocketAddr>,
     allocating: bool,
     timers: BTreeMap<Timer, Instant>,
     /// The best failure heard from the targets (what the caller gets when all fail).
@@ -121,6 +124,7 @@ impl Engine {
             plan: None,
             media_node: None,
             slots: Vec::new(),
+            connected: BTreeMap::new(),
             allocating: false,
             timers: BTreeMap::new(),
             best_failure: None,
@@ -131,7 +135,7 @@ impl Engine {
         };
         let leg = engine.new_leg(LegRole::Uas, route, 0);
         let caller = engine.leg_mut(leg);
-        caller.remote_sdp = sdp_of(&invite);
+        caller.remote_sdp = far_sdp(&invite);
         caller.invite = Some(invite);
         caller.invite_tx = Some(tx);
         engine.input(leg, LegInput::InviteReceived, now);
@@ -155,8 +159,9 @@ impl Engine {
                 self.allocating = false;
                 self.media_node = Some(node);
                 self.slots = slots;
-                if let Some(remote) = self.leg(CALLER).remote_sdp.as_ref().and_then(rtp_addr) {
-                    self.out.push_back(Output::Media(MediaOutput::Connect { slot: 0, remote }));
+                // The allocation request carried the caller's address: slot 0 sends there.
+                if let Some(remote) = self.leg(CALLER).remote_sdp.as_deref().and_then(rtp_addr) {
+                    self.connected.insert(self.leg(CALLER).slot, remote);
                 }
                 self.out.push_back(Output::Persist);
                 self.dial_waiting(now);
@@ -297,17 +302,49 @@ impl Engine {
         }
     }
 
+    /// Tells the relay where leg `leg`'s far end wants RTP, when that changed.
+    fn connect_slot(&mut self, leg: LegId) {
+        let Some(remote) = self.leg(leg).remote_sdp.as_deref().and_then(rtp_addr) else { return };
+        let slot = self.leg(leg).slot;
+        if self.connected.insert(slot, remote) != Some(remote) {
+            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote }));
+        }
+    }
+
     /// The relay address of `slot`, once media is allocated.
     fn relay(&self, slot: u32) -> Option<SocketAddr> {
         self.slots.get(slot as usize).copied()
     }
 
     /// `far` anchored for leg `toward`: what that leg's far end receives.
-    fn anchored_for(&mut self, toward: LegId, far: &SessionDescription) -> Option<String> {
+    fn anchored_for(&mut self, toward: LegId, far: &FarSdp) -> Option<String> {
         let relay = self.relay(self.leg(toward).slot)?;
-        let ours = media::sdp::anchor(far, relay, &mut self.leg_mut(toward).origin);
-        Some(ours.to_string())
+        Some(media::sdp::anchor(&far.parsed, relay, &mut self.leg_mut(toward).origin))
     }
+}
+
+/// A far end's session description: parsed, and the bytes it arrived as (what a snapshot
+/// keeps, so writing one prints no SDP). Shared: a leg's description is read for its partner.
+#[derive(Debug)]
+pub(crate) struct FarSdp {
+    pub parsed: SessionDescription,
+    pub raw: bytes::Bytes,
+}
+
+impl FarSdp {
+    pub fn parse(raw: bytes::Bytes) -> Option<Arc<FarSdp>> {
+        let parsed = SessionDescription::parse(&raw).ok()?;
+        Some(Arc::new(FarSdp { parsed, raw }))
+    }
+}
+
+/// The SDP of a message, kept with its bytes.
+pub(crate) fn far_sdp(message: &Message) -> Option<Arc<FarSdp>> {
+    let is_sdp = message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
+    if message.body().is_empty() || !is_sdp {
+        return None;
+    }
+    FarSdp::parse(message.body_bytes())
 }
 
 /// The SDP body of a message, when it has one that parses.
@@ -321,9 +358,9 @@ pub(crate) fn sdp_of(message: &Message) -> Option<SessionDescription> {
 }
 
 /// Where a description's audio wants RTP (not for `0.0.0.0`: a hold).
-fn rtp_addr(sdp: &SessionDescription) -> Option<SocketAddr> {
-    let (_, audio) = sdp.audio()?;
-    sdp.rtp_addr(audio).filter(|a| !a.ip().is_unspecified())
+fn rtp_addr(sdp: &FarSdp) -> Option<SocketAddr> {
+    let (_, audio) = sdp.parsed.audio()?;
+    sdp.parsed.rtp_addr(audio).filter(|a| !a.ip().is_unspecified())
 }
 
 /// A number for our SDP origin's session id, stable for a call's leg (RFC 4566 asks for a

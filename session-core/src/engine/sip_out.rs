@@ -106,7 +106,7 @@ impl Engine {
     fn send_provisional(&mut self, leg: LegId) {
         let provisional = self.leg(leg).provisional.clone();
         let status = provisional.as_ref().and_then(Message::status).filter(|s| (180..200).contains(s)).unwrap_or(180);
-        let sdp = provisional.as_ref().and_then(super::sdp_of).and_then(|far| self.anchored_for(leg, &far));
+        let sdp = provisional.as_ref().and_then(super::far_sdp).and_then(|far| self.anchored_for(leg, &far));
         self.respond_invite(leg, status, "", sdp);
     }
 

@@ -12,7 +12,7 @@ use contracts::{
     DialogState, EngineLeg, EnginePending, EnginePlan, EngineState, EngineTarget, EngineTimer, LegPhase, Peer as WirePeer,
     ServerTxRef, Transport as WireTransport, engine_pending::Kind,
 };
-use media::sdp::{AnchorOrigin, SessionDescription};
+use media::sdp::AnchorOrigin;
 use sip::dialog::forking::UacDialogs;
 use sip::dialog::{Dialog, DialogId, DialogState as SipDialogState};
 use sip::message::{HeaderName, Message, NameAddr, Uri};
@@ -20,7 +20,7 @@ use sip::transaction::{Peer, TransportKind};
 
 use super::io::{LegId, OnTimeout, RingPolicy, Route, ServerTx, Target};
 use super::leg::{Inbound, Leg, LegRole, Pending};
-use super::{Engine, EngineConfig, Plan, Timer};
+use super::{Engine, EngineConfig, FarSdp, Plan, Timer};
 use crate::leg::{LegMachine, LegState};
 
 /// Why a stored state cannot be resumed.
@@ -55,6 +55,7 @@ impl Engine {
             plan: self.plan.as_ref().map(plan_out),
             media_node: self.media_node.clone().unwrap_or_default(),
             slots: self.slots.iter().map(ToString::to_string).collect(),
+            connected: self.connected.iter().map(|(slot, a)| (*slot, a.to_string())).collect(),
             allocating: self.allocating,
             timers: self
                 .timers
@@ -82,6 +83,8 @@ impl Engine {
         let legs = state.legs.into_iter().map(|l| leg_in(l, &config)).collect::<Result<Vec<_>, _>>()?;
         let ids = |m: std::collections::HashMap<u32, u32>| m.into_iter().map(|(a, b)| (LegId(a), LegId(b))).collect();
         let slots = state.slots.iter().map(|s| s.parse::<SocketAddr>().map_err(bad)).collect::<Result<Vec<_>, _>>()?;
+        let connected =
+            state.connected.iter().map(|(slot, a)| Ok((*slot, a.parse().map_err(bad)?))).collect::<Result<_, RestoreError>>()?;
         let mut timers = BTreeMap::new();
         for t in state.timers {
             let timer = if t.kind == 0 { Timer::Ring } else { Timer::Glare(LegId(t.leg)) };
@@ -95,6 +98,7 @@ impl Engine {
             plan: state.plan.map(plan_in).transpose()?,
             media_node: Some(state.media_node).filter(|n| !n.is_empty()),
             slots,
+            connected,
             allocating: state.allocating,
             timers,
             best_failure: (state.best_failure_status > 0)
@@ -133,15 +137,14 @@ fn state_of(phase: LegPhase) -> LegState {
     PHASES.iter().find(|(_, p)| *p == phase).map_or(LegState::Idle, |(s, _)| *s)
 }
 
-fn bytes_of(m: Option<&Message>) -> Vec<u8> {
-    m.map(|m| m.as_bytes().to_vec()).unwrap_or_default()
+fn bytes_of(m: Option<&Message>) -> Bytes {
+    m.map(|m| m.as_bytes().clone()).unwrap_or_default()
 }
 
-fn message(bytes: Vec<u8>) -> Result<Option<Message>, RestoreError> {
-    if bytes.is_empty() {
+fn message(raw: Bytes) -> Result<Option<Message>, RestoreError> {
+    if raw.is_empty() {
         return Ok(None);
     }
-    let raw = Bytes::from(bytes);
     Message::parse_stream_message(raw.clone()).or_else(|_| Message::parse_datagram(raw)).map(Some).map_err(bad)
 }
 
@@ -216,7 +219,7 @@ fn pending_out(key: u64, p: &Pending) -> EnginePending {
         Pending::Relayed { tx, request } => {
             out.kind = Kind::Relayed as i32;
             out.tx = Some(tx_out(tx));
-            out.request = request.as_bytes().to_vec();
+            out.request = request.as_bytes().clone();
         }
         Pending::Notify => out.kind = Kind::Notify as i32,
     }
@@ -237,14 +240,14 @@ fn pending_in(p: EnginePending) -> Result<(u64, Pending), RestoreError> {
     Ok((p.key, pending))
 }
 
-fn inbound_out(i: Option<&Inbound>) -> (Option<ServerTxRef>, Vec<u8>) {
+fn inbound_out(i: Option<&Inbound>) -> (Option<ServerTxRef>, Bytes) {
     match i {
-        Some(i) => (Some(tx_out(&i.tx)), i.request.as_bytes().to_vec()),
-        None => (None, Vec::new()),
+        Some(i) => (Some(tx_out(&i.tx)), i.request.as_bytes().clone()),
+        None => (None, Bytes::new()),
     }
 }
 
-fn inbound_in(tx: Option<ServerTxRef>, request: Vec<u8>) -> Result<Option<Inbound>, RestoreError> {
+fn inbound_in(tx: Option<ServerTxRef>, request: Bytes) -> Result<Option<Inbound>, RestoreError> {
     Ok(match (tx_in(tx), message(request)?) {
         (Some(tx), Some(request)) => Some(Inbound { tx, request }),
         _ => None,
@@ -266,9 +269,9 @@ fn leg_out(l: &Leg) -> EngineLeg {
         invite_tx: l.invite_tx.as_ref().map(tx_out),
         target: l.target.clone(),
         invite_key: l.invite_key.unwrap_or(0),
-        early_responses: l.early_responses.iter().map(|m| m.as_bytes().to_vec()).collect(),
+        early_responses: l.early_responses.iter().map(|m| m.as_bytes().clone()).collect(),
         dialog: l.dialog.as_ref().map(dialog_out),
-        remote_sdp: l.remote_sdp.as_ref().map(|s| s.to_string().into_bytes()).unwrap_or_default(),
+        remote_sdp: l.remote_sdp.as_ref().map(|s| s.raw.clone()).unwrap_or_default(),
         provisional: bytes_of(l.provisional.as_ref()),
         origin_session_id: l.origin.session_id,
         origin_version: l.origin.version,
@@ -311,7 +314,10 @@ fn leg_in(l: EngineLeg, config: &EngineConfig) -> Result<Leg, RestoreError> {
         leg.early = Some(early);
     }
     leg.dialog = l.dialog.map(dialog_in).transpose()?;
-    leg.remote_sdp = (!l.remote_sdp.is_empty()).then(|| SessionDescription::parse(&l.remote_sdp)).transpose().map_err(bad)?;
+    leg.remote_sdp = match l.remote_sdp.is_empty() {
+        true => None,
+        false => Some(FarSdp::parse(l.remote_sdp).ok_or_else(|| bad("a stored description that does not parse"))?),
+    };
     leg.provisional = message(l.provisional)?;
     leg.pending = l.pending.into_iter().map(pending_in).collect::<Result<_, _>>()?;
     leg.inbound = inbound_in(l.inbound_tx, l.inbound)?;

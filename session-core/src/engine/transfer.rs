@@ -112,7 +112,7 @@ impl Engine {
         };
         let mut probe = self.leg(leg).origin.clone();
         let before = probe.version;
-        media::sdp::anchor(far, relay, &mut probe);
+        media::sdp::anchor(&far.parsed, relay, &mut probe);
         probe.version != before
     }
 }

@@ -8,8 +8,7 @@ use sip::message::Message;
 use sip::transaction::Peer;
 
 /// A message from an edge's bytes (stream framing first: edges forward what they parsed).
-pub fn parse(bytes: Vec<u8>) -> Option<Message> {
-    let bytes = Bytes::from(bytes);
+pub fn parse(bytes: Bytes) -> Option<Message> {
     Message::parse_stream_message(bytes.clone()).or_else(|_| Message::parse_datagram(bytes)).ok()
 }
 
@@ -52,14 +51,14 @@ pub fn edge_command(output: Output, edge_of_key: impl Fn(u64) -> Option<String>)
     match output {
         Output::Respond { tx, response } => Some((
             tx.edge,
-            edge_command::Command::Respond(contracts::Respond { tx: tx.id, response: response.as_bytes().to_vec() }),
+            edge_command::Command::Respond(contracts::Respond { tx: tx.id, response: response.as_bytes().clone() }),
         )),
         Output::Send { key, request, route } => Some((route.edge.clone(), send(key, &request, &route))),
         Output::Ack { request, route, invite_key } => Some((
             route.edge.clone(),
             edge_command::Command::SendAck(contracts::SendAck {
                 invite_correlation: invite_key.unwrap_or(0),
-                ack: request.as_bytes().to_vec(),
+                ack: request.as_bytes().clone(),
                 destination: Some(peer_out(&route.peer)),
             }),
         )),
@@ -73,7 +72,7 @@ pub fn edge_command(output: Output, edge_of_key: impl Fn(u64) -> Option<String>)
 fn send(key: u64, request: &Message, route: &Route) -> edge_command::Command {
     edge_command::Command::SendRequest(contracts::SendRequest {
         correlation: key,
-        request: request.as_bytes().to_vec(),
+        request: request.as_bytes().clone(),
         destination: Some(peer_out(&route.peer)),
     })
 }
