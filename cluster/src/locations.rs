@@ -23,7 +23,8 @@ pub fn busy_key(user: &str) -> String {
 /// The bindings of `aor` that have not expired at `now_ms`.
 pub async fn lookup(registry: &dyn Registry, aor: &str, now_ms: u64) -> Result<Vec<Binding>, RegistryError> {
     let Some(entry) = registry.get(Bucket::Locations, &key(aor)).await? else { return Ok(Vec::new()) };
-    let reg = Registration::decode(entry.value).map_err(|e| RegistryError::Backend(format!("registration of {aor}: {e}")))?;
+    let reg =
+        Registration::decode(&entry.value[..]).map_err(|e| RegistryError::Backend(format!("registration of {aor}: {e}")))?;
     Ok(reg.bindings.into_iter().filter(|b| b.expires_unix_ms > now_ms).collect())
 }
 
@@ -40,7 +41,7 @@ pub async fn update(
     for _ in 0..8 {
         let current = registry.get(Bucket::Locations, &key).await?;
         let mut bindings = match &current {
-            Some(e) => Registration::decode(e.value.clone()).map(|r| r.bindings).unwrap_or_default(),
+            Some(e) => Registration::decode(&e.value[..]).map(|r| r.bindings).unwrap_or_default(),
             None => Vec::new(),
         };
         bindings.retain(|b| b.expires_unix_ms > now_ms);

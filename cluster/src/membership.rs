@@ -88,7 +88,7 @@ pub async fn members(registry: &dyn Registry, ttl: Duration) -> Result<Vec<NodeH
     let mut out = Vec::new();
     for key in registry.keys(Bucket::Nodes, "").await? {
         if let Some(entry) = registry.get(Bucket::Nodes, &key).await?
-            && let Ok(hb) = NodeHeartbeat::decode(entry.value)
+            && let Ok(hb) = NodeHeartbeat::decode(&entry.value[..])
             && is_fresh(&hb, ttl)
         {
             out.push(hb);
@@ -151,7 +151,7 @@ pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch
                     None => continue,
                 },
                 Some(Ok(Change::Put(entry))) => {
-                    let Ok(hb) = NodeHeartbeat::decode(entry.value) else {
+                    let Ok(hb) = NodeHeartbeat::decode(&entry.value[..]) else {
                         tracing::warn!(key = %entry.key, "undecodable heartbeat");
                         continue;
                     };

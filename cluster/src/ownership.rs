@@ -104,7 +104,7 @@ impl SessionStore {
     /// The record of `session` and its revision.
     pub async fn load(&self, session: &SessionId) -> Result<Option<(SessionRecord, u64)>, OwnershipError> {
         let Some(entry) = self.registry.get(Bucket::Sessions, session.as_str()).await? else { return Ok(None) };
-        let record = SessionRecord::decode(entry.value).map_err(|_| OwnershipError::Corrupt(session.to_string()))?;
+        let record = SessionRecord::decode(&entry.value[..]).map_err(|_| OwnershipError::Corrupt(session.to_string()))?;
         Ok(Some((record, entry.revision)))
     }
 
@@ -177,8 +177,10 @@ impl SessionStore {
             Ok(()) => Ok(()),
             Err(RegistryError::WrongRevision { .. }) => {
                 let current = self.registry.get(Bucket::Sessions, &key).await?;
-                let owner =
-                    current.and_then(|e| SessionRecord::decode(e.value).ok()).map(|r| (r.owner, r.epoch)).unwrap_or_default();
+                let owner = current
+                    .and_then(|e| SessionRecord::decode(&e.value[..]).ok())
+                    .map(|r| (r.owner, r.epoch))
+                    .unwrap_or_default();
                 Err(OwnershipError::Fenced { session: key, owner: owner.0, epoch: owner.1, ours: owned.record.epoch })
             }
             Err(e) => Err(e.into()),

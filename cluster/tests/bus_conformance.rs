@@ -1,6 +1,6 @@
 //! The bus conformance suite, run against `LocalBus` and `NatsBus` on a real nats-server:
-//! wildcards, queue groups, request/reply, no responders, headers and trace context, and
-//! undecodable messages.
+//! wildcards, queue groups, request/reply, no responders, headers and trace context,
+//! undecodable messages, and decoded byte fields that do not pin the payload.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster::bus::{BusError, Headers, typed};
-use cluster::contracts::NoRtp;
+use cluster::contracts::{NoRtp, Respond};
 use cluster::registry::RegistryConfig;
 use cluster::subjects::{test, test_pattern};
 use common::{Fabric, within};
@@ -23,6 +23,7 @@ conformance!(RegistryConfig::default();
     request_without_reply_times_out,
     trace_context_travels_in_headers,
     undecodable_messages_are_counted_and_skipped,
+    decoded_byte_fields_do_not_hold_the_payload,
 );
 
 async fn wildcards_match_tokens_like_nats(f: Fabric) {
@@ -141,6 +142,21 @@ async fn undecodable_messages_are_counted_and_skipped(f: Fabric) {
     let got = within("the valid message after the garbage", sub.next()).await.unwrap();
     assert_eq!(got.message.leg, 2);
     assert!(cluster::metrics::decode_errors() > before);
+}
+
+/// A SIP message an edge keeps for 32 s of retransmissions must not keep the client's read
+/// buffer alive with it: a decoded byte field is its own allocation, not a view of the payload.
+async fn decoded_byte_fields_do_not_hold_the_payload(f: Fabric) {
+    let subject = test("bytes");
+    let mut sub = typed::subscribe::<Respond>(f.bus.as_ref(), &subject).await.unwrap();
+    f.bus.flush().await.unwrap();
+    let response = Bytes::from_static(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+    typed::publish(f.bus.as_ref(), &subject, &Respond { tx: 7, response: response.clone() }).await.unwrap();
+    let got = within("the response", sub.next()).await.unwrap();
+    assert_eq!(got.message.response, response);
+    let payload = got.raw.payload.as_ptr_range();
+    let field = got.message.response.as_ptr();
+    assert!(!payload.contains(&field), "the decoded field points into the bus payload");
 }
 
 /// In-process only: a subscriber that stops reading fills its own buffer; publishers wait

@@ -1,6 +1,10 @@
 //! Protobuf on the bus: publish, request and reply with contract messages, and typed
 //! subscriptions that decode each message — one that does not decode is logged with its
 //! subject, counted in [`crate::metrics::DECODE_ERRORS`], and skipped.
+//!
+//! Messages are decoded from a slice, so their byte fields are copies: a field decoded from
+//! the payload's `Bytes` would share the client's read buffer, and a SIP message an edge keeps
+//! for 32 s of retransmissions (or an engine for a whole call) would pin that buffer with it.
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
@@ -32,7 +36,7 @@ pub async fn request<Req: Message, Resp: Message + Default>(
     timeout: Duration,
 ) -> Result<Resp, BusError> {
     let reply = bus.request(subject, headers_with_trace(), Bytes::from(request.encode_to_vec()), timeout).await?;
-    Resp::decode(reply.payload).map_err(|e| {
+    Resp::decode(&reply.payload[..]).map_err(|e| {
         metrics::DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
         BusError::Decode(subject.to_string(), e.to_string())
     })
@@ -79,7 +83,7 @@ impl<M: Message + Default> TypedSubscription<M> {
     pub async fn next(&mut self) -> Option<Received<M>> {
         loop {
             let raw = self.inner.next().await?;
-            match M::decode(raw.payload.clone()) {
+            match M::decode(&raw.payload[..]) {
                 Ok(message) => return Some(Received { message, raw }),
                 Err(e) => {
                     metrics::DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
