@@ -31,7 +31,7 @@ fn uac(file: Option<&str>, cm: &Callmesh, calls: u64) -> Sipp {
         Some(f) => Sipp::scenario_file(scenario(f)),
         None => Sipp::builtin("uac"),
     };
-    s.remote(cm.sip[0]).local(free_local_addr()).calls(calls).rate(20.0).arg("-s").arg("1000").timeout(Duration::from_secs(60))
+    s.remote(cm.sip[0]).local(free_local_addr()).calls(calls).rate(20.0).dial("1000").timeout(Duration::from_secs(60))
 }
 
 #[test]
@@ -79,8 +79,12 @@ fn rtp_crosses_the_media_node_in_both_directions() {
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
-    let mut caller =
-        uac(Some("uac_hold.xml"), &cm, 2).media(free_local_addr()).arg("-rtp_echo").arg("-d").arg("12000").spawn().unwrap();
+    let mut caller = uac(Some("uac_hold.xml"), &cm, 2)
+        .media(free_local_addr())
+        .arg("-rtp_echo")
+        .hold(Duration::from_secs(12))
+        .spawn()
+        .unwrap();
     cm.wait_metric("media_rtp_packets_relayed_total", "the callee's packets and their echo", |v| v >= 2 * 2 * RTP_PER_PLAY);
     assert_eq!(
         caller.screen_counter("Total echo RTP pckts 1st stream").unwrap(),
@@ -97,7 +101,7 @@ fn either_side_can_hang_up() {
     let callee = free_local_addr();
     let cm = Callmesh::all_in_one(&route_to(callee));
     let far = uas(Some("uas_bye.xml"), callee, 5);
-    uac(Some("uac_recv_bye.xml"), &cm, 5).arg("-d").arg("300").run().unwrap().assert_clean(5);
+    uac(Some("uac_recv_bye.xml"), &cm, 5).hold(Duration::from_millis(300)).run().unwrap().assert_clean(5);
     far.finish().unwrap().assert_clean(5);
     cm.wait_idle();
     let pairs = cm.metric("media_free_port_pairs");
@@ -137,19 +141,13 @@ fn a_registered_user_receives_calls_and_a_wrong_password_registers_nothing() {
             .local(free_local_addr())
             .calls(1)
             .timeout(Duration::from_secs(20))
-            .arg("-key")
-            .arg("user")
-            .arg("alice")
+            .key("user", "alice")
             .arg("-au")
             .arg("alice")
             .arg("-ap")
             .arg(password)
-            .arg("-key")
-            .arg("contact_host")
-            .arg(phone.ip().to_string())
-            .arg("-key")
-            .arg("contact_port")
-            .arg(phone.port().to_string())
+            .key("contact_host", phone.ip())
+            .key("contact_port", phone.port())
             .run()
             .unwrap()
     };
@@ -165,8 +163,7 @@ fn a_registered_user_receives_calls_and_a_wrong_password_registers_nothing() {
         .local(free_local_addr())
         .calls(3)
         .rate(10.0)
-        .arg("-s")
-        .arg("alice")
+        .dial("alice")
         .timeout(Duration::from_secs(30))
         .run()
         .unwrap()
@@ -202,7 +199,7 @@ fn bad_input_gets_precise_answers_and_spares_a_running_call() {
     let callee = free_local_addr();
     let cm = Callmesh::all_in_one(&route_to(callee));
     let far = uas(None, callee, 1);
-    let call = uac(None, &cm, 1).arg("-d").arg("3000").spawn().unwrap();
+    let call = uac(None, &cm, 1).hold(Duration::from_secs(3)).spawn().unwrap();
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
     let me = s.local_addr().unwrap();
@@ -281,7 +278,7 @@ fn a_call_beyond_the_rtp_ports_gets_503_and_others_are_unharmed() {
     // Two port pairs: room for one call.
     let cm = Callmesh::all_in_one(&format!("[media]\nrtp_ports = \"31900-31903\"\n{}", route_to(callee)));
     let far = uas(None, callee, 1);
-    let first = uac(None, &cm, 1).arg("-d").arg("3000").spawn().unwrap();
+    let first = uac(None, &cm, 1).hold(Duration::from_secs(3)).spawn().unwrap();
     cm.wait_metric("media_sessions_active", "the first call to hold the only port pairs", |v| v == 1);
     assert_eq!(probe_invite(cm.sip[0], "1234"), 503);
     first.finish().unwrap().assert_clean(1);

@@ -19,7 +19,7 @@ fn uac(file: Option<&str>, edge: SocketAddr, calls: u64) -> Sipp {
         Some(f) => Sipp::scenario_file(scenario(f)),
         None => Sipp::builtin("uac"),
     };
-    s.remote(edge).local(free_local_addr()).calls(calls).rate(20.0).arg("-s").arg("1000").timeout(Duration::from_secs(60))
+    s.remote(edge).local(free_local_addr()).calls(calls).rate(20.0).dial("1000").timeout(Duration::from_secs(60))
 }
 
 #[test]
@@ -58,14 +58,9 @@ fn calls_with_rtp_cross_the_cluster_and_end_from_either_edge() {
     // The caller's BYE goes to the other edge, which still ends the call.
     let far = Sipp::builtin("uas").local(callee).calls(3).timeout(Duration::from_secs(60)).spawn().unwrap();
     uac(Some("uac_bye_other_edge.xml"), cm2.sip[0], 3)
-        .arg("-d")
-        .arg("200")
-        .arg("-key")
-        .arg("other_host")
-        .arg(cm2.sip[1].ip().to_string())
-        .arg("-key")
-        .arg("other_port")
-        .arg(cm2.sip[1].port().to_string())
+        .hold(Duration::from_millis(200))
+        .key("other_host", cm2.sip[1].ip())
+        .key("other_port", cm2.sip[1].port())
         .run()
         .unwrap()
         .assert_clean(3);
@@ -82,13 +77,13 @@ fn cancel_busy_and_callee_hangup_across_processes() {
     for (uas_file, uac_file, extra) in [
         ("uas_ring.xml", "uac_cancel.xml", None),
         ("uas_busy.xml", "uac_busy.xml", None),
-        ("uas_bye.xml", "uac_recv_bye.xml", Some("300")),
+        ("uas_bye.xml", "uac_recv_bye.xml", Some(Duration::from_millis(300))),
     ] {
         let mut uas = Sipp::scenario_file(scenario(uas_file)).local(callee).calls(3).timeout(Duration::from_secs(60));
         let mut caller = uac(Some(uac_file), cm.sip[0], 3);
         if let Some(d) = extra {
-            uas = uas.arg("-d").arg(d);
-            caller = caller.arg("-d").arg(d);
+            uas = uas.hold(d);
+            caller = caller.hold(d);
         }
         let far = uas.spawn().unwrap();
         caller.run().unwrap().assert_clean(3);

@@ -23,10 +23,8 @@ fn node_with_a_call(hold: Duration, settings: &str) -> (Callmesh, RunningSipp, R
         .remote(cm.sip[0])
         .local(free_local_addr())
         .calls(1)
-        .arg("-s")
-        .arg("1000")
-        .arg("-d")
-        .arg(hold.as_millis().to_string())
+        .dial("1000")
+        .hold(hold)
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
@@ -107,8 +105,7 @@ fn a_draining_session_node_leaves_its_queue_group_in_a_cluster() {
         .local(free_local_addr())
         .calls(10)
         .rate(20.0)
-        .arg("-s")
-        .arg("1000")
+        .dial("1000")
         .run()
         .unwrap()
         .assert_clean(10);

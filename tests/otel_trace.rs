@@ -166,7 +166,7 @@ fn one_call_is_one_trace_across_edge_router_session_and_media() {
     ];
     let cm = Callmesh::one_per_role(&format!("[[routes]]\nuser = '^1'\ntarget = \"sip:${{user}}@{callee}\"\n"), &env);
     let uas = Sipp::builtin("uas").local(callee).calls(1).timeout(Duration::from_secs(30)).spawn().unwrap();
-    Sipp::builtin("uac").remote(cm.sip[0]).local(free_local_addr()).calls(1).arg("-s").arg("1000").run().unwrap().assert_clean(1);
+    Sipp::builtin("uac").remote(cm.sip[0]).local(free_local_addr()).calls(1).dial("1000").run().unwrap().assert_clean(1);
     uas.finish().unwrap().assert_clean(1);
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -222,7 +222,7 @@ fn the_grpc_protocol_speaks_http2_to_the_endpoint() {
     let callee = free_local_addr();
     let cm = Callmesh::all_in_one_with(&format!("[[routes]]\nuser = '^1'\ntarget = \"sip:${{user}}@{callee}\"\n"), &env);
     let uas = Sipp::builtin("uas").local(callee).calls(1).timeout(Duration::from_secs(30)).spawn().unwrap();
-    Sipp::builtin("uac").remote(cm.sip[0]).local(free_local_addr()).calls(1).arg("-s").arg("1000").run().unwrap().assert_clean(1);
+    Sipp::builtin("uac").remote(cm.sip[0]).local(free_local_addr()).calls(1).dial("1000").run().unwrap().assert_clean(1);
     uas.finish().unwrap().assert_clean(1);
     listener.set_nonblocking(false).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -104,6 +104,21 @@ impl Sipp {
         self.dir.path().join("screen.log")
     }
 
+    /// The user part of the Request-URI the UAC dials (`-s`).
+    pub fn dial(self, user: &str) -> Self {
+        self.arg("-s").arg(user)
+    }
+
+    /// The scenarios' default pause (`-d`): how long the built-in UAC talks before its BYE.
+    pub fn hold(self, d: Duration) -> Self {
+        self.arg("-d").arg(d.as_millis().to_string())
+    }
+
+    /// A value for a `[key]` the scenario reads (`-key`).
+    pub fn key(self, name: &str, value: impl ToString) -> Self {
+        self.arg("-key").arg(name).arg(value.to_string())
+    }
+
     /// The media address SIPp advertises and sends RTP from (`-mi`, `-mp`).
     pub fn media(self, addr: SocketAddr) -> Self {
         self.arg("-mi").arg(addr.ip().to_string()).arg("-mp").arg(addr.port().to_string())
