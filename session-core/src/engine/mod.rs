@@ -43,7 +43,7 @@ pub use self::io::{
 };
 use self::leg::{Leg, LegRole};
 pub use self::sip_out::refusal;
-pub use self::state::RestoreError;
+pub use self::state::{RestoreError, peer_from_contract, peer_to_contract};
 pub(crate) use self::transfer::parse_refer_to;
 use crate::leg::{LegAction, LegInput};
 

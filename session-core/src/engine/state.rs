@@ -156,7 +156,8 @@ fn tx_in(tx: Option<ServerTxRef>) -> Option<ServerTx> {
     tx.map(|t| ServerTx { edge: t.edge, id: t.id })
 }
 
-fn peer_out(p: &Peer) -> WirePeer {
+/// A flow as the contracts carry it (the engine's state, edge commands).
+pub fn peer_to_contract(p: &Peer) -> WirePeer {
     let transport = match p.transport {
         TransportKind::Udp => WireTransport::Udp,
         TransportKind::Tcp => WireTransport::Tcp,
@@ -164,10 +165,16 @@ fn peer_out(p: &Peer) -> WirePeer {
     WirePeer { transport: transport as i32, addr: p.addr.to_string() }
 }
 
+/// The flow a contract `Peer` names (UDP unless it says TCP); `None` when its address does
+/// not parse.
+pub fn peer_from_contract(p: &WirePeer) -> Option<Peer> {
+    let addr = p.addr.parse().ok()?;
+    Some(if p.transport == WireTransport::Tcp as i32 { Peer::tcp(addr) } else { Peer::udp(addr) })
+}
+
 fn peer_in(p: Option<WirePeer>) -> Result<Peer, RestoreError> {
     let p = p.ok_or_else(|| bad("a leg without a route"))?;
-    let addr = p.addr.parse().map_err(bad)?;
-    Ok(if p.transport == WireTransport::Tcp as i32 { Peer::tcp(addr) } else { Peer::udp(addr) })
+    peer_from_contract(&p).ok_or_else(|| bad(format!("a route to {:?}", p.addr)))
 }
 
 fn dialog_out(d: &Dialog) -> DialogState {
@@ -263,7 +270,7 @@ fn leg_out(l: &Leg) -> EngineLeg {
         phase: phase_of(l.state()) as i32,
         tag: l.tag.clone(),
         route_edge: l.route.edge.clone(),
-        route_peer: Some(peer_out(&l.route.peer)),
+        route_peer: Some(peer_to_contract(&l.route.peer)),
         slot: l.slot,
         invite: bytes_of(l.invite.as_ref()),
         invite_tx: l.invite_tx.as_ref().map(tx_out),
@@ -336,7 +343,7 @@ fn target_out(t: &Target) -> EngineTarget {
     EngineTarget {
         uri: t.uri.clone(),
         route_edge: t.route.as_ref().map(|r| r.edge.clone()).unwrap_or_default(),
-        route_peer: t.route.as_ref().map(|r| peer_out(&r.peer)),
+        route_peer: t.route.as_ref().map(|r| peer_to_contract(&r.peer)),
     }
 }
 

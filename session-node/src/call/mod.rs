@@ -17,7 +17,7 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use session_core::engine::{
     CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx,
-    Target,
+    Target, peer_from_contract,
 };
 use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
@@ -48,7 +48,7 @@ impl Call {
         let incoming = routed.call.clone()?;
         let id = SessionId::new(incoming.session_id.clone()).ok()?;
         let invite = wire::parse(incoming.invite.clone())?;
-        let caller_route = Route { edge: incoming.edge_id.clone(), peer: wire::peer_in(incoming.source.as_ref()?)? };
+        let caller_route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
         let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
         let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
         let now = Instant::now();
@@ -229,7 +229,7 @@ impl Call {
 /// devices ring together), through the edge the router chose, with the route's ring policy.
 fn dial_plan(routed: &RoutedCall, caller_edge: &str) -> Command {
     let edge = if routed.target_edge_id.is_empty() { caller_edge.to_owned() } else { routed.target_edge_id.clone() };
-    let flow = routed.target_flow.as_ref().and_then(wire::peer_in);
+    let flow = routed.target_flow.as_ref().and_then(peer_from_contract);
     let targets = routed
         .targets
         .iter()

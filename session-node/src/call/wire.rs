@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use cluster::contracts::{self, EdgeEvent, FailureReason, edge_command, edge_event};
-use session_core::engine::{Failure, Output, Route, ServerTx, SipInput};
+use session_core::engine::{Failure, Output, Route, ServerTx, SipInput, peer_from_contract, peer_to_contract};
 use sip::message::Message;
 use sip::transaction::Peer;
 
@@ -12,26 +12,13 @@ pub fn parse(bytes: Bytes) -> Option<Message> {
     Message::parse_stream_message(bytes.clone()).or_else(|_| Message::parse_datagram(bytes)).ok()
 }
 
-pub fn peer_in(p: &contracts::Peer) -> Option<Peer> {
-    let addr = p.addr.parse().ok()?;
-    Some(if p.transport == contracts::Transport::Tcp as i32 { Peer::tcp(addr) } else { Peer::udp(addr) })
-}
-
-pub fn peer_out(p: &Peer) -> contracts::Peer {
-    let transport = match p.transport {
-        sip::transaction::TransportKind::Tcp => contracts::Transport::Tcp,
-        sip::transaction::TransportKind::Udp => contracts::Transport::Udp,
-    };
-    contracts::Peer { transport: transport as i32, addr: p.addr.to_string() }
-}
-
 /// The engine's input for what edge `event.edge_id` reports.
 pub fn sip_input(event: EdgeEvent) -> Option<SipInput> {
     let edge = event.edge_id;
     let tx = |id| ServerTx { edge: edge.clone(), id };
     Some(match event.event? {
         edge_event::Event::Request(r) => {
-            let from = r.source.as_ref().and_then(peer_in).unwrap_or_else(|| Peer::udp(([0, 0, 0, 0], 0).into()));
+            let from = r.source.as_ref().and_then(peer_from_contract).unwrap_or_else(|| Peer::udp(([0, 0, 0, 0], 0).into()));
             SipInput::Request { tx: tx(r.tx), request: parse(r.request)?, from }
         }
         edge_event::Event::Ack(a) => SipInput::Ack { request: parse(a.ack)? },
@@ -59,7 +46,7 @@ pub fn edge_command(output: Output, edge_of_key: impl Fn(u64) -> Option<String>)
             edge_command::Command::SendAck(contracts::SendAck {
                 invite_correlation: invite_key.unwrap_or(0),
                 ack: request.as_bytes().clone(),
-                destination: Some(peer_out(&route.peer)),
+                destination: Some(peer_to_contract(&route.peer)),
             }),
         )),
         Output::Cancel { key } => {
@@ -73,6 +60,6 @@ fn send(key: u64, request: &Message, route: &Route) -> edge_command::Command {
     edge_command::Command::SendRequest(contracts::SendRequest {
         correlation: key,
         request: request.as_bytes().clone(),
-        destination: Some(peer_out(&route.peer)),
+        destination: Some(peer_to_contract(&route.peer)),
     })
 }
