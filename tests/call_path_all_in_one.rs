@@ -7,6 +7,7 @@ mod common;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use common::raw_sip::{RawSip, status};
 use common::{Callmesh, scenario};
 use testkit::ports::free_local_addr;
 use testkit::sipp::{RunningSipp, Sipp};
@@ -173,25 +174,11 @@ fn a_registered_user_receives_calls_and_a_wrong_password_registers_nothing() {
 
 /// Sends one INVITE to `user` and returns the final status.
 fn probe_invite(edge: SocketAddr, user: &str) -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let me = s.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:{user}@{edge} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-probe{};rport\r\nFrom: <sip:probe@{me}>;tag=p\r\n\
-To: <sip:{user}@{edge}>\r\nCall-ID: probe-{}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:probe@{me}>\r\nContent-Length: 0\r\n\r\n",
-        me.port(),
-        me.port()
-    );
-    s.send_to(invite.as_bytes(), edge).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = s.recv(&mut buf).expect("a final response to the probe INVITE");
-        let status: u16 = std::str::from_utf8(&buf[8..11]).ok().and_then(|c| c.parse().ok()).unwrap_or(0);
-        if status >= 200 {
-            return status;
-        }
-        assert!(n > 0);
-    }
+    let caller = RawSip::bind();
+    let call_id = format!("probe-{}", caller.addr.port());
+    caller.send(edge, &caller.invite(edge, user, &call_id, "127.0.0.1:40000".parse().unwrap()));
+    let (answer, _) = caller.recv_final().expect("a final response to the probe INVITE");
+    status(&answer)
 }
 
 #[test]
