@@ -54,12 +54,12 @@ fn rtp_crosses_the_media_node_in_both_directions() {
     let cm = Callmesh::all_in_one(&route_to(callee));
     let mut echo = Sipp::scenario_file(scenario("uas_echo.xml"))
         .local(callee)
-        .media(free_local_addr())
+        .media()
         .arg("-rtp_echo")
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
-    uac(Some("uac_pcap.xml"), &cm, 3).media(free_local_addr()).run().unwrap().assert_clean(3);
+    uac(Some("uac_pcap.xml"), &cm, 3).media().run().unwrap().assert_clean(3);
     let relayed = cm.wait_metric("media_rtp_packets_relayed_total", "the echo of every packet", |v| v >= 2 * 3 * RTP_PER_PLAY);
     assert_eq!(relayed, 2 * 3 * RTP_PER_PLAY, "each packet relayed once each way");
     assert_eq!(
@@ -75,17 +75,12 @@ fn rtp_crosses_the_media_node_in_both_directions() {
     let cm = Callmesh::all_in_one(&route_to(callee));
     let player = Sipp::scenario_file(scenario("uas_pcap.xml"))
         .local(callee)
-        .media(free_local_addr())
+        .media()
         .calls(2)
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
-    let mut caller = uac(Some("uac_hold.xml"), &cm, 2)
-        .media(free_local_addr())
-        .arg("-rtp_echo")
-        .hold(Duration::from_secs(12))
-        .spawn()
-        .unwrap();
+    let mut caller = uac(Some("uac_hold.xml"), &cm, 2).media().arg("-rtp_echo").hold(Duration::from_secs(12)).spawn().unwrap();
     cm.wait_metric("media_rtp_packets_relayed_total", "the callee's packets and their echo", |v| v >= 2 * 2 * RTP_PER_PLAY);
     assert_eq!(
         caller.screen_counter("Total echo RTP pckts 1st stream").unwrap(),

@@ -43,12 +43,12 @@ fn calls_with_rtp_cross_the_cluster_and_end_from_either_edge() {
     let cm2 = Callmesh::cluster(&route_to(callee));
     let mut echo = Sipp::scenario_file(scenario("uas_echo.xml"))
         .local(callee)
-        .media(free_local_addr())
+        .media()
         .arg("-rtp_echo")
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
-    uac(Some("uac_pcap.xml"), cm2.sip[0], 2).media(free_local_addr()).run().unwrap().assert_clean(2);
+    uac(Some("uac_pcap.xml"), cm2.sip[0], 2).media().run().unwrap().assert_clean(2);
     let relayed = cm2.wait_metric("media_rtp_packets_relayed_total", "the echo of every packet", |v| v >= 2 * 2 * 236);
     assert_eq!(relayed, 2 * 2 * 236);
     assert_eq!(echo.screen_counter("Total echo RTP pckts 1st stream").unwrap(), 2 * 236);

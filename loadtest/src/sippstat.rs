@@ -118,6 +118,16 @@ pub fn screen_counter(screen: &str, label: &str) -> Option<u64> {
     screen.lines().filter(|l| l.contains(label)).filter_map(|l| l.split_whitespace().next()?.parse().ok()).max()
 }
 
+/// Why SIPp stopped, when its exit code says it could not run at all (254: a socket it could
+/// not bind, 255: another fatal error): its last error line, which names the cause.
+pub fn fatal_error(code: Option<i32>, output: &str) -> Option<String> {
+    let code = code.filter(|c| matches!(c, 254 | 255))?;
+    let line = output.lines().rev().find(|l| l.contains("Unable") || l.to_ascii_lowercase().contains("error"));
+    // SIPp's error lines begin with a date, a time and a timestamp, tab- and colon-separated.
+    let why = line.map(|l| l.rsplit_once(": ").map_or(l, |(_, why)| why).trim().to_owned());
+    Some(format!("SIPp exited with {code}: {}", why.unwrap_or_else(|| "no error line".into())))
+}
+
 /// The text of every file in `dir` whose name ends with `suffix`, joined.
 pub fn read_matching(dir: &Path, prefix: &str, suffix: &str) -> String {
     let mut out = String::new();
@@ -136,6 +146,21 @@ mod tests {
     use super::*;
 
     const STATS: &str = include_str!("../tests/fixtures/uac_stat.csv");
+
+    #[test]
+    fn a_sipp_that_could_not_run_says_why() {
+        let output = "Resolving remote host '127.0.0.1'... Done.\n2026-12-01\t02:27:58.863833\t1796092078.863833: \
+                      Unable to bind video RTP socket (IP=127.0.0.1, port=43002), errno = 98 (Address already in use)\n";
+        assert_eq!(
+            fatal_error(Some(254), output).as_deref(),
+            Some(
+                "SIPp exited with 254: Unable to bind video RTP socket (IP=127.0.0.1, port=43002), errno = 98 (Address already in use)"
+            )
+        );
+        assert_eq!(fatal_error(Some(255), "").as_deref(), Some("SIPp exited with 255: no error line"));
+        assert_eq!(fatal_error(Some(1), output), None, "1 is a run with failed calls, judged by its counters");
+        assert_eq!(fatal_error(None, output), None);
+    }
 
     #[test]
     fn a_real_sipp_statistics_file_gives_its_last_counters_and_the_rate_when_all_calls_existed() {

@@ -132,6 +132,10 @@ impl Step<'_> {
             outcome.passed = false;
             outcome.fail_reasons.push(format!("caller SIPp still running after {bound} s"));
         }
+        if let Some(why) = sippstat::fatal_error(uac_exit.and_then(|e| e.code), &uac.output()) {
+            outcome.passed = false;
+            outcome.fail_reasons.push(format!("caller {why}"));
+        }
         std::fs::write(self.dir.join("result.json"), serde_json::to_string_pretty(&outcome)?)?;
         Ok(outcome)
     }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use crate::process::Spawned;
 
+/// How many ports SIPp binds from its `-mp` port: audio RTP, RTCP, video RTP, RTCP.
+pub const SIPP_MEDIA_PORTS: u16 = 4;
+
 /// A SIPp run to configure.
 pub struct Sipp {
     scenario: Vec<String>,
@@ -119,8 +122,10 @@ impl Sipp {
         self.arg("-key").arg(name).arg(value.to_string())
     }
 
-    /// The media address SIPp advertises and sends RTP from (`-mi`, `-mp`).
-    pub fn media(self, addr: SocketAddr) -> Self {
+    /// RTP on 127.0.0.1 from free ports (`-mi`, `-mp`): SIPp binds four from the one it is
+    /// given, and exits with 254 when any of them is taken.
+    pub fn media(self) -> Self {
+        let addr = crate::ports::free_local_block(SIPP_MEDIA_PORTS);
         self.arg("-mi").arg(addr.ip().to_string()).arg("-mp").arg(addr.port().to_string())
     }
 
