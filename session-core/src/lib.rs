@@ -5,8 +5,8 @@
 //!   media requests as outputs, its state a value.
 //! - [`policy`] and [`interceptor`]: deciding what happens to an incoming call before any
 //!   session exists (the seeds' `IncomingCallPolicy` and `SignalingInterceptor`).
-//! - [`peer`]: the `SimplePeer` SDK — real calls with real audio in a few lines, driven by
-//!   the same leg table, with the seeds' handlers and policies.
+//! - [`peer`]: the `SimplePeer` SDK — real calls with real audio in a few lines, each run by
+//!   the same call engine (its local mode), with the seeds' handlers and policies.
 
 pub mod engine;
 pub mod interceptor;

@@ -21,8 +21,12 @@ impl Engine {
             LegEvent::Ringing => self.on_ringing(leg),
             LegEvent::Answered => self.on_answered(leg),
             LegEvent::Failed => self.on_failed(leg, now),
-            LegEvent::Cancelled => self.cancel_ringing_for(leg),
+            LegEvent::Cancelled => {
+                self.leg_mut(leg).failure.get_or_insert((487, "Request Terminated".into()));
+                self.cancel_ringing_for(leg);
+            }
             LegEvent::Confirmed => {}
+            LegEvent::UpdateRequested if self.is_local() => self.local_reoffered(leg),
             LegEvent::UpdateRequested => match self.partner(leg) {
                 Some(p) if self.leg(p).state() == LegState::Confirmed => self.work.push_back((p, LegInput::Update)),
                 // The other side is busy with an offer of its own, or not acknowledged yet:
@@ -33,6 +37,7 @@ impl Engine {
                     self.work.push_back((leg, LegInput::RejectUpdate));
                 }
             },
+            LegEvent::UpdateDone if self.is_local() => self.local_updated(leg, 200),
             LegEvent::UpdateDone => {
                 if let Some(p) = self.partner(leg) {
                     self.work.push_back((p, LegInput::AcceptUpdate));
@@ -40,6 +45,10 @@ impl Engine {
             }
             // A 491 is retried (`glare`): the partner waits for the outcome of the retry.
             LegEvent::UpdateFailed if self.leg(leg).glare => {}
+            LegEvent::UpdateFailed if self.is_local() => {
+                let status = self.leg(leg).failure.as_ref().map_or(500, |(s, _)| *s);
+                self.local_updated(leg, status);
+            }
             LegEvent::UpdateFailed => {
                 if let Some(p) = self.partner(leg) {
                     self.work.push_back((p, LegInput::RejectUpdate));
@@ -51,6 +60,9 @@ impl Engine {
 
     /// The caller's INVITE is in: media first (the targets are offered its relay).
     fn on_incoming(&mut self) {
+        if self.is_local() {
+            return self.local_incoming();
+        }
         if self.leg(CALLER).invite.as_ref().is_some_and(|i| !i.body().is_empty()) && self.leg(CALLER).remote_sdp.is_none() {
             self.reject_caller(488, "Not Acceptable Here");
             return;

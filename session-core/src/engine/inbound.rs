@@ -68,6 +68,10 @@ impl Engine {
             Method::Invite => self.on_reinvite(leg, tx, request),
             Method::Refer => self.on_refer(leg, tx, request, now),
             Method::Info | Method::Update => self.relay_request(leg, tx, request),
+            Method::Notify if self.is_local() && is_refer_event(&request) => {
+                self.respond(leg, tx, &request, 200, "OK", None);
+                self.local_refer_notified(leg, &request);
+            }
             Method::Options | Method::Notify | Method::Prack => self.respond(leg, tx, &request, 200, "OK", None),
             _ => self.respond(leg, tx, &request, 405, "Method Not Allowed", None),
         }
@@ -105,6 +109,12 @@ impl Engine {
     fn relay_request(&mut self, leg: LegId, tx: ServerTx, request: Message) {
         if let Some(digit) = dtmf_relay_digit(&request) {
             self.out.push_back(Output::Event(CallEvent::Dtmf { leg, digit }));
+        }
+        if self.is_local() {
+            return match request.method() {
+                Some(Method::Update) => self.local_update(leg, tx, request),
+                _ => self.respond(leg, tx, &request, 200, "OK", None),
+            };
         }
         let Some(partner) = self.partner(leg).filter(|p| self.leg(*p).is_up()) else {
             let status = if request.method() == Some(&Method::Info) { 200 } else { 491 };
@@ -146,6 +156,7 @@ impl Engine {
             Pending::Invite => self.on_invite_response(leg, response),
             Pending::Reinvite(seq) if status >= 200 => self.on_reinvite_response(leg, seq, response, now),
             Pending::Bye if status >= 200 => self.work.push_back((leg, LegInput::ByeResponse)),
+            Pending::Refer if status >= 200 => self.local_refer_answered(leg, status, response.reason()),
             Pending::Relayed { tx, request } if status > 100 => {
                 let from = self.partner(leg).unwrap_or(leg);
                 let sdp = far_sdp(&response).and_then(|answer| {
@@ -170,6 +181,9 @@ impl Engine {
                 if let Some(answer) = far_sdp(&response) {
                     self.leg_mut(leg).remote_sdp = Some(answer);
                     self.connect_slot(leg);
+                    if self.is_local() {
+                        self.local_answered(&response);
+                    }
                 }
                 self.leg_mut(leg).provisional = Some(response);
                 self.work.push_back((leg, LegInput::Provisional));
@@ -185,6 +199,9 @@ impl Engine {
                     if let Some(answer) = far_sdp(&response) {
                         l.remote_sdp = Some(answer);
                     }
+                    if self.is_local() {
+                        self.local_answered(&response);
+                    }
                     self.work.push_back((leg, LegInput::Success));
                 }
                 // The 2xx again: our ACK was lost.
@@ -193,6 +210,11 @@ impl Engine {
                 Some(Ok(DialogUpdate::ExtraConfirmed(_))) => self.end_extra_fork(leg, &response),
                 _ => {}
             },
+            401 | 407 if self.local_challenged(leg, &response) => {}
+            // What made us cancel (an answer timeout) stays the reason, not the 487.
+            _ if self.leg(leg).state() == LegState::Cancelling && self.leg(leg).failure.is_some() => {
+                self.work.push_back((leg, LegInput::Failure));
+            }
             _ => {
                 self.leg_mut(leg).failure = Some((status, response.reason().to_owned()));
                 self.work.push_back((leg, LegInput::Failure));
@@ -226,6 +248,9 @@ impl Engine {
                 l.remote_sdp = Some(answer);
             }
             self.connect_slot(leg);
+            if self.is_local() {
+                self.local_answered(&response);
+            }
             self.work.push_back((leg, LegInput::UpdateSuccess));
             return;
         }
@@ -253,7 +278,9 @@ impl Engine {
                 self.leg_mut(leg).failure = Some((failure.0, failure.1.into()));
                 self.work.push_back((leg, LegInput::Timeout));
             }
+            Pending::Reinvite(_) if self.local_retry_reinvite(leg) => {}
             Pending::Reinvite(_) | Pending::Bye => self.work.push_back((leg, LegInput::Timeout)),
+            Pending::Refer => self.local_refer_answered(leg, 408, "Request Timeout"),
             Pending::Relayed { tx, request } => {
                 let from = self.partner(leg).unwrap_or(leg);
                 self.respond(from, tx, &request, 408, "Request Timeout", None);
@@ -261,6 +288,11 @@ impl Engine {
             Pending::Notify => {}
         }
     }
+}
+
+/// A NOTIFY of the `refer` event package (RFC 3515).
+fn is_refer_event(request: &Message) -> bool {
+    request.header(sip::message::HeaderName::Event).is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"))
 }
 
 /// `Signal=5` of an `application/dtmf-relay` INFO.

@@ -69,13 +69,51 @@ pub enum MediaInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Call `targets` for the caller: all at once (`parallel`) or one after the other.
-    Dial { targets: Vec<Target>, parallel: bool, ring: RingPolicy },
+    Dial {
+        targets: Vec<Target>,
+        parallel: bool,
+        ring: RingPolicy,
+    },
     /// Answer the caller ourselves (a call accepted on a ring timeout, a queue).
     Answer,
     /// Refuse the caller.
-    Reject { status: u16, reason: String },
+    Reject {
+        status: u16,
+        reason: String,
+    },
     /// End every leg.
     Hangup,
+    // A local call's (the SDK's: see `Engine::answering` and `Engine::calling`).
+    /// Refuse the caller with a redirection (3xx) to `contact`.
+    Redirect {
+        status: u16,
+        contact: String,
+    },
+    /// Offer again in a re-INVITE: holding the far end (`sendonly`) or not.
+    Reoffer {
+        hold: bool,
+    },
+    /// Take the far end's re-offer ([`CallEvent::Reoffered`]), or refuse it (488).
+    AcceptReoffer,
+    RejectReoffer,
+    /// Ask the far end to call someone else (REFER with this `Refer-To` name-addr).
+    Refer {
+        refer_to: String,
+    },
+    /// Answer a [`CallEvent::TransferRequested`]: accept (202, NOTIFY 100 Trying; the
+    /// application calls the target and reports with `TransferProgress`), accept without
+    /// doing it (202 and a last NOTIFY), or refuse.
+    AcceptTransfer,
+    IgnoreTransfer,
+    RejectTransfer {
+        status: u16,
+        reason: String,
+    },
+    /// How the call to the transfer target went (a NOTIFY; a final success ends our leg).
+    TransferProgress {
+        status: u16,
+        reason: String,
+    },
 }
 
 /// One target to call.
@@ -134,7 +172,7 @@ pub enum Output {
 }
 
 /// A media request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MediaOutput {
     /// RTP endpoints for the call's slots; `caller_rtp` is where the caller wants RTP.
     Allocate { slots: u32, caller_rtp: Option<SocketAddr> },
@@ -142,6 +180,8 @@ pub enum MediaOutput {
     Connect { slot: u32, remote: SocketAddr },
     /// Free the call's endpoints.
     Release,
+    /// A local call's media: what offer/answer agreed (codec, where to send, direction).
+    Local(media::sdp::Negotiated),
 }
 
 /// What happened in the call, for applications (and call records).
@@ -161,4 +201,17 @@ pub enum CallEvent {
     Transfer { leg: LegId, target: String, status: u16 },
     /// Every leg ended.
     Ended,
+    // A local call's: what its user decides on, and how its own requests went.
+    /// A call to us, its offer answerable: take it (`Command::Answer`) or not. `replaces`:
+    /// it asks to replace one of our calls (RFC 3891).
+    Offered { leg: LegId, replaces: Option<String> },
+    /// The far end offers anew in a re-INVITE (`hold`: it puts us on hold); answer with
+    /// `AcceptReoffer` or `RejectReoffer`.
+    Reoffered { leg: LegId, hold: bool },
+    /// Our re-INVITE's outcome (`Command::Reoffer`).
+    Updated { leg: LegId, status: u16 },
+    /// The far end asks us to call `target` (REFER); answer with a transfer command.
+    TransferRequested { leg: LegId, target: String, replaces: Option<String>, referrer_domain: String },
+    /// How the transfer we asked for goes: the REFER's refusal or the NOTIFYs' sipfrag.
+    ReferProgress { leg: LegId, status: u16, reason: String, last: bool },
 }

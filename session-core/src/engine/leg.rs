@@ -37,6 +37,8 @@ pub enum Pending {
     },
     /// A NOTIFY of transfer progress.
     Notify,
+    /// Our REFER (a local call's transfer).
+    Refer,
 }
 
 /// A request from the far end that waits for our answer.

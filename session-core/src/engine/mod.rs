@@ -1,7 +1,7 @@
 //! The call engine: one sans-IO core that runs a call of any number of legs — the caller,
 //! the targets it rings (in parallel or one after another), transfer targets — for the
-//! session node's B2BUA. It owns no socket, no task and no clock, in the shape of
-//! quinn-proto:
+//! session node's B2BUA, and, in its local mode (`local`), the SDK's calls: one leg and our
+//! own media. It owns no socket, no task and no clock, in the shape of quinn-proto:
 //!
 //! 1. Create it with [`Engine::incoming`] (the caller's INVITE) and give it the routing
 //!    decision with [`Engine::handle_command`] (`Dial`, `Reject`, …).
@@ -22,6 +22,7 @@ mod flow;
 mod inbound;
 pub mod io;
 mod leg;
+mod local;
 mod sip_out;
 mod state;
 mod transfer;
@@ -37,14 +38,13 @@ use std::time::{Duration, Instant};
 use media::sdp::{AnchorOrigin, SessionDescription};
 use sip::message::Message;
 
-pub(crate) use self::inbound::dtmf_relay_digit;
 pub use self::io::{
     CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
-pub use self::sip_out::refusal;
+pub use self::local::{LocalEnd, Outgoing};
+pub use self::sip_out::{ALLOW, refusal};
 pub use self::state::{RestoreError, peer_from_contract, peer_to_contract};
-pub(crate) use self::transfer::parse_refer_to;
 use crate::leg::{LegAction, LegInput};
 
 /// The caller's leg.
@@ -88,6 +88,8 @@ enum Timer {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    /// Our own end of the call, when the engine is one (the SDK's calls).
+    local: Option<Box<local::Local>>,
     legs: Vec<Leg>,
     /// Who talks to whom (symmetric).
     partner: BTreeMap<LegId, LegId>,
@@ -115,8 +117,15 @@ pub struct Engine {
 impl Engine {
     /// A call created by the INVITE `invite`, received on `tx` from `route`.
     pub fn incoming(config: EngineConfig, invite: Message, tx: ServerTx, route: Route, now: Instant) -> Engine {
-        let mut engine = Engine {
+        let mut engine = Engine::empty(config);
+        engine.start_incoming(invite, tx, route, now);
+        engine
+    }
+
+    fn empty(config: EngineConfig) -> Engine {
+        Engine {
             config,
+            local: None,
             legs: Vec::new(),
             partner: BTreeMap::new(),
             ringing_for: BTreeMap::new(),
@@ -132,14 +141,17 @@ impl Engine {
             out: VecDeque::new(),
             next_key: 1,
             ended: false,
-        };
-        let leg = engine.new_leg(LegRole::Uas, route, 0);
-        let caller = engine.leg_mut(leg);
+        }
+    }
+
+    /// Leg 0 from the INVITE that makes the call.
+    fn start_incoming(&mut self, invite: Message, tx: ServerTx, route: Route, now: Instant) {
+        let leg = self.new_leg(LegRole::Uas, route, 0);
+        let caller = self.leg_mut(leg);
         caller.remote_sdp = far_sdp(&invite);
         caller.invite = Some(invite);
         caller.invite_tx = Some(tx);
-        engine.input(leg, LegInput::InviteReceived, now);
-        engine
+        self.input(leg, LegInput::InviteReceived, now);
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -192,6 +204,11 @@ impl Engine {
             Command::Answer => self.work.push_back((CALLER, LegInput::Answer)),
             Command::Reject { status, reason } => self.reject_caller(status, &reason),
             Command::Hangup => self.hangup_all(),
+            other => {
+                if !self.local_command(other) {
+                    tracing::debug!(session = %self.config.session, "a command for local calls only: ignored");
+                }
+            }
         }
         self.run(now);
     }
@@ -202,6 +219,7 @@ impl Engine {
         for timer in due {
             self.timers.remove(&timer);
             match timer {
+                Timer::Ring if self.is_local() => self.local_answer_timeout(),
                 Timer::Ring => self.ring_timeout(now),
                 Timer::Glare(leg) => self.retry_reinvite(leg),
             }
@@ -304,6 +322,9 @@ impl Engine {
 
     /// Tells the relay where leg `leg`'s far end wants RTP, when that changed.
     fn connect_slot(&mut self, leg: LegId) {
+        if self.is_local() {
+            return;
+        }
         let Some(remote) = self.leg(leg).remote_sdp.as_deref().and_then(rtp_addr) else { return };
         let slot = self.leg(leg).slot;
         if self.connected.insert(slot, remote) != Some(remote) {

@@ -4,7 +4,6 @@
 //! Every description we send is the other side's, anchored at our relay.
 
 use sip::dialog::Dialog;
-use sip::dialog::forking::UacDialogs;
 use sip::message::{Builder, HeaderName, Message, Method, NameAddr, ParseError, Uri};
 
 use super::io::{LegId, Output, ServerTx};
@@ -12,10 +11,10 @@ use super::leg::{Inbound, Pending};
 use super::{Engine, Timer};
 use crate::leg::{LegAction, LegInput};
 
-/// What our messages call us.
-const USER_AGENT: &str = "callmesh";
+/// What our messages call us (a local call says what it is told to).
+pub(super) const USER_AGENT: &str = "callmesh";
 /// The methods a leg of ours accepts in its dialogs.
-pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
 
 /// A refusal of a call for which no engine runs (the router's decisions): the final
 /// response to `invite` with the caller's leg tag of call `session`.
@@ -33,7 +32,10 @@ impl Engine {
             LegAction::SendAnswer => self.send_answer(leg),
             LegAction::SendFailure => {
                 let (status, reason) = self.leg(leg).failure.clone().unwrap_or((500, "Server Internal Error".into()));
-                self.respond_invite(leg, status, &reason, None);
+                match self.local_redirect() {
+                    Some(contact) if (300..400).contains(&status) => self.redirect(leg, status, &reason, &contact),
+                    _ => self.respond_invite(leg, status, &reason, None),
+                }
             }
             LegAction::SendRequestTerminated => self.respond_invite(leg, 487, "Request Terminated", None),
             LegAction::SendAck => self.send_ack(leg),
@@ -70,7 +72,7 @@ impl Engine {
         sdp: Option<String>,
     ) -> Option<Message> {
         let mut b =
-            Builder::response_to(request, status, reason, Some(&self.leg(leg).tag)).header(HeaderName::Server, USER_AGENT);
+            Builder::response_to(request, status, reason, Some(&self.leg(leg).tag)).header(HeaderName::Server, self.user_agent());
         if request.method() == Some(&Method::Invite) && (101..300).contains(&status) {
             b = b.header(HeaderName::Contact, format_args!("<{}>", self.config.contact));
             b = b.header(HeaderName::Allow, ALLOW);
@@ -102,6 +104,18 @@ impl Engine {
         self.respond(leg, tx, &invite, status, reason, sdp);
     }
 
+    /// A redirection of the leg's INVITE to `contact`.
+    fn redirect(&mut self, leg: LegId, status: u16, reason: &str, contact: &str) {
+        let (Some(invite), Some(tx)) = (self.leg(leg).invite.clone(), self.leg(leg).invite_tx.clone()) else { return };
+        let response = Builder::response_to(&invite, status, reason, Some(&self.leg(leg).tag))
+            .header(HeaderName::Server, self.user_agent())
+            .header(HeaderName::Contact, format_args!("<{contact}>"))
+            .build();
+        if let Ok(response) = response {
+            self.out.push_back(Output::Respond { tx, response });
+        }
+    }
+
     /// A provisional to the caller: the target's status, its description anchored (early media).
     fn send_provisional(&mut self, leg: LegId) {
         let provisional = self.leg(leg).provisional.clone();
@@ -113,8 +127,12 @@ impl Engine {
     /// The 2xx to the caller: the partner's answer anchored (or, answered by us, its own
     /// offer reflected at our relay); the dialog exists from now on.
     fn send_answer(&mut self, leg: LegId) {
-        let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone()).or_else(|| self.leg(leg).remote_sdp.clone());
-        let sdp = far.and_then(|far| self.anchored_for(leg, &far));
+        let sdp = if self.is_local() {
+            self.local_answer()
+        } else {
+            let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone()).or_else(|| self.leg(leg).remote_sdp.clone());
+            far.and_then(|far| self.anchored_for(leg, &far))
+        };
         self.respond_invite(leg, 200, "OK", sdp);
         if let Some(invite) = self.leg(leg).invite.clone()
             && let Ok(mut dialog) = Dialog::uas(&invite, &self.leg(leg).tag)
@@ -134,8 +152,12 @@ impl Engine {
     /// The 2xx to the far end's re-INVITE: the partner's new answer anchored.
     fn answer_reinvite(&mut self, leg: LegId) {
         let Some(Inbound { tx, request }) = self.leg_mut(leg).reinvite.take() else { return };
-        let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone());
-        let sdp = far.and_then(|far| self.anchored_for(leg, &far));
+        let sdp = if self.is_local() {
+            self.local_reanswer()
+        } else {
+            let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone());
+            far.and_then(|far| self.anchored_for(leg, &far))
+        };
         self.respond(leg, tx, &request, 200, "OK", sdp);
     }
 
@@ -151,6 +173,9 @@ impl Engine {
     /// The INVITE of a leg we place: the identity of the leg it calls for, our tag, a
     /// Call-ID of its own, that leg's description anchored at this leg's relay slot.
     fn send_invite(&mut self, leg: LegId) {
+        if self.is_local() {
+            return self.local_invite(leg, None);
+        }
         let for_leg = self.ringing_for.get(&leg).copied().unwrap_or(super::CALLER);
         let far =
             self.leg(for_leg).remote_sdp.clone().or_else(|| self.partner(for_leg).and_then(|p| self.leg(p).remote_sdp.clone()));
@@ -164,14 +189,7 @@ impl Engine {
                 return;
             }
         };
-        let key = self.key();
-        let route = self.leg(leg).route.clone();
-        let l = self.leg_mut(leg);
-        l.early = Some(UacDialogs::new(invite.clone()));
-        l.invite = Some(invite.clone());
-        l.invite_key = Some(key);
-        l.pending.insert(key, Pending::Invite);
-        self.out.push_back(Output::Send { key, request: invite, route });
+        self.invite_out(leg, invite);
     }
 
     fn build_invite(&self, leg: LegId, for_leg: LegId, sdp: Option<String>) -> Result<Message, ParseError> {
@@ -222,9 +240,13 @@ impl Engine {
     }
 
     /// The re-INVITE carrying the partner's new description (a hold, a resume, a transfer).
-    fn send_reinvite(&mut self, leg: LegId) {
-        let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone());
-        let sdp = far.and_then(|far| self.anchored_for(leg, &far));
+    pub(super) fn send_reinvite(&mut self, leg: LegId) {
+        let sdp = if self.is_local() {
+            self.local_reoffer_body()
+        } else {
+            let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone());
+            far.and_then(|far| self.anchored_for(leg, &far))
+        };
         let Some(dialog) = &self.leg(leg).dialog else { return };
         let seq = dialog.local_seq + 1;
         self.send_in_dialog(leg, Method::Invite, Pending::Reinvite(seq), sdp.map(|s| ("application/sdp", s)), &[]);
@@ -237,6 +259,8 @@ impl Engine {
         self.leg_mut(leg).glare = false;
         if self.leg(leg).state() == crate::leg::LegState::Confirmed {
             self.work.push_back((leg, LegInput::Update));
+        } else if self.is_local() {
+            self.local_updated(leg, 491);
         } else if let Some(p) = self.partner(leg) {
             self.work.push_back((p, LegInput::RejectUpdate));
         }
@@ -252,8 +276,9 @@ impl Engine {
         headers: &[(HeaderName, String)],
     ) {
         let contact = self.config.contact.clone();
+        let user_agent = self.user_agent().to_owned();
         let Some(dialog) = self.leg_mut(leg).dialog.as_mut() else { return };
-        let mut b = dialog.request(method.clone(), None).header(HeaderName::UserAgent, USER_AGENT);
+        let mut b = dialog.request(method.clone(), None).header(HeaderName::UserAgent, &user_agent);
         if matches!(method, Method::Invite | Method::Refer | Method::Notify | Method::Update) {
             b = b.header(HeaderName::Contact, format_args!("<{contact}>"));
         }

@@ -91,6 +91,7 @@ impl Engine {
             timers.insert(timer, from_wall(t.at_unix_ms, now, wall_ms));
         }
         Ok(Engine {
+            local: None,
             legs,
             partner: ids(state.partner),
             ringing_for: ids(state.ringing_for),
@@ -229,6 +230,7 @@ fn pending_out(key: u64, p: &Pending) -> EnginePending {
             out.request = request.as_bytes().clone();
         }
         Pending::Notify => out.kind = Kind::Notify as i32,
+        Pending::Refer => out.kind = Kind::Refer as i32,
     }
     out
 }
@@ -239,6 +241,7 @@ fn pending_in(p: EnginePending) -> Result<(u64, Pending), RestoreError> {
         Kind::Reinvite => Pending::Reinvite(p.cseq),
         Kind::Bye => Pending::Bye,
         Kind::Notify => Pending::Notify,
+        Kind::Refer => Pending::Refer,
         Kind::Relayed => Pending::Relayed {
             tx: tx_in(p.tx).ok_or_else(|| bad("a relayed request without its transaction"))?,
             request: Box::new(message(p.request)?.ok_or_else(|| bad("a relayed request without its message"))?),

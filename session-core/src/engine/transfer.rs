@@ -48,6 +48,9 @@ impl Engine {
         let Some((target, replaces)) = request.header(HeaderName::ReferTo).and_then(parse_refer_to) else {
             return self.respond(leg, tx, &request, 400, "Missing or bad Refer-To", None);
         };
+        if self.is_local() {
+            return self.local_refer(leg, tx, request, target, replaces);
+        }
         let transferee = self.partner(leg).filter(|p| self.leg(*p).is_up());
         let busy = self.referred_by.values().any(|r| *r == leg);
         match (self.leg(leg).state(), transferee) {

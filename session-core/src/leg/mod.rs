@@ -1,8 +1,8 @@
 //! One call leg: a SIP dialog seen from our side, as the caller's server (UAS) or toward a
 //! callee (UAC). Its behaviour is the table in [`table`]: `(state, input) → (actions, next
 //! state)`. The table says *what* to do; the executor that owns the leg knows *how* (which
-//! status, which SDP, which transaction). The SimplePeer SDK drives one leg; the call
-//! engine ([`crate::engine`]) drives any number, joined by its flow rules.
+//! status, which SDP, which transaction): the call engine ([`crate::engine`]), which drives
+//! any number of legs joined by its flow rules — or, in the SDK, one leg and our own media.
 
 mod machine;
 pub mod table;

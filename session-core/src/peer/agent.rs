@@ -11,8 +11,8 @@ use sip::message::{Builder, HeaderName, Message, Method};
 use sip::transaction::{Event, Peer, TransportKind, TxId};
 use tokio::sync::{mpsc, oneshot};
 
-/// The methods a peer handles.
-pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO";
+/// The methods a peer handles: its calls run on the call engine.
+pub(crate) use crate::engine::ALLOW;
 
 /// What became of a client transaction.
 #[allow(clippy::large_enum_variant)] // moved once through a channel; boxing buys nothing
@@ -21,17 +21,6 @@ pub(crate) enum TxReply {
     Response(Message),
     Timeout,
     TransportError,
-}
-
-/// Why a client transaction was started, so its replies can be told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Purpose {
-    Invite,
-    Reinvite,
-    Bye,
-    Refer,
-    Notify,
-    Register,
 }
 
 /// What the agent hands a call (or a registration).
@@ -46,7 +35,6 @@ pub(crate) enum DialogInput {
     Cancelled(TxId),
     AckTimeout,
     Reply {
-        purpose: Purpose,
         tx: TxId,
         reply: TxReply,
     },
@@ -69,7 +57,7 @@ pub(crate) struct NewInvite {
 enum Command {
     Attach { call_id: String, inbox: Inbox },
     Detach { call_id: String },
-    Send { request: Message, peer: Peer, purpose: Purpose, reply_to: Inbox, sent: oneshot::Sender<Result<TxId, EndpointError>> },
+    Send { request: Message, peer: Peer, reply_to: Inbox, sent: oneshot::Sender<Result<TxId, EndpointError>> },
 }
 
 /// Sends through the agent. Cheap to clone.
@@ -95,15 +83,9 @@ impl AgentHandle {
     }
 
     /// Starts a client transaction whose replies go to `reply_to`.
-    pub(crate) async fn send(
-        &self,
-        request: Message,
-        peer: Peer,
-        purpose: Purpose,
-        reply_to: Inbox,
-    ) -> Result<TxId, EndpointError> {
+    pub(crate) async fn send(&self, request: Message, peer: Peer, reply_to: Inbox) -> Result<TxId, EndpointError> {
         let (sent, rx) = oneshot::channel();
-        self.commands.send(Command::Send { request, peer, purpose, reply_to, sent }).map_err(|_| EndpointError::Closed)?;
+        self.commands.send(Command::Send { request, peer, reply_to, sent }).map_err(|_| EndpointError::Closed)?;
         rx.await.map_err(|_| EndpointError::Closed)?
     }
 }
@@ -113,7 +95,7 @@ struct Agent {
     events: mpsc::Receiver<Event>,
     commands: mpsc::UnboundedReceiver<Command>,
     dialogs: HashMap<String, Inbox>,
-    pending: HashMap<TxId, (Inbox, Purpose)>,
+    pending: HashMap<TxId, Inbox>,
     server_invites: HashMap<TxId, String>,
     incoming: mpsc::UnboundedSender<NewInvite>,
 }
@@ -160,12 +142,12 @@ impl Agent {
             Command::Detach { call_id } => {
                 self.dialogs.remove(&call_id);
                 self.server_invites.retain(|_, c| *c != call_id);
-                self.pending.retain(|_, (inbox, _)| !inbox.is_closed());
+                self.pending.retain(|_, inbox| !inbox.is_closed());
             }
-            Command::Send { request, peer, purpose, reply_to, sent } => {
+            Command::Send { request, peer, reply_to, sent } => {
                 let result = self.endpoint.send_request(request, peer).await;
                 if let Ok(tx) = result {
-                    self.pending.insert(tx, (reply_to, purpose));
+                    self.pending.insert(tx, reply_to);
                 }
                 let _ = sent.send(result);
             }
@@ -182,8 +164,8 @@ impl Agent {
     fn reply(&mut self, tx: TxId, reply: TxReply) {
         let done =
             !matches!(&reply, TxReply::Response(r) if r.status().unwrap_or(0) < 200 || r.method() == Some(&Method::Invite));
-        let Some((inbox, purpose)) = self.pending.get(&tx) else { return };
-        let delivered = inbox.send(DialogInput::Reply { purpose: *purpose, tx, reply }).is_ok();
+        let Some(inbox) = self.pending.get(&tx) else { return };
+        let delivered = inbox.send(DialogInput::Reply { tx, reply }).is_ok();
         if done || !delivered {
             self.pending.remove(&tx);
         }

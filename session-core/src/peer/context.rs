@@ -107,6 +107,7 @@ impl PeerContext {
         id: CallId,
         direction: CallDirection,
         remote_uri: String,
+        role: Role,
         inbox: (mpsc::UnboundedReceiver<super::agent::DialogInput>, super::agent::Inbox),
     ) -> Result<(Call, Actor)> {
         let (audio_tx, audio_rx) = mpsc::channel(100);
@@ -143,7 +144,7 @@ impl PeerContext {
             monitor: Mutex::new(None),
             events: self.events.clone(),
         }));
-        let actor = Actor::new(call.clone(), self.clone(), local, inbox, commands_rx, notices_rx);
+        let actor = Actor::new(call.clone(), self.clone(), local, role, inbox, commands_rx, notices_rx);
         lock(&self.calls).insert(id, call.clone());
         Ok((call, actor))
     }
@@ -154,9 +155,10 @@ impl PeerContext {
         let peer = peer_for_uri(&uri, TransportKind::Udp).ok_or_else(|| PeerError::BadTarget(target.to_owned()))?;
         let id = CallId(format!("{:032x}@{}", rand::random::<u128>(), advertised_ip(self.config.local_ip)).into());
         let inbox = mpsc::unbounded_channel();
-        let (call, actor) = self.new_call(id, CallDirection::Outgoing, target.to_owned(), (inbox.1, inbox.0)).await?;
+        let role = Role::Uac { target: uri, peer, headers };
+        let (call, actor) = self.new_call(id, CallDirection::Outgoing, target.to_owned(), role, (inbox.1, inbox.0)).await?;
         let (answered, rx) = oneshot::channel();
-        tokio::spawn(actor.run(Role::Uac { target: uri, peer, headers }, Some(answered)));
+        tokio::spawn(actor.run(Some(answered)));
         let outcome = rx.await.unwrap_or(Err(PeerError::CallEnded));
         Ok((call, outcome))
     }
@@ -215,16 +217,19 @@ impl PeerContext {
         let NewInvite { tx, request, peer, inbox, inbox_tx } = invite;
         let id = CallId(request.call_id().unwrap_or_default().into());
         let remote_uri = request.from().map(|f| f.uri.to_string()).unwrap_or_default();
-        match self.new_call(id, CallDirection::Incoming, remote_uri, (inbox, inbox_tx)).await {
+        let call_id = request.call_id().unwrap_or_default().to_owned();
+        let refusal = sip::message::Builder::response_to(&request, 503, "", Some(&sip::transaction::new_tag())).build();
+        let role = Role::Uas { tx, invite: request, peer };
+        match self.new_call(id, CallDirection::Incoming, remote_uri, role, (inbox, inbox_tx)).await {
             Ok((_, actor)) => {
-                tokio::spawn(actor.run(Role::Uas { tx, invite: request, peer }, None));
+                tokio::spawn(actor.run(None));
             }
             Err(e) => {
                 tracing::warn!(peer = %self.name, error = %e, "incoming call refused");
-                if let Ok(r) = sip::message::Builder::response_to(&request, 503, "", Some(&sip::transaction::new_tag())).build() {
+                if let Ok(r) = refusal {
                     let _ = self.agent.endpoint.respond(tx, r);
                 }
-                self.agent.detach(request.call_id().unwrap_or_default());
+                self.agent.detach(&call_id);
             }
         }
     }

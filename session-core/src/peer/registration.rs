@@ -11,7 +11,7 @@ use sip::message::{Builder, HeaderName, Message, Method, Uri};
 use sip::transaction::{Peer, TransportKind};
 use tokio::sync::{mpsc, oneshot};
 
-use super::agent::{DialogInput, Purpose, TxReply};
+use super::agent::{DialogInput, TxReply};
 use super::context::PeerContext;
 use super::error::{PeerError, Result};
 use super::events::{PeerEvent, RegistrationEvent};
@@ -106,7 +106,7 @@ impl Registrar {
     }
 
     async fn transaction(&mut self, request: Message) -> Result<Message> {
-        let tx = self.ctx.agent.send(request, self.peer, Purpose::Register, self.inbox_tx.clone()).await?;
+        let tx = self.ctx.agent.send(request, self.peer, self.inbox_tx.clone()).await?;
         let wait = async {
             while let Some(input) = self.inbox.recv().await {
                 match input {

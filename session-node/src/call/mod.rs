@@ -166,6 +166,8 @@ impl Call {
                     tracing::warn!(session = %self.id, error = %e, "media not released");
                 }
             }
+            // Only a local call (the SDK's) has media of its own.
+            MediaOutput::Local(_) => {}
         }
     }
 

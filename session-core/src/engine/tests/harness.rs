@@ -92,6 +92,18 @@ impl Sim {
         let config = EngineConfig { session: "s1".into(), contact: "sip:s1@192.0.2.1:5060".into(), sdp_user: "callmesh".into() };
         let invite = caller_invite(user);
         let engine = Engine::incoming(config, invite.clone(), ServerTx { edge: "edge-1".into(), id: 1 }, route(), now);
+        let mut sim = Sim::around(engine, invite, now);
+        assert!(matches!(sim.media.first(), Some(MediaOutput::Allocate { slots: 2, .. })), "{:?}", sim.media);
+        sim.engine.handle_media(
+            MediaInput::Allocated { node: "media-1".into(), slots: RELAY.iter().map(|a| a.parse().unwrap()).collect() },
+            now,
+        );
+        sim.drain();
+        sim
+    }
+
+    /// A driver around `engine`, its outputs drained.
+    pub fn around(engine: Engine, caller_invite: Message, now: Instant) -> Sim {
         let mut sim = Sim {
             engine,
             now,
@@ -99,15 +111,9 @@ impl Sim {
             media: Vec::new(),
             events: Vec::new(),
             persisted: 0,
-            caller_invite: invite,
+            caller_invite,
             next_tx: 100,
         };
-        sim.drain();
-        assert!(matches!(sim.media.first(), Some(MediaOutput::Allocate { slots: 2, .. })), "{:?}", sim.media);
-        sim.engine.handle_media(
-            MediaInput::Allocated { node: "media-1".into(), slots: RELAY.iter().map(|a| a.parse().unwrap()).collect() },
-            now,
-        );
         sim.drain();
         sim
     }
@@ -230,6 +236,12 @@ impl Sim {
         let from = Peer::udp("203.0.113.5:5060".parse().unwrap());
         self.sip(SipInput::Request { tx: ServerTx { edge: "edge-1".into(), id: tx }, request: request.clone(), from });
         (tx, request)
+    }
+
+    /// A fresh server transaction id.
+    pub fn next_tx(&mut self) -> u64 {
+        self.next_tx += 1;
+        self.next_tx - 1
     }
 
     /// A request with extra headers (REFER).

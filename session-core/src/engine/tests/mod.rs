@@ -4,5 +4,6 @@
 mod calls;
 mod harness;
 mod in_dialog;
+mod local;
 mod properties;
 mod transfer;

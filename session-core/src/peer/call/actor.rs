@@ -1,20 +1,23 @@
-//! The task that runs one call: it feeds the leg state table with what arrives (SIP from the
-//! agent, commands from the handles, notices from the media task, its own deadlines) and
-//! carries out the table's actions (`actions.rs`). The same table drives the session node's
-//! B2BUA legs.
+//! The task that runs one call: the call engine ([`crate::engine`]) in its local mode,
+//! driven — the same engine that runs the session node's calls. The task feeds it what the
+//! agent delivers, the handles' commands and the time, and carries out its outputs
+//! (`wire.rs`); what the engine asks a user to decide is answered by the application or the
+//! policies (`control.rs`, `refer.rs`) and goes back in as a command.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use media::sdp::{LocalMedia, Negotiated, SessionDescription};
-use sip::dialog::Dialog;
+use media::sdp::LocalMedia;
+use sip::auth::Credentials;
 use sip::message::{HeaderName, Message, Uri};
 use sip::transaction::{Peer, TxId};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Call, CallCommand, CallState, lock};
-use crate::leg::{LegEvent, LegInput, LegMachine, LegState};
+use super::{Call, CallCommand, CallState, DialogInfo, lock};
+use crate::engine::{CALLER, Command, Engine, EngineConfig, LocalEnd, Outgoing, Route, ServerTx};
+use crate::leg::LegState;
 use crate::peer::agent::DialogInput;
 use crate::peer::context::PeerContext;
 use crate::peer::error::{PeerError, Result};
@@ -22,8 +25,8 @@ use crate::peer::events::{PeerEvent, StateChangeEvent, TransferDecision};
 use crate::peer::media::MediaNotice;
 use crate::peer::policies::TimeoutAction;
 
-/// An SDP answer as sent, and what it means for the media.
-pub(super) type Answer = (String, Negotiated);
+/// What our requests and responses call us.
+const USER_AGENT: &str = "callmesh-peer";
 
 /// How the call started.
 pub(crate) enum Role {
@@ -38,8 +41,8 @@ pub(crate) enum Role {
 pub(crate) enum Internal {
     HoldDecision(bool),
     TransferDecided {
-        tx: TxId,
-        request: Message,
+        target: String,
+        replaces: Option<String>,
         decision: TransferDecision,
     },
     /// Our call to a transfer target ended its setup with this status.
@@ -50,139 +53,144 @@ pub(crate) enum Internal {
 pub(crate) struct Actor {
     pub(super) call: Call,
     pub(super) ctx: Arc<PeerContext>,
-    pub(super) leg: LegMachine,
+    pub(super) engine: Engine,
     pub(super) inbox: mpsc::UnboundedReceiver<DialogInput>,
     pub(super) inbox_tx: mpsc::UnboundedSender<DialogInput>,
     pub(super) commands: mpsc::UnboundedReceiver<CallCommand>,
     pub(super) notices: mpsc::UnboundedReceiver<MediaNotice>,
-    pub(super) uac: Option<(Uri, Vec<(HeaderName, String)>)>,
+    /// Where the far end last sent from.
     pub(super) remote_peer: Peer,
-    pub(super) local_tag: String,
-    pub(super) dialog: Option<Dialog>,
-    /// UAC: the INVITE we sent (the latest, with credentials); UAS: the one we answer.
-    pub(super) invite: Option<Message>,
-    pub(super) invite_tx: Option<TxId>,
-    pub(super) local: LocalMedia,
-    /// Our outstanding offer (initial INVITE or re-INVITE).
-    pub(super) offer: Option<SessionDescription>,
-    /// UAS: the answer we will send with the 2xx.
-    pub(super) answer: Option<Answer>,
-    /// A request being answered by the current step (BYE, re-INVITE).
-    pub(super) inbound: Option<(TxId, Message)>,
-    /// A received re-INVITE awaiting a decision, with our answer.
-    pub(super) pending_reinvite: Option<(TxId, Message, Option<Answer>)>,
-    /// CSeq of the INVITE whose 2xx we acknowledge next.
-    pub(super) ack_seq: u32,
-    pub(super) last_ack: Option<(Message, Peer)>,
-    pub(super) failure: (u16, String, Option<String>),
+    /// Our client transactions by the engine's key, and back.
+    pub(super) txs: HashMap<u64, TxId>,
+    pub(super) keys: HashMap<TxId, u64>,
+    /// UAS: the INVITE and its transaction.
+    pub(super) invite: Option<(TxId, Message)>,
+    /// The state the application was last told.
+    pub(super) shown: CallState,
     pub(super) answer_waiter: Option<oneshot::Sender<Result<()>>>,
     pub(super) hangup_waiters: Vec<oneshot::Sender<Result<()>>>,
     pub(super) hold_waiter: Option<(bool, oneshot::Sender<Result<()>>)>,
     pub(super) transfer_waiter: Option<oneshot::Sender<Result<u16>>>,
-    pub(super) transfer_refer: Option<(TxId, Message)>,
-    pub(super) auth_tries: u32,
     pub(super) on_hold: bool,
     pub(super) remote_hold: bool,
+    /// The far end's pending re-offer would put us on hold.
+    pub(super) requested_hold: bool,
+    /// When nobody has decided on an incoming call by then, what to do.
     pub(super) deadline: Option<(Instant, TimeoutAction)>,
     pub(super) end_reason: Option<String>,
+    /// We asked for the end (hang-up, refusal).
+    pub(super) hung_up: bool,
     pub(super) established_once: bool,
     pub(super) media_recoveries: u32,
-    pub(super) network_retries: u32,
-    pub(super) reinvite_status: u16,
-    /// The far end's pending re-INVITE would put us on hold.
-    pub(super) requested_hold: bool,
-    /// An input the current step's actions call for next (run by `step` after them).
-    pub(super) followup: Option<LegInput>,
 }
 
 impl Actor {
-    /// A call's task, not yet started.
+    /// A call's task, not yet started: its engine holds the call from the start.
     pub(crate) fn new(
         call: Call,
         ctx: Arc<PeerContext>,
         local: LocalMedia,
+        role: Role,
         inbox: (mpsc::UnboundedReceiver<DialogInput>, mpsc::UnboundedSender<DialogInput>),
         commands: mpsc::UnboundedReceiver<CallCommand>,
         notices: mpsc::UnboundedReceiver<MediaNotice>,
     ) -> Self {
-        let remote_peer = Peer::udp(ctx.agent.local_addr());
+        let now = Instant::now();
+        let config = EngineConfig {
+            session: format!("{:016x}", rand::random::<u64>()),
+            contact: ctx.local_uri(),
+            sdp_user: ctx.name.clone(),
+        };
+        let display = ctx.config.display_name.as_ref().map(|d| format!("\"{d}\" ")).unwrap_or_default();
+        let end = LocalEnd {
+            media: local,
+            negotiation: ctx.config.negotiation.clone(),
+            identity: format!("{display}<{}>", ctx.local_uri()),
+            credentials: ctx.config.credentials.as_ref().map(|(u, p)| Credentials::new(u, p)),
+            reinvite_retries: ctx.policies().network_error.retries().0,
+            user_agent: USER_AGENT.into(),
+        };
+        let (engine, remote_peer, invite, deadline) = match role {
+            Role::Uac { target, peer, headers } => {
+                let answer_timeout = Some(ctx.config.answer_timeout);
+                let outgoing = Outgoing { target, call_id: call.id().to_string(), headers, answer_timeout };
+                let route = Route { edge: String::new(), peer };
+                (Engine::calling(config, end, outgoing, route, now), peer, None, None)
+            }
+            Role::Uas { tx, invite, peer } => {
+                let route = Route { edge: String::new(), peer };
+                let server = ServerTx { edge: String::new(), id: tx.as_u64() };
+                let engine = Engine::answering(config, end, invite.clone(), server, route, now);
+                let deadline = (now + ctx.config.incoming_timeout, TimeoutAction::Reject);
+                (engine, peer, Some((tx, invite)), Some(deadline))
+            }
+        };
+        let shown = *call.0.state.borrow();
         Actor {
             call,
             ctx,
-            leg: LegMachine::new(),
+            engine,
             inbox: inbox.0,
             inbox_tx: inbox.1,
             commands,
             notices,
-            uac: None,
             remote_peer,
-            local_tag: sip::transaction::new_tag(),
-            dialog: None,
-            invite: None,
-            invite_tx: None,
-            local,
-            offer: None,
-            answer: None,
-            inbound: None,
-            pending_reinvite: None,
-            ack_seq: 0,
-            last_ack: None,
-            failure: (500, "Server Internal Error".into(), None),
+            txs: HashMap::new(),
+            keys: HashMap::new(),
+            invite,
+            shown,
             answer_waiter: None,
             hangup_waiters: Vec::new(),
             hold_waiter: None,
             transfer_waiter: None,
-            transfer_refer: None,
-            auth_tries: 0,
             on_hold: false,
             remote_hold: false,
-            deadline: None,
+            requested_hold: false,
+            deadline,
             end_reason: None,
+            hung_up: false,
             established_once: false,
             media_recoveries: 0,
-            network_retries: 0,
-            reinvite_status: 0,
-            requested_hold: false,
-            followup: None,
         }
     }
 
     /// Runs the call to its end. `answered` (outgoing calls) learns how the setup went.
-    pub(crate) async fn run(mut self, role: Role, answered: Option<oneshot::Sender<Result<()>>>) {
+    pub(crate) async fn run(mut self, answered: Option<oneshot::Sender<Result<()>>>) {
         self.answer_waiter = answered;
         self.ctx.agent.attach(self.call.id().as_str(), self.inbox_tx.clone());
-        match role {
-            Role::Uac { target, peer, headers } => {
-                self.remote_peer = peer;
-                self.uac = Some((target, headers));
-                self.deadline = Some((Instant::now() + self.ctx.config.answer_timeout, TimeoutAction::Reject));
-                self.step(LegInput::Dial).await;
-            }
-            Role::Uas { tx, invite, peer } => {
-                self.remote_peer = peer;
-                self.invite_tx = Some(tx);
-                self.invite = Some(invite);
-                self.deadline = Some((Instant::now() + self.ctx.config.incoming_timeout, TimeoutAction::Reject));
-                self.step(LegInput::InviteReceived).await;
-            }
-        }
-        while !self.leg.state().is_terminal() {
-            let deadline = self.deadline.map(|(at, _)| tokio::time::Instant::from_std(at));
+        self.carry_out().await;
+        while !self.engine.is_over() {
+            let due = [self.engine.poll_timeout(), self.deadline.map(|(at, _)| at)].into_iter().flatten().min();
             tokio::select! {
-                Some(input) = self.inbox.recv() => self.on_dialog(input).await,
+                Some(input) = self.inbox.recv() => self.on_dialog(input),
                 Some(command) = self.commands.recv() => self.on_command(command).await,
                 Some(notice) = self.notices.recv() => self.on_media(notice).await,
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                _ = tokio::time::sleep_until(due.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std)), if due.is_some() => {
                     self.on_deadline().await;
                 }
             }
+            self.carry_out().await;
         }
         self.finish().await;
     }
 
+    /// Asks the engine.
+    pub(super) fn command(&mut self, command: Command) {
+        self.engine.handle_command(command, Instant::now());
+    }
+
+    pub(super) fn leg_state(&self) -> LegState {
+        self.engine.leg_state(CALLER).unwrap_or(LegState::Idle)
+    }
+
+    /// The status the call failed with (500 when none was heard).
+    fn failure_status(&self) -> u16 {
+        self.engine.failure(CALLER).map_or(500, |(s, _)| s)
+    }
+
     /// The state an application sees, from the leg's state and the hold flags.
     pub(super) fn public_state(&self) -> CallState {
-        match self.leg.state() {
+        match self.leg_state() {
             LegState::Idle | LegState::Calling => CallState::Calling,
             LegState::Alerting => CallState::Ringing,
             LegState::Incoming | LegState::Early => CallState::Incoming,
@@ -196,42 +204,18 @@ impl Actor {
                 }
             }
             LegState::Cancelling | LegState::Terminating => CallState::Terminating,
-            LegState::Terminated if !self.established_once => CallState::Failed(self.failure.0),
+            LegState::Terminated if !self.established_once => CallState::Failed(self.failure_status()),
             LegState::Terminated => CallState::Ended,
         }
     }
 
-    /// Applies `input` to the leg and carries out the actions of its row.
-    /// Then the follow-up inputs those actions asked for. `false` when the table has no row
-    /// for `input` in the current state (it is ignored).
-    pub(super) async fn step(&mut self, input: LegInput) -> bool {
-        let mut next = Some(input);
-        let mut first = true;
-        while let Some(input) = next.take() {
-            let before = self.public_state();
-            let Some(actions) = self.leg.handle(input) else {
-                tracing::debug!(call = %self.call.id(), state = %self.leg.state(), ?input, "input ignored in this state");
-                if first {
-                    return false;
-                }
-                break;
-            };
-            first = false;
-            for action in actions {
-                self.execute(*action).await;
-            }
-            self.publish(before).await;
-            next = self.followup.take();
-        }
-        true
-    }
-
-    /// Tells the application what changed.
-    pub(super) async fn publish(&mut self, before: CallState) {
-        let after = self.public_state();
+    /// Tells the application what changed since it was last told.
+    pub(super) async fn publish(&mut self) {
+        let (before, after) = (self.shown, self.public_state());
         if before == after || after.is_final() {
             return;
         }
+        self.shown = after;
         self.call.0.state.send_replace(after);
         let event = StateChangeEvent {
             call_id: self.call.id().clone(),
@@ -245,6 +229,13 @@ impl Actor {
             self.established_once = true;
             *lock(&self.call.0.answered) = Some(Instant::now());
             self.deadline = None;
+            if let Some(dialog) = self.engine.dialog(CALLER) {
+                *lock(&self.call.0.dialog) = Some(DialogInfo {
+                    local_tag: dialog.id.local_tag.clone(),
+                    remote_tag: dialog.id.remote_tag.clone(),
+                    remote_target: dialog.remote_target.to_string(),
+                });
+            }
             if let Some(w) = self.answer_waiter.take() {
                 let _ = w.send(Ok(()));
             }
@@ -252,59 +243,34 @@ impl Actor {
         }
     }
 
-    /// What the leg tells its owner.
-    pub(super) async fn on_leg_event(&mut self, event: LegEvent) {
-        match event {
-            LegEvent::Incoming => self.on_incoming().await,
-            LegEvent::Failed => {
-                self.end_reason.get_or_insert_with(|| format!("{} {}", self.failure.0, self.failure.1));
-            }
-            LegEvent::Cancelled => {
-                self.end_reason = Some("cancelled by the caller".into());
-            }
-            LegEvent::Ending => {
-                self.end_reason.get_or_insert_with(|| "no answer to our requests (timeout)".into());
-            }
-            LegEvent::UpdateRequested => self.on_update_requested().await,
-            LegEvent::UpdateDone => self.on_update_done().await,
-            LegEvent::UpdateFailed => {
-                if let Some((_, w)) = self.hold_waiter.take() {
-                    let _ = w.send(Err(PeerError::Refused { status: self.reinvite_status, reason: "re-INVITE refused".into() }));
-                }
-            }
-            LegEvent::Ended | LegEvent::Ringing | LegEvent::Answered | LegEvent::Confirmed => {}
-        }
-    }
-
+    /// The engine's timers, or the application's time to decide on a call.
     async fn on_deadline(&mut self) {
-        let Some((_, action)) = self.deadline.take() else { return };
-        match self.leg.state() {
-            LegState::Calling | LegState::Alerting => {
-                self.failure = (408, "No answer".into(), None);
-                self.end_reason = Some("no answer before the answer timeout".into());
-                self.step(LegInput::Cancel).await;
+        let now = Instant::now();
+        if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+            self.engine.handle_timeout(now);
+        }
+        if self.deadline.is_some_and(|(at, _)| at <= now) {
+            let Some((_, action)) = self.deadline.take() else { return };
+            if matches!(self.leg_state(), LegState::Incoming | LegState::Early)
+                && !self.call.0.decided.swap(true, Ordering::AcqRel)
+            {
+                self.apply_timeout_action(action);
             }
-            LegState::Incoming | LegState::Early if !self.call.0.decided.swap(true, Ordering::AcqRel) => {
-                self.apply_timeout_action(action).await;
-            }
-            _ => {}
         }
     }
 
-    pub(super) async fn apply_timeout_action(&mut self, action: TimeoutAction) {
+    pub(super) fn apply_timeout_action(&mut self, action: TimeoutAction) {
         match (action, self.ctx.config.voicemail_uri.clone()) {
-            (TimeoutAction::Accept, _) => {
-                self.step(LegInput::Answer).await;
-            }
-            (TimeoutAction::SendToVoicemail, Some(voicemail)) => {
-                self.failure = (302, "Moved Temporarily".into(), Some(voicemail));
+            (TimeoutAction::Accept, _) => self.command(Command::Answer),
+            (TimeoutAction::SendToVoicemail, Some(contact)) => {
                 self.end_reason = Some("sent to voicemail".into());
-                self.step(LegInput::Reject).await;
+                self.hung_up = true;
+                self.command(Command::Redirect { status: 302, contact });
             }
             _ => {
-                self.failure = (480, "Temporarily Unavailable".into(), None);
                 self.end_reason = Some("nobody took the call in time".into());
-                self.step(LegInput::Reject).await;
+                self.hung_up = true;
+                self.command(Command::Reject { status: 480, reason: "Temporarily Unavailable".into() });
             }
         }
     }
@@ -316,6 +282,20 @@ impl Actor {
             MediaNotice::Timeout => self.media_failed("no RTP from the far end".into()).await,
             MediaNotice::Error(e) => self.media_failed(e).await,
         }
+    }
+
+    /// Why the call ended, when a leg's end says it and nothing said it before.
+    pub(super) fn leg_ended(&mut self, status: u16) {
+        if self.end_reason.is_some() {
+            return;
+        }
+        let reason = match status {
+            0 if self.hung_up => "hung up by us".to_owned(),
+            0 => "hung up by the far end (BYE)".to_owned(),
+            487 if self.invite.is_some() && !self.hung_up => "cancelled by the caller".to_owned(),
+            _ => format!("{status} {}", self.engine.failure(CALLER).map(|(_, r)| r).unwrap_or_default()),
+        };
+        self.end_reason = Some(reason);
     }
 
     async fn finish(mut self) {
@@ -330,9 +310,9 @@ impl Actor {
         *lock(&self.call.0.ended) = Some((Instant::now(), reason.clone()));
         let before = *self.call.0.state.borrow();
         self.call.0.state.send_replace(state);
-        let status = self.failure.0;
         if let Some(w) = self.answer_waiter.take() {
-            let _ = w.send(Err(PeerError::CallFailed { status, reason: self.failure.1.clone() }));
+            let (status, why) = self.engine.failure(CALLER).map_or((500, reason.clone()), |(s, r)| (s, r.to_owned()));
+            let _ = w.send(Err(PeerError::CallFailed { status, reason: why }));
         }
         for w in self.hangup_waiters.drain(..) {
             let _ = w.send(Ok(()));

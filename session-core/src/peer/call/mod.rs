@@ -1,14 +1,13 @@
 //! A call as the application holds it: [`Call`] is a cheap handle to the task that runs the
-//! call (its leg on the shared state table, its SIP dialog, its media). Everything the seeds
+//! call (the call engine in its local mode, and the call's media). Everything the seeds
 //! ask of a call is here: audio in and out, hold, mute, DTMF, transfers, recording, playing
 //! files, statistics and quality monitoring.
 
-mod actions;
 mod actor;
 mod control;
-mod inbound;
 mod refer;
 mod stats;
+mod wire;
 
 use std::fmt;
 use std::path::Path;
