@@ -7,8 +7,8 @@
 
 use std::net::SocketAddr;
 
-use super::SessionDescription;
 use super::write::AfterOrigin;
+use super::{Direction, SessionDescription};
 
 /// Our `o=` line toward one leg: the session id stays, the version moves on every change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +63,34 @@ pub fn anchor(far: &SessionDescription, relay: SocketAddr, origin: &mut AnchorOr
     o + origin.last.as_deref().unwrap_or_default()
 }
 
+/// A description a far end *answered* with, made an offer to someone new (a transfer
+/// target): its `recvonly` only answered a hold by the party it talked to, so the new party
+/// is offered `sendrecv`. A hold of its own (`sendonly`, `inactive`) stays.
+pub fn as_new_offer(answered: &SessionDescription) -> SessionDescription {
+    let mut offer = answered.clone();
+    let unhold = |d: &mut Option<Direction>| {
+        if *d == Some(Direction::RecvOnly) {
+            *d = Some(Direction::SendRecv);
+        }
+    };
+    unhold(&mut offer.direction);
+    for media in &mut offer.media {
+        unhold(&mut media.direction);
+    }
+    offer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_to_a_hold_is_offered_anew_as_sendrecv() {
+        let held = SessionDescription::parse(OFFER.replace("a=sendrecv", "a=recvonly").as_bytes()).unwrap();
+        assert_eq!(as_new_offer(&held).audio().unwrap().1.direction, Some(Direction::SendRecv));
+        let holding = SessionDescription::parse(OFFER.replace("a=sendrecv", "a=sendonly").as_bytes()).unwrap();
+        assert_eq!(as_new_offer(&holding).audio().unwrap().1.direction, Some(Direction::SendOnly), "its own hold stays");
+    }
 
     const OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
 m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=rtcp:6009\r\na=sendrecv\r\n\

@@ -14,7 +14,7 @@ mod write;
 
 use std::net::{IpAddr, SocketAddr};
 
-pub use anchor::{AnchorOrigin, anchor};
+pub use anchor::{AnchorOrigin, anchor, as_new_offer};
 pub use codec::Codec;
 pub use direction::Direction;
 pub use negotiate::{LocalMedia, Negotiated, NegotiationError, answer_offer, apply_answer, build_offer};

@@ -25,7 +25,7 @@ impl Engine {
                 self.leg_mut(leg).failure.get_or_insert((487, "Request Terminated".into()));
                 self.cancel_ringing_for(leg);
             }
-            LegEvent::Confirmed => {}
+            LegEvent::Confirmed => self.local_confirmed(),
             LegEvent::UpdateRequested if self.is_local() => self.local_reoffered(leg),
             LegEvent::UpdateRequested => match self.partner(leg) {
                 Some(p) if self.leg(p).state() == LegState::Confirmed => self.work.push_back((p, LegInput::Update)),

@@ -114,6 +114,52 @@ pub enum Command {
         status: u16,
         reason: String,
     },
+    /// The answer to [`Output::FindReplaced`]: whom to call instead of the replaced
+    /// dialog's far end, or `None` when the dialog is not one of ours (the target is then
+    /// called with the `Replaces` as it came).
+    Replacement {
+        found: Option<Replacement>,
+    },
+}
+
+/// A dialog named by a `Replaces` header (RFC 3891), as its sender sees it: the Call-ID,
+/// the tag of the side the header goes to (`to-tag`), and the sender's own (`from-tag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaces {
+    pub call_id: String,
+    pub to_tag: String,
+    pub from_tag: String,
+}
+
+impl Replaces {
+    /// `call-id;to-tag=…;from-tag=…` (other parameters ignored).
+    pub fn parse(value: &str) -> Option<Replaces> {
+        let mut parts = value.split(';').map(str::trim);
+        let call_id = parts.next().filter(|c| !c.is_empty())?.to_owned();
+        let (mut to_tag, mut from_tag) = (None, None);
+        for part in parts {
+            match part.split_once('=') {
+                Some((k, v)) if k.trim().eq_ignore_ascii_case("to-tag") => to_tag = Some(v.trim().to_owned()),
+                Some((k, v)) if k.trim().eq_ignore_ascii_case("from-tag") => from_tag = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+        Some(Replaces { call_id, to_tag: to_tag?, from_tag: from_tag? })
+    }
+}
+
+impl std::fmt::Display for Replaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{};to-tag={};from-tag={}", self.call_id, self.to_tag, self.from_tag)
+    }
+}
+
+/// Who takes a replaced dialog's place (attended transfer through us): the far end of the
+/// call it belongs to, and the `Replaces` that names that far end's dialog to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub target: Target,
+    pub replaces: Replaces,
 }
 
 /// One target to call.
@@ -169,6 +215,9 @@ pub enum Output {
     /// The call's durable state changed: write [`super::Engine::snapshot`] before carrying
     /// out the outputs that follow.
     Persist,
+    /// An attended transfer names a dialog with `Replaces`: find the call it belongs to
+    /// (our tags name it) and answer with [`Command::Replacement`].
+    FindReplaced(Replaces),
 }
 
 /// A media request.

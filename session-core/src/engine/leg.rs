@@ -94,6 +94,8 @@ pub struct Leg {
     /// The status the far end's pending re-INVITE is refused with, when we refuse it
     /// ourselves (not passing on the partner's refusal).
     pub refusal: Option<u16>,
+    /// UAC: the `Replaces` our INVITE carries (an attended transfer); only until it is sent.
+    pub replaces: Option<String>,
 }
 
 impl Leg {
@@ -124,6 +126,7 @@ impl Leg {
             failure: None,
             glare: false,
             refusal: None,
+            replaces: None,
         }
     }
 

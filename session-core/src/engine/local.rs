@@ -68,6 +68,8 @@ pub(super) struct Local {
     referring: bool,
     /// A Contact for a redirecting refusal.
     redirect: Option<String>,
+    /// A re-offer asked for before our 2xx was acknowledged (hold or not).
+    deferred_reoffer: Option<bool>,
     auth_tries: u32,
     retries_left: u32,
 }
@@ -141,13 +143,11 @@ impl Engine {
                 self.local().redirect = Some(contact);
                 self.reject_caller(status, "Moved Temporarily");
             }
-            Command::Reoffer { hold } => {
-                if self.leg(CALLER).state() == LegState::Confirmed && self.reoffer(hold) {
-                    self.work.push_back((CALLER, LegInput::Update));
-                } else {
-                    self.out.push_back(Output::Event(CallEvent::Updated { leg: CALLER, status: 491 }));
-                }
+            // Answered but not yet acknowledged: the offer waits for the ACK.
+            Command::Reoffer { hold } if self.leg(CALLER).state() == LegState::Answered => {
+                self.local().deferred_reoffer = Some(hold);
             }
+            Command::Reoffer { hold } => self.start_reoffer(hold),
             Command::AcceptReoffer => self.work.push_back((CALLER, LegInput::AcceptUpdate)),
             Command::RejectReoffer => self.work.push_back((CALLER, LegInput::RejectUpdate)),
             Command::Refer { refer_to } => self.send_refer(refer_to),
@@ -197,6 +197,22 @@ impl Engine {
             local.offer = sdp::build_offer(&local.end.media, &local.end.negotiation).ok();
         }
         local.offer.as_ref().map(ToString::to_string)
+    }
+
+    /// Our re-INVITE, when the dialog is free for it (else the outcome is a 491).
+    fn start_reoffer(&mut self, hold: bool) {
+        if self.leg(CALLER).state() == LegState::Confirmed && self.reoffer(hold) {
+            self.work.push_back((CALLER, LegInput::Update));
+        } else {
+            self.out.push_back(Output::Event(CallEvent::Updated { leg: CALLER, status: 491 }));
+        }
+    }
+
+    /// The ACK is in: a re-offer asked for before it goes out now.
+    pub(super) fn local_confirmed(&mut self) {
+        if let Some(hold) = self.local.as_deref_mut().and_then(|l| l.deferred_reoffer.take()) {
+            self.start_reoffer(hold);
+        }
     }
 
     /// A new offer for a re-INVITE: same codecs, the direction for `hold`.
@@ -465,6 +481,7 @@ impl Local {
             transfer_started: false,
             referring: false,
             redirect: None,
+            deferred_reoffer: None,
             auth_tries: 0,
             retries_left,
         }

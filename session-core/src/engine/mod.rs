@@ -39,12 +39,13 @@ use media::sdp::{AnchorOrigin, SessionDescription};
 use sip::message::Message;
 
 pub use self::io::{
-    CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx, SipInput, Target,
+    CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy, Route,
+    ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
 pub use self::local::{LocalEnd, Outgoing};
 pub use self::sip_out::{ALLOW, refusal};
-pub use self::state::{RestoreError, peer_from_contract, peer_to_contract};
+pub use self::state::{RestoreError, peer_from_contract, peer_to_contract, replacement};
 use crate::leg::{LegAction, LegInput};
 
 /// The caller's leg.
@@ -97,6 +98,9 @@ pub struct Engine {
     ringing_for: BTreeMap<LegId, LegId>,
     /// Transfer targets being called: new leg → the leg that asked (REFER).
     referred_by: BTreeMap<LegId, LegId>,
+    /// An attended transfer waiting for the replaced dialog to be found (not in the
+    /// snapshot: a takeover meanwhile loses that transfer, not the call).
+    replacing: Option<transfer::Replacing>,
     plan: Option<Plan>,
     /// The relay: its node and one address per slot, once allocated.
     media_node: Option<String>,
@@ -130,6 +134,7 @@ impl Engine {
             partner: BTreeMap::new(),
             ringing_for: BTreeMap::new(),
             referred_by: BTreeMap::new(),
+            replacing: None,
             plan: None,
             media_node: None,
             slots: Vec::new(),
@@ -204,6 +209,7 @@ impl Engine {
             Command::Answer => self.work.push_back((CALLER, LegInput::Answer)),
             Command::Reject { status, reason } => self.reject_caller(status, &reason),
             Command::Hangup => self.hangup_all(),
+            Command::Replacement { found } => self.on_replacement(found, now),
             other => {
                 if !self.local_command(other) {
                     tracing::debug!(session = %self.config.session, "a command for local calls only: ignored");

@@ -179,7 +179,11 @@ impl Engine {
         let for_leg = self.ringing_for.get(&leg).copied().unwrap_or(super::CALLER);
         let far =
             self.leg(for_leg).remote_sdp.clone().or_else(|| self.partner(for_leg).and_then(|p| self.leg(p).remote_sdp.clone()));
-        let sdp = far.and_then(|far| self.anchored_for(leg, &far));
+        // An offer to someone new: a transferee held by its transferor is not on hold for them.
+        let sdp = far.and_then(|far| {
+            let relay = self.relay(self.leg(leg).slot)?;
+            Some(media::sdp::anchor(&media::sdp::as_new_offer(&far.parsed), relay, &mut self.leg_mut(leg).origin))
+        });
         let invite = match self.build_invite(leg, for_leg, sdp) {
             Ok(invite) => invite,
             Err(e) => {
@@ -213,6 +217,9 @@ impl Engine {
             .header(HeaderName::Contact, format_args!("<{}>", self.config.contact))
             .header(HeaderName::Allow, ALLOW)
             .header(HeaderName::UserAgent, USER_AGENT);
+        if let Some(replaces) = &l.replaces {
+            b = b.header(HeaderName::Replaces, replaces);
+        }
         if let Some(body) = sdp {
             b = b.body("application/sdp", body);
         }

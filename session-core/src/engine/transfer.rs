@@ -1,18 +1,35 @@
-//! Blind transfer through the B2BUA (RFC 3515 REFER, RFC 3420 sipfrag): a leg that REFERs
-//! asks us to call the target for the leg it talks to. We accept (202), call the target with
-//! that leg's description on the referrer's media slot, and report progress in NOTIFYs. When
-//! the target answers, it is bridged to the transferee (re-INVITEd only if what it hears
+//! Transfers through the B2BUA (RFC 3515 REFER, RFC 3420 sipfrag): a leg that REFERs asks
+//! us to call the target for the leg it talks to. We accept (202), call the target with that
+//! leg's description on the referrer's media slot, and report progress in NOTIFYs. When the
+//! target answers, it is bridged to the transferee (re-INVITEd only if what it hears
 //! changes) and the referrer is let go; when the target fails, the referrer's call goes on as
 //! before — or, if the referrer has already hung up, the transferee is.
+//!
+//! Attended transfer (`Refer-To` with `Replaces`, RFC 3891): the dialog it names is the
+//! referrer's consultation call — through us, so a dialog of another of our calls. The
+//! driver finds that call ([`Output::FindReplaced`]); we then call the far end on its other
+//! side with a `Replaces` naming *its* dialog with us, so that it swaps that call for this
+//! one and hangs the old one up (which ends the consultation call's other leg too). A
+//! dialog that is not ours is passed on as it came.
 
 use std::time::Instant;
 
 use sip::message::{HeaderName, Message, Method, NameAddr, Uri};
 
 use super::Engine;
-use super::io::{CallEvent, LegId, Output, ServerTx, Target};
+use super::io::{CallEvent, LegId, Output, Replacement, Replaces, ServerTx, Target};
 use super::leg::Pending;
 use crate::leg::{LegInput, LegState};
+
+/// An attended transfer waiting for the dialog it replaces to be found.
+#[derive(Debug, Clone)]
+pub(super) struct Replacing {
+    referrer: LegId,
+    transferee: LegId,
+    /// The `Refer-To` URI and its `Replaces`, as they came.
+    target: String,
+    replaces: Replaces,
+}
 
 /// `%3B` → `;` and the like.
 fn unescape(s: &str) -> String {
@@ -52,24 +69,50 @@ impl Engine {
             return self.local_refer(leg, tx, request, target, replaces);
         }
         let transferee = self.partner(leg).filter(|p| self.leg(*p).is_up());
-        let busy = self.referred_by.values().any(|r| *r == leg);
+        let busy = self.referred_by.values().any(|r| *r == leg) || self.replacing.is_some();
+        let named = replaces.as_deref().map(Replaces::parse);
         match (self.leg(leg).state(), transferee) {
-            (LegState::Confirmed, Some(_)) if replaces.is_some() => {
-                // The dialog it replaces belongs to another call: not carried across calls yet.
-                self.respond(leg, tx, &request, 501, "Attended Transfer Not Supported", None)
+            (LegState::Confirmed, Some(_)) if matches!(named, Some(None)) => {
+                self.respond(leg, tx, &request, 400, "Bad Replaces in Refer-To", None)
             }
             (LegState::Confirmed, Some(_)) if busy => self.respond(leg, tx, &request, 491, "Request Pending", None),
             (LegState::Confirmed, Some(transferee)) => {
                 self.respond(leg, tx, &request, 202, "Accepted", None);
                 self.notify_transfer(leg, 100, "Trying");
-                let slot = self.leg(leg).slot;
-                if let Some(new) = self.dial(Target { uri: target.clone(), route: None }, transferee, slot, now) {
-                    self.referred_by.insert(new, leg);
-                } else {
-                    self.notify_transfer(leg, 502, "Bad Gateway");
+                match named.flatten() {
+                    Some(replaces) => {
+                        self.out.push_back(Output::FindReplaced(replaces.clone()));
+                        self.replacing = Some(Replacing { referrer: leg, transferee, target, replaces });
+                    }
+                    None => self.transfer_to(leg, transferee, Target { uri: target, route: None }, None, now),
                 }
             }
             _ => self.respond(leg, tx, &request, 481, "Call/Transaction Does Not Exist", None),
+        }
+    }
+
+    /// The replaced dialog's call was looked up: call whoever takes its place.
+    pub(super) fn on_replacement(&mut self, found: Option<Replacement>, now: Instant) {
+        let Some(r) = self.replacing.take() else { return };
+        if !self.leg(r.transferee).is_up() {
+            return self.notify_transfer(r.referrer, 487, "Request Terminated");
+        }
+        let (target, replaces) = match found {
+            Some(found) => (found.target, found.replaces),
+            None => (Target { uri: r.target, route: None }, r.replaces),
+        };
+        self.transfer_to(r.referrer, r.transferee, target, Some(replaces.to_string()), now);
+    }
+
+    /// Calls `target` for `transferee`, on the referrer's media slot.
+    fn transfer_to(&mut self, referrer: LegId, transferee: LegId, target: Target, replaces: Option<String>, now: Instant) {
+        let slot = self.leg(referrer).slot;
+        match self.dial(target, transferee, slot, now) {
+            Some(new) => {
+                self.leg_mut(new).replaces = replaces;
+                self.referred_by.insert(new, referrer);
+            }
+            None => self.notify_transfer(referrer, 502, "Bad Gateway"),
         }
     }
 

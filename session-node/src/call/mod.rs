@@ -15,9 +15,10 @@ use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall, T
 use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
+use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, RingPolicy, Route, ServerTx,
-    Target, peer_from_contract,
+    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
+    RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
 };
 use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
@@ -110,6 +111,10 @@ impl Call {
                 }
                 Output::Media(m) => self.media(m).await,
                 Output::Event(e) => self.on_event(e).await,
+                Output::FindReplaced(named) => {
+                    let found = self.find_replaced(&named).await;
+                    self.engine.handle_command(Command::Replacement { found }, Instant::now());
+                }
                 sip => {
                     if let Output::Send { key, route, .. } = &sip {
                         self.edges.insert(*key, route.edge.clone());
@@ -179,6 +184,20 @@ impl Call {
             self.answered = true;
             if !self.busy_key.is_empty() {
                 let _ = self.ctx.registry.put(Bucket::Agents, &self.busy_key, Bytes::from(self.id.to_string())).await;
+            }
+        }
+    }
+
+    /// The call a `Replaces` names by our tag (another session, on any node), and who takes
+    /// the replaced dialog's place — from its record in the registry.
+    async fn find_replaced(&self, named: &Replaces) -> Option<Replacement> {
+        let (session, _) = tags::session_of(&named.to_tag)?;
+        match self.ctx.store.load(&session).await {
+            Ok(Some((record, _))) => record.engine.as_ref().and_then(|state| replacement(state, named)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(session = %self.id, replaced = %session, error = %e, "replaced call not read");
+                None
             }
         }
     }

@@ -12,8 +12,8 @@ use sip::message::{Builder, HeaderName, HostPort, Message, Method, Transport, Vi
 use sip::transaction::Peer;
 
 use crate::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, LegId, MediaInput, MediaOutput, Output, RingPolicy, Route, ServerTx,
-    SipInput, Target,
+    CALLER, CallEvent, Command, Engine, EngineConfig, LegId, MediaInput, MediaOutput, Output, Replaces, RingPolicy, Route,
+    ServerTx, SipInput, Target,
 };
 
 pub const RELAY: [&str; 2] = ["192.0.2.100:30000", "192.0.2.100:30002"];
@@ -54,6 +54,8 @@ pub struct Sim {
     pub media: Vec<MediaOutput>,
     pub events: Vec<CallEvent>,
     pub persisted: usize,
+    /// Dialogs the engine asked the driver to find (attended transfers).
+    pub lookups: Vec<Replaces>,
     pub caller_invite: Message,
     next_tx: u64,
 }
@@ -111,6 +113,7 @@ impl Sim {
             media: Vec::new(),
             events: Vec::new(),
             persisted: 0,
+            lookups: Vec::new(),
             caller_invite,
             next_tx: 100,
         };
@@ -140,6 +143,7 @@ impl Sim {
                 Output::Media(m) => self.media.push(m),
                 Output::Event(e) => self.events.push(e),
                 Output::Persist => self.persisted += 1,
+                Output::FindReplaced(r) => self.lookups.push(r),
             }
         }
     }

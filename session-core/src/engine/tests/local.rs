@@ -253,3 +253,16 @@ fn a_transfer_we_ask_for_follows_the_notifies_and_a_refusal_leaves_the_call() {
     assert_eq!(sim.events.last(), Some(&CallEvent::ReferProgress { leg: CALLER, status: 200, reason: "OK".into(), last: true }));
     sim.take_request(Method::Bye);
 }
+
+#[test]
+fn a_hold_asked_before_the_ack_waits_for_it() {
+    let mut sim = answering();
+    sim.command(Command::Answer);
+    let ok = sim.take_response(1);
+    sim.statuses(1);
+    sim.command(Command::Reoffer { hold: true });
+    assert!(!sim.sent.iter().any(|s| matches!(s, super::harness::Sent::Request { .. })), "no re-INVITE before the ACK");
+    sim.caller_acks(&sim.caller_dialog(&ok));
+    let (_, reinvite) = sim.take_request(Method::Invite);
+    assert!(body(&reinvite).contains("a=sendonly"), "{}", body(&reinvite));
+}

@@ -59,7 +59,8 @@ impl Actor {
                 }
             }
             CallCommand::Hold { hold, done } => {
-                if self.leg_state() != LegState::Confirmed {
+                // Answered and not yet acknowledged: the engine sends it after the ACK.
+                if !matches!(self.leg_state(), LegState::Answered | LegState::Confirmed) {
                     let _ = done.send(Err(PeerError::InvalidState("hold needs an answered call with no re-INVITE under way")));
                     return;
                 }

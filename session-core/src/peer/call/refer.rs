@@ -8,8 +8,8 @@ use std::time::Duration;
 use sip::message::HeaderName;
 use tokio::sync::oneshot;
 
+use super::CallCommand;
 use super::actor::{Actor, Internal};
-use super::{CallCommand, CallState};
 use crate::engine::Command;
 use crate::peer::error::{PeerError, Result};
 use crate::peer::events::{Decider, PeerEvent, TransferDecision, TransferRequest};
@@ -73,8 +73,9 @@ impl Actor {
 
     /// As transferor: REFER the far end to `refer_to` (a name-addr).
     pub(super) fn send_refer(&mut self, refer_to: String, done: oneshot::Sender<Result<u16>>) {
-        if self.public_state() != CallState::Active || self.transfer_waiter.is_some() {
-            let _ = done.send(Err(PeerError::InvalidState("a transfer needs an active call with no other transfer under way")));
+        // Held or not: a transferor usually holds the transferee while it consults.
+        if !self.public_state().is_established() || self.transfer_waiter.is_some() {
+            let _ = done.send(Err(PeerError::InvalidState("a transfer needs an answered call with no other transfer under way")));
             return;
         }
         self.transfer_waiter = Some(done);

@@ -75,7 +75,8 @@ impl Actor {
                 Output::Media(MediaOutput::Local(negotiated)) => {
                     let _ = self.call.0.media.configure(negotiated);
                 }
-                Output::Media(_) | Output::Persist => {}
+                // A relay's, a record's and a B2BUA's transfer lookups: not a local call's.
+                Output::Media(_) | Output::Persist | Output::FindReplaced(_) => {}
                 Output::Event(event) => self.on_event(event).await,
             }
         }
