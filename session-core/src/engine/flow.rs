@@ -60,6 +60,12 @@ impl Engine {
 
     /// The caller's INVITE is in: media first (the targets are offered its relay).
     fn on_incoming(&mut self) {
+        if !self.unsupported_required(CALLER).is_empty() {
+            return self.reject_caller(420, "Bad Extension");
+        }
+        if self.interval_too_small(CALLER) {
+            return self.reject_caller(422, "Session Interval Too Small");
+        }
         if self.is_local() {
             return self.local_incoming();
         }

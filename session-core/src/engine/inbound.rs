@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sip::dialog::Dialog;
 use sip::dialog::forking::DialogUpdate;
-use sip::message::{Message, Method};
+use sip::message::{HeaderName, Message, Method};
 
 use super::io::{CallEvent, Failure, LegId, Output, ServerTx, SipInput};
 use super::leg::{Inbound, Pending};
@@ -62,6 +62,9 @@ impl Engine {
             let status = e.status();
             self.respond(leg, tx, &request, status, "", None);
             return;
+        }
+        if matches!(method, Method::Invite | Method::Update) && self.leg(leg).is_up() {
+            self.session_refreshed(leg);
         }
         match method {
             Method::Bye => self.table_request(leg, tx, request, LegInput::ByeReceived, 481),
@@ -157,6 +160,7 @@ impl Engine {
             Pending::Reinvite(seq) if status >= 200 => self.on_reinvite_response(leg, seq, response, now),
             Pending::Bye if status >= 200 => self.work.push_back((leg, LegInput::ByeResponse)),
             Pending::Refer if status >= 200 => self.local_refer_answered(leg, status, response.reason()),
+            Pending::Refresh if status >= 200 => self.refresh_answered(leg, status),
             Pending::Relayed { tx, request } if status > 100 => {
                 let from = self.partner(leg).unwrap_or(leg);
                 let sdp = far_sdp(&response).and_then(|answer| {
@@ -178,6 +182,7 @@ impl Engine {
                 if response.to_tag().is_some() {
                     self.leg_mut(leg).early_responses.push(response.clone());
                 }
+                self.prack(leg, &response);
                 if let Some(answer) = far_sdp(&response) {
                     self.leg_mut(leg).remote_sdp = Some(answer);
                     self.connect_slot(leg);
@@ -202,6 +207,7 @@ impl Engine {
                     if self.is_local() {
                         self.local_answered(&response);
                     }
+                    self.negotiate_as_uac(leg, &response);
                     self.work.push_back((leg, LegInput::Success));
                 }
                 // The 2xx again: our ACK was lost.
@@ -220,6 +226,37 @@ impl Engine {
                 self.work.push_back((leg, LegInput::Failure));
             }
         }
+    }
+
+    /// A reliable provisional response (RFC 3262) is acknowledged here with PRACK: we end
+    /// 100rel at each leg, and the other side hears an ordinary provisional.
+    fn prack(&mut self, leg: LegId, response: &Message) {
+        if !response.tokens(HeaderName::Require).any(|t| t.eq_ignore_ascii_case("100rel")) {
+            return;
+        }
+        let (Some(rseq), Some(tag), Some((cseq, _))) = (
+            response.header(HeaderName::RSeq).and_then(|v| v.trim().parse::<u32>().ok()),
+            response.to_tag().map(str::to_owned),
+            response.cseq(),
+        ) else {
+            return;
+        };
+        let l = self.leg_mut(leg);
+        if l.last_rseq.as_ref().is_some_and(|(t, r)| *t == tag && *r >= rseq) {
+            return;
+        }
+        l.last_rseq = Some((tag.clone(), rseq));
+        let Some(dialog) = l.early.as_mut().and_then(|d| d.get_mut(&tag)) else { return };
+        let request = dialog
+            .request(Method::Prack, None)
+            .header(HeaderName::RAck, format_args!("{rseq} {cseq} INVITE"))
+            .header(HeaderName::UserAgent, super::sip_out::USER_AGENT)
+            .build();
+        let Ok(request) = request else { return };
+        let key = self.key();
+        let route = self.leg(leg).route.clone();
+        self.leg_mut(leg).pending.insert(key, Pending::Prack);
+        self.out.push_back(Output::Send { key, request, route });
     }
 
     /// A 2xx from a second fork of an answered INVITE: ACK it and BYE it at once.
@@ -251,6 +288,7 @@ impl Engine {
             if self.is_local() {
                 self.local_answered(&response);
             }
+            self.session_refreshed(leg);
             self.work.push_back((leg, LegInput::UpdateSuccess));
             return;
         }
@@ -285,14 +323,15 @@ impl Engine {
                 let from = self.partner(leg).unwrap_or(leg);
                 self.respond(from, tx, &request, 408, "Request Timeout", None);
             }
-            Pending::Notify => {}
+            Pending::Refresh => self.session_expired(leg),
+            Pending::Notify | Pending::Prack => {}
         }
     }
 }
 
 /// A NOTIFY of the `refer` event package (RFC 3515).
 fn is_refer_event(request: &Message) -> bool {
-    request.header(sip::message::HeaderName::Event).is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"))
+    request.header(HeaderName::Event).is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"))
 }
 
 /// `Signal=5` of an `application/dtmf-relay` INFO.

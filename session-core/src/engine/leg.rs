@@ -39,6 +39,10 @@ pub enum Pending {
     Notify,
     /// Our REFER (a local call's transfer).
     Refer,
+    /// Our PRACK for a reliable provisional response (RFC 3262).
+    Prack,
+    /// Our session refresh (an UPDATE, RFC 4028).
+    Refresh,
 }
 
 /// A request from the far end that waits for our answer.
@@ -96,6 +100,13 @@ pub struct Leg {
     pub refusal: Option<u16>,
     /// UAC: the `Replaces` our INVITE carries (an attended transfer); only until it is sent.
     pub replaces: Option<String>,
+    /// UAC: the last reliable provisional response acknowledged: its early dialog's tag and
+    /// RSeq (a retransmission is not acknowledged again).
+    pub last_rseq: Option<(String, u32)>,
+    /// The session timer (RFC 4028): the interval in seconds (0: none), and whether we are
+    /// the refresher.
+    pub session_expires: u32,
+    pub we_refresh: bool,
 }
 
 impl Leg {
@@ -127,6 +138,9 @@ impl Leg {
             glare: false,
             refusal: None,
             replaces: None,
+            last_rseq: None,
+            session_expires: 0,
+            we_refresh: false,
         }
     }
 

@@ -95,6 +95,7 @@ impl Engine {
     /// A call we place to `outgoing.target` through `route`.
     pub fn calling(config: EngineConfig, end: LocalEnd, outgoing: Outgoing, route: Route, now: Instant) -> Engine {
         let mut engine = Engine::empty(config);
+        engine.now = now;
         if let Some(timeout) = outgoing.answer_timeout {
             engine.timers.insert(Timer::Ring, now + timeout);
         }
@@ -295,7 +296,9 @@ impl Engine {
             .header(HeaderName::CSeq, format_args!("{seq} INVITE"))
             .header(HeaderName::Contact, format_args!("<{}>", self.config.contact))
             .header(HeaderName::Allow, ALLOW)
-            .header(HeaderName::Supported, "replaces")
+            .header(HeaderName::Supported, super::sip_out::SUPPORTED)
+            .header(HeaderName::SessionExpires, super::timers::DEFAULT_SE)
+            .header(HeaderName::MinSe, super::timers::MIN_SE)
             .header(HeaderName::UserAgent, &local.end.user_agent);
         for (name, value) in out.headers.iter().chain(auth.iter()) {
             b = b.header(*name, value);

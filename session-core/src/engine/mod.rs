@@ -25,6 +25,7 @@ mod leg;
 mod local;
 mod sip_out;
 mod state;
+mod timers;
 mod transfer;
 
 #[cfg(test)]
@@ -83,6 +84,10 @@ enum Timer {
     Ring,
     /// Send the re-INVITE of this leg again after a 491 (RFC 3261 §14.1).
     Glare(LegId),
+    /// Refresh this leg's session (we are its refresher, RFC 4028).
+    Refresh(LegId),
+    /// This leg's far end did not refresh the session in time.
+    Expire(LegId),
 }
 
 /// A call.
@@ -116,6 +121,8 @@ pub struct Engine {
     out: VecDeque<Output>,
     next_key: u64,
     ended: bool,
+    /// The time of the input being handled (timers are set from it).
+    now: Instant,
 }
 
 impl Engine {
@@ -146,11 +153,13 @@ impl Engine {
             out: VecDeque::new(),
             next_key: 1,
             ended: false,
+            now: Instant::now(),
         }
     }
 
     /// Leg 0 from the INVITE that makes the call.
     fn start_incoming(&mut self, invite: Message, tx: ServerTx, route: Route, now: Instant) {
+        self.now = now;
         let leg = self.new_leg(LegRole::Uas, route, 0);
         let caller = self.leg_mut(leg);
         caller.remote_sdp = far_sdp(&invite);
@@ -165,12 +174,14 @@ impl Engine {
 
     /// Something arrived over SIP.
     pub fn handle_sip(&mut self, input: SipInput, now: Instant) {
+        self.now = now;
         self.on_sip(input, now);
         self.run(now);
     }
 
     /// The media plane answered or reported.
     pub fn handle_media(&mut self, input: MediaInput, now: Instant) {
+        self.now = now;
         match input {
             MediaInput::Allocated { node, slots } => {
                 self.allocating = false;
@@ -198,6 +209,7 @@ impl Engine {
 
     /// An application asks.
     pub fn handle_command(&mut self, command: Command, now: Instant) {
+        self.now = now;
         match command {
             Command::Dial { targets, parallel, ring } => {
                 if let Some(timeout) = ring.timeout {
@@ -221,6 +233,7 @@ impl Engine {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         let due: Vec<Timer> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
         for timer in due {
             self.timers.remove(&timer);
@@ -228,6 +241,8 @@ impl Engine {
                 Timer::Ring if self.is_local() => self.local_answer_timeout(),
                 Timer::Ring => self.ring_timeout(now),
                 Timer::Glare(leg) => self.retry_reinvite(leg),
+                Timer::Refresh(leg) => self.refresh_session(leg),
+                Timer::Expire(leg) => self.session_expired(leg),
             }
         }
         self.run(now);

@@ -13,6 +13,13 @@ use crate::leg::{LegAction, LegInput};
 
 /// What our messages call us (a local call says what it is told to).
 pub(super) const USER_AGENT: &str = "callmesh";
+/// The extensions our INVITEs say we support: reliable provisionals (we acknowledge them),
+/// Replaces, session timers.
+pub(super) const SUPPORTED: &str = "100rel, replaces, timer";
+
+/// The extensions a caller may require of us.
+const REQUIRABLE: &[&str] = &["timer"];
+
 /// The methods a leg of ours accepts in its dialogs.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
 
@@ -32,9 +39,15 @@ impl Engine {
             LegAction::SendAnswer => self.send_answer(leg),
             LegAction::SendFailure => {
                 let (status, reason) = self.leg(leg).failure.clone().unwrap_or((500, "Server Internal Error".into()));
-                match self.local_redirect() {
-                    Some(contact) if (300..400).contains(&status) => self.redirect(leg, status, &reason, &contact),
-                    _ => self.respond_invite(leg, status, &reason, None),
+                let extra = match status {
+                    300..=399 => self.local_redirect().map(|c| (HeaderName::Contact, format!("<{c}>"))),
+                    420 => Some((HeaderName::Unsupported, self.unsupported_required(leg).join(", "))),
+                    422 => Some((HeaderName::MinSe, super::timers::MIN_SE.to_string())),
+                    _ => None,
+                };
+                match extra {
+                    Some(header) => self.respond_invite_with(leg, status, &reason, header),
+                    None => self.respond_invite(leg, status, &reason, None),
                 }
             }
             LegAction::SendRequestTerminated => self.respond_invite(leg, 487, "Request Terminated", None),
@@ -79,6 +92,11 @@ impl Engine {
         } else if status == 405 {
             b = b.header(HeaderName::Allow, ALLOW);
         }
+        if (200..300).contains(&status) && matches!(request.method(), Some(Method::Invite | Method::Update)) {
+            for (name, value) in self.timer_headers(leg, false) {
+                b = b.header(name, value);
+            }
+        }
         if let Some(body) = sdp {
             b = b.body("application/sdp", body);
         }
@@ -104,12 +122,13 @@ impl Engine {
         self.respond(leg, tx, &invite, status, reason, sdp);
     }
 
-    /// A redirection of the leg's INVITE to `contact`.
-    fn redirect(&mut self, leg: LegId, status: u16, reason: &str, contact: &str) {
+    /// A final refusal of the leg's INVITE with one more header (a redirection's Contact,
+    /// a 420's Unsupported).
+    fn respond_invite_with(&mut self, leg: LegId, status: u16, reason: &str, (name, value): (HeaderName, String)) {
         let (Some(invite), Some(tx)) = (self.leg(leg).invite.clone(), self.leg(leg).invite_tx.clone()) else { return };
         let response = Builder::response_to(&invite, status, reason, Some(&self.leg(leg).tag))
             .header(HeaderName::Server, self.user_agent())
-            .header(HeaderName::Contact, format_args!("<{contact}>"))
+            .header(name, value)
             .build();
         if let Ok(response) = response {
             self.out.push_back(Output::Respond { tx, response });
@@ -127,6 +146,7 @@ impl Engine {
     /// The 2xx to the caller: the partner's answer anchored (or, answered by us, its own
     /// offer reflected at our relay); the dialog exists from now on.
     fn send_answer(&mut self, leg: LegId) {
+        self.negotiate_as_uas(leg);
         let sdp = if self.is_local() {
             self.local_answer()
         } else {
@@ -196,6 +216,16 @@ impl Engine {
         self.invite_out(leg, invite);
     }
 
+    /// The extensions leg `leg`'s INVITE requires that we do not support (RFC 3261 §8.2.2.3:
+    /// refused with 420). A local call takes `Replaces` too.
+    pub(super) fn unsupported_required(&self, leg: LegId) -> Vec<String> {
+        let Some(invite) = &self.leg(leg).invite else { return Vec::new() };
+        let ok = |t: &str| {
+            REQUIRABLE.iter().any(|r| r.eq_ignore_ascii_case(t)) || (self.is_local() && t.eq_ignore_ascii_case("replaces"))
+        };
+        invite.tokens(HeaderName::Require).filter(|t| !t.is_empty() && !ok(t)).map(str::to_owned).collect()
+    }
+
     fn build_invite(&self, leg: LegId, for_leg: LegId, sdp: Option<String>) -> Result<Message, ParseError> {
         let l = self.leg(leg);
         let target = Uri::parse(&l.target)?;
@@ -216,6 +246,9 @@ impl Engine {
             .header(HeaderName::CSeq, "1 INVITE")
             .header(HeaderName::Contact, format_args!("<{}>", self.config.contact))
             .header(HeaderName::Allow, ALLOW)
+            .header(HeaderName::Supported, SUPPORTED)
+            .header(HeaderName::SessionExpires, super::timers::DEFAULT_SE)
+            .header(HeaderName::MinSe, super::timers::MIN_SE)
             .header(HeaderName::UserAgent, USER_AGENT);
         if let Some(replaces) = &l.replaces {
             b = b.header(HeaderName::Replaces, replaces);
@@ -284,12 +317,13 @@ impl Engine {
     ) {
         let contact = self.config.contact.clone();
         let user_agent = self.user_agent().to_owned();
+        let timer = if matches!(method, Method::Invite | Method::Update) { self.timer_headers(leg, true) } else { Vec::new() };
         let Some(dialog) = self.leg_mut(leg).dialog.as_mut() else { return };
         let mut b = dialog.request(method.clone(), None).header(HeaderName::UserAgent, &user_agent);
         if matches!(method, Method::Invite | Method::Refer | Method::Notify | Method::Update) {
             b = b.header(HeaderName::Contact, format_args!("<{contact}>"));
         }
-        for (name, value) in headers {
+        for (name, value) in headers.iter().chain(&timer) {
             b = b.header(*name, value);
         }
         if let Some((content_type, body)) = body {

@@ -64,6 +64,8 @@ impl Engine {
                     let (kind, leg) = match t {
                         Timer::Ring => (0, 0),
                         Timer::Glare(l) => (1, l.0),
+                        Timer::Refresh(l) => (2, l.0),
+                        Timer::Expire(l) => (3, l.0),
                     };
                     EngineTimer { kind, leg, at_unix_ms: to_wall(*at, now, wall_ms) }
                 })
@@ -87,7 +89,13 @@ impl Engine {
             state.connected.iter().map(|(slot, a)| Ok((*slot, a.parse().map_err(bad)?))).collect::<Result<_, RestoreError>>()?;
         let mut timers = BTreeMap::new();
         for t in state.timers {
-            let timer = if t.kind == 0 { Timer::Ring } else { Timer::Glare(LegId(t.leg)) };
+            let timer = match t.kind {
+                0 => Timer::Ring,
+                1 => Timer::Glare(LegId(t.leg)),
+                2 => Timer::Refresh(LegId(t.leg)),
+                3 => Timer::Expire(LegId(t.leg)),
+                other => return Err(bad(format!("timer kind {other}"))),
+            };
             timers.insert(timer, from_wall(t.at_unix_ms, now, wall_ms));
         }
         Ok(Engine {
@@ -109,6 +117,7 @@ impl Engine {
             out: VecDeque::new(),
             next_key: state.next_key,
             ended: state.ended,
+            now,
             config,
         })
     }
@@ -253,6 +262,8 @@ fn pending_out(key: u64, p: &Pending) -> EnginePending {
         }
         Pending::Notify => out.kind = Kind::Notify as i32,
         Pending::Refer => out.kind = Kind::Refer as i32,
+        Pending::Prack => out.kind = Kind::Prack as i32,
+        Pending::Refresh => out.kind = Kind::Refresh as i32,
     }
     out
 }
@@ -264,6 +275,8 @@ fn pending_in(p: EnginePending) -> Result<(u64, Pending), RestoreError> {
         Kind::Bye => Pending::Bye,
         Kind::Notify => Pending::Notify,
         Kind::Refer => Pending::Refer,
+        Kind::Prack => Pending::Prack,
+        Kind::Refresh => Pending::Refresh,
         Kind::Relayed => Pending::Relayed {
             tx: tx_in(p.tx).ok_or_else(|| bad("a relayed request without its transaction"))?,
             request: Box::new(message(p.request)?.ok_or_else(|| bad("a relayed request without its message"))?),
@@ -320,6 +333,8 @@ fn leg_out(l: &Leg) -> EngineLeg {
         glare: l.glare,
         answer: bytes_of(l.answer.as_ref()),
         refusal: l.refusal.map_or(0, u32::from),
+        session_expires: l.session_expires,
+        we_refresh: l.we_refresh,
     }
 }
 
@@ -359,6 +374,8 @@ fn leg_in(l: EngineLeg, config: &EngineConfig) -> Result<Leg, RestoreError> {
     leg.failure = (l.failure_status > 0).then_some((l.failure_status as u16, l.failure_reason));
     leg.glare = l.glare;
     leg.refusal = (l.refusal > 0).then_some(l.refusal as u16);
+    leg.session_expires = l.session_expires;
+    leg.we_refresh = l.we_refresh;
     Ok(leg)
 }
 
