@@ -8,7 +8,8 @@ use std::time::Duration;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaRelease, MediaReply, media_command,
+    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply,
+    media_command,
 };
 use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
@@ -30,6 +31,13 @@ pub struct Allocation {
     pub node: NodeId,
     /// Where each leg's far end must send RTP: [caller side, callee side].
     pub legs: [SocketAddr; 2],
+}
+
+/// A leg's far end: where it expects RTP, and the RFC 4733 payload type it negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FarEnd {
+    pub rtp: SocketAddr,
+    pub events: Option<u8>,
 }
 
 /// Talks to media nodes for one session node.
@@ -59,13 +67,20 @@ impl MediaClient {
         self.allocation_time.clone()
     }
 
-    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once.
-    pub async fn allocate(&self, session: &SessionId, caller: Option<SocketAddr>) -> Result<Allocation, MediaError> {
+    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once
+    /// (`caller_events`: the RFC 4733 payload type of its offer).
+    pub async fn allocate(
+        &self,
+        session: &SessionId,
+        caller: Option<SocketAddr>,
+        caller_events: Option<u8>,
+    ) -> Result<Allocation, MediaError> {
         let request = MediaAllocate {
             meta: contracts::meta(&self.sender),
             session_id: session.to_string(),
             legs: 2,
             caller_rtp_addr: caller.map(|a| a.to_string()).unwrap_or_default(),
+            caller_telephone_event_pt: caller_events.map_or(0, u32::from),
         };
         let asked = Instant::now();
         let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
@@ -100,24 +115,28 @@ impl MediaClient {
         if reply.error.is_empty() { Ok(reply) } else { Err(MediaError::Refused(reply.error)) }
     }
 
-    /// Tells the node where leg `leg`'s far end expects RTP (0: caller side, 1: callee).
-    /// One-way: the call goes on while the node connects it.
-    pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, remote: SocketAddr) -> Result<(), MediaError> {
-        self.notify(node, session, media_command::Command::Connect(MediaConnect { leg, remote_rtp_addr: remote.to_string() }))
-            .await
+    /// Tells the node where leg `leg`'s far end expects RTP (0: caller side, 1: callee) and
+    /// the RFC 4733 payload type it negotiated. One-way: the call goes on meanwhile.
+    pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarEnd) -> Result<(), MediaError> {
+        self.notify(node, session, media_command::Command::Connect(connect(leg, far))).await
     }
 
-    /// Like [`MediaClient::connect`], but waits until the node has connected the leg.
-    pub async fn connect_confirmed(
+    /// Writes a DTMF digit as RFC 4733 events toward leg `leg`. One-way.
+    pub async fn dtmf(
         &self,
         node: &NodeId,
         session: &SessionId,
         leg: u32,
-        remote: SocketAddr,
+        digit: char,
+        duration_ms: u32,
     ) -> Result<(), MediaError> {
-        self.command(node, session, media_command::Command::Connect(MediaConnect { leg, remote_rtp_addr: remote.to_string() }))
-            .await
-            .map(|_| ())
+        let dtmf = MediaDtmf { leg, digit: digit.to_string(), duration_ms };
+        self.notify(node, session, media_command::Command::Dtmf(dtmf)).await
+    }
+
+    /// Like [`MediaClient::connect`], but waits until the node has connected the leg.
+    pub async fn connect_confirmed(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarEnd) -> Result<(), MediaError> {
+        self.command(node, session, media_command::Command::Connect(connect(leg, far))).await.map(|_| ())
     }
 
     /// Frees the session's ports, one-way (the node logs the legs' final counters).
@@ -135,4 +154,8 @@ impl MediaClient {
             MediaCommand { meta: contracts::meta(&self.sender), session_id: session.to_string(), command: Some(command) };
         typed::publish(self.bus.as_ref(), &subjects::media_commands(node), &message).await.map_err(bus_error)
     }
+}
+
+fn connect(leg: u32, far: FarEnd) -> MediaConnect {
+    MediaConnect { leg, remote_rtp_addr: far.rtp.to_string(), telephone_event_pt: far.events.map_or(0, u32::from) }
 }

@@ -2,13 +2,15 @@
 //!
 //! - [`ports`]: the pool of even/odd RTP/RTCP port pairs.
 //! - [`relay`]: one session's relay task (latching, counters, dead-media detection).
+//! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - [`client`]: how session nodes call it.
 
 pub mod client;
+pub mod dtmf;
 pub mod node;
 pub mod ports;
 pub mod relay;
 
-pub use self::client::{Allocation, MediaClient, MediaError};
+pub use self::client::{Allocation, FarEnd, MediaClient, MediaError};
 pub use self::node::{MediaConfig, MediaNode};

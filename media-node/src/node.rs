@@ -13,14 +13,15 @@ use std::time::Duration;
 use cluster::bus::typed::{self, Received};
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, media_command,
-    media_event,
+    self, DtmfReceived, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp,
+    media_command, media_event,
 };
 use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::dtmf;
 use crate::ports::PortPool;
 use crate::relay::{self, RelayEvent, RelayHandle};
 
@@ -185,7 +186,7 @@ impl MediaNode {
                 if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>()
                     && let Some(relay) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
                 {
-                    relay.connect(0, caller);
+                    relay.connect(0, caller, events_pt(message.caller_telephone_event_pt));
                 }
                 self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
                 let legs = ports
@@ -228,9 +229,19 @@ impl MediaNode {
             Some(media_command::Command::Connect(c)) => {
                 let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
                 match (sessions.get(&command.session_id), c.remote_rtp_addr.parse::<SocketAddr>()) {
-                    (Some(relay), Ok(addr)) if c.leg < 2 => relay.connect(c.leg as usize, addr),
+                    (Some(relay), Ok(addr)) if c.leg < 2 => relay.connect(c.leg as usize, addr, events_pt(c.telephone_event_pt)),
                     (None, _) => reply.error = format!("unknown session {}", command.session_id),
                     _ => reply.error = format!("bad connect: leg {} address {:?}", c.leg, c.remote_rtp_addr),
+                }
+            }
+            Some(media_command::Command::Dtmf(d)) => {
+                let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                match (sessions.get(&command.session_id), d.digit.chars().next()) {
+                    (Some(relay), Some(digit)) if d.leg < 2 && dtmf::code(digit).is_some() => {
+                        relay.dtmf(d.leg as usize, digit, d.duration_ms)
+                    }
+                    (None, _) => reply.error = format!("unknown session {}", command.session_id),
+                    _ => reply.error = format!("bad DTMF: leg {} digit {:?}", d.leg, d.digit),
                 }
             }
             Some(media_command::Command::Release(_)) => {
@@ -257,17 +268,27 @@ impl MediaNode {
     async fn forward_events(self, mut events: mpsc::UnboundedReceiver<(String, RelayEvent)>, bus: Arc<dyn Bus>) {
         while let Some((session, event)) = events.recv().await {
             let Ok(id) = SessionId::new(session.clone()) else { continue };
-            let RelayEvent::NoRtp { leg, seconds } = event;
+            let event = match event {
+                RelayEvent::NoRtp { leg, seconds } => media_event::Event::NoRtp(NoRtp { leg: leg as u32, seconds }),
+                RelayEvent::Dtmf { leg, digit, duration_ms } => {
+                    media_event::Event::Dtmf(DtmfReceived { leg: leg as u32, digit: digit.to_string(), duration_ms })
+                }
+            };
             let message = MediaEvent {
                 meta: contracts::meta(self.shared.config.node_id.as_str()),
                 session_id: session,
-                event: Some(media_event::Event::NoRtp(NoRtp { leg: leg as u32, seconds })),
+                event: Some(event),
             };
             if let Err(e) = typed::publish(bus.as_ref(), &subjects::session_media_events(&id), &message).await {
                 tracing::warn!(error = %e, "media event not published");
             }
         }
     }
+}
+
+/// A payload type from the wire (0: none; events never use a static type).
+fn events_pt(pt: u32) -> Option<u8> {
+    u8::try_from(pt).ok().filter(|pt| (96..128).contains(pt))
 }
 
 fn leg_stats(leg: usize, c: &relay::LegSnapshot) -> LegStats {

@@ -3,6 +3,9 @@
 //! first the address its SDP gave, then the source address actually seen (latching, so a
 //! far end behind NAT is reached). Packets that are not RTP/RTCP version 2 are counted and
 //! dropped. One task per session; the hot path uses one stack buffer and no allocation.
+//! When only one far end negotiated RFC 4733 events, the relay reads the events it sends
+//! (reported, not passed on) and writes events into the stream toward it (`dtmf.rs`),
+//! shifting that stream's later sequence numbers by the packets it wrote.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::dtmf::{self, Injection};
 use crate::ports::PortPair;
 
 /// Counters of one leg (what its far end sent us, and what we sent it).
@@ -61,10 +65,13 @@ impl LegCounters {
 pub enum RelayEvent {
     /// No RTP arrived on `leg` for `seconds`.
     NoRtp { leg: usize, seconds: u32 },
+    /// `leg`'s far end sent an RFC 4733 digit the other far end cannot receive as such.
+    Dtmf { leg: usize, digit: char, duration_ms: u32 },
 }
 
 enum Command {
-    Connect { leg: usize, rtp: SocketAddr },
+    Connect { leg: usize, rtp: SocketAddr, events: Option<u8> },
+    Dtmf { leg: usize, digit: char, duration_ms: u32 },
 }
 
 /// Controls a running relay; dropping it stops the relay, which hands its sockets to the
@@ -79,8 +86,15 @@ impl RelayHandle {
     /// Where leg `leg`'s far end expects RTP (from its SDP): it replaces the address in use
     /// (a transfer gives a leg a new far end); RTCP goes to the next port until RTCP arrives
     /// from elsewhere.
-    pub fn connect(&self, leg: usize, rtp: SocketAddr) {
-        let _ = self.commands.send(Command::Connect { leg, rtp });
+    /// `events`: the payload type its far end negotiated for RFC 4733 events, if any.
+    pub fn connect(&self, leg: usize, rtp: SocketAddr, events: Option<u8>) {
+        let _ = self.commands.send(Command::Connect { leg, rtp, events });
+    }
+
+    /// Writes a DTMF digit as RFC 4733 events into the stream toward leg `leg` (whose far
+    /// end negotiated them).
+    pub fn dtmf(&self, leg: usize, digit: char, duration_ms: u32) {
+        let _ = self.commands.send(Command::Dtmf { leg, digit, duration_ms });
     }
 
     pub fn counters(&self) -> [LegSnapshot; 2] {
@@ -111,6 +125,11 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
         highest_seq: [None, None],
         last_rtp: [Instant::now(), Instant::now()],
         reported: [false, false],
+        events_pt: [None, None],
+        last_out: [None, None],
+        seq_offset: [0, 0],
+        injecting: [None, None],
+        last_event: [None, None],
     };
     tokio::spawn(async move {
         let [[a_rtp, a_rtcp], [b_rtp, b_rtcp]] = run([[a.rtp, a.rtcp], [b.rtp, b.rtcp]], state, rx, no_rtp_after, events).await;
@@ -134,6 +153,16 @@ struct State {
     highest_seq: [Option<u16>; 2],
     last_rtp: [Instant; 2],
     reported: [bool; 2],
+    /// The RFC 4733 payload type each far end negotiated.
+    events_pt: [Option<u8>; 2],
+    /// The SSRC, sequence number and timestamp of the last RTP packet sent toward each leg.
+    last_out: [Option<(u32, u16, u32)>; 2],
+    /// Added to the sequence numbers of packets relayed toward each leg: the packets the
+    /// relay wrote into that stream itself.
+    seq_offset: [u16; 2],
+    injecting: [Option<Injection>; 2],
+    /// The timestamp of the last event reported from each leg (its end is sent 3 times).
+    last_event: [Option<u32>; 2],
 }
 
 const RTP: usize = 0;
@@ -150,6 +179,7 @@ async fn run(
 ) -> [[UdpSocket; 2]; 2] {
     let mut buf = [0u8; 2048];
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut dtmf_tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         let (leg, kind) = tokio::select! {
             Ok(()) = sockets[0][RTP].readable() => (0, RTP),
@@ -160,7 +190,8 @@ async fn run(
                 match cmd {
                     // A new far end for the leg (its answer, a re-INVITE, a transfer): send
                     // there from now on, until packets show where it really is (latching).
-                    Some(Command::Connect { leg, rtp }) if leg < 2 => {
+                    Some(Command::Connect { leg, rtp, events }) if leg < 2 => {
+                        state.events_pt[leg] = events;
                         let p = &mut state.peers[leg];
                         if p.rtp != Some(rtp) {
                             p.rtp = Some(rtp);
@@ -169,9 +200,14 @@ async fn run(
                         }
                         state.last_rtp[leg] = Instant::now();
                     }
+                    Some(Command::Dtmf { leg, digit, duration_ms }) if leg < 2 => state.start_dtmf(leg, digit, duration_ms),
                     Some(_) => {}
                     None => return sockets,
                 }
+                continue;
+            }
+            _ = dtmf_tick.tick(), if state.injecting.iter().any(Option::is_some) => {
+                state.write_dtmf(&sockets);
                 continue;
             }
             _ = ticker.tick(), if no_rtp_after.is_some() => {
@@ -181,7 +217,7 @@ async fn run(
         };
         for _ in 0..BATCH {
             match sockets[leg][kind].try_recv_from(&mut buf) {
-                Ok((n, src)) => state.relay(&sockets, leg, kind, &buf[..n], src),
+                Ok((n, src)) => state.relay(&sockets, leg, kind, &mut buf[..n], src, &events),
                 Err(_) => break,
             }
         }
@@ -189,7 +225,15 @@ async fn run(
 }
 
 impl State {
-    fn relay(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, kind: usize, packet: &[u8], src: SocketAddr) {
+    fn relay(
+        &mut self,
+        sockets: &[[UdpSocket; 2]; 2],
+        leg: usize,
+        kind: usize,
+        packet: &mut [u8],
+        src: SocketAddr,
+        events: &EventSink,
+    ) {
         let counters = &self.counters[leg];
         let min_len = if kind == RTP { 12 } else { 8 };
         if packet.len() < min_len || packet[0] >> 6 != 2 {
@@ -208,12 +252,70 @@ impl State {
             counters.rtcp_packets.fetch_add(1, Ordering::Relaxed);
         }
         let out = 1 - leg;
+        if kind == RTP && self.events_pt[out].is_none() {
+            // Events the other far end could not play: reported (once per event), not sent.
+            if let Some(event) = self.events_pt[leg].and_then(|pt| dtmf::read(packet, pt)) {
+                if event.end && self.last_event[leg] != Some(event.timestamp) {
+                    self.last_event[leg] = Some(event.timestamp);
+                    let duration_ms = u32::from(event.duration) / 8;
+                    events(RelayEvent::Dtmf { leg, digit: event.digit, duration_ms });
+                }
+                return;
+            }
+        }
         let dest = if kind == RTP { self.peers[out].rtp } else { self.peers[out].rtcp };
         let Some(dest) = dest else { return };
+        if kind == RTP {
+            self.stamp_out(out, packet);
+        }
         if sockets[out][kind].try_send_to(packet, dest).is_ok() && kind == RTP {
             let c = &self.counters[out];
             c.packets_sent.fetch_add(1, Ordering::Relaxed);
             c.bytes_sent.fetch_add(packet.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A packet about to go toward `out`: shifted past the packets we wrote into that
+    /// stream, and remembered (where an event we write continues the stream).
+    fn stamp_out(&mut self, out: usize, packet: &mut [u8]) {
+        let seq = u16::from_be_bytes([packet[2], packet[3]]).wrapping_add(self.seq_offset[out]);
+        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        let timestamp = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        self.last_out[out] = Some((ssrc, seq, timestamp));
+    }
+
+    /// A digit to write toward `leg`, which negotiated events (else there is nothing to do).
+    fn start_dtmf(&mut self, leg: usize, digit: char, duration_ms: u32) {
+        let Some(pt) = self.events_pt[leg] else { return };
+        let (ssrc, _, timestamp) = self.last_out[leg].unwrap_or((0x4354_4d46 ^ leg as u32, 0, 0));
+        self.injecting[leg] = Injection::new(digit, duration_ms, pt, ssrc, timestamp);
+    }
+
+    /// The next 20 ms of each digit being written.
+    fn write_dtmf(&mut self, sockets: &[[UdpSocket; 2]; 2]) {
+        for (leg, socket) in sockets.iter().enumerate() {
+            let Some(injection) = self.injecting[leg].as_mut() else { continue };
+            let seq = self.last_out[leg].map_or(0, |(_, s, _)| s.wrapping_add(1));
+            let mut packet = [0u8; 16];
+            let Some(n) = injection.next(seq, &mut packet) else {
+                self.injecting[leg] = None;
+                continue;
+            };
+            self.seq_offset[leg] = self.seq_offset[leg].wrapping_add(1);
+            if let Some(last) = self.last_out[leg].as_mut() {
+                last.1 = seq;
+            } else {
+                let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+                self.last_out[leg] = Some((ssrc, seq, 0));
+            }
+            if let Some(dest) = self.peers[leg].rtp
+                && socket[RTP].try_send_to(&packet[..n], dest).is_ok()
+            {
+                let c = &self.counters[leg];
+                c.packets_sent.fetch_add(1, Ordering::Relaxed);
+                c.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cluster::bus::{Bus, LocalBus, typed};
 use cluster::contracts::{MediaEvent, media_event};
 use cluster::subjects::{self, NodeId, SessionId};
-use media_node::{MediaClient, MediaConfig, MediaError, MediaNode};
+use media_node::{FarEnd, MediaClient, MediaConfig, MediaError, MediaNode};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
@@ -65,10 +65,13 @@ async fn relays_both_ways_latching_to_the_real_source() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_000, 43_019), None).await;
     let session = SessionId::new("s1").unwrap();
-    let alloc = client(&bus).allocate(&session, None).await.unwrap();
+    let alloc = client(&bus).allocate(&session, None, None).await.unwrap();
     let (caller, caller_rtcp) = endpoint().await;
     let (callee, callee_rtcp) = endpoint().await;
-    client(&bus).connect_confirmed(&alloc.node, &session, 1, callee.local_addr().unwrap()).await.unwrap();
+    client(&bus)
+        .connect_confirmed(&alloc.node, &session, 1, FarEnd { rtp: callee.local_addr().unwrap(), events: None })
+        .await
+        .unwrap();
 
     caller.send_to(&rtp(1, b"hello"), alloc.legs[0]).await.unwrap();
     let (got, from) = recv(&callee).await;
@@ -109,13 +112,13 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_100, 43_103), None).await;
     let c = client(&bus);
-    let first = c.allocate(&SessionId::new("a").unwrap(), None).await.unwrap();
-    let err = c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap_err();
+    let first = c.allocate(&SessionId::new("a").unwrap(), None, None).await.unwrap();
+    let err = c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap_err();
     assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
     assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
     c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
     assert_eq!(media.free_port_pairs(), 2);
-    c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap();
+    c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap();
     let unknown = c.release_with_stats(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
     assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
 }
@@ -123,7 +126,7 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
 #[tokio::test]
 async fn without_a_media_node_allocation_fails_fast() {
     let bus = LocalBus::default();
-    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None).await.unwrap_err();
+    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None, None).await.unwrap_err();
     assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
 }
 
@@ -133,9 +136,68 @@ async fn a_silent_leg_is_reported_to_the_session_owner() {
     let _media = node(&bus, (43_200, 43_219), Some(Duration::from_secs(1))).await;
     let session = SessionId::new("quiet").unwrap();
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
-    let alloc = client(&bus).allocate(&session, None).await.unwrap();
+    let alloc = client(&bus).allocate(&session, None, None).await.unwrap();
     let (far, _rtcp) = endpoint().await;
-    client(&bus).connect_confirmed(&alloc.node, &session, 0, far.local_addr().unwrap()).await.unwrap();
+    client(&bus)
+        .connect_confirmed(&alloc.node, &session, 0, FarEnd { rtp: far.local_addr().unwrap(), events: None })
+        .await
+        .unwrap();
     let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
     assert!(matches!(event.message.event, Some(media_event::Event::NoRtp(n)) if n.leg == 0 && n.seconds == 1));
+}
+
+/// An RFC 4733 packet: `digit` code, end bit, duration, from the callee's stream.
+fn event(seq: u16, code: u8, end: bool, duration: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 101];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x1f, 0x40, 0xca, 0xfe, 0xf0, 0x0d]);
+    p.extend_from_slice(&[code, if end { 0x8a } else { 0x0a }]);
+    p.extend_from_slice(&duration.to_be_bytes());
+    p
+}
+
+#[tokio::test]
+async fn dtmf_crosses_between_a_leg_with_events_and_one_without() {
+    let bus = LocalBus::default();
+    let _media = node(&bus, (43_300, 43_303), None).await;
+    let session = SessionId::new("s4").unwrap();
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
+    let (caller, _caller_rtcp) = endpoint().await;
+    let (callee, _callee_rtcp) = endpoint().await;
+    // The caller knows no events (SIP INFO only); the callee negotiated them on 101.
+    let alloc = client(&bus).allocate(&session, Some(caller.local_addr().unwrap()), None).await.unwrap();
+    client(&bus)
+        .connect_confirmed(&alloc.node, &session, 1, FarEnd { rtp: callee.local_addr().unwrap(), events: Some(101) })
+        .await
+        .unwrap();
+
+    // The callee's digit: read, reported once (its end comes three times), never sent on.
+    callee.send_to(&event(10, 5, false, 160), alloc.legs[1]).await.unwrap();
+    for _ in 0..3 {
+        callee.send_to(&event(11, 5, true, 800), alloc.legs[1]).await.unwrap();
+    }
+    callee.send_to(&rtp(12, b"voice"), alloc.legs[1]).await.unwrap();
+    let event = timeout(WAIT, events.next()).await.expect("waiting for the DTMF event").unwrap();
+    assert!(
+        matches!(&event.message.event, Some(media_event::Event::Dtmf(d)) if d.leg == 1 && d.digit == "5" && d.duration_ms == 100),
+        "{:?}",
+        event.message.event
+    );
+    assert_eq!(&recv(&caller).await.0[12..], b"voice", "the events did not reach the caller, the voice did");
+
+    // The caller's digit (from its INFO): written toward the callee in the caller's stream,
+    // whose later packets follow the events' sequence numbers.
+    caller.send_to(&rtp(100, b"before"), alloc.legs[0]).await.unwrap();
+    assert_eq!(u16::from_be_bytes(recv(&callee).await.0[2..4].try_into().unwrap()), 100);
+    client(&bus).dtmf(&alloc.node, &session, 1, '#', 60).await.unwrap();
+    let mut written = Vec::new();
+    while written.len() < 5 {
+        let (packet, _) = recv(&callee).await;
+        let read = media_node::dtmf::read(&packet, 101).expect("an RFC 4733 packet");
+        written.push((u16::from_be_bytes([packet[2], packet[3]]), read.digit, read.end));
+    }
+    assert_eq!(written, [(101, '#', false), (102, '#', false), (103, '#', true), (104, '#', true), (105, '#', true)]);
+    caller.send_to(&rtp(101, b"after"), alloc.legs[0]).await.unwrap();
+    let (after, _) = recv(&callee).await;
+    assert_eq!((u16::from_be_bytes([after[2], after[3]]), &after[12..]), (106, &b"after"[..]), "shifted past the events");
 }

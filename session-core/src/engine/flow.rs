@@ -74,8 +74,9 @@ impl Engine {
             return;
         }
         let caller_rtp = self.leg(CALLER).remote_sdp.as_deref().and_then(rtp_addr);
+        let caller_events = self.events_pt(CALLER);
         self.allocating = true;
-        self.out.push_back(Output::Media(MediaOutput::Allocate { slots: 2, caller_rtp }));
+        self.out.push_back(Output::Media(MediaOutput::Allocate { slots: 2, caller_rtp, caller_events }));
     }
 
     /// Calls the targets the plan holds, once media is there: all of them, or the next one.

@@ -112,6 +112,9 @@ impl Engine {
     fn relay_request(&mut self, leg: LegId, tx: ServerTx, request: Message) {
         if let Some(digit) = dtmf_relay_digit(&request) {
             self.out.push_back(Output::Event(CallEvent::Dtmf { leg, digit }));
+            if self.dtmf_to_rtp(leg, digit, &request) {
+                return self.respond(leg, tx, &request, 200, "OK", None);
+            }
         }
         if self.is_local() {
             return match request.method() {
@@ -324,7 +327,7 @@ impl Engine {
                 self.respond(from, tx, &request, 408, "Request Timeout", None);
             }
             Pending::Refresh => self.session_expired(leg),
-            Pending::Notify | Pending::Prack => {}
+            Pending::Notify | Pending::Prack | Pending::Info => {}
         }
     }
 }

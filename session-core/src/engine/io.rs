@@ -63,6 +63,8 @@ pub enum MediaInput {
     Unavailable { reason: String },
     /// A slot received no RTP for a while.
     NoRtp { slot: u32 },
+    /// The far end on `slot` sent an RFC 4733 digit its partner cannot receive as such.
+    Dtmf { slot: u32, digit: char, duration_ms: u32 },
 }
 
 /// What an application (the router's decision, an API, the SDK's user) asks of the call.
@@ -223,10 +225,15 @@ pub enum Output {
 /// A media request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaOutput {
-    /// RTP endpoints for the call's slots; `caller_rtp` is where the caller wants RTP.
-    Allocate { slots: u32, caller_rtp: Option<SocketAddr> },
-    /// Send slot `slot`'s RTP to `remote` (the far end of the leg using that slot).
-    Connect { slot: u32, remote: SocketAddr },
+    /// RTP endpoints for the call's slots; `caller_rtp` is where the caller wants RTP,
+    /// `caller_events` the RFC 4733 payload type of its offer.
+    Allocate { slots: u32, caller_rtp: Option<SocketAddr>, caller_events: Option<u8> },
+    /// Send slot `slot`'s RTP to `remote` (the far end of the leg using that slot), whose
+    /// RFC 4733 payload type is `events`.
+    Connect { slot: u32, remote: SocketAddr, events: Option<u8> },
+    /// Write a DTMF digit as RFC 4733 events toward the far end on `slot` (its partner sent
+    /// it in SIP INFO).
+    Dtmf { slot: u32, digit: char, duration_ms: u32 },
     /// Free the call's endpoints.
     Release,
     /// A local call's media: what offer/answer agreed (codec, where to send, direction).

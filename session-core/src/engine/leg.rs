@@ -43,6 +43,8 @@ pub enum Pending {
     Prack,
     /// Our session refresh (an UPDATE, RFC 4028).
     Refresh,
+    /// Our INFO carrying a digit read from the partner's RTP.
+    Info,
 }
 
 /// A request from the far end that waits for our answer.

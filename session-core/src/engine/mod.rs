@@ -18,6 +18,7 @@
 //! goes through `media::sdp`: each leg gets the other side's description anchored at the
 //! call's relay, with our own origin.
 
+mod dtmf;
 mod flow;
 mod inbound;
 pub mod io;
@@ -199,6 +200,7 @@ impl Engine {
                 tracing::warn!(session = %self.config.session, %reason, "no media for the call");
                 self.reject_caller(503, "Service Unavailable");
             }
+            MediaInput::Dtmf { slot, digit, duration_ms } => self.dtmf_from_rtp(slot, digit, duration_ms),
             MediaInput::NoRtp { slot } => {
                 tracing::info!(session = %self.config.session, slot, "no RTP: ending the call");
                 self.hangup_all();
@@ -349,7 +351,8 @@ impl Engine {
         let Some(remote) = self.leg(leg).remote_sdp.as_deref().and_then(rtp_addr) else { return };
         let slot = self.leg(leg).slot;
         if self.connected.insert(slot, remote) != Some(remote) {
-            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote }));
+            let events = self.events_pt(leg);
+            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote, events }));
         }
     }
 
@@ -361,7 +364,8 @@ impl Engine {
     /// `far` anchored for leg `toward`: what that leg's far end receives.
     fn anchored_for(&mut self, toward: LegId, far: &FarSdp) -> Option<String> {
         let relay = self.relay(self.leg(toward).slot)?;
-        Some(media::sdp::anchor(&far.parsed, relay, &mut self.leg_mut(toward).origin))
+        let adapted = self.events_for(toward, &far.parsed);
+        Some(media::sdp::anchor(adapted.as_ref().unwrap_or(&far.parsed), relay, &mut self.leg_mut(toward).origin))
     }
 }
 

@@ -202,7 +202,9 @@ impl Engine {
         // An offer to someone new: a transferee held by its transferor is not on hold for them.
         let sdp = far.and_then(|far| {
             let relay = self.relay(self.leg(leg).slot)?;
-            Some(media::sdp::anchor(&media::sdp::as_new_offer(&far.parsed), relay, &mut self.leg_mut(leg).origin))
+            let offer = media::sdp::as_new_offer(&far.parsed);
+            let offer = self.events_for(leg, &offer).unwrap_or(offer);
+            Some(media::sdp::anchor(&offer, relay, &mut self.leg_mut(leg).origin))
         });
         let invite = match self.build_invite(leg, for_leg, sdp) {
             Ok(invite) => invite,

@@ -264,6 +264,7 @@ fn pending_out(key: u64, p: &Pending) -> EnginePending {
         Pending::Refer => out.kind = Kind::Refer as i32,
         Pending::Prack => out.kind = Kind::Prack as i32,
         Pending::Refresh => out.kind = Kind::Refresh as i32,
+        Pending::Info => out.kind = Kind::Info as i32,
     }
     out
 }
@@ -277,6 +278,7 @@ fn pending_in(p: EnginePending) -> Result<(u64, Pending), RestoreError> {
         Kind::Refer => Pending::Refer,
         Kind::Prack => Pending::Prack,
         Kind::Refresh => Pending::Refresh,
+        Kind::Info => Pending::Info,
         Kind::Relayed => Pending::Relayed {
             tx: tx_in(p.tx).ok_or_else(|| bad("a relayed request without its transaction"))?,
             request: Box::new(message(p.request)?.ok_or_else(|| bad("a relayed request without its message"))?),

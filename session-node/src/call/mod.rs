@@ -24,6 +24,8 @@ use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
 use sip::transaction::TransportKind;
 
+use media_node::FarEnd;
+
 use crate::node::Ctx;
 
 /// A call being driven.
@@ -88,8 +90,15 @@ impl Call {
                     }
                 }
                 Some(m) = media.next() => {
-                    if let Some(media_event::Event::NoRtp(n)) = m.message.event {
-                        self.engine.handle_media(MediaInput::NoRtp { slot: n.leg }, Instant::now());
+                    let input = match m.message.event {
+                        Some(media_event::Event::NoRtp(n)) => Some(MediaInput::NoRtp { slot: n.leg }),
+                        Some(media_event::Event::Dtmf(d)) => d.digit.chars().next().map(|digit| {
+                            MediaInput::Dtmf { slot: d.leg, digit, duration_ms: d.duration_ms }
+                        }),
+                        None => None,
+                    };
+                    if let Some(input) = input {
+                        self.engine.handle_media(input, Instant::now());
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
@@ -146,8 +155,8 @@ impl Call {
 
     async fn media(&mut self, request: MediaOutput) {
         match request {
-            MediaOutput::Allocate { caller_rtp, .. } => {
-                let input = match self.ctx.media.allocate(&self.id, caller_rtp).await {
+            MediaOutput::Allocate { caller_rtp, caller_events, .. } => {
+                let input = match self.ctx.media.allocate(&self.id, caller_rtp, caller_events).await {
                     Ok(a) => {
                         let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
                         self.media_node = Some(a.node);
@@ -157,9 +166,16 @@ impl Call {
                 };
                 self.engine.handle_media(input, Instant::now());
             }
-            MediaOutput::Connect { slot, remote } => {
+            MediaOutput::Dtmf { slot, digit, duration_ms } => {
                 if let Some(node) = &self.media_node
-                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, remote).await
+                    && let Err(e) = self.ctx.media.dtmf(node, &self.id, slot, digit, duration_ms).await
+                {
+                    tracing::warn!(session = %self.id, error = %e, "DTMF not written");
+                }
+            }
+            MediaOutput::Connect { slot, remote, events } => {
+                if let Some(node) = &self.media_node
+                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, FarEnd { rtp: remote, events }).await
                 {
                     tracing::warn!(session = %self.id, error = %e, "media not connected");
                 }

@@ -2,13 +2,13 @@
 //! (RFC 3262), session timers refreshed or expired per leg (RFC 4028), and what a caller
 //! requires that we cannot honour refused precisely (420, 422).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sip::message::{Builder, HeaderName, Message, Method};
 use sip::transaction::Peer;
 
-use super::harness::{Sim, body, caller_invite, phone_sdp, via};
-use crate::engine::{Engine, EngineConfig, RingPolicy, Route, ServerTx, SipInput};
+use super::harness::{Sim, body, invite_from_alice, phone_sdp, via};
+use crate::engine::{RingPolicy, ServerTx, SipInput};
 use crate::leg::LegState;
 
 /// A response from bob to `request` with extra headers.
@@ -128,22 +128,7 @@ fn a_callee_that_stops_refreshing_is_hung_up_and_the_caller_with_it() {
 
 /// An INVITE from alice with `header`, handled by a fresh engine: what she gets.
 fn caller_with(header: (HeaderName, &str)) -> Message {
-    let invite = caller_invite("1000");
-    let head = Builder::request(&Method::Invite, "sip:1000@192.0.2.1")
-        .header(HeaderName::Via, via("z9hG4bK-caller-1"))
-        .header(HeaderName::From, invite.header(HeaderName::From).unwrap())
-        .header(HeaderName::To, invite.header(HeaderName::To).unwrap())
-        .header(HeaderName::CallId, invite.call_id().unwrap())
-        .header(HeaderName::CSeq, "1 INVITE")
-        .header(header.0, header.1)
-        .body("application/sdp", phone_sdp("198.51.100.1:4000", "sendrecv"))
-        .build()
-        .unwrap();
-    let config = EngineConfig { session: "s9".into(), contact: "sip:s9@192.0.2.1".into(), sdp_user: "callmesh".into() };
-    let route = Route { edge: "edge-1".into(), peer: Peer::udp("198.51.100.1:5060".parse().unwrap()) };
-    let now = Instant::now();
-    let engine = Engine::incoming(config, head.clone(), ServerTx { edge: "edge-1".into(), id: 1 }, route, now);
-    let mut sim = Sim::around(engine, head, now);
+    let mut sim = Sim::from_invite(invite_from_alice(&phone_sdp("198.51.100.1:4000", "sendrecv"), &[header]));
     assert!(sim.media.is_empty(), "refused before any media");
     sim.take_response(1)
 }

@@ -83,6 +83,21 @@ pub fn caller_invite(user: &str) -> Message {
         .unwrap()
 }
 
+/// Alice's INVITE to 1000 with `sdp` and more headers.
+pub fn invite_from_alice(sdp: &str, headers: &[(HeaderName, &str)]) -> Message {
+    let mut b = Builder::request(&Method::Invite, "sip:1000@192.0.2.1")
+        .header(HeaderName::Via, via("z9hG4bK-caller-1"))
+        .header(HeaderName::From, "<sip:alice@198.51.100.1>;tag=alice-1")
+        .header(HeaderName::To, "<sip:1000@192.0.2.1>")
+        .header(HeaderName::CallId, "call-1@198.51.100.1")
+        .header(HeaderName::CSeq, "1 INVITE")
+        .header(HeaderName::Contact, "<sip:alice@198.51.100.1:5060>");
+    for (name, value) in headers {
+        b = b.header(*name, value);
+    }
+    b.body("application/sdp", sdp.to_owned()).build().unwrap()
+}
+
 pub fn target(uri: &str) -> Target {
     Target { uri: uri.into(), route: None }
 }
@@ -90,11 +105,8 @@ pub fn target(uri: &str) -> Target {
 impl Sim {
     /// A call from alice to `user`; media is allocated at once.
     pub fn new(user: &str) -> Sim {
-        let now = Instant::now();
-        let config = EngineConfig { session: "s1".into(), contact: "sip:s1@192.0.2.1:5060".into(), sdp_user: "callmesh".into() };
-        let invite = caller_invite(user);
-        let engine = Engine::incoming(config, invite.clone(), ServerTx { edge: "edge-1".into(), id: 1 }, route(), now);
-        let mut sim = Sim::around(engine, invite, now);
+        let mut sim = Sim::from_invite(caller_invite(user));
+        let now = sim.now;
         assert!(matches!(sim.media.first(), Some(MediaOutput::Allocate { slots: 2, .. })), "{:?}", sim.media);
         sim.engine.handle_media(
             MediaInput::Allocated { node: "media-1".into(), slots: RELAY.iter().map(|a| a.parse().unwrap()).collect() },
@@ -102,6 +114,14 @@ impl Sim {
         );
         sim.drain();
         sim
+    }
+
+    /// A call made by `invite`, its first outputs drained (media asked for, or a refusal).
+    pub fn from_invite(invite: Message) -> Sim {
+        let now = Instant::now();
+        let config = EngineConfig { session: "s1".into(), contact: "sip:s1@192.0.2.1:5060".into(), sdp_user: "callmesh".into() };
+        let engine = Engine::incoming(config, invite.clone(), ServerTx { edge: "edge-1".into(), id: 1 }, route(), now);
+        Sim::around(engine, invite, now)
     }
 
     /// A driver around `engine`, its outputs drained.

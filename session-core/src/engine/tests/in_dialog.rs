@@ -118,5 +118,9 @@ fn the_relay_follows_the_far_ends_addresses() {
     let (mut sim, mut alice, _) = Sim::answered();
     sim.media.clear();
     sim.request_in(&mut alice, Method::Invite, Some(("application/sdp", phone_sdp("198.51.100.7:4100", "sendrecv"))));
-    assert!(sim.media.contains(&MediaOutput::Connect { slot: 0, remote: "198.51.100.7:4100".parse().unwrap() }));
+    assert!(sim.media.contains(&MediaOutput::Connect {
+        slot: 0,
+        remote: "198.51.100.7:4100".parse().unwrap(),
+        events: Some(101)
+    }));
 }

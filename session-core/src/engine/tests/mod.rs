@@ -2,6 +2,7 @@
 //! every message the engine sends looked at, time moved by hand.
 
 mod calls;
+mod dtmf;
 mod extensions;
 mod harness;
 mod in_dialog;

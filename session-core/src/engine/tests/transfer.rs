@@ -40,7 +40,11 @@ fn the_callee_transfers_the_caller_to_a_third_party() {
     assert_eq!(bye.to_tag(), Some("bob"), "the referrer is let go");
     sim.respond(bye_key, &bye, 200, "bob", None);
     assert_eq!(sim.engine.partner(LegId(0)), Some(LegId(2)));
-    assert!(sim.media.contains(&MediaOutput::Connect { slot: 1, remote: "203.0.113.6:5000".parse().unwrap() }));
+    assert!(sim.media.contains(&MediaOutput::Connect {
+        slot: 1,
+        remote: "203.0.113.6:5000".parse().unwrap(),
+        events: Some(101)
+    }));
     // Alice's view changes (carol's address differs only behind the relay; same codecs):
     // nothing new to tell her, no re-INVITE.
     assert!(
