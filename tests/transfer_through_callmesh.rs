@@ -3,7 +3,8 @@
 //! checks the NOTIFY progress: 100, 180, 200, then our BYE) through `callmesh all` and
 //! through the multi-process cluster, and with SimplePeer phones whose audio is checked
 //! after the transfer. Attended (bob consults carol first, through Callmesh too, then
-//! REFERs alice with `Replaces`), with SimplePeer phones in one process and in the cluster.
+//! REFERs alice with `Replaces`) with SimplePeer phones. Each in one process and in the
+//! cluster.
 
 mod common;
 
@@ -65,11 +66,11 @@ fn bob_transfers_alice_to_carol_across_the_cluster() {
     transfer_with_sipp(&cm, bob, carol);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phones_transfer_and_the_audio_follows() {
-    let bob = SimplePeer::builder("bob").handler(std::sync::Arc::new(AutoAnswerHandler)).build().await.unwrap();
-    let carol = SimplePeer::builder("carol").handler(std::sync::Arc::new(AutoAnswerHandler)).build().await.unwrap();
-    let cm = Callmesh::all_in_one(&route_to(bob.local_addr()));
+/// Bob's phone transfers alice's call to carol's phone (blind): alice hears carol.
+async fn phones_transfer_and_the_audio_follows(cluster: bool) {
+    let (bob, carol) = phones().await;
+    let config = route_to(bob.local_addr());
+    let cm = if cluster { Callmesh::cluster(&config) } else { Callmesh::all_in_one(&config) };
     let alice = SimplePeer::new("alice").await.unwrap();
     let call = alice.call(&format!("sip:1000@{}", cm.sip[0])).await.expect("bob answers through callmesh");
 
@@ -82,6 +83,17 @@ async fn phones_transfer_and_the_audio_follows() {
     // Alice's audio now reaches carol through the relay.
     let at_carol = carol.active_calls().pop().expect("carol has the call");
     alice_reaches_carol(&call, &at_carol).await;
+    cm.wait_idle();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_transfer_blind_in_one_process() {
+    phones_transfer_and_the_audio_follows(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_transfer_blind_across_the_cluster() {
+    phones_transfer_and_the_audio_follows(true).await;
 }
 
 /// A second of alice's audio reaches carol through the relay; alice hangs up, so does carol.
