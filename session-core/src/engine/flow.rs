@@ -149,6 +149,9 @@ impl Engine {
             self.finish_transfer(referrer, for_leg, previous);
         } else if self.leg(for_leg).role == LegRole::Uas && !self.leg(for_leg).is_up() {
             self.work.push_back((for_leg, LegInput::Answer));
+        } else if self.hears_something_new(for_leg) {
+            // A caller we had answered ourselves (parked, queued) now hears the target.
+            self.work.push_back((for_leg, LegInput::Update));
         }
         self.out.push_back(Output::Persist);
     }
@@ -176,9 +179,10 @@ impl Engine {
         }
         self.note_failure(status, &reason);
         let still_ringing = self.ringing_for.values().any(|f| *f == for_leg);
-        if for_leg == CALLER && !still_ringing && !self.leg(CALLER).is_up() {
-            // A decline (6xx) ends the search (RFC 3261 §16.7: no more branches).
-            if (600..700).contains(&status) {
+        if for_leg == CALLER && !still_ringing {
+            // A decline (6xx) ends the search for a caller still waiting (RFC 3261 §16.7:
+            // no more branches); a caller we answered (a queue) goes on to the next target.
+            if (600..700).contains(&status) && !self.leg(CALLER).is_up() {
                 self.plan = None;
             }
             self.dial_waiting(now);

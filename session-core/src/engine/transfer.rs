@@ -151,7 +151,7 @@ impl Engine {
 
     /// Whether what `leg` would now be sent (its partner's description, anchored) differs
     /// from what it was last sent.
-    fn hears_something_new(&self, leg: LegId) -> bool {
+    pub(super) fn hears_something_new(&self, leg: LegId) -> bool {
         let Some(partner) = self.partner(leg) else { return false };
         let (Some(far), Some(relay)) = (self.leg(partner).remote_sdp.as_ref(), self.relay(self.leg(leg).slot)) else {
             return false;

@@ -200,3 +200,32 @@ fn a_repeated_answer_is_acknowledged_again_and_a_second_fork_is_ended() {
     assert_eq!(bye.to_tag(), Some("bob-desk"), "the extra dialog is ended at once");
     assert_eq!(sim.leg(1), LegState::Confirmed, "the call keeps the first answer");
 }
+
+#[test]
+fn a_caller_answered_first_is_bridged_to_the_first_target_that_answers_in_turn() {
+    // A queue: we answer the caller ourselves, then ring targets one after the other.
+    let mut sim = Sim::new("1000");
+    sim.command(Command::Answer);
+    let ok = sim.take_response(1);
+    assert_eq!(ok.status(), Some(200));
+    assert!(body(&ok).contains("m=audio 30000 "), "the caller hears the relay: {}", body(&ok));
+    let alice = sim.caller_dialog(&ok);
+    sim.caller_acks(&alice);
+    let targets =
+        vec![Target { uri: "sip:a1@203.0.113.5".into(), route: None }, Target { uri: "sip:a2@203.0.113.6".into(), route: None }];
+    sim.command(Command::Dial { targets, parallel: false, ring: RingPolicy::default() });
+    let (key, first) = sim.take_request(Method::Invite);
+    assert_eq!(first.request_uri_str(), Some("sip:a1@203.0.113.5"));
+    // The first declines: a caller already answered is not refused, the next one rings.
+    sim.respond(key, &first, 603, "a1", None);
+    assert!(sim.statuses(1).is_empty());
+    let (key, second) = sim.take_request(Method::Invite);
+    assert_eq!(second.request_uri_str(), Some("sip:a2@203.0.113.6"));
+    // It answers with one codec only: the caller is told (re-INVITE) and bridged.
+    let pcmu_only = phone_sdp("203.0.113.6:5000", "sendrecv").replace("RTP/AVP 0 101", "RTP/AVP 0");
+    sim.respond(key, &second, 200, "a2", Some(pcmu_only));
+    sim.take_ack();
+    let (_, reinvite) = sim.take_request(Method::Invite);
+    assert_eq!(reinvite.to_tag(), Some("alice-1"));
+    assert_eq!(sim.engine.partner(crate::engine::LegId(0)), Some(crate::engine::LegId(2)));
+}
