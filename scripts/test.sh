@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace, then the Helm chart's tests. Installs what the tests
-# need and a fresh machine lacks: nats-server, SIPp (Debian package sip-tester), tcpdump and a
+# need and a fresh machine lacks: nats-server, SIPp (Debian package sip-tester), the baresip
+# softphone (baresip-core), tcpdump and a
 # font for the load-test harness's smoke run (apt); Helm v4 as a library, the Kubernetes
 # schemas and pytest (pip, into .pydeps/). CI runs exactly this script (.ci/run).
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]})); then

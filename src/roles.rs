@@ -183,6 +183,9 @@ pub async fn start(role: Role, id: NodeId, config: Validated) -> anyhow::Result<
                 .with_context(|| format!("starting the SIP edge on {}", config.sip_listen))?,
         );
     }
+    // Every role's subscriptions reach the server before the node says it is ready: a peer
+    // that starts sending at once (a call right after start) finds them there.
+    bus.flush().await.context("flushing the bus subscriptions")?;
     node.heartbeat = Mutex::new(Some(heartbeat(&node, registry)));
     crate::kube::spawn_deletion_watch(&config.kube, drain);
     Ok(node)

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use cluster::bus::NatsBus;
 use cluster::registry::{Bucket, JetStreamRegistry, Registry, RegistryConfig, RegistryError};
 use futures::StreamExt;
 use testkit::nats::NatsCluster;
+use testkit::wait::until;
 use tokio::time::Instant;
 
 #[derive(Default, Debug)]
@@ -29,11 +30,20 @@ async fn connect(urls: &str, name: &str) -> JetStreamRegistry {
     JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::with_replicas(3)).await.expect("replicated buckets")
 }
 
+/// What the test watches while writers run: writes acknowledged by each, in all and after
+/// the kill.
+#[derive(Default)]
+struct Watch {
+    acked: [AtomicUsize; 3],
+    after_kill: [AtomicUsize; 3],
+}
+
 async fn writer(
     id: usize,
     registry: JetStreamRegistry,
     stop: Arc<AtomicBool>,
     killed_at: Arc<std::sync::Mutex<Option<Instant>>>,
+    watch: Arc<Watch>,
 ) -> Progress {
     let mut p = Progress::default();
     let counter_key = format!("w{id}.counter");
@@ -60,8 +70,10 @@ async fn writer(
             (Ok(_), Ok(n)) => {
                 p.acked.push((key, seq));
                 p.counter = *n;
+                watch.acked[id].fetch_add(1, Ordering::SeqCst);
                 if after_kill {
                     p.acked_after_kill += 1;
+                    watch.after_kill[id].fetch_add(1, Ordering::SeqCst);
                 }
             }
             _ => {
@@ -85,17 +97,21 @@ async fn acknowledged_writes_survive_the_loss_of_a_server() {
     let urls: Vec<String> = (0..3).map(|i| cluster.url(i).to_owned()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let killed_at = Arc::new(std::sync::Mutex::new(None));
+    let watch = Arc::new(Watch::default());
     let mut writers = Vec::new();
     for id in 0..3 {
         // Each writer prefers a different server; writer 0's server is the one killed.
         let preferred: Vec<&str> = (0..3).map(|k| urls[(id + k) % 3].as_str()).collect();
         let registry = connect(&preferred.join(","), &format!("writer-{id}")).await;
-        writers.push(tokio::spawn(writer(id, registry, stop.clone(), killed_at.clone())));
+        writers.push(tokio::spawn(writer(id, registry, stop.clone(), killed_at.clone(), watch.clone())));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = |counts: &[AtomicUsize; 3], n: usize| counts.iter().all(|c| c.load(Ordering::SeqCst) >= n);
+    until("every writer's first 20 acknowledged writes", Duration::from_secs(30), || all(&watch.acked, 20)).await;
     cluster.kill(0);
     *killed_at.lock().unwrap() = Some(Instant::now());
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Leader elections take seconds, longer on a loaded machine: wait for the progress
+    // itself (bounded), not for a fixed time.
+    until("every writer's 20 acknowledged writes after the kill", Duration::from_secs(60), || all(&watch.after_kill, 20)).await;
     stop.store(true, Ordering::SeqCst);
     let mut results = Vec::new();
     for w in writers {

@@ -3,6 +3,7 @@
 //! - [`ports`]: the pool of even/odd RTP/RTCP port pairs.
 //! - [`relay`]: one session's relay task (latching, counters, dead-media detection).
 //! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
+//! - [`stream`]: one continuous RTP stream toward each leg, whatever far end is behind.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - [`client`]: how session nodes call it.
 
@@ -11,6 +12,7 @@ pub mod dtmf;
 pub mod node;
 pub mod ports;
 pub mod relay;
+pub mod stream;
 
 pub use self::client::{Allocation, FarEnd, MediaClient, MediaError};
 pub use self::node::{MediaConfig, MediaNode};

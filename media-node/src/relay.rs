@@ -3,9 +3,10 @@
 //! first the address its SDP gave, then the source address actually seen (latching, so a
 //! far end behind NAT is reached). Packets that are not RTP/RTCP version 2 are counted and
 //! dropped. One task per session; the hot path uses one stack buffer and no allocation.
-//! When only one far end negotiated RFC 4733 events, the relay reads the events it sends
-//! (reported, not passed on) and writes events into the stream toward it (`dtmf.rs`),
-//! shifting that stream's later sequence numbers by the packets it wrote.
+//! The RTP toward each leg is one continuous stream (`stream.rs`), whichever far end is
+//! behind the other slot (a transfer changes it). When only one far end negotiated RFC 4733
+//! events, the relay reads the events it sends (reported, not passed on) and writes events
+//! into the stream toward it (`dtmf.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::dtmf::{self, Injection};
 use crate::ports::PortPair;
+use crate::stream::OutStream;
 
 /// Counters of one leg (what its far end sent us, and what we sent it).
 #[derive(Debug, Default)]
@@ -126,8 +128,7 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
         last_rtp: [Instant::now(), Instant::now()],
         reported: [false, false],
         events_pt: [None, None],
-        last_out: [None, None],
-        seq_offset: [0, 0],
+        streams: [None, None],
         injecting: [None, None],
         last_event: [None, None],
     };
@@ -155,11 +156,8 @@ struct State {
     reported: [bool; 2],
     /// The RFC 4733 payload type each far end negotiated.
     events_pt: [Option<u8>; 2],
-    /// The SSRC, sequence number and timestamp of the last RTP packet sent toward each leg.
-    last_out: [Option<(u32, u16, u32)>; 2],
-    /// Added to the sequence numbers of packets relayed toward each leg: the packets the
-    /// relay wrote into that stream itself.
-    seq_offset: [u16; 2],
+    /// The RTP stream sent toward each leg.
+    streams: [Option<OutStream>; 2],
     injecting: [Option<Injection>; 2],
     /// The timestamp of the last event reported from each leg (its end is sent 3 times).
     last_event: [Option<u32>; 2],
@@ -275,40 +273,29 @@ impl State {
         }
     }
 
-    /// A packet about to go toward `out`: shifted past the packets we wrote into that
-    /// stream, and remembered (where an event we write continues the stream).
+    /// A packet about to go toward `out`: made part of the stream toward it.
     fn stamp_out(&mut self, out: usize, packet: &mut [u8]) {
-        let seq = u16::from_be_bytes([packet[2], packet[3]]).wrapping_add(self.seq_offset[out]);
-        packet[2..4].copy_from_slice(&seq.to_be_bytes());
-        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
-        let timestamp = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        self.last_out[out] = Some((ssrc, seq, timestamp));
+        self.streams[out].get_or_insert_with(|| OutStream::new(packet)).stamp(packet);
     }
 
     /// A digit to write toward `leg`, which negotiated events (else there is nothing to do).
     fn start_dtmf(&mut self, leg: usize, digit: char, duration_ms: u32) {
         let Some(pt) = self.events_pt[leg] else { return };
-        let (ssrc, _, timestamp) = self.last_out[leg].unwrap_or((0x4354_4d46 ^ leg as u32, 0, 0));
+        let (ssrc, timestamp) = self.streams[leg].get_or_insert_with(|| OutStream::own(0x4354_4d46 ^ leg as u32)).position();
         self.injecting[leg] = Injection::new(digit, duration_ms, pt, ssrc, timestamp);
     }
 
     /// The next 20 ms of each digit being written.
     fn write_dtmf(&mut self, sockets: &[[UdpSocket; 2]; 2]) {
         for (leg, socket) in sockets.iter().enumerate() {
-            let Some(injection) = self.injecting[leg].as_mut() else { continue };
-            let seq = self.last_out[leg].map_or(0, |(_, s, _)| s.wrapping_add(1));
+            let (Some(injection), Some(stream)) = (self.injecting[leg].as_mut(), self.streams[leg].as_mut()) else { continue };
             let mut packet = [0u8; 16];
-            let Some(n) = injection.next(seq, &mut packet) else {
+            let mut next = *stream;
+            let Some(n) = injection.next(next.next_own_seq(), &mut packet) else {
                 self.injecting[leg] = None;
                 continue;
             };
-            self.seq_offset[leg] = self.seq_offset[leg].wrapping_add(1);
-            if let Some(last) = self.last_out[leg].as_mut() {
-                last.1 = seq;
-            } else {
-                let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
-                self.last_out[leg] = Some((ssrc, seq, 0));
-            }
+            *stream = next;
             if let Some(dest) = self.peers[leg].rtp
                 && socket[RTP].try_send_to(&packet[..n], dest).is_ok()
             {

@@ -9,6 +9,7 @@
 //! - [`kube_api`]: a fake Kubernetes API server (Nodes, Pods, a pod watch).
 //! - [`wait`]: bounded waits on a condition in async tests.
 
+pub mod baresip;
 pub mod bins;
 pub mod kube_api;
 pub mod metrics;
