@@ -165,3 +165,27 @@ async fn an_opus_call_carries_a_tone_at_48_khz() {
     assert_eq!(tone, Some(1000.0));
     call.hangup().await.unwrap();
 }
+
+#[tokio::test]
+async fn early_media_reaches_the_caller_before_the_answer() {
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let bob = SimplePeer::new("bob").await.unwrap();
+    let bob_uri = bob.uri();
+    let placing = tokio::spawn(async move {
+        let call = alice.call(&bob_uri).await;
+        (alice, call)
+    });
+    let incoming = bob.next_incoming_within(WAIT).await.expect("bob receives the call");
+    let at_bob = incoming.call().clone();
+    at_bob.send_early_media().await.expect("183 with our answer");
+    // A second of announcement before bob decides: alice's call rings and hears it.
+    speak(&at_bob, 1000.0, 50).await;
+    assert_eq!(at_bob.state(), CallState::Incoming, "not answered yet");
+    incoming.accept().await.expect("then bob answers");
+    let (_alice, call) = placing.await.unwrap();
+    let call = call.expect("alice's call is answered");
+    let heard = call.statistics().packets_received;
+    assert!(heard >= 25, "alice received {heard} of the 50 early-media packets before the answer");
+    call.hangup().await.unwrap();
+    assert!(at_bob.send_early_media().await.is_err(), "only before the answer");
+}

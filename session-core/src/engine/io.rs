@@ -91,6 +91,9 @@ pub enum Command {
         status: u16,
         contact: String,
     },
+    /// Before answering: 183 Session Progress with our answer, and our media set up, so the
+    /// caller hears us before the call is taken (early media).
+    EarlyMedia,
     /// Offer again in a re-INVITE: holding the far end (`sendonly`) or not.
     Reoffer {
         hold: bool,

@@ -149,6 +149,7 @@ impl Engine {
                 self.local().deferred_reoffer = Some(hold);
             }
             Command::Reoffer { hold } => self.start_reoffer(hold),
+            Command::EarlyMedia => self.early_media(),
             Command::AcceptReoffer => self.work.push_back((CALLER, LegInput::AcceptUpdate)),
             Command::RejectReoffer => self.work.push_back((CALLER, LegInput::RejectUpdate)),
             Command::Refer { refer_to } => self.send_refer(refer_to),
@@ -189,6 +190,18 @@ impl Engine {
         let (sdp, negotiated) = self.local().answer.take()?;
         self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
         Some(sdp)
+    }
+
+    /// 183 with our answer, the media set up: the caller hears us before the answer. The
+    /// 2xx will carry the same answer (RFC 3264: one answer per offer).
+    fn early_media(&mut self) {
+        if !matches!(self.leg(CALLER).state(), LegState::Incoming | LegState::Early) {
+            return;
+        }
+        let Some((sdp, negotiated)) = self.local().answer.clone() else { return };
+        self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
+        let (Some(invite), Some(tx)) = (self.leg(CALLER).invite.clone(), self.leg(CALLER).invite_tx.clone()) else { return };
+        self.respond(CALLER, tx, &invite, 183, "Session Progress", Some(sdp));
     }
 
     /// Our offer for the INVITE of the call we place.

@@ -5,11 +5,13 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
 use super::actor::{Actor, Internal};
 use super::{CallCommand, lock};
 use crate::engine::Command;
 use crate::leg::LegState;
-use crate::peer::error::PeerError;
+use crate::peer::error::{PeerError, Result};
 use crate::peer::events::{
     Decider, DtmfEvent, HoldRequest, MediaDirection, MediaFlowEvent, PeerEvent, WarningCategory, WarningEvent,
 };
@@ -24,15 +26,7 @@ impl Actor {
     pub(super) async fn on_command(&mut self, command: CallCommand) {
         match command {
             CallCommand::Answer { done } => {
-                let ringing = matches!(self.leg_state(), LegState::Incoming | LegState::Early);
-                if ringing {
-                    self.command(Command::Answer);
-                }
-                let _ = done.send(if ringing {
-                    Ok(())
-                } else {
-                    Err(PeerError::InvalidState("only a ringing incoming call can be accepted"))
-                });
+                self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted");
             }
             CallCommand::Reject { status, reason, contact } => {
                 self.end_reason = Some(format!("rejected with {status}"));
@@ -67,6 +61,9 @@ impl Actor {
                 self.hold_waiter = Some((hold, done));
                 self.command(Command::Reoffer { hold });
             }
+            CallCommand::EarlyMedia { done } => {
+                self.before_answer(Command::EarlyMedia, done, "early media needs an incoming call not yet answered");
+            }
             CallCommand::Transfer { refer_to, done } => self.send_refer(refer_to, done),
             CallCommand::Internal(Internal::HoldDecision(accept)) => {
                 if accept {
@@ -79,6 +76,15 @@ impl Actor {
             }
             CallCommand::Internal(Internal::TransferOutcome(status, reason)) => self.transfer_outcome(status, reason),
         }
+    }
+
+    /// `command` for an incoming call not yet answered; otherwise `refused`.
+    fn before_answer(&mut self, command: Command, done: oneshot::Sender<Result<()>>, refused: &'static str) {
+        let ringing = matches!(self.leg_state(), LegState::Incoming | LegState::Early);
+        if ringing {
+            self.command(command);
+        }
+        let _ = done.send(if ringing { Ok(()) } else { Err(PeerError::InvalidState(refused)) });
     }
 
     /// A call arrived and its offer can be answered: let the application (or a policy)

@@ -112,6 +112,9 @@ pub(crate) enum CallCommand {
         hold: bool,
         done: oneshot::Sender<Result<()>>,
     },
+    EarlyMedia {
+        done: oneshot::Sender<Result<()>>,
+    },
     Transfer {
         refer_to: String,
         done: oneshot::Sender<Result<u16>>,
@@ -254,6 +257,14 @@ impl Call {
             return Ok(());
         }
         self.ask(|done| CallCommand::Hangup { done }).await
+    }
+
+    /// Before deciding on an incoming call: lets the caller hear us (183 Session Progress
+    /// with our SDP answer); `send_audio` and `play_wav` reach the caller from then on, and
+    /// `accept` later answers with the same description. Seed 001's `send_early_media`,
+    /// with the SDP ours: the answer to the caller's offer, which the media must match.
+    pub async fn send_early_media(&self) -> Result<()> {
+        self.ask(|done| CallCommand::EarlyMedia { done }).await
     }
 
     /// Puts the far end on hold (re-INVITE with `sendonly`).
