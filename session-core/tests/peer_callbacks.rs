@@ -1,0 +1,92 @@
+//! Seed 001's callbacks, each made to fire by a real call over SIP and RTP: a handler on
+//! bob's peer records what it is told while alice calls, talks, sends a digit and hangs up.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use media::audio::tone;
+use session_core::peer::{
+    AudioFrame, Call, CallDecision, CallHandler, CallState, DtmfEvent, IncomingCall, MediaDirection, MediaFlowEvent, SimplePeer,
+    StateChangeEvent,
+};
+use testkit::wait::until;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Takes every call and writes down every callback, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Recorder {
+    fn seen(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn saw(&self, prefix: &str) -> bool {
+        self.seen().iter().any(|s| s.starts_with(prefix))
+    }
+
+    fn note(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[async_trait]
+impl CallHandler for Recorder {
+    async fn on_incoming_call(&self, call: &IncomingCall) -> CallDecision {
+        self.note(format!("incoming from {}", call.info().from_user));
+        CallDecision::Accept
+    }
+
+    async fn on_call_established(&self, call: &Call) {
+        self.note(format!("established {:?}", call.state()));
+    }
+
+    async fn on_call_ended(&self, _call: &Call, reason: &str) {
+        self.note(format!("ended: {reason}"));
+    }
+
+    async fn on_call_state_changed(&self, event: &StateChangeEvent) {
+        self.note(format!("state {:?} -> {:?}", event.old_state, event.new_state));
+    }
+
+    async fn on_dtmf(&self, event: &DtmfEvent) -> bool {
+        self.note(format!("dtmf {}", event.digit));
+        true
+    }
+
+    async fn on_media_flow(&self, event: &MediaFlowEvent) {
+        self.note(format!("flow {:?} {}", event.direction, event.active));
+    }
+}
+
+#[tokio::test]
+async fn every_call_callback_fires_for_a_real_call() {
+    let recorder = Arc::new(Recorder::default());
+    let bob = SimplePeer::builder("bob").handler(recorder.clone()).build().await.unwrap();
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let call = alice.call(&bob.uri()).await.expect("bob's handler accepts");
+
+    // Alice talks: bob's media starts flowing in.
+    let (rate, n) = (call.sample_rate(), call.frame_samples());
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for chunk in tone::sine(440.0, rate, n * 25, 8000.0).chunks(n) {
+        tick.tick().await;
+        call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.unwrap();
+    }
+    until("bob's media flow callback", WAIT, || recorder.saw("flow Receive true")).await;
+    call.send_dtmf('7', Duration::from_millis(100)).await.unwrap();
+    until("bob's DTMF callback", WAIT, || recorder.saw("dtmf 7")).await;
+    call.hangup().await.unwrap();
+    assert_eq!(call.state(), CallState::Ended);
+    until("bob's call-ended callback", WAIT, || recorder.saw("ended:")).await;
+
+    let seen = recorder.seen();
+    let at =
+        |prefix: &str| seen.iter().position(|s| s.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {seen:#?}"));
+    assert!(at("incoming from alice") < at("established Active"), "{seen:#?}");
+    assert!(at("state Incoming -> Active") < at("dtmf 7"), "{seen:#?}");
+    assert!(at("ended: hung up by the far end (BYE)") > at("dtmf 7"), "{seen:#?}");
+    assert!(seen.iter().any(|s| s.starts_with("state ") && s.ends_with("-> Ended")), "the last state change: {seen:#?}");
+}
