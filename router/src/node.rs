@@ -118,6 +118,11 @@ impl Router {
             Decision::Defer { timeout, on_timeout } => {
                 self.to_target(call, &invite, route, &info, timeout.map(|t| (t.as_secs() as u32, on_timeout))).await
             }
+            // The router registers no custom actions (the route's policy never asks for one).
+            Decision::Custom { action } => {
+                tracing::warn!(call_id = %call.call_id, %action, "no such custom action in the router");
+                self.reject(&call, &invite, 500, "No Such Call Action").await
+            }
         }
     }
 

@@ -1,7 +1,10 @@
 //! Signaling interception: the pluggable decision taken on an incoming call before any
 //! session exists (seed design). A handler answers `Accept`, `Reject(status)`, `Defer`
-//! (someone else decides, possibly within a time limit) or `Route` (to given targets).
-//! [`PolicyInterceptor`] is the default handler, applying an [`IncomingCallPolicy`].
+//! (someone else decides, possibly within a time limit), `Route` (to given targets) or
+//! `Custom` (an action its host registered by name runs with the call: seed 003's custom
+//! handler for call engines, IVRs and media servers). [`PolicyInterceptor`] is the default
+//! handler, applying an [`IncomingCallPolicy`]; `SimplePeerBuilder::interceptor` takes
+//! another.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +43,21 @@ pub enum Decision {
     Route {
         targets: Vec<String>,
     },
+    /// The host's action named `action` takes the call (a name, so a decision can cross
+    /// the bus): the SDK runs what `SimplePeerBuilder::custom_action` registered with the
+    /// call's handle; a host without that action refuses the call with 500.
+    Custom {
+        action: String,
+    },
 }
 
 impl Decision {
     pub fn reject(status: u16, reason: &str) -> Decision {
         Decision::Reject { status, reason: reason.to_owned() }
+    }
+
+    pub fn custom(action: &str) -> Decision {
+        Decision::Custom { action: action.to_owned() }
     }
 }
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use media::audio::tone;
 use session_core::peer::{
-    AudioFrame, Call, CallDecision, CallHandler, CallState, DtmfEvent, IncomingCall, MediaDirection, MediaFlowEvent, SimplePeer,
-    StateChangeEvent,
+    AudioFrame, Call, CallDecision, CallHandler, CallState, DtmfEvent, IncomingCall, MediaFlowEvent, SimplePeer, StateChangeEvent,
 };
 use testkit::wait::until;
 

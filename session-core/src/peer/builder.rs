@@ -1,7 +1,10 @@
 //! `SimplePeerBuilder` (seed 000): configuration, the ten policies, the application's
 //! handler, the event buffer and history; `build` binds the sockets and starts the peer.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use media::sdp::Codec;
@@ -11,10 +14,12 @@ use super::SimplePeer;
 use super::config::Config;
 use super::error::Result;
 use super::handler::CallHandler;
+use super::incoming::IncomingCall;
 use super::policies::{
     BufferOverflowPolicy, CallFailurePolicy, DtmfPolicy, EventLogLevel, HoldPolicy, IncomingCallPolicy, MediaErrorPolicy,
     NetworkErrorPolicy, Policies, TransferPolicy, UnhandledEventPolicy,
 };
+use crate::interceptor::SignalingInterceptor;
 
 /// Builds a [`SimplePeer`]. Every setting has the seed's default: incoming calls need a
 /// decision (`RequireManual`), transfers are refused, digits are forwarded, holds accepted.
@@ -23,9 +28,14 @@ pub struct SimplePeerBuilder {
     pub(super) config: Config,
     pub(super) policies: Policies,
     pub(super) handler: Option<Arc<dyn CallHandler>>,
+    pub(super) interceptor: Option<Arc<dyn SignalingInterceptor>>,
+    pub(super) actions: HashMap<String, CustomAction>,
     pub(super) history_size: Option<usize>,
     pub(super) buffer_size: usize,
 }
+
+/// What a `Decision::Custom` runs: the call, to take as it likes.
+pub(crate) type CustomAction = Arc<dyn Fn(IncomingCall) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 impl SimplePeerBuilder {
     /// A peer whose SIP user is `name` (`sip:name@ip:port`).
@@ -35,6 +45,8 @@ impl SimplePeerBuilder {
             config: Config::default(),
             policies: Policies::default(),
             handler: None,
+            interceptor: None,
+            actions: HashMap::new(),
             history_size: None,
             buffer_size: 1000,
         }
@@ -137,6 +149,25 @@ impl SimplePeerBuilder {
     /// The application's handler: it sees every event first.
     pub fn handler(mut self, handler: Arc<dyn CallHandler>) -> Self {
         self.handler = Some(handler);
+        self
+    }
+
+    /// Decides on incoming calls no handler decided, instead of the incoming call policy
+    /// (seed 003's pluggable `SignalingInterceptor`): `Accept`, `Reject`, `Defer`, `Route`
+    /// (a 302 to the first target) or `Custom` (an action registered below).
+    pub fn interceptor(mut self, interceptor: impl SignalingInterceptor + 'static) -> Self {
+        self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// What `Decision::Custom { action: name }` runs: it gets the call undecided, to accept,
+    /// reject, play to it first, queue it…
+    pub fn custom_action<F, Fut>(mut self, name: &str, action: F) -> Self
+    where
+        F: Fn(IncomingCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.actions.insert(name.to_owned(), Arc::new(move |call| Box::pin(action(call))));
         self
     }
 

@@ -38,6 +38,10 @@ pub(crate) struct PeerContext {
     pub incoming_tx: mpsc::UnboundedSender<IncomingCall>,
     pub transfers_tx: mpsc::UnboundedSender<TransferRequest>,
     pub handler: RwLock<Option<Arc<dyn CallHandler>>>,
+    /// Decides incoming calls no handler decided (else the incoming call policy does).
+    pub interceptor: Option<Arc<dyn crate::interceptor::SignalingInterceptor>>,
+    /// What a `Decision::Custom` runs, by name.
+    pub actions: HashMap<String, super::builder::CustomAction>,
     pub history: Mutex<VecDeque<(Instant, PeerEvent)>>,
     pub history_size: usize,
     pub unhandled: Mutex<VecDeque<PeerEvent>>,

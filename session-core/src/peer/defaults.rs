@@ -50,9 +50,15 @@ pub(crate) async fn incoming(ctx: &Arc<PeerContext>, incoming: IncomingCall, dec
         CallDecision::Defer => {}
         CallDecision::DeferFor(timeout, on_timeout) => defer(&incoming, timeout, on_timeout),
         CallDecision::Policy => {
-            let policy = ctx.policies().incoming_call;
-            let busy = Arc::new(OtherCalls(ctx.clone(), incoming.id().clone()));
-            match PolicyInterceptor::new(policy).with_busy_check(busy).on_incoming_call(incoming.info()).await {
+            let decision = match &ctx.interceptor {
+                Some(interceptor) => interceptor.on_incoming_call(incoming.info()).await,
+                None => {
+                    let busy = Arc::new(OtherCalls(ctx.clone(), incoming.id().clone()));
+                    let policy = PolicyInterceptor::new(ctx.policies().incoming_call).with_busy_check(busy);
+                    policy.on_incoming_call(incoming.info()).await
+                }
+            };
+            match decision {
                 Decision::Accept => accept_soon(incoming),
                 Decision::Reject { status, reason } => {
                     let _ = incoming.reject_with(status, &reason, None);
@@ -71,6 +77,15 @@ pub(crate) async fn incoming(ctx: &Arc<PeerContext>, incoming: IncomingCall, dec
                     }
                     let _ = ctx.incoming_tx.send(incoming);
                 }
+                Decision::Custom { action } => match ctx.actions.get(&action).cloned() {
+                    Some(action) => {
+                        tokio::spawn(action(incoming));
+                    }
+                    None => {
+                        tracing::warn!(peer = %ctx.name, %action, "no such custom action: call refused");
+                        let _ = incoming.reject_with(500, "No Such Call Action", None);
+                    }
+                },
             }
         }
     }

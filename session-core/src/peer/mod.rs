@@ -194,6 +194,8 @@ impl SimplePeer {
             incoming_tx,
             transfers_tx,
             handler: std::sync::RwLock::new(b.handler),
+            interceptor: b.interceptor,
+            actions: b.actions,
             history: Mutex::new(Default::default()),
             history_size: b.history_size.unwrap_or(0),
             unhandled: Mutex::new(Default::default()),
