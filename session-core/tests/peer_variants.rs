@@ -1,0 +1,119 @@
+//! The decision and policy variants the other tests leave out, each over real SIP between
+//! peers on loopback: a handler's `Redirect`, `Defer` and `DeferFor` (with `Accept` and
+//! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, and DTMF
+//! commands that hang up, run a custom command or transfer the caller.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use session_core::peer::{
+    AutoAnswerHandler, Call, CallDecision, CallFailurePolicy, CallHandler, CallState, Config, DtmfAction, DtmfCommand,
+    DtmfPolicy, IncomingCall, IncomingCallPolicy, PeerError, SimplePeer, TimeoutAction, TransferPolicy,
+};
+use testkit::wait::until;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn status_of(result: Result<Call, PeerError>) -> u16 {
+    match result {
+        Err(PeerError::CallFailed { status, .. }) => status,
+        other => panic!("expected a failed call, got {other:?}"),
+    }
+}
+
+/// Decides by the called user; keeps the calls it defers, and the custom commands it hears.
+#[derive(Default)]
+struct Desk {
+    kept: Mutex<Vec<IncomingCall>>,
+    commands: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl CallHandler for Desk {
+    async fn on_incoming_call(&self, call: &IncomingCall) -> CallDecision {
+        let short = Duration::from_millis(300);
+        match call.info().target_user.as_str() {
+            "redirect" => CallDecision::Redirect("sip:elsewhere@192.0.2.9".into()),
+            "later" => {
+                self.kept.lock().unwrap().push(call.clone());
+                CallDecision::Defer
+            }
+            "accept-soon" => CallDecision::DeferFor(short, TimeoutAction::Accept),
+            "voicemail" => CallDecision::DeferFor(short, TimeoutAction::SendToVoicemail),
+            _ => CallDecision::Accept,
+        }
+    }
+
+    async fn on_dtmf_command(&self, _call: &Call, name: &str) {
+        self.commands.lock().unwrap().push(name.to_owned());
+    }
+}
+
+#[tokio::test]
+async fn a_handler_redirects_defers_and_lets_time_decide() {
+    let desk = Arc::new(Desk::default());
+    let config = Config { voicemail_uri: Some("sip:voicemail@192.0.2.10".into()), ..Config::default() };
+    let bob = SimplePeer::builder("bob").config(config).handler(desk.clone()).build().await.unwrap();
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let at = |user: &str| format!("sip:{user}@{}", bob.local_addr());
+
+    assert_eq!(status_of(alice.call(&at("redirect")).await), 302);
+    assert_eq!(status_of(alice.call(&at("voicemail")).await), 302, "nobody decided: to voicemail");
+    let soon = alice.call(&at("accept-soon")).await.expect("nobody decided: accepted");
+    assert_eq!(soon.state(), CallState::Active);
+    soon.hangup().await.unwrap();
+
+    let later = tokio::spawn({
+        let uri = at("later");
+        async move { alice.call(&uri).await.map(|c| c.state()) }
+    });
+    until("the handler to keep the call", WAIT, || !desk.kept.lock().unwrap().is_empty()).await;
+    let kept = desk.kept.lock().unwrap().pop().unwrap();
+    assert!(!kept.is_decided());
+    kept.accept().await.expect("the handler's own decision, later");
+    assert_eq!(later.await.unwrap().unwrap(), CallState::Active);
+}
+
+#[tokio::test]
+async fn log_and_continue_returns_the_failed_call() {
+    let refusing = SimplePeer::builder("busy").incoming_call_policy(IncomingCallPolicy::RejectAll).build().await.unwrap();
+    let alice = SimplePeer::builder("alice").call_failure_policy(CallFailurePolicy::LogAndContinue).build().await.unwrap();
+    let call = alice.call(&refusing.uri()).await.expect("the failure is logged, the call returned");
+    assert_eq!(call.state(), CallState::Failed(603));
+}
+
+#[tokio::test]
+async fn dtmf_commands_run_a_custom_command_transfer_and_hang_up() {
+    let desk = Arc::new(Desk::default());
+    let commands = vec![DtmfCommand::new("*7", DtmfAction::Custom("menu".into())), DtmfCommand::new("*9", DtmfAction::Hangup)];
+    let ivr = SimplePeer::builder("ivr")
+        .handler(desk.clone())
+        .dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
+        .build()
+        .await
+        .unwrap();
+    let alice = SimplePeer::new("alice").await.unwrap();
+
+    let call = alice.call(&ivr.uri()).await.unwrap();
+    call.send_dtmf_string("1*7").await.unwrap();
+    until("the custom command", WAIT, || desk.commands.lock().unwrap().as_slice() == ["menu"]).await;
+    call.send_dtmf_string("*9").await.unwrap();
+    assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended, "the IVR hung up");
+
+    // `*8`: the IVR transfers the caller to carol (the caller accepts transfers).
+    let carol = SimplePeer::builder("carol").handler(Arc::new(AutoAnswerHandler)).build().await.unwrap();
+    let commands = vec![DtmfCommand::new("*8", DtmfAction::Transfer(carol.uri()))];
+    let ivr = SimplePeer::builder("ivr2")
+        .incoming_call_policy(IncomingCallPolicy::AcceptAll)
+        .dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
+        .build()
+        .await
+        .unwrap();
+    let caller = SimplePeer::builder("caller").transfer_policy(TransferPolicy::AcceptAll).build().await.unwrap();
+    let call = caller.call(&ivr.uri()).await.unwrap();
+    call.send_dtmf_string("*8").await.unwrap();
+    until("carol to be called by the caller", WAIT, || !carol.active_calls().is_empty()).await;
+    carol.active_calls()[0].wait_established(WAIT).await.expect("the transferred call is up");
+    assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended, "the caller's call with the IVR ended");
+}
