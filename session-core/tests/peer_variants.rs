@@ -1,7 +1,8 @@
 //! The decision and policy variants the other tests leave out, each over real SIP between
 //! peers on loopback: a handler's `Redirect`, `Defer` and `DeferFor` (with `Accept` and
-//! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, and DTMF
-//! commands that hang up, run a custom command or transfer the caller.
+//! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, DTMF
+//! commands that hang up, run a custom command or transfer the caller, and the built-in
+//! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -116,4 +117,41 @@ async fn dtmf_commands_run_a_custom_command_transfer_and_hang_up() {
     until("carol to be called by the caller", WAIT, || !carol.active_calls().is_empty()).await;
     carol.active_calls()[0].wait_established(WAIT).await.expect("the transferred call is up");
     assert_eq!(call.wait_ended(WAIT).await.unwrap(), CallState::Ended, "the caller's call with the IVR ended");
+}
+
+#[tokio::test]
+async fn routing_then_a_queue_composed_decide_incoming_calls() {
+    use session_core::peer::{CompositeHandler, QueueHandler, RouteAction, RoutingHandler};
+    let routing = RoutingHandler::new()
+        .route("sales*", RouteAction::Accept)
+        .route("spam", RouteAction::Reject(403))
+        .route("old", RouteAction::Redirect("sip:new@192.0.2.9".into()));
+    // What routing leaves to the policy waits in a queue of one, 400 ms at most.
+    let queue = Arc::new(QueueHandler::new(1, Duration::from_millis(400)));
+    let desk = CompositeHandler::new().with(Arc::new(routing)).with(queue.clone());
+    let bob = SimplePeer::builder("bob").handler(Arc::new(desk)).build().await.unwrap();
+    let alice = Arc::new(SimplePeer::new("alice").await.unwrap());
+    let at = |user: &str| format!("sip:{user}@{}", bob.local_addr());
+
+    alice.call(&at("sales-east")).await.expect("a sales* call is accepted").hangup().await.unwrap();
+    assert_eq!(status_of(alice.call(&at("spam")).await), 403);
+    assert_eq!(status_of(alice.call(&at("old")).await), 302);
+
+    // Support goes to the queue, where someone takes it.
+    let placing = tokio::spawn({
+        let (alice, uri) = (alice.clone(), at("support"));
+        async move { alice.call(&uri).await.map(|c| c.state()) }
+    });
+    let waiting = tokio::time::timeout(WAIT, queue.next_call()).await.expect("the call is queued");
+    waiting.accept().await.unwrap();
+    assert_eq!(placing.await.unwrap().unwrap(), CallState::Active);
+
+    // A second caller while one waits finds the queue full; the one waiting times out.
+    let first = tokio::spawn({
+        let (alice, uri) = (alice.clone(), at("support"));
+        async move { alice.call(&uri).await }
+    });
+    until("the first call to wait in the queue", WAIT, || queue.len() == 1).await;
+    assert_eq!(status_of(alice.call(&at("support")).await), 486, "the queue is full");
+    assert_eq!(status_of(first.await.unwrap()), 480, "nobody took it in time");
 }
