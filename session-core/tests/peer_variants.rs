@@ -1,8 +1,9 @@
 //! The decision and policy variants the other tests leave out, each over real SIP between
 //! peers on loopback: a handler's `Redirect`, `Defer` and `DeferFor` (with `Accept` and
 //! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, DTMF
-//! commands that hang up, run a custom command or transfer the caller, and the built-in
-//! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`.
+//! commands that hang up, run a custom command or transfer the caller, the built-in
+//! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`, and hold media from
+//! a file (`MusicFile`, `Message`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -154,4 +155,39 @@ async fn routing_then_a_queue_composed_decide_incoming_calls() {
     until("the first call to wait in the queue", WAIT, || queue.len() == 1).await;
     assert_eq!(status_of(alice.call(&at("support")).await), 486, "the queue is full");
     assert_eq!(status_of(first.await.unwrap()), 480, "nobody took it in time");
+}
+
+#[tokio::test]
+async fn hold_media_from_a_file_reaches_the_held_party() {
+    use media::audio::tone;
+    use session_core::peer::{HoldMediaSource, HoldPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let music = dir.path().join("music.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut wav = hound::WavWriter::create(&music, spec).unwrap();
+    for s in tone::sine(1000.0, 8000, 8000, 8000.0) {
+        wav.write_sample(s).unwrap();
+    }
+    wav.finalize().unwrap();
+
+    let path = music.display().to_string();
+    for source in [HoldMediaSource::MusicFile(path.clone()), HoldMediaSource::Message(path)] {
+        let policy = HoldPolicy::AcceptWithMedia { media_source: source.clone() };
+        let alice = SimplePeer::builder("alice").hold_policy(policy).build().await.unwrap();
+        let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+        let call = alice.call(&bob.uri()).await.unwrap();
+        let at_bob = bob.active_calls().pop().unwrap();
+        at_bob.wait_established(WAIT).await.unwrap();
+        call.hold().await.unwrap();
+        // Half a second of what bob hears while held: the file's 1 kHz.
+        let mut heard = Vec::new();
+        while heard.len() < 4000 {
+            let frame = tokio::time::timeout(WAIT, at_bob.recv_audio()).await.expect("hold media reaches bob").unwrap();
+            heard.extend_from_slice(&frame.samples);
+        }
+        let rate = at_bob.sample_rate();
+        let found = tone::dominant_tone(&heard[heard.len() - 2000..], rate, &[440.0, 1000.0, 1500.0]).map(|(f, _)| f);
+        assert_eq!(found, Some(1000.0), "{source:?}");
+        call.hangup().await.unwrap();
+    }
 }
