@@ -189,3 +189,18 @@ async fn early_media_reaches_the_caller_before_the_answer() {
     call.hangup().await.unwrap();
     assert!(at_bob.send_early_media().await.is_err(), "only before the answer");
 }
+
+#[tokio::test]
+async fn each_side_reads_what_offer_and_answer_agreed() {
+    use media::sdp::Direction;
+    let (_alice, _bob, call, at_bob) = connected(SimplePeer::builder("bob")).await;
+    let (ours, theirs) = (call.negotiated_config().expect("answered"), at_bob.negotiated_config().expect("answered"));
+    assert_eq!((ours.codec.name.as_str(), ours.sample_rate, ours.ptime_ms), ("PCMU", 8000, 20));
+    assert_eq!(ours.remote_rtp, Some(theirs.local_rtp), "alice sends where bob receives");
+    assert_eq!(theirs.remote_rtp, Some(ours.local_rtp), "and the other way");
+    assert_eq!((ours.telephone_event, ours.direction), (Some(101), Direction::SendRecv));
+    call.hold().await.unwrap();
+    assert_eq!(call.negotiated_config().unwrap().direction, Direction::SendOnly, "alice holds: she only sends");
+    wait_state(&at_bob, CallState::RemoteHold).await;
+    assert_eq!(at_bob.negotiated_config().unwrap().direction, Direction::RecvOnly);
+}

@@ -127,6 +127,8 @@ impl PeerContext {
         let initial = if direction == CallDirection::Outgoing { CallState::Calling } else { CallState::Incoming };
         let call = Call(Arc::new(CallShared {
             id: id.clone(),
+            local_rtp: std::net::SocketAddr::new(local.address, local.rtp_port),
+            negotiated: Mutex::new(None),
             direction,
             local_uri: self.local_uri(),
             remote_uri,

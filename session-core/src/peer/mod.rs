@@ -139,7 +139,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
 pub use self::builder::SimplePeerBuilder;
-pub use self::call::{Call, CallDirection, CallId, CallState, CallStatistics, QualityThresholds};
+pub use self::call::{Call, CallDirection, CallId, CallState, CallStatistics, NegotiatedConfig, QualityThresholds};
 pub use self::config::Config;
 use self::context::PeerContext;
 pub use self::error::{PeerError, Result};

@@ -74,6 +74,22 @@ impl CallState {
     }
 }
 
+/// The call's audio as offer/answer agreed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NegotiatedConfig {
+    /// With the payload type the far end receives it on.
+    pub codec: media::sdp::Codec,
+    pub sample_rate: u32,
+    pub ptime_ms: u32,
+    pub local_rtp: std::net::SocketAddr,
+    /// `None` while the far end wants nothing (port 0, `c=0.0.0.0`).
+    pub remote_rtp: Option<std::net::SocketAddr>,
+    /// Ours: whether we send and whether we receive.
+    pub direction: media::sdp::Direction,
+    /// The payload type we send RFC 4733 events with, if they were agreed.
+    pub telephone_event: Option<u8>,
+}
+
 /// Which side placed the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallDirection {
@@ -125,6 +141,10 @@ pub(crate) enum CallCommand {
 
 pub(crate) struct CallShared {
     pub id: CallId,
+    /// Where we receive RTP.
+    pub local_rtp: std::net::SocketAddr,
+    /// What offer/answer agreed last (the media is set up from it).
+    pub negotiated: Mutex<Option<media::sdp::Negotiated>>,
     pub direction: CallDirection,
     pub local_uri: String,
     pub remote_uri: String,
@@ -182,6 +202,22 @@ impl Call {
     /// How the call ended, once it has.
     pub fn end_reason(&self) -> Option<String> {
         lock(&self.0.ended).as_ref().map(|(_, r)| r.clone())
+    }
+
+    /// What offer/answer agreed for the call's audio (seed 001's `get_negotiated_config`),
+    /// once there is an answer: the codec, its rate and packet time, both RTP addresses,
+    /// our direction and the RFC 4733 payload type.
+    pub fn negotiated_config(&self) -> Option<NegotiatedConfig> {
+        let n = lock(&self.0.negotiated).clone()?;
+        Some(NegotiatedConfig {
+            sample_rate: n.codec.clock_rate,
+            codec: n.codec,
+            ptime_ms: n.ptime,
+            local_rtp: self.0.local_rtp,
+            remote_rtp: n.remote_rtp,
+            direction: n.direction,
+            telephone_event: n.telephone_event.map(|t| t.send_payload_type),
+        })
     }
 
     /// PCM sample rate of the call's frames (8000 for G.711, 48000 for Opus).

@@ -73,6 +73,7 @@ impl Actor {
                     }
                 }
                 Output::Media(MediaOutput::Local(negotiated)) => {
+                    *super::lock(&self.call.0.negotiated) = Some(negotiated.clone());
                     let _ = self.call.0.media.configure(negotiated);
                 }
                 // A relay's, a record's and a B2BUA's transfer lookups: not a local call's.
