@@ -1,5 +1,6 @@
-//! Seed 001's callbacks, each made to fire by a real call over SIP and RTP: a handler on
-//! bob's peer records what it is told while alice calls, talks, sends a digit and hangs up.
+//! Seed 001's and 002's callbacks, each made to fire by a real call over SIP and RTP: a
+//! handler on bob's peer records what it is told while alice calls, talks, sends a digit
+//! and hangs up; a handler on alice's sees her call refused (`on_call_failed`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +47,10 @@ impl CallHandler for Recorder {
         self.note(format!("ended: {reason}"));
     }
 
+    async fn on_call_failed(&self, _call: &Call, status: u16, _reason: &str) {
+        self.note(format!("failed {status}"));
+    }
+
     async fn on_call_state_changed(&self, event: &StateChangeEvent) {
         self.note(format!("state {:?} -> {:?}", event.old_state, event.new_state));
     }
@@ -88,4 +93,18 @@ async fn every_call_callback_fires_for_a_real_call() {
     assert!(at("state Incoming -> Active") < at("dtmf 7"), "{seen:#?}");
     assert!(at("ended: hung up by the far end (BYE)") > at("dtmf 7"), "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("state ") && s.ends_with("-> Ended")), "the last state change: {seen:#?}");
+}
+
+#[tokio::test]
+async fn a_call_that_is_never_answered_reports_its_failure() {
+    use session_core::peer::IncomingCallPolicy;
+    let recorder = Arc::new(Recorder::default());
+    let alice = SimplePeer::builder("alice").handler(recorder.clone()).build().await.unwrap();
+    let refusing = SimplePeer::builder("busy").incoming_call_policy(IncomingCallPolicy::RejectAll).build().await.unwrap();
+    assert!(alice.call(&refusing.uri()).await.is_err());
+    until("alice's call-ended callback", WAIT, || recorder.saw("ended:")).await;
+    let seen = recorder.seen();
+    let failed = seen.iter().position(|s| s == "failed 603").unwrap_or_else(|| panic!("no failure reported: {seen:#?}"));
+    assert!(failed < seen.iter().position(|s| s.starts_with("ended:")).unwrap(), "{seen:#?}");
+    assert!(!recorder.saw("established"), "{seen:#?}");
 }

@@ -42,6 +42,10 @@ pub trait CallHandler: Send + Sync {
 
     async fn on_call_ended(&self, _call: &Call, _reason: &str) {}
 
+    /// A call ended before it was answered (either way), with the status that ended it;
+    /// called before `on_call_ended` (seed 002).
+    async fn on_call_failed(&self, _call: &Call, _status: u16, _reason: &str) {}
+
     async fn on_call_state_changed(&self, _event: &StateChangeEvent) {}
 
     /// `true` when handled; otherwise the unhandled event policy applies.

@@ -173,6 +173,12 @@ impl CallHandler for CompositeHandler {
         }
     }
 
+    async fn on_call_failed(&self, call: &Call, status: u16, reason: &str) {
+        for h in &self.handlers {
+            h.on_call_failed(call, status, reason).await;
+        }
+    }
+
     async fn on_call_ended(&self, call: &Call, reason: &str) {
         for h in &self.handlers {
             h.on_call_ended(call, reason).await;

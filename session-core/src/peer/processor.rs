@@ -81,6 +81,9 @@ async fn dispatch(ctx: &Arc<PeerContext>, event: PeerEvent) {
         }
         PeerEvent::CallEnded { call, reason } => {
             if let Some(h) = h {
+                if let super::call::CallState::Failed(status) = call.state() {
+                    h.on_call_failed(&call, status, &reason).await;
+                }
                 h.on_call_ended(&call, &reason).await;
             }
         }
