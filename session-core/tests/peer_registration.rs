@@ -1,6 +1,7 @@
 //! Registration against a registrar the test controls (a UDP socket answering REGISTER with
-//! a one-second lifetime, or falling silent): refreshes before expiry, `Expires: 0` on
-//! unregister, and what the network error policy does when the registrar stops answering.
+//! a one-second lifetime, or falling silent): refreshes before expiry and on demand,
+//! `Expires: 0` on unregister, the peer's table of registrations and its clean-up, and what
+//! the network error policy does when the registrar stops answering.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -98,4 +99,26 @@ async fn offline_mode_keeps_retrying_and_return_error_gives_up() {
     // Several refresh periods with the registrar back: ReturnError does not try again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(reg.refreshes.load(Ordering::SeqCst), answered);
+}
+
+#[tokio::test]
+async fn registrations_are_listed_refreshed_on_demand_and_lapsed_ones_cleared() {
+    let (reg, uri) = registrar().await;
+    let phone = peer(NetworkErrorPolicy::ReturnError).await;
+    let registration = phone.register(&uri).await.unwrap();
+    let info = phone.registration(&uri).expect("listed");
+    assert_eq!((info.expires, info.failing), (1, false));
+    assert!(info.aor.starts_with("sip:phone@127.0.0.1"), "{}", info.aor);
+    assert_eq!(phone.registrations().iter().map(|r| r.registrar.clone()).collect::<Vec<_>>(), [uri.clone()]);
+
+    let before = reg.refreshes.load(Ordering::SeqCst);
+    assert_eq!(registration.refresh().await.unwrap(), 1, "a REGISTER now, the lifetime granted");
+    assert!(reg.refreshes.load(Ordering::SeqCst) > before);
+
+    // The registrar falls silent: the refresh fails (ReturnError gives up), the binding lapses.
+    reg.silent.store(true, Ordering::SeqCst);
+    until("a failed refresh", || phone.registration(&uri).is_some_and(|r| r.failing)).await;
+    until("the binding to lapse", || phone.registration(&uri).is_some_and(|r| r.is_expired(std::time::Instant::now()))).await;
+    assert_eq!(phone.clear_expired_registrations(), 1);
+    assert!(phone.registrations().is_empty());
 }

@@ -38,6 +38,8 @@ pub(crate) struct PeerContext {
     pub incoming_tx: mpsc::UnboundedSender<IncomingCall>,
     pub transfers_tx: mpsc::UnboundedSender<TransferRequest>,
     pub handler: RwLock<Option<Arc<dyn CallHandler>>>,
+    /// The peer's registrations, by registrar.
+    pub registrations: Mutex<HashMap<String, super::registration::RegistrationInfo>>,
     /// Decides incoming calls no handler decided (else the incoming call policy does).
     pub interceptor: Option<Arc<dyn crate::interceptor::SignalingInterceptor>>,
     /// What a `Decision::Custom` runs, by name.

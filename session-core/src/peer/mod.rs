@@ -150,7 +150,7 @@ pub use self::incoming::IncomingCall;
 pub use self::media::{AudioFrame, MediaSnapshot, load_wav};
 pub use self::policies::*;
 pub use self::queue::EventStats;
-pub use self::registration::Registration;
+pub use self::registration::{Registration, RegistrationInfo};
 pub use ::media::audio::recorder::{RecordingLayout, RecordingSummary};
 pub use ::media::quality::QualityAlertLevel;
 pub use ::media::sdp::{Codec, NegotiationOptions, NegotiationStrategy};
@@ -194,6 +194,7 @@ impl SimplePeer {
             incoming_tx,
             transfers_tx,
             handler: std::sync::RwLock::new(b.handler),
+            registrations: Mutex::new(Default::default()),
             interceptor: b.interceptor,
             actions: b.actions,
             history: Mutex::new(Default::default()),
@@ -275,6 +276,28 @@ impl SimplePeer {
     /// credentials when challenged; refreshed until [`Registration::unregister`].
     pub async fn register(&self, registrar: &str) -> Result<Registration> {
         registration::register(self.ctx.clone(), registrar).await
+    }
+
+    /// The peer's registrations (seed 002's `get_all_registrations`), by registrar.
+    pub fn registrations(&self) -> Vec<RegistrationInfo> {
+        let mut all: Vec<RegistrationInfo> = lock(&self.ctx.registrations).values().cloned().collect();
+        all.sort_by(|a, b| a.registrar.cmp(&b.registrar));
+        all
+    }
+
+    /// The registration at `registrar`, if any (seed 002's `get_registration`).
+    pub fn registration(&self, registrar: &str) -> Option<RegistrationInfo> {
+        lock(&self.ctx.registrations).get(registrar).cloned()
+    }
+
+    /// Forgets registrations whose binding has lapsed (their refreshes failed): how many
+    /// (seed 002's `clear_expired_registrations`).
+    pub fn clear_expired_registrations(&self) -> usize {
+        let now = Instant::now();
+        let mut table = lock(&self.ctx.registrations);
+        let before = table.len();
+        table.retain(|_, r| !r.is_expired(now));
+        before - table.len()
     }
 
     /// Replaces the application's handler.

@@ -1,9 +1,10 @@
 //! Registration with a registrar (RFC 3261 §10): REGISTER with digest authentication,
-//! refreshed before it expires, removed with `Expires: 0`. Each registration is a task; its
-//! progress is reported as `Registration` events.
+//! refreshed before it expires (or at once when asked), removed with `Expires: 0`. Each
+//! registration is a task; its progress is reported as `Registration` events and kept in
+//! the peer's table of registrations (seed 002's lookups, refresh and expiry clean-up).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sip::auth::{Credentials, answer_challenge};
 use sip::endpoint::peer_for_uri;
@@ -25,6 +26,28 @@ pub struct Registration {
     registrar: String,
     expires: u32,
     stop: Option<oneshot::Sender<oneshot::Sender<Result<()>>>>,
+    refresh: mpsc::UnboundedSender<oneshot::Sender<Result<u32>>>,
+}
+
+/// What the peer knows of one of its registrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationInfo {
+    pub registrar: String,
+    /// The address of record registered (`sip:name@registrar-host`).
+    pub aor: String,
+    /// The lifetime granted by the last successful REGISTER, in seconds.
+    pub expires: u32,
+    /// When that REGISTER was answered.
+    pub refreshed_at: Instant,
+    /// The last refresh failed (the task may have given up: see the network error policy).
+    pub failing: bool,
+}
+
+impl RegistrationInfo {
+    /// The binding has lapsed at the registrar by now.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        now >= self.refreshed_at + Duration::from_secs(u64::from(self.expires))
+    }
 }
 
 impl Registration {
@@ -35,6 +58,13 @@ impl Registration {
     /// The lifetime the registrar granted first.
     pub fn expires(&self) -> u32 {
         self.expires
+    }
+
+    /// Sends a REGISTER now (not waiting for the next refresh): the lifetime granted.
+    pub async fn refresh(&self) -> Result<u32> {
+        let (done, rx) = oneshot::channel();
+        self.refresh.send(done).map_err(|_| PeerError::Shutdown)?;
+        rx.await.map_err(|_| PeerError::Shutdown)?
     }
 
     /// Removes the binding (`Expires: 0`) and stops refreshing.
@@ -75,13 +105,37 @@ pub(crate) async fn register(ctx: Arc<PeerContext>, registrar: &str) -> Result<R
         inbox_tx,
     };
     let expires = r.send(r.ctx.config.register_expires).await?;
+    r.note(registrar, Ok(expires));
     r.event(RegistrationEvent::Registered { registrar: registrar.to_owned(), expires }).await;
     let (stop, stop_rx) = oneshot::channel();
-    tokio::spawn(r.refresh(expires, stop_rx, registrar.to_owned()));
-    Ok(Registration { registrar: registrar.to_owned(), expires, stop: Some(stop) })
+    let (refresh, refresh_rx) = mpsc::unbounded_channel();
+    tokio::spawn(r.refresh(expires, stop_rx, refresh_rx, registrar.to_owned()));
+    Ok(Registration { registrar: registrar.to_owned(), expires, stop: Some(stop), refresh })
 }
 
 impl Registrar {
+    /// Keeps the peer's table up to date: a granted lifetime, or a failed refresh.
+    fn note(&self, registrar: &str, outcome: std::result::Result<u32, ()>) {
+        let mut table = super::lock(&self.ctx.registrations);
+        match outcome {
+            Ok(expires) => {
+                let info = RegistrationInfo {
+                    registrar: registrar.to_owned(),
+                    aor: self.aor.clone(),
+                    expires,
+                    refreshed_at: Instant::now(),
+                    failing: false,
+                };
+                table.insert(registrar.to_owned(), info);
+            }
+            Err(()) => {
+                if let Some(info) = table.get_mut(registrar) {
+                    info.failing = true;
+                }
+            }
+        }
+    }
+
     async fn event(&self, e: RegistrationEvent) {
         self.ctx.emit(PeerEvent::Registration(e)).await;
     }
@@ -153,7 +207,13 @@ impl Registrar {
         Err(PeerError::Registration("credentials refused".into()))
     }
 
-    async fn refresh(mut self, mut expires: u32, mut stop: oneshot::Receiver<oneshot::Sender<Result<()>>>, registrar: String) {
+    async fn refresh(
+        mut self,
+        mut expires: u32,
+        mut stop: oneshot::Receiver<oneshot::Sender<Result<()>>>,
+        mut asked: mpsc::UnboundedReceiver<oneshot::Sender<Result<u32>>>,
+        registrar: String,
+    ) {
         let mut failures = 0u32;
         loop {
             // Refresh at ¾ of the lifetime; after a failure retry every 5 s, or sooner when
@@ -164,6 +224,7 @@ impl Registrar {
                 done = &mut stop => {
                     let result = self.send(0).await.map(|_| ());
                     if result.is_ok() {
+                        super::lock(&self.ctx.registrations).remove(&registrar);
                         self.event(RegistrationEvent::Unregistered { registrar }).await;
                     }
                     if let Ok(done) = done {
@@ -171,16 +232,28 @@ impl Registrar {
                     }
                     return;
                 }
+                Some(done) = asked.recv() => {
+                    let result = self.send(self.ctx.config.register_expires).await;
+                    if let Ok(granted) = result {
+                        (failures, expires) = (0, granted);
+                        self.note(&registrar, Ok(granted));
+                        self.event(RegistrationEvent::Refreshed { registrar: registrar.clone(), expires }).await;
+                    }
+                    let _ = done.send(result);
+                    continue;
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
             match self.send(self.ctx.config.register_expires).await {
                 Ok(granted) => {
                     failures = 0;
                     expires = granted;
+                    self.note(&registrar, Ok(granted));
                     self.event(RegistrationEvent::Refreshed { registrar: registrar.clone(), expires }).await;
                 }
                 Err(e) => {
                     failures += 1;
+                    self.note(&registrar, Err(()));
                     self.event(RegistrationEvent::Failed { registrar: registrar.clone(), reason: e.to_string() }).await;
                     let keep_trying = match self.ctx.policies().network_error {
                         NetworkErrorPolicy::EnterOfflineMode => true,
