@@ -109,7 +109,8 @@ async fn registrations_are_listed_refreshed_on_demand_and_lapsed_ones_cleared() 
     let info = phone.registration(&uri).expect("listed");
     assert_eq!((info.expires, info.failing), (1, false));
     assert!(info.aor.starts_with("sip:phone@127.0.0.1"), "{}", info.aor);
-    assert_eq!(phone.registrations().iter().map(|r| r.registrar.clone()).collect::<Vec<_>>(), [uri.clone()]);
+    let listed: Vec<String> = phone.registrations().into_iter().map(|r| r.registrar).collect();
+    assert_eq!(listed, vec![uri.clone()]);
 
     let before = reg.refreshes.load(Ordering::SeqCst);
     assert_eq!(registration.refresh().await.unwrap(), 1, "a REGISTER now, the lifetime granted");
