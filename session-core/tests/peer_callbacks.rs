@@ -108,3 +108,24 @@ async fn a_call_that_is_never_answered_reports_its_failure() {
     assert!(failed < seen.iter().position(|s| s.starts_with("ended:")).unwrap(), "{seen:#?}");
     assert!(!recorder.saw("established"), "{seen:#?}");
 }
+
+#[tokio::test]
+async fn subscribers_each_get_the_events_their_filter_lets_through() {
+    use session_core::peer::{EventFilter, EventPriority, EventType, IncomingCallPolicy};
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let mut calls = bob.subscribe(EventFilter::types([EventType::CallEstablished, EventType::CallEnded]));
+    let mut urgent = bob.subscribe(EventFilter::at_least(EventPriority::High));
+    drop(bob.subscribe(EventFilter::all())); // gone: forgotten, nothing breaks
+    let alice = SimplePeer::new("alice").await.unwrap();
+    alice.call(&bob.uri()).await.unwrap().hangup().await.unwrap();
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let event = tokio::time::timeout(WAIT, calls.recv()).await.expect("call events").unwrap();
+        got.push(event.event_type());
+    }
+    assert_eq!(got, [EventType::CallEstablished, EventType::CallEnded]);
+    let first = tokio::time::timeout(WAIT, urgent.recv()).await.expect("an urgent event").unwrap();
+    assert_eq!((first.event_type(), first.priority()), (EventType::IncomingCall, EventPriority::High));
+    assert!(urgent.try_recv().is_err(), "nothing else was that important");
+}

@@ -38,6 +38,8 @@ pub(crate) struct PeerContext {
     pub incoming_tx: mpsc::UnboundedSender<IncomingCall>,
     pub transfers_tx: mpsc::UnboundedSender<TransferRequest>,
     pub handler: RwLock<Option<Arc<dyn CallHandler>>>,
+    /// Event subscriptions beside the handler.
+    pub subscribers: Mutex<Vec<super::subscribers::Subscriber>>,
     /// The peer's registrations, by registrar.
     pub registrations: Mutex<HashMap<String, super::registration::RegistrationInfo>>,
     /// Decides incoming calls no handler decided (else the incoming call policy does).

@@ -128,6 +128,7 @@ mod policies;
 mod processor;
 mod queue;
 mod registration;
+mod subscribers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -151,6 +152,7 @@ pub use self::media::{AudioFrame, MediaSnapshot, load_wav};
 pub use self::policies::*;
 pub use self::queue::EventStats;
 pub use self::registration::{Registration, RegistrationInfo};
+pub use self::subscribers::{EventFilter, EventPriority};
 pub use ::media::audio::recorder::{RecordingLayout, RecordingSummary};
 pub use ::media::quality::QualityAlertLevel;
 pub use ::media::sdp::{Codec, NegotiationOptions, NegotiationStrategy};
@@ -195,6 +197,7 @@ impl SimplePeer {
             transfers_tx,
             handler: std::sync::RwLock::new(b.handler),
             registrations: Mutex::new(Default::default()),
+            subscribers: Mutex::new(Vec::new()),
             interceptor: b.interceptor,
             actions: b.actions,
             history: Mutex::new(Default::default()),
@@ -276,6 +279,15 @@ impl SimplePeer {
     /// credentials when challenged; refreshed until [`Registration::unregister`].
     pub async fn register(&self, registrar: &str) -> Result<Registration> {
         registration::register(self.ctx.clone(), registrar).await
+    }
+
+    /// A stream of the events `filter` lets through, beside the handler (seed 002's event
+    /// broadcast): any number of subscribers, each with its own copy; dropping the receiver
+    /// ends the subscription.
+    pub fn subscribe(&self, filter: EventFilter) -> tokio::sync::mpsc::UnboundedReceiver<PeerEvent> {
+        let (subscriber, rx) = subscribers::Subscriber::new(filter);
+        lock(&self.ctx.subscribers).push(subscriber);
+        rx
     }
 
     /// The peer's registrations (seed 002's `get_all_registrations`), by registrar.

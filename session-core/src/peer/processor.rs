@@ -22,6 +22,7 @@ pub(crate) async fn run(ctx: Arc<PeerContext>) {
             }
             h.push_back((Instant::now(), event.clone()));
         }
+        super::subscribers::broadcast(&mut super::lock(&ctx.subscribers), &event);
         dispatch(&ctx, event).await;
     }
 }
