@@ -204,3 +204,63 @@ async fn each_side_reads_what_offer_and_answer_agreed() {
     wait_state(&at_bob, CallState::RemoteHold).await;
     assert_eq!(at_bob.negotiated_config().unwrap().direction, Direction::RecvOnly);
 }
+
+/// What `call` hears for `seconds`: its far end's PCM.
+async fn listen(call: Call, seconds: f64) -> Vec<i16> {
+    let want = (f64::from(call.sample_rate()) * seconds) as usize;
+    let mut heard = Vec::new();
+    while heard.len() < want {
+        let frame = tokio::time::timeout(WAIT, call.recv_audio()).await.expect("audio keeps coming").unwrap();
+        heard.extend_from_slice(&frame.samples);
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conference_lets_each_member_hear_the_others() {
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let callee = |name| SimplePeer::builder(name).incoming_call_policy(IncomingCallPolicy::AcceptAll).build();
+    let (bob, carol) = (callee("bob").await.unwrap(), callee("carol").await.unwrap());
+    let (to_bob, to_carol) = (alice.call(&bob.uri()).await.unwrap(), alice.call(&carol.uri()).await.unwrap());
+    let (at_bob, at_carol) = (bob.active_calls().pop().unwrap(), carol.active_calls().pop().unwrap());
+    at_bob.wait_established(WAIT).await.unwrap();
+    at_carol.wait_established(WAIT).await.unwrap();
+
+    let conference = alice.create_conference(&[to_bob.clone(), to_carol.clone()]).unwrap();
+    assert_eq!(conference.members(), [to_bob.id().clone(), to_carol.id().clone()]);
+    // Bob says 440 Hz, carol 880 Hz, for 1.5 s; each listens to the conference for 1 s.
+    let talking = [
+        tokio::spawn({
+            let c = at_bob.clone();
+            async move { speak(&c, 440.0, 75).await }
+        }),
+        tokio::spawn({
+            let c = at_carol.clone();
+            async move { speak(&c, 880.0, 75).await }
+        }),
+    ];
+    let (bob_hears, carol_heard_bob) = tokio::join!(listen(at_bob.clone(), 1.0), listen(at_carol.clone(), 1.0));
+    let tones = [440.0, 880.0];
+    let last = |pcm: &[i16]| pcm[pcm.len() / 2..].to_vec();
+    assert_eq!(tone::dominant_tone(&last(&bob_hears), 8000, &tones).map(|(f, _)| f), Some(880.0), "bob hears carol");
+    assert_eq!(tone::dominant_tone(&last(&carol_heard_bob), 8000, &tones).map(|(f, _)| f), Some(440.0), "carol hears bob");
+    for t in talking {
+        t.await.unwrap();
+    }
+
+    // Muted, bob is no longer heard; his leaving leaves carol alone in it.
+    conference.set_muted(&to_bob, true).unwrap();
+    let talking = tokio::spawn({
+        let c = at_bob.clone();
+        async move { speak(&c, 440.0, 75).await }
+    });
+    // (Carol's first half second is what she had not read yet, from before the mute.)
+    let carol_hears = listen(at_carol.clone(), 1.2).await;
+    let window = 3200; // 0.4 s at 8 kHz, the end of each listening
+    let before = tone::goertzel_power(&carol_heard_bob[carol_heard_bob.len() - window..], 440.0, 8000);
+    let after = tone::goertzel_power(&carol_hears[carol_hears.len() - window..], 440.0, 8000);
+    assert!(after < 0.01 * before, "a muted member is not heard: 440 Hz power {after} after, {before} before");
+    talking.await.unwrap();
+    conference.leave(&to_bob).unwrap();
+    assert_eq!(conference.members(), [to_carol.id().clone()]);
+}

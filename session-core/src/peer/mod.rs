@@ -115,6 +115,7 @@
 mod agent;
 mod builder;
 mod call;
+mod conference;
 mod config;
 mod context;
 mod defaults;
@@ -141,6 +142,7 @@ use tokio::task::JoinHandle;
 
 pub use self::builder::SimplePeerBuilder;
 pub use self::call::{Call, CallDirection, CallId, CallState, CallStatistics, NegotiatedConfig, QualityThresholds};
+pub use self::conference::Conference;
 pub use self::config::Config;
 use self::context::PeerContext;
 pub use self::error::{PeerError, Result};
@@ -279,6 +281,13 @@ impl SimplePeer {
     /// credentials when challenged; refreshed until [`Registration::unregister`].
     pub async fn register(&self, registrar: &str) -> Result<Registration> {
         registration::register(self.ctx.clone(), registrar).await
+    }
+
+    /// Mixes two or more established calls of this peer: each far end hears the others
+    /// (seed 001's `create_conference`). Members join, leave and are muted on the
+    /// [`Conference`].
+    pub fn create_conference(&self, calls: &[Call]) -> Result<Conference> {
+        Conference::start(calls)
     }
 
     /// A stream of the events `filter` lets through, beside the handler (seed 002's event
