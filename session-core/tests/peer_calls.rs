@@ -264,3 +264,32 @@ async fn a_conference_lets_each_member_hear_the_others() {
     conference.leave(&to_bob).unwrap();
     assert_eq!(conference.members(), [to_carol.id().clone()]);
 }
+
+#[tokio::test]
+async fn the_call_history_keeps_each_call_with_its_metadata_and_filters() {
+    use session_core::peer::{CallDirection, HistoryFilter};
+    let (alice, bob, call, _at_bob) = connected(SimplePeer::builder("bob")).await;
+    call.set_metadata("queue", "sales");
+    call.hangup().await.unwrap();
+    let refusing = SimplePeer::builder("busy").incoming_call_policy(IncomingCallPolicy::RejectAll).build().await.unwrap();
+    assert!(alice.call(&refusing.uri()).await.is_err());
+
+    let all = alice.call_history(&HistoryFilter::default());
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let answered = alice.call_history(&HistoryFilter { answered: Some(true), ..Default::default() });
+    assert_eq!(answered.len(), 1);
+    assert_eq!(
+        (answered[0].final_state, answered[0].metadata.get("queue").map(String::as_str)),
+        (CallState::Ended, Some("sales"))
+    );
+    assert!(answered[0].remote_uri.starts_with("sip:bob@"));
+    let missed = alice.call_history(&HistoryFilter { answered: Some(false), ..Default::default() });
+    assert_eq!(missed[0].final_state, CallState::Failed(603));
+    let sales = HistoryFilter { metadata: Some(("queue".into(), "sales".into())), ..Default::default() };
+    assert_eq!(alice.call_history(&sales).len(), 1);
+    assert!(alice.call_history(&HistoryFilter { direction: Some(CallDirection::Incoming), ..Default::default() }).is_empty());
+    // Bob's side: one incoming call, ended by alice.
+    testkit::wait::until("bob's record", WAIT, || !bob.call_history(&HistoryFilter::default()).is_empty()).await;
+    let at_bob = bob.call_history(&HistoryFilter::default());
+    assert_eq!((at_bob[0].direction, at_bob[0].reason.as_str()), (CallDirection::Incoming, "hung up by the far end (BYE)"));
+}

@@ -31,6 +31,7 @@ pub struct SimplePeerBuilder {
     pub(super) interceptor: Option<Arc<dyn SignalingInterceptor>>,
     pub(super) actions: HashMap<String, CustomAction>,
     pub(super) history_size: Option<usize>,
+    pub(super) call_history_size: usize,
     pub(super) buffer_size: usize,
 }
 
@@ -48,6 +49,7 @@ impl SimplePeerBuilder {
             interceptor: None,
             actions: HashMap::new(),
             history_size: None,
+            call_history_size: 100,
             buffer_size: 1000,
         }
     }
@@ -137,6 +139,13 @@ impl SimplePeerBuilder {
     /// Keep the last `size` events for [`SimplePeer::event_history`] (`None`: keep none).
     pub fn event_history_size(mut self, size: Option<usize>) -> Self {
         self.history_size = size;
+        self
+    }
+
+    /// Keep the records of the last `size` calls for [`SimplePeer::call_history`]
+    /// (default 100; 0 keeps none).
+    pub fn call_history_size(mut self, size: usize) -> Self {
+        self.call_history_size = size;
         self
     }
 

@@ -38,6 +38,9 @@ pub(crate) struct PeerContext {
     pub incoming_tx: mpsc::UnboundedSender<IncomingCall>,
     pub transfers_tx: mpsc::UnboundedSender<TransferRequest>,
     pub handler: RwLock<Option<Arc<dyn CallHandler>>>,
+    /// The last calls' records, oldest first, and how many to keep.
+    pub history_calls: Mutex<VecDeque<super::history::CallRecord>>,
+    pub call_history_size: usize,
     /// Event subscriptions beside the handler.
     pub subscribers: Mutex<Vec<super::subscribers::Subscriber>>,
     /// The peer's registrations, by registrar.
@@ -151,6 +154,7 @@ impl PeerContext {
             answered: Mutex::new(None),
             ended: Mutex::new(None),
             dialog: Mutex::new(None),
+            metadata: Mutex::new(Default::default()),
             monitor: Mutex::new(None),
             events: self.events.clone(),
         }));

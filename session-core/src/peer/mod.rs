@@ -123,6 +123,7 @@ mod error;
 mod events;
 mod handler;
 mod handlers;
+mod history;
 mod incoming;
 mod media;
 mod policies;
@@ -149,6 +150,7 @@ pub use self::error::{PeerError, Result};
 pub use self::events::*;
 pub use self::handler::{CallDecision, CallHandler};
 pub use self::handlers::{AutoAnswerHandler, CompositeHandler, QueueHandler, RouteAction, RoutingHandler};
+pub use self::history::{CallRecord, HistoryFilter};
 pub use self::incoming::IncomingCall;
 pub use self::media::{AudioFrame, MediaSnapshot, load_wav};
 pub use self::policies::*;
@@ -200,6 +202,8 @@ impl SimplePeer {
             handler: std::sync::RwLock::new(b.handler),
             registrations: Mutex::new(Default::default()),
             subscribers: Mutex::new(Vec::new()),
+            history_calls: Mutex::new(Default::default()),
+            call_history_size: b.call_history_size,
             interceptor: b.interceptor,
             actions: b.actions,
             history: Mutex::new(Default::default()),
@@ -297,6 +301,12 @@ impl SimplePeer {
         let (subscriber, rx) = subscribers::Subscriber::new(filter);
         lock(&self.ctx.subscribers).push(subscriber);
         rx
+    }
+
+    /// The records of the peer's last calls that `filter` lets through, oldest first
+    /// (seed 002's call history).
+    pub fn call_history(&self, filter: &HistoryFilter) -> Vec<CallRecord> {
+        lock(&self.ctx.history_calls).iter().filter(|r| filter.lets_through(r)).cloned().collect()
     }
 
     /// The peer's registrations (seed 002's `get_all_registrations`), by registrar.

@@ -298,6 +298,30 @@ impl Actor {
         self.end_reason = Some(reason);
     }
 
+    /// The call's history record.
+    fn keep_record(&self, final_state: CallState, ended: Instant, reason: &str) {
+        if self.ctx.call_history_size == 0 {
+            return;
+        }
+        let c = &self.call.0;
+        let record = crate::peer::history::CallRecord {
+            id: c.id.clone(),
+            direction: c.direction,
+            remote_uri: c.remote_uri.clone(),
+            started: c.started,
+            answered: *lock(&c.answered),
+            ended,
+            final_state,
+            reason: reason.to_owned(),
+            metadata: lock(&c.metadata).clone(),
+        };
+        let mut history = lock(&self.ctx.history_calls);
+        if history.len() == self.ctx.call_history_size {
+            history.pop_front();
+        }
+        history.push_back(record);
+    }
+
     async fn finish(mut self) {
         let _ = self.call.0.media.send(crate::peer::media::MediaCommand::Stop);
         self.ctx.agent.detach(self.call.id().as_str());
@@ -307,7 +331,9 @@ impl Actor {
         }
         let state = self.public_state();
         let reason = self.end_reason.take().unwrap_or_else(|| "ended".into());
-        *lock(&self.call.0.ended) = Some((Instant::now(), reason.clone()));
+        let ended = Instant::now();
+        *lock(&self.call.0.ended) = Some((ended, reason.clone()));
+        self.keep_record(state, ended, &reason);
         let before = *self.call.0.state.borrow();
         self.call.0.state.send_replace(state);
         if let Some(w) = self.answer_waiter.take() {

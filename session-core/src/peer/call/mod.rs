@@ -162,6 +162,8 @@ pub(crate) struct CallShared {
     pub started: Instant,
     pub answered: Mutex<Option<Instant>>,
     pub ended: Mutex<Option<(Instant, String)>>,
+    /// What the application attached to the call.
+    pub metadata: Mutex<std::collections::BTreeMap<String, String>>,
     pub dialog: Mutex<Option<DialogInfo>>,
     pub monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub events: Arc<EventQueue<PeerEvent>>,
@@ -197,6 +199,15 @@ impl Call {
 
     pub fn state(&self) -> CallState {
         *self.0.state.borrow()
+    }
+
+    /// Attaches `value` under `key` to the call: kept in its history record.
+    pub fn set_metadata(&self, key: &str, value: &str) {
+        lock(&self.0.metadata).insert(key.to_owned(), value.to_owned());
+    }
+
+    pub fn metadata(&self, key: &str) -> Option<String> {
+        lock(&self.0.metadata).get(key).cloned()
     }
 
     /// How the call ended, once it has.
