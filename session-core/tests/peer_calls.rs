@@ -293,3 +293,48 @@ async fn the_call_history_keeps_each_call_with_its_metadata_and_filters() {
     let at_bob = bob.call_history(&HistoryFilter::default());
     assert_eq!((at_bob[0].direction, at_bob[0].reason.as_str()), (CallDirection::Incoming, "hung up by the far end (BYE)"));
 }
+
+#[tokio::test]
+async fn per_call_options_choose_the_codec_each_way() {
+    use session_core::peer::{CallOptions, Codec, NegotiationOptions};
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let bob = SimplePeer::new("bob").await.unwrap();
+    let bob_uri = bob.uri();
+    // Alice offers A-law only on this call; bob answers with it.
+    let pcma_only = CallOptions { codecs: Some(vec![Codec::pcma()]), ..Default::default() };
+    let placing = tokio::spawn({
+        let uri = bob_uri.clone();
+        async move { (alice.call_with(&uri, pcma_only).await, alice) }
+    });
+    let incoming = bob.next_incoming_within(WAIT).await.unwrap();
+    // Requiring Opus leaves nothing in common with an A-law offer: refused, still undecided.
+    let opus = CallOptions {
+        negotiation: Some(NegotiationOptions { required_codecs: vec!["opus".into()], ..Default::default() }),
+        ..Default::default()
+    };
+    assert!(incoming.accept_with(opus).await.is_err());
+    assert!(!incoming.is_decided());
+    let at_bob = incoming.accept_with(CallOptions::default()).await.unwrap();
+    let (call, alice) = placing.await.unwrap();
+    let call = call.unwrap();
+    assert_eq!(call.negotiated_config().unwrap().codec.name, "PCMA");
+    assert_eq!(at_bob.negotiated_config().unwrap().codec.name, "PCMA");
+    call.hangup().await.unwrap();
+
+    // Alice offers everything; bob answers preferring wideband: Opus at 48 kHz.
+    let placing = tokio::spawn(async move { alice.call(&bob_uri).await });
+    let incoming = bob.next_incoming_within(WAIT).await.unwrap();
+    let wide = CallOptions {
+        negotiation: Some(NegotiationOptions {
+            strategy: session_core::peer::NegotiationStrategy::PreferWideband,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let at_bob = incoming.accept_with(wide).await.unwrap();
+    let call = placing.await.unwrap().unwrap();
+    assert_eq!(
+        (at_bob.negotiated_config().unwrap().codec.name.to_ascii_lowercase().as_str(), call.sample_rate()),
+        ("opus", 48000)
+    );
+}

@@ -107,6 +107,32 @@ impl Engine {
         engine
     }
 
+    /// Other negotiation options (and codecs) for the answer of a call to us not yet
+    /// answered: the answer is made again from the caller's offer. `false` when it cannot
+    /// be (nothing in common; the call is untouched).
+    pub fn answer_with(&mut self, negotiation: Option<NegotiationOptions>, codecs: Option<Vec<media::sdp::Codec>>) -> bool {
+        if self.local.is_none() || !matches!(self.leg(CALLER).state(), LegState::Incoming | LegState::Early) {
+            return false;
+        }
+        let Some(offer) = self.leg(CALLER).invite.as_ref().and_then(sdp_of) else { return false };
+        let mut end = self.local().end.clone();
+        if let Some(n) = negotiation {
+            end.negotiation = n;
+        }
+        if let Some(c) = codecs {
+            end.media.codecs = c;
+        }
+        match sdp::answer_offer(&offer, &end.media, &end.negotiation) {
+            Ok((answer, negotiated)) => {
+                let local = self.local();
+                local.end = end;
+                local.answer = Some((answer.to_string(), negotiated));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The dialog of leg `leg`, once it has one.
     pub fn dialog(&self, leg: LegId) -> Option<&sip::dialog::Dialog> {
         self.legs.get(leg.0 as usize)?.dialog.as_ref()

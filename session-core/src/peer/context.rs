@@ -17,7 +17,7 @@ use sip::transport::advertised_ip;
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 
 use super::agent::{AgentHandle, NewInvite};
-use super::call::{Actor, Call, CallDirection, CallId, CallShared, CallState, Role};
+use super::call::{Actor, Call, CallDirection, CallId, CallOptions, CallShared, CallState, Role};
 use super::config::Config;
 use super::error::{PeerError, Result};
 use super::events::{PeerEvent, TransferRequest};
@@ -119,6 +119,7 @@ impl PeerContext {
         direction: CallDirection,
         remote_uri: String,
         role: Role,
+        options: &CallOptions,
         inbox: (mpsc::UnboundedReceiver<super::agent::DialogInput>, super::agent::Inbox),
     ) -> Result<(Call, Actor)> {
         let (audio_tx, audio_rx) = mpsc::channel(100);
@@ -126,7 +127,8 @@ impl PeerContext {
         let c = &self.config;
         let media = media::open(c.local_ip, c.media_ports, c.media_timeout, audio_tx, notices_tx).await?;
         let mut local = LocalMedia::new(advertised_ip(c.local_ip), media.rtp_port);
-        local.codecs = c.codecs.clone();
+        local.codecs = options.codecs.clone().unwrap_or_else(|| c.codecs.clone());
+        let negotiation = options.negotiation.clone().unwrap_or_else(|| c.negotiation.clone());
         local.username = self.name.clone();
         local.session_id = u64::from(rand::random::<u32>());
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -158,19 +160,25 @@ impl PeerContext {
             monitor: Mutex::new(None),
             events: self.events.clone(),
         }));
-        let actor = Actor::new(call.clone(), self.clone(), local, role, inbox, commands_rx, notices_rx);
+        let actor = Actor::new(call.clone(), self.clone(), local, negotiation, role, inbox, commands_rx, notices_rx);
         lock(&self.calls).insert(id, call.clone());
         Ok((call, actor))
     }
 
     /// One attempt at calling `target`: the call, and how its setup went.
-    async fn dial(self: &Arc<Self>, target: &str, headers: Vec<(HeaderName, String)>) -> Result<(Call, Result<()>)> {
+    async fn dial(
+        self: &Arc<Self>,
+        target: &str,
+        headers: Vec<(HeaderName, String)>,
+        options: &CallOptions,
+    ) -> Result<(Call, Result<()>)> {
         let uri = Uri::parse(target).map_err(|_| PeerError::BadTarget(target.to_owned()))?;
         let peer = peer_for_uri(&uri, TransportKind::Udp).ok_or_else(|| PeerError::BadTarget(target.to_owned()))?;
         let id = CallId(format!("{:032x}@{}", rand::random::<u128>(), advertised_ip(self.config.local_ip)).into());
         let inbox = mpsc::unbounded_channel();
         let role = Role::Uac { target: uri, peer, headers };
-        let (call, actor) = self.new_call(id, CallDirection::Outgoing, target.to_owned(), role, (inbox.1, inbox.0)).await?;
+        let (call, actor) =
+            self.new_call(id, CallDirection::Outgoing, target.to_owned(), role, options, (inbox.1, inbox.0)).await?;
         let (answered, rx) = oneshot::channel();
         tokio::spawn(actor.run(Some(answered)));
         let outcome = rx.await.unwrap_or(Err(PeerError::CallEnded));
@@ -183,6 +191,7 @@ impl PeerContext {
         self: &Arc<Self>,
         target: &str,
         headers: Vec<(HeaderName, String)>,
+        options: CallOptions,
     ) -> Pin<Box<dyn Future<Output = Result<Call>> + Send + 'static>> {
         let ctx = self.clone();
         let target = target.to_owned();
@@ -205,7 +214,7 @@ impl PeerContext {
             let mut last = None;
             for (t, delay) in attempts {
                 tokio::time::sleep(delay).await;
-                let (call, outcome) = ctx.dial(&t, headers.clone()).await?;
+                let (call, outcome) = ctx.dial(&t, headers.clone(), &options).await?;
                 match outcome {
                     Ok(()) => return Ok(call),
                     Err(e) => last = Some((call, e)),
@@ -234,7 +243,7 @@ impl PeerContext {
         let call_id = request.call_id().unwrap_or_default().to_owned();
         let refusal = sip::message::Builder::response_to(&request, 503, "", Some(&sip::transaction::new_tag())).build();
         let role = Role::Uas { tx, invite: request, peer };
-        match self.new_call(id, CallDirection::Incoming, remote_uri, role, (inbox, inbox_tx)).await {
+        match self.new_call(id, CallDirection::Incoming, remote_uri, role, &CallOptions::default(), (inbox, inbox_tx)).await {
             Ok((_, actor)) => {
                 tokio::spawn(actor.run(None));
             }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use sip::message::Message;
 use tokio::sync::oneshot;
 
-use super::call::{Call, CallCommand, CallId};
+use super::call::{Call, CallCommand, CallId, CallOptions};
 use super::error::{PeerError, Result};
 use crate::interceptor::CallInfo;
 
@@ -66,6 +66,23 @@ impl IncomingCall {
         self.call.0.commands.send(CallCommand::Answer { done }).map_err(|_| PeerError::CallEnded)?;
         rx.await.map_err(|_| PeerError::CallEnded)??;
         Ok(self.call.clone())
+    }
+
+    /// Answers with other negotiation options (required codecs, a strategy, another codec
+    /// list) than the peer's (seed 001's `generate_sdp_answer_with_options`). Fails, leaving
+    /// the call undecided, when they leave nothing in common with the caller's offer.
+    pub async fn accept_with(&self, options: CallOptions) -> Result<Call> {
+        self.claim()?;
+        let (done, rx) = oneshot::channel();
+        self.call.0.commands.send(CallCommand::AnswerWith { options, done }).map_err(|_| PeerError::CallEnded)?;
+        match rx.await.map_err(|_| PeerError::CallEnded)? {
+            Ok(()) => Ok(self.call.clone()),
+            Err(e) => {
+                // Still undecided: the application may accept otherwise or refuse.
+                self.call.0.decided.store(false, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     /// Refuses with `status` (486 Busy Here, 603 Decline…).

@@ -142,7 +142,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinHandle;
 
 pub use self::builder::SimplePeerBuilder;
-pub use self::call::{Call, CallDirection, CallId, CallState, CallStatistics, NegotiatedConfig, QualityThresholds};
+pub use self::call::{Call, CallDirection, CallId, CallOptions, CallState, CallStatistics, NegotiatedConfig, QualityThresholds};
 pub use self::conference::Conference;
 pub use self::config::Config;
 use self::context::PeerContext;
@@ -242,7 +242,13 @@ impl SimplePeer {
     /// Calls `target` (`sip:user@ip[:port]`); returns once answered. A refusal or no answer
     /// is handled by the call failure policy (by default: the error).
     pub async fn call(&self, target: &str) -> Result<Call> {
-        self.ctx.place_call(target, Vec::new()).await
+        self.ctx.place_call(target, Vec::new(), CallOptions::default()).await
+    }
+
+    /// Calls `target` negotiating with `options` instead of the peer's configuration (seed
+    /// 001's per-call `generate_sdp_offer_with_options`).
+    pub async fn call_with(&self, target: &str, options: CallOptions) -> Result<Call> {
+        self.ctx.place_call(target, Vec::new(), options).await
     }
 
     /// The next incoming call left for the application to decide (policy `RequireManual`

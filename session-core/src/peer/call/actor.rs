@@ -90,6 +90,7 @@ impl Actor {
         call: Call,
         ctx: Arc<PeerContext>,
         local: LocalMedia,
+        negotiation: media::sdp::NegotiationOptions,
         role: Role,
         inbox: (mpsc::UnboundedReceiver<DialogInput>, mpsc::UnboundedSender<DialogInput>),
         commands: mpsc::UnboundedReceiver<CallCommand>,
@@ -104,7 +105,7 @@ impl Actor {
         let display = ctx.config.display_name.as_ref().map(|d| format!("\"{d}\" ")).unwrap_or_default();
         let end = LocalEnd {
             media: local,
-            negotiation: ctx.config.negotiation.clone(),
+            negotiation,
             identity: format!("{display}<{}>", ctx.local_uri()),
             credentials: ctx.config.credentials.as_ref().map(|(u, p)| Credentials::new(u, p)),
             reinvite_retries: ctx.policies().network_error.retries().0,

@@ -28,6 +28,13 @@ impl Actor {
             CallCommand::Answer { done } => {
                 self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted");
             }
+            CallCommand::AnswerWith { options, done } => {
+                if self.engine.answer_with(options.negotiation, options.codecs) {
+                    self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted");
+                } else {
+                    let _ = done.send(Err(PeerError::InvalidState("these options leave nothing in common with the offer")));
+                }
+            }
             CallCommand::Reject { status, reason, contact } => {
                 self.end_reason = Some(format!("rejected with {status}"));
                 self.hung_up = true;

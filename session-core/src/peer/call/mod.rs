@@ -90,6 +90,16 @@ pub struct NegotiatedConfig {
     pub telephone_event: Option<u8>,
 }
 
+/// How one call negotiates its media, instead of the peer's configuration (seed 001's
+/// per-call SDP options and `media_config_override`). Unset fields follow the peer's.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Required codecs, custom SDP attributes, the codec choice strategy.
+    pub negotiation: Option<media::sdp::NegotiationOptions>,
+    /// The codecs offered or accepted, in order of preference.
+    pub codecs: Option<Vec<media::sdp::Codec>>,
+}
+
 /// Which side placed the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallDirection {
@@ -109,6 +119,11 @@ pub(crate) struct DialogInfo {
 #[allow(clippy::large_enum_variant)] // moved once through a channel
 pub(crate) enum CallCommand {
     Answer {
+        done: oneshot::Sender<Result<()>>,
+    },
+    /// Answer with other negotiation options than the peer's.
+    AnswerWith {
+        options: CallOptions,
         done: oneshot::Sender<Result<()>>,
     },
     Reject {

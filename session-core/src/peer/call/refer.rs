@@ -48,7 +48,7 @@ impl Actor {
                 let ctx = self.ctx.clone();
                 let commands = self.call.0.commands.clone();
                 tokio::spawn(async move {
-                    let (status, reason) = match ctx.place_call(&target, headers).await {
+                    let (status, reason) = match ctx.place_call(&target, headers, Default::default()).await {
                         Ok(_) => (200, "OK".to_owned()),
                         Err(PeerError::CallFailed { status, reason }) => (status, reason),
                         Err(e) => (500, e.to_string()),
