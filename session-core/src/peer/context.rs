@@ -160,7 +160,7 @@ impl PeerContext {
             monitor: Mutex::new(None),
             events: self.events.clone(),
         }));
-        let actor = Actor::new(call.clone(), self.clone(), local, negotiation, role, inbox, commands_rx, notices_rx);
+        let actor = Actor::new(call.clone(), self.clone(), (local, negotiation), role, inbox, commands_rx, notices_rx);
         lock(&self.calls).insert(id, call.clone());
         Ok((call, actor))
     }

@@ -89,8 +89,7 @@ impl Actor {
     pub(crate) fn new(
         call: Call,
         ctx: Arc<PeerContext>,
-        local: LocalMedia,
-        negotiation: media::sdp::NegotiationOptions,
+        (local, negotiation): (LocalMedia, media::sdp::NegotiationOptions),
         role: Role,
         inbox: (mpsc::UnboundedReceiver<DialogInput>, mpsc::UnboundedSender<DialogInput>),
         commands: mpsc::UnboundedReceiver<CallCommand>,
