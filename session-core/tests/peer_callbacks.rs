@@ -39,8 +39,15 @@ impl CallHandler for Recorder {
         CallDecision::Accept
     }
 
-    async fn on_call_established(&self, call: &Call) {
+    async fn on_call_established(&self, call: &Call, local_sdp: Option<&str>, remote_sdp: Option<&str>) {
         self.note(format!("established {:?}", call.state()));
+        // Bob answered: his SDP is the answer (his RTP port), alice's the offer.
+        let port = call.negotiated_config().map(|n| n.local_rtp.port()).unwrap_or_default();
+        if local_sdp.is_some_and(|s| s.contains(&format!("m=audio {port} ")))
+            && remote_sdp.is_some_and(|s| s.contains("o=alice "))
+        {
+            self.note("established with both SDPs".into());
+        }
     }
 
     async fn on_call_ended(&self, _call: &Call, reason: &str) {
@@ -90,6 +97,7 @@ async fn every_call_callback_fires_for_a_real_call() {
     let at =
         |prefix: &str| seen.iter().position(|s| s.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {seen:#?}"));
     assert!(at("incoming from alice") < at("established Active"), "{seen:#?}");
+    at("established with both SDPs");
     assert!(at("state Incoming -> Active") < at("dtmf 7"), "{seen:#?}");
     assert!(at("ended: hung up by the far end (BYE)") > at("dtmf 7"), "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("state ") && s.ends_with("-> Ended")), "the last state change: {seen:#?}");

@@ -138,6 +138,7 @@ impl PeerContext {
             id: id.clone(),
             local_rtp: std::net::SocketAddr::new(local.address, local.rtp_port),
             negotiated: Mutex::new(None),
+            sdp: Mutex::new((None, None)),
             direction,
             local_uri: self.local_uri(),
             remote_uri,

@@ -38,7 +38,9 @@ pub trait CallHandler: Send + Sync {
         CallDecision::Policy
     }
 
-    async fn on_call_established(&self, _call: &Call) {}
+    /// The call was answered, with the session descriptions of the exchange: ours and the
+    /// far end's (seed 001).
+    async fn on_call_established(&self, _call: &Call, _local_sdp: Option<&str>, _remote_sdp: Option<&str>) {}
 
     async fn on_call_ended(&self, _call: &Call, _reason: &str) {}
 

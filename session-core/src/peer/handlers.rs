@@ -167,9 +167,9 @@ impl CallHandler for CompositeHandler {
         CallDecision::Policy
     }
 
-    async fn on_call_established(&self, call: &Call) {
+    async fn on_call_established(&self, call: &Call, local_sdp: Option<&str>, remote_sdp: Option<&str>) {
         for h in &self.handlers {
-            h.on_call_established(call).await;
+            h.on_call_established(call, local_sdp, remote_sdp).await;
         }
     }
 

@@ -43,7 +43,7 @@
 //!
 //! #[async_trait]
 //! impl CallHandler for Greeter {
-//!     async fn on_call_established(&self, call: &Call) {
+//!     async fn on_call_established(&self, call: &Call, _local_sdp: Option<&str>, _remote_sdp: Option<&str>) {
 //!         let call = call.clone();
 //!         tokio::spawn(async move { call.play_wav("/var/prompts/welcome.wav").await });
 //!     }

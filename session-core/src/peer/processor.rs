@@ -77,7 +77,8 @@ async fn dispatch(ctx: &Arc<PeerContext>, event: PeerEvent) {
         }
         PeerEvent::CallEstablished(call) => {
             if let Some(h) = h {
-                h.on_call_established(&call).await;
+                let (local, remote) = (call.local_sdp(), call.remote_sdp());
+                h.on_call_established(&call, local.as_deref(), remote.as_deref()).await;
             }
         }
         PeerEvent::CallEnded { call, reason } => {

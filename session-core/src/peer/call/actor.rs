@@ -126,7 +126,7 @@ impl Actor {
             }
         };
         let shown = *call.0.state.borrow();
-        Actor {
+        let actor = Actor {
             call,
             ctx,
             engine,
@@ -151,7 +151,11 @@ impl Actor {
             hung_up: false,
             established_once: false,
             media_recoveries: 0,
+        };
+        if let Some((_, invite)) = &actor.invite {
+            actor.keep_sdp(invite, false);
         }
+        actor
     }
 
     /// Runs the call to its end. `answered` (outgoing calls) learns how the setup went.

@@ -158,6 +158,8 @@ pub(crate) struct CallShared {
     pub id: CallId,
     /// Where we receive RTP.
     pub local_rtp: std::net::SocketAddr,
+    /// The last session descriptions sent and received: (ours, theirs).
+    pub sdp: Mutex<(Option<String>, Option<String>)>,
     /// What offer/answer agreed last (the media is set up from it).
     pub negotiated: Mutex<Option<media::sdp::Negotiated>>,
     pub direction: CallDirection,
@@ -228,6 +230,16 @@ impl Call {
     /// How the call ended, once it has.
     pub fn end_reason(&self) -> Option<String> {
         lock(&self.0.ended).as_ref().map(|(_, r)| r.clone())
+    }
+
+    /// The last session description we sent in this call (offer or answer).
+    pub fn local_sdp(&self) -> Option<String> {
+        lock(&self.0.sdp).0.clone()
+    }
+
+    /// The last session description the far end sent.
+    pub fn remote_sdp(&self) -> Option<String> {
+        lock(&self.0.sdp).1.clone()
     }
 
     /// What offer/answer agreed for the call's audio (seed 001's `get_negotiated_config`),

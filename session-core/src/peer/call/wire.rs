@@ -21,6 +21,9 @@ fn server(tx: TxId) -> ServerTx {
 impl Actor {
     /// What the agent delivers for this call.
     pub(super) fn on_dialog(&mut self, input: DialogInput) {
+        if let DialogInput::Request { request: m, .. } | DialogInput::Reply { reply: TxReply::Response(m), .. } = &input {
+            self.keep_sdp(m, false);
+        }
         let input = match input {
             DialogInput::Request { tx, request, peer } => {
                 self.remote_peer.addr = peer.addr;
@@ -53,6 +56,9 @@ impl Actor {
     /// Carries out the engine's outputs, in order; then tells the application what changed.
     pub(super) async fn carry_out(&mut self) {
         while let Some(output) = self.engine.poll_output() {
+            if let Output::Respond { response: m, .. } | Output::Send { request: m, .. } = &output {
+                self.keep_sdp(m, true);
+            }
             match output {
                 Output::Respond { tx, response } => {
                     let _ = self.ctx.agent.endpoint.respond(TxId::from_u64(tx.id), response);
@@ -82,6 +88,17 @@ impl Actor {
             }
         }
         self.publish().await;
+    }
+
+    /// Remembers the session description `message` carries (`ours`: we send it).
+    pub(super) fn keep_sdp(&self, message: &Message, ours: bool) {
+        let is_sdp = message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
+        if !is_sdp || message.body().is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(message.body()).into_owned();
+        let mut sdp = super::lock(&self.call.0.sdp);
+        if ours { sdp.0 = Some(text) } else { sdp.1 = Some(text) }
     }
 
     async fn send(&mut self, key: u64, request: Message, peer: Peer) {
