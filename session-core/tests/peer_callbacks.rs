@@ -89,6 +89,14 @@ async fn every_call_callback_fires_for_a_real_call() {
     until("bob's media flow callback", WAIT, || recorder.saw("flow Receive true")).await;
     call.send_dtmf('7', Duration::from_millis(100)).await.unwrap();
     until("bob's DTMF callback", WAIT, || recorder.saw("dtmf 7")).await;
+    // Bob's own sending: on since the answer, off while muted, on again.
+    assert!(recorder.saw("flow Send true"), "{:#?}", recorder.seen());
+    let at_bob = bob.active_calls().pop().expect("bob's call");
+    at_bob.set_muted(true).unwrap();
+    until("bob's send-flow off", WAIT, || recorder.saw("flow Send false")).await;
+    at_bob.set_muted(false).unwrap();
+    let sends_on = || recorder.seen().iter().filter(|s| *s == "flow Send true").count();
+    until("bob's send-flow on again", WAIT, || sends_on() == 2).await;
     call.hangup().await.unwrap();
     assert_eq!(call.state(), CallState::Ended);
     until("bob's call-ended callback", WAIT, || recorder.saw("ended:")).await;

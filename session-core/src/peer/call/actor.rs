@@ -21,7 +21,7 @@ use crate::leg::LegState;
 use crate::peer::agent::DialogInput;
 use crate::peer::context::PeerContext;
 use crate::peer::error::{PeerError, Result};
-use crate::peer::events::{PeerEvent, StateChangeEvent, TransferDecision};
+use crate::peer::events::{MediaDirection, PeerEvent, StateChangeEvent, TransferDecision};
 use crate::peer::media::MediaNotice;
 use crate::peer::policies::TimeoutAction;
 
@@ -281,7 +281,8 @@ impl Actor {
 
     async fn on_media(&mut self, notice: MediaNotice) {
         match notice {
-            MediaNotice::Flow { receiving } => self.media_flow(receiving).await,
+            MediaNotice::Flow { receiving } => self.media_flow(MediaDirection::Receive, receiving).await,
+            MediaNotice::Sending(sending) => self.media_flow(MediaDirection::Send, sending).await,
             MediaNotice::Dtmf(d) => self.dtmf_received(d.digit, d.duration).await,
             MediaNotice::Timeout => self.media_failed("no RTP from the far end".into()).await,
             MediaNotice::Error(e) => self.media_failed(e).await,

@@ -187,13 +187,9 @@ impl Actor {
         }
     }
 
-    pub(super) async fn media_flow(&mut self, receiving: bool) {
-        let event = MediaFlowEvent {
-            call_id: self.call.id().clone(),
-            direction: MediaDirection::Receive,
-            active: receiving,
-            codec: self.call.0.media.snapshot().codec,
-        };
+    pub(super) async fn media_flow(&mut self, direction: MediaDirection, active: bool) {
+        let event =
+            MediaFlowEvent { call_id: self.call.id().clone(), direction, active, codec: self.call.0.media.snapshot().codec };
         self.ctx.emit(PeerEvent::MediaFlow(event)).await;
     }
 

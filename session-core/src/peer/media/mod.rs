@@ -68,6 +68,8 @@ pub struct MediaSnapshot {
 /// What the media task tells its call.
 #[derive(Debug)]
 pub(crate) enum MediaNotice {
+    /// We started (or stopped) sending: a stream to a far end that listens, not muted.
+    Sending(bool),
     Flow {
         receiving: bool,
     },

@@ -84,6 +84,8 @@ struct Task {
     /// Audio went out since the last playout tick (else the RTP clock is moved on by a frame).
     sent_this_tick: bool,
     receiving: bool,
+    /// What the application was last told about our sending.
+    sending: bool,
     timed_out: bool,
     started: Instant,
 }
@@ -114,6 +116,7 @@ pub(super) fn spawn(
         sent_since_report: false,
         sent_this_tick: false,
         receiving: false,
+        sending: false,
         timed_out: false,
         started: Instant::now(),
     };
@@ -142,6 +145,7 @@ impl Task {
                             playout = interval(period);
                         }
                         self.configure(n);
+                        self.check_sending();
                     }
                     Some(c) => self.command(c).await,
                 },
@@ -184,7 +188,10 @@ impl Task {
                     let _ = done.send(Err(PeerError::Media("the far end did not accept telephone-event (RFC 4733)".into())));
                 }
             },
-            MediaCommand::Mute(m) => self.muted = m,
+            MediaCommand::Mute(m) => {
+                self.muted = m;
+                self.check_sending();
+            }
             MediaCommand::Record { path, layout, done } => {
                 let rate = self.stream.as_ref().map_or(8000, |s| s.rate);
                 let result = Recorder::create(&path, rate, layout).map_err(|e| PeerError::Media(e.to_string()));

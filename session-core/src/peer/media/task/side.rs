@@ -89,6 +89,16 @@ impl Task {
         }
     }
 
+    /// Tells when our sending starts or stops: a stream toward a far end that wants our
+    /// media (not on hold), and not muted.
+    pub(super) fn check_sending(&mut self) {
+        let sending = !self.muted && self.stream.as_ref().is_some_and(|s| s.negotiated.direction.sends() && s.remote.is_some());
+        if sending != self.sending {
+            self.sending = sending;
+            let _ = self.notices.send(MediaNotice::Sending(sending));
+        }
+    }
+
     pub(super) fn check_flow(&mut self, now: Instant) {
         let Some(s) = &self.stream else { return };
         if !s.negotiated.direction.receives() {
