@@ -191,3 +191,40 @@ async fn hold_media_from_a_file_reaches_the_held_party() {
         call.hangup().await.unwrap();
     }
 }
+
+/// Notes whether our sending is on, from the media-flow events.
+#[derive(Default)]
+struct Sending(Mutex<Vec<bool>>);
+
+#[async_trait]
+impl CallHandler for Sending {
+    async fn on_incoming_call(&self, _call: &IncomingCall) -> CallDecision {
+        CallDecision::Accept
+    }
+
+    async fn on_media_flow(&self, event: &session_core::peer::MediaFlowEvent) {
+        if event.direction == session_core::peer::MediaDirection::Send {
+            self.0.lock().unwrap().push(event.active);
+        }
+    }
+}
+
+#[tokio::test]
+async fn dtmf_commands_mute_and_unmute_the_ivr() {
+    let sending = Arc::new(Sending::default());
+    let commands = vec![DtmfCommand::new("*5", DtmfAction::Mute), DtmfCommand::new("*6", DtmfAction::Unmute)];
+    let ivr = SimplePeer::builder("ivr")
+        .handler(sending.clone())
+        .dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
+        .build()
+        .await
+        .unwrap();
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let call = alice.call(&ivr.uri()).await.unwrap();
+    until("the IVR sending", WAIT, || sending.0.lock().unwrap().as_slice() == [true]).await;
+    call.send_dtmf_string("*5").await.unwrap();
+    until("the IVR muted", WAIT, || sending.0.lock().unwrap().as_slice() == [true, false]).await;
+    call.send_dtmf_string("*6").await.unwrap();
+    until("the IVR unmuted", WAIT, || sending.0.lock().unwrap().as_slice() == [true, false, true]).await;
+    call.hangup().await.unwrap();
+}
