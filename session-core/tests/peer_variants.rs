@@ -85,16 +85,17 @@ async fn log_and_continue_returns_the_failed_call() {
     assert_eq!(call.state(), CallState::Failed(603));
 }
 
+/// An IVR answering with `handler` and running `commands` on the digits it hears.
+async fn ivr(handler: Arc<dyn CallHandler>, commands: Vec<DtmfCommand>) -> SimplePeer {
+    let policy = DtmfPolicy::ExecuteCommands { commands };
+    SimplePeer::builder("ivr").handler(handler).dtmf_policy(policy).build().await.unwrap()
+}
+
 #[tokio::test]
 async fn dtmf_commands_run_a_custom_command_transfer_and_hang_up() {
     let desk = Arc::new(Desk::default());
     let commands = vec![DtmfCommand::new("*7", DtmfAction::Custom("menu".into())), DtmfCommand::new("*9", DtmfAction::Hangup)];
-    let ivr = SimplePeer::builder("ivr")
-        .handler(desk.clone())
-        .dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
-        .build()
-        .await
-        .unwrap();
+    let ivr = ivr(desk.clone(), commands).await;
     let alice = SimplePeer::new("alice").await.unwrap();
 
     let call = alice.call(&ivr.uri()).await.unwrap();
@@ -213,12 +214,7 @@ impl CallHandler for Sending {
 async fn dtmf_commands_mute_and_unmute_the_ivr() {
     let sending = Arc::new(Sending::default());
     let commands = vec![DtmfCommand::new("*5", DtmfAction::Mute), DtmfCommand::new("*6", DtmfAction::Unmute)];
-    let ivr = SimplePeer::builder("ivr")
-        .handler(sending.clone())
-        .dtmf_policy(DtmfPolicy::ExecuteCommands { commands })
-        .build()
-        .await
-        .unwrap();
+    let ivr = ivr(sending.clone(), commands).await;
     let alice = SimplePeer::new("alice").await.unwrap();
     let call = alice.call(&ivr.uri()).await.unwrap();
     until("the IVR sending", WAIT, || sending.0.lock().unwrap().as_slice() == [true]).await;
