@@ -2,8 +2,8 @@
 //! peers on loopback: a handler's `Redirect`, `Defer` and `DeferFor` (with `Accept` and
 //! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, DTMF
 //! commands that hang up, run a custom command or transfer the caller, the built-in
-//! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`, and hold media from
-//! a file (`MusicFile`, `Message`).
+//! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`, hold media from a
+//! file (`MusicFile`, `Message`), and `RetryConnection` on an unanswered re-INVITE.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,4 +223,45 @@ async fn dtmf_commands_mute_and_unmute_the_ivr() {
     call.send_dtmf_string("*6").await.unwrap();
     until("the IVR unmuted", WAIT, || sending.0.lock().unwrap().as_slice() == [true, false, true]).await;
     call.hangup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_connection_sends_an_unanswered_reinvite_again() {
+    use session_core::peer::{NetworkErrorPolicy, TimerConfig};
+    use testkit::ports::free_local_addr;
+    use testkit::sipp::Sipp;
+    // T1 of 10 ms: a request without an answer times out after 640 ms.
+    let config =
+        Config { sip_timers: TimerConfig { t1: Duration::from_millis(10), ..TimerConfig::default() }, ..Config::default() };
+    let policy = NetworkErrorPolicy::RetryConnection { max_retries: 2, timeout_secs: 1 };
+    let alice = SimplePeer::builder("alice").config(config).network_error_policy(policy).build().await.unwrap();
+    let addr = free_local_addr();
+    let uas = tokio::task::spawn_blocking(move || Sipp::builtin("uas").local(addr).timeout(WAIT).spawn().unwrap()).await.unwrap();
+    let call = alice.call(&format!("sip:service@{addr}")).await.expect("SIPp answers");
+    tokio::task::spawn_blocking(move || uas.kill()).await.unwrap();
+    // Where SIPp was, a socket that only listens: each re-INVITE is seen, none answered.
+    let silent = tokio::net::UdpSocket::bind(addr).await.expect("SIPp's port, free again");
+    let mut hold = tokio::spawn(async move { call.hold().await });
+    let mut cseqs = std::collections::BTreeSet::new();
+    let mut buf = vec![0u8; 4096];
+    // Every INVITE that arrives until the hold gives up (bounded by WAIT).
+    let outcome = tokio::time::timeout(WAIT, async {
+        loop {
+            tokio::select! {
+                done = &mut hold => return done.unwrap(),
+                Ok((n, _)) = silent.recv_from(&mut buf) => {
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if text.starts_with("INVITE ")
+                        && let Some(line) = text.lines().find(|l| l.to_ascii_lowercase().starts_with("cseq:"))
+                    {
+                        cseqs.insert(line.to_owned());
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("the hold gives up");
+    assert!(matches!(outcome, Err(PeerError::Timeout)), "the hold fails in the end: {outcome:?}");
+    assert_eq!(cseqs.len(), 3, "the re-INVITE and its two retries: {cseqs:?}");
 }
