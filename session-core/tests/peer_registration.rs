@@ -1,7 +1,8 @@
 //! Registration against a registrar the test controls (a UDP socket answering REGISTER with
 //! a one-second lifetime, or falling silent): refreshes before expiry and on demand,
 //! `Expires: 0` on unregister, the peer's table of registrations and its clean-up, and what
-//! the network error policy does when the registrar stops answering.
+//! the network error policy does when the registrar stops answering (offline mode queues
+//! calls until it answers again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -122,4 +123,26 @@ async fn registrations_are_listed_refreshed_on_demand_and_lapsed_ones_cleared() 
     until("the binding to lapse", || phone.registration(&uri).is_some_and(|r| r.is_expired(std::time::Instant::now()))).await;
     assert_eq!(phone.clear_expired_registrations(), 1);
     assert!(phone.registrations().is_empty());
+}
+
+#[tokio::test]
+async fn offline_mode_queues_a_call_until_the_registrar_answers_again() {
+    use session_core::peer::{CallState, IncomingCallPolicy};
+    let (reg, uri) = registrar().await;
+    let phone = Arc::new(peer(NetworkErrorPolicy::EnterOfflineMode).await);
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let _registration = phone.register(&uri).await.unwrap();
+    reg.silent.store(true, Ordering::SeqCst);
+    until("the phone to go offline", || phone.is_offline()).await;
+
+    let placing = tokio::spawn({
+        let (phone, bob) = (phone.clone(), bob.uri());
+        async move { phone.call(&bob).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(phone.active_calls().is_empty() && !placing.is_finished(), "queued while offline");
+    reg.silent.store(false, Ordering::SeqCst);
+    let call = tokio::time::timeout(WAIT, placing).await.expect("placed once back").unwrap().expect("answered");
+    assert_eq!(call.state(), CallState::Active);
+    assert!(!phone.is_offline());
 }

@@ -43,6 +43,9 @@ pub(crate) struct PeerContext {
     pub call_history_size: usize,
     /// Event subscriptions beside the handler.
     pub subscribers: Mutex<Vec<super::subscribers::Subscriber>>,
+    /// Whether the network answers (false while a registrar does not, under
+    /// `NetworkErrorPolicy::EnterOfflineMode`): calls placed meanwhile wait for it.
+    pub online: watch::Sender<bool>,
     /// The peer's registrations, by registrar.
     pub registrations: Mutex<HashMap<String, super::registration::RegistrationInfo>>,
     /// Decides incoming calls no handler decided (else the incoming call policy does).

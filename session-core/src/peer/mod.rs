@@ -201,6 +201,7 @@ impl SimplePeer {
             transfers_tx,
             handler: std::sync::RwLock::new(b.handler),
             registrations: Mutex::new(Default::default()),
+            online: tokio::sync::watch::channel(true).0,
             subscribers: Mutex::new(Vec::new()),
             history_calls: Mutex::new(Default::default()),
             call_history_size: b.call_history_size,
@@ -242,12 +243,26 @@ impl SimplePeer {
     /// Calls `target` (`sip:user@ip[:port]`); returns once answered. A refusal or no answer
     /// is handled by the call failure policy (by default: the error).
     pub async fn call(&self, target: &str) -> Result<Call> {
-        self.ctx.place_call(target, Vec::new(), CallOptions::default()).await
+        self.call_with(target, CallOptions::default()).await
+    }
+
+    /// Offline (`NetworkErrorPolicy::EnterOfflineMode` and a registrar that stopped
+    /// answering): calls placed now wait until it answers again.
+    pub fn is_offline(&self) -> bool {
+        !*self.ctx.online.borrow()
     }
 
     /// Calls `target` negotiating with `options` instead of the peer's configuration (seed
     /// 001's per-call `generate_sdp_offer_with_options`).
     pub async fn call_with(&self, target: &str, options: CallOptions) -> Result<Call> {
+        // Offline, the call is queued until the network is back (at most the answer timeout).
+        let mut online = self.ctx.online.subscribe();
+        if !*online.borrow() {
+            let back = tokio::time::timeout(self.ctx.config.answer_timeout, online.wait_for(|up| *up)).await;
+            if !matches!(back, Ok(Ok(_))) {
+                return Err(PeerError::Timeout);
+            }
+        }
         self.ctx.place_call(target, Vec::new(), options).await
     }
 

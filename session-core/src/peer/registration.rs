@@ -236,6 +236,7 @@ impl Registrar {
                     let result = self.send(self.ctx.config.register_expires).await;
                     if let Ok(granted) = result {
                         (failures, expires) = (0, granted);
+                        self.ctx.online.send_replace(true);
                         self.note(&registrar, Ok(granted));
                         self.event(RegistrationEvent::Refreshed { registrar: registrar.clone(), expires }).await;
                     }
@@ -248,6 +249,7 @@ impl Registrar {
                 Ok(granted) => {
                     failures = 0;
                     expires = granted;
+                    self.ctx.online.send_replace(true);
                     self.note(&registrar, Ok(granted));
                     self.event(RegistrationEvent::Refreshed { registrar: registrar.clone(), expires }).await;
                 }
@@ -256,7 +258,10 @@ impl Registrar {
                     self.note(&registrar, Err(()));
                     self.event(RegistrationEvent::Failed { registrar: registrar.clone(), reason: e.to_string() }).await;
                     let keep_trying = match self.ctx.policies().network_error {
-                        NetworkErrorPolicy::EnterOfflineMode => true,
+                        NetworkErrorPolicy::EnterOfflineMode => {
+                            self.ctx.online.send_replace(false);
+                            true
+                        }
                         NetworkErrorPolicy::RetryConnection { max_retries, .. } => failures <= max_retries,
                         NetworkErrorPolicy::TerminateAll => {
                             self.ctx.hangup_all();
