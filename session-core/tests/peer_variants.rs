@@ -3,7 +3,8 @@
 //! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, DTMF
 //! commands that hang up, run a custom command or transfer the caller, the built-in
 //! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`, hold media from a
-//! file (`MusicFile`, `Message`), and `RetryConnection` on an unanswered re-INVITE.
+//! file (`MusicFile`, `Message`), `RetryConnection` on an unanswered re-INVITE, and DTMF
+//! policies `Ignore` and `LogOnly` against `ForwardImmediate`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -264,4 +265,30 @@ async fn retry_connection_sends_an_unanswered_reinvite_again() {
     .expect("the hold gives up");
     assert!(matches!(outcome, Err(PeerError::Timeout)), "the hold fails in the end: {outcome:?}");
     assert_eq!(cseqs.len(), 3, "the re-INVITE and its two retries: {cseqs:?}");
+}
+
+#[tokio::test]
+async fn ignored_and_logged_digits_reach_nobody() {
+    use session_core::peer::{EventType, PeerEvent};
+    for (policy, delivered) in [(DtmfPolicy::ForwardImmediate, true), (DtmfPolicy::Ignore, false), (DtmfPolicy::LogOnly, false)] {
+        let bob = SimplePeer::builder("bob")
+            .incoming_call_policy(IncomingCallPolicy::AcceptAll)
+            .dtmf_policy(policy.clone())
+            .event_history_size(Some(100))
+            .build()
+            .await
+            .unwrap();
+        let alice = SimplePeer::new("alice").await.unwrap();
+        let call = alice.call(&bob.uri()).await.unwrap();
+        let at_bob = bob.active_calls().pop().unwrap();
+        call.send_dtmf('5', Duration::from_millis(100)).await.unwrap();
+        until("bob's DTMF event", WAIT, || bob.event_history().iter().any(|(_, e)| e.event_type() == EventType::Dtmf)).await;
+        call.hangup().await.unwrap();
+        // Events are handled in order: once the call's end is in, the digit was dealt with.
+        let ended = || bob.event_history().iter().any(|(_, e)| matches!(e, PeerEvent::CallEnded { .. }));
+        until("bob's call to end", WAIT, ended).await;
+        let got = tokio::time::timeout(WAIT, at_bob.recv_dtmf()).await.expect("recv_dtmf returns once the call is over");
+        assert_eq!(got.is_ok(), delivered, "{policy:?}: {got:?}");
+        assert!(at_bob.dtmf_buffer().is_empty());
+    }
 }

@@ -372,8 +372,23 @@ impl Call {
     }
 
     /// The next digit received (policy `ForwardImmediate` without a handler taking it).
+    /// `Err(CallEnded)` once the call is over and no digit is left.
     pub async fn recv_dtmf(&self) -> Result<char> {
-        self.0.dtmf_rx.lock().await.recv().await.ok_or(PeerError::CallEnded)
+        let mut rx = self.0.dtmf_rx.lock().await;
+        let mut state = self.0.state.subscribe();
+        if state.borrow().is_final() {
+            return rx.try_recv().map_err(|_| PeerError::CallEnded);
+        }
+        loop {
+            tokio::select! {
+                digit = rx.recv() => return digit.ok_or(PeerError::CallEnded),
+                changed = state.changed() => {
+                    if changed.is_err() || state.borrow().is_final() {
+                        return rx.try_recv().map_err(|_| PeerError::CallEnded);
+                    }
+                }
+            }
+        }
     }
 
     /// Digits kept by the policy `DtmfPolicy::Buffer`; emptied when it says `clear_on_read`.
