@@ -290,18 +290,7 @@ impl Call {
         if let Some(why) = lock(&self.0.media_failed).clone() {
             return Err(PeerError::Media(why));
         }
-        let mut rx = self.0.audio_in.lock().await;
-        let mut state = self.0.state.subscribe();
-        loop {
-            tokio::select! {
-                frame = rx.recv() => return frame.ok_or(PeerError::CallEnded),
-                changed = state.changed() => {
-                    if changed.is_err() || state.borrow().is_final() {
-                        return rx.try_recv().map_err(|_| PeerError::CallEnded);
-                    }
-                }
-            }
-        }
+        next_or_ended(&mut *self.0.audio_in.lock().await, self.0.state.subscribe()).await
     }
 
     /// Waits until the call is established (`Ok`) or over (`Err`), at most `timeout`.
@@ -374,21 +363,7 @@ impl Call {
     /// The next digit received (policy `ForwardImmediate` without a handler taking it).
     /// `Err(CallEnded)` once the call is over and no digit is left.
     pub async fn recv_dtmf(&self) -> Result<char> {
-        let mut rx = self.0.dtmf_rx.lock().await;
-        let mut state = self.0.state.subscribe();
-        if state.borrow().is_final() {
-            return rx.try_recv().map_err(|_| PeerError::CallEnded);
-        }
-        loop {
-            tokio::select! {
-                digit = rx.recv() => return digit.ok_or(PeerError::CallEnded),
-                changed = state.changed() => {
-                    if changed.is_err() || state.borrow().is_final() {
-                        return rx.try_recv().map_err(|_| PeerError::CallEnded);
-                    }
-                }
-            }
-        }
+        next_or_ended(&mut *self.0.dtmf_rx.lock().await, self.0.state.subscribe()).await
     }
 
     /// Digits kept by the policy `DtmfPolicy::Buffer`; emptied when it says `clear_on_read`.
@@ -462,5 +437,22 @@ impl Call {
 
     pub(crate) fn is_decided(&self) -> bool {
         self.0.decided.load(Ordering::Acquire)
+    }
+}
+
+/// The next item of `rx`, or `Err(CallEnded)` once the call is over and none is left.
+async fn next_or_ended<T>(rx: &mut mpsc::Receiver<T>, mut state: watch::Receiver<CallState>) -> Result<T> {
+    if state.borrow().is_final() {
+        return rx.try_recv().map_err(|_| PeerError::CallEnded);
+    }
+    loop {
+        tokio::select! {
+            item = rx.recv() => return item.ok_or(PeerError::CallEnded),
+            changed = state.changed() => {
+                if changed.is_err() || state.borrow().is_final() {
+                    return rx.try_recv().map_err(|_| PeerError::CallEnded);
+                }
+            }
+        }
     }
 }
