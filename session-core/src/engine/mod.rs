@@ -20,10 +20,12 @@
 
 mod dtmf;
 mod flow;
+mod flows;
 mod inbound;
 pub mod io;
 mod leg;
 mod local;
+mod sdp;
 mod sip_out;
 mod state;
 mod timers;
@@ -34,20 +36,23 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use media::sdp::{AnchorOrigin, SessionDescription};
+use media::sdp::AnchorOrigin;
 use sip::message::Message;
 
+pub use self::flows::{peer_from_contract, peer_to_contract};
 pub use self::io::{
     CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy, Route,
     ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
 pub use self::local::{LocalEnd, Outgoing};
+use self::sdp::rtp_addr;
+pub(crate) use self::sdp::{FarSdp, far_sdp, sdp_body, sdp_of};
 pub use self::sip_out::{ALLOW, refusal};
-pub use self::state::{RestoreError, peer_from_contract, peer_to_contract, replacement};
+pub use self::state::RestoreError;
+pub use self::transfer::replacement;
 use crate::leg::{LegAction, LegInput};
 
 /// The caller's leg.
@@ -367,46 +372,6 @@ impl Engine {
         let adapted = self.events_for(toward, &far.parsed);
         Some(media::sdp::anchor(adapted.as_ref().unwrap_or(&far.parsed), relay, &mut self.leg_mut(toward).origin))
     }
-}
-
-/// A far end's session description: parsed, and the bytes it arrived as (what a snapshot
-/// keeps, so writing one prints no SDP). Shared: a leg's description is read for its partner.
-#[derive(Debug)]
-pub(crate) struct FarSdp {
-    pub parsed: SessionDescription,
-    pub raw: bytes::Bytes,
-}
-
-impl FarSdp {
-    pub fn parse(raw: bytes::Bytes) -> Option<Arc<FarSdp>> {
-        let parsed = SessionDescription::parse(&raw).ok()?;
-        Some(Arc::new(FarSdp { parsed, raw }))
-    }
-}
-
-/// The SDP of a message, kept with its bytes.
-pub(crate) fn far_sdp(message: &Message) -> Option<Arc<FarSdp>> {
-    let is_sdp = message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
-    if message.body().is_empty() || !is_sdp {
-        return None;
-    }
-    FarSdp::parse(message.body_bytes())
-}
-
-/// The SDP body of a message, when it has one that parses.
-pub(crate) fn sdp_of(message: &Message) -> Option<SessionDescription> {
-    let body = message.body();
-    let is_sdp = message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
-    if body.is_empty() || !is_sdp {
-        return None;
-    }
-    SessionDescription::parse(body).ok()
-}
-
-/// Where a description's audio wants RTP (not for `0.0.0.0`: a hold).
-fn rtp_addr(sdp: &FarSdp) -> Option<SocketAddr> {
-    let (_, audio) = sdp.parsed.audio()?;
-    sdp.parsed.rtp_addr(audio).filter(|a| !a.ip().is_unspecified())
 }
 
 /// A number for our SDP origin's session id, stable for a call's leg (RFC 4566 asks for a

@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use contracts::{
     DialogState, EngineLeg, EnginePending, EnginePlan, EngineState, EngineTarget, EngineTimer, LegPhase, Peer as WirePeer,
-    ServerTxRef, Transport as WireTransport, engine_pending::Kind,
+    ServerTxRef, engine_pending::Kind,
 };
 use media::sdp::AnchorOrigin;
 use sip::dialog::forking::UacDialogs;
 use sip::dialog::{Dialog, DialogId, DialogState as SipDialogState};
 use sip::message::{HeaderName, Message, NameAddr, Uri};
-use sip::transaction::{Peer, TransportKind};
+use sip::transaction::Peer;
 
-use super::io::{LegId, OnTimeout, Replacement, Replaces, RingPolicy, Route, ServerTx, Target};
+use super::flows::{peer_from_contract, peer_to_contract};
+use super::io::{LegId, OnTimeout, RingPolicy, Route, ServerTx, Target};
 use super::leg::{Inbound, Leg, LegRole, Pending};
 use super::{Engine, EngineConfig, FarSdp, Plan, Timer};
 use crate::leg::{LegMachine, LegState};
@@ -165,43 +166,6 @@ fn tx_out(tx: &ServerTx) -> ServerTxRef {
 
 fn tx_in(tx: Option<ServerTxRef>) -> Option<ServerTx> {
     tx.map(|t| ServerTx { edge: t.edge, id: t.id })
-}
-
-/// A flow as the contracts carry it (the engine's state, edge commands).
-/// Who takes the place of the dialog `named` in the call `state` describes (an attended
-/// transfer): the far end of the leg that talks to that dialog's, and the `Replaces` that
-/// names its dialog with us. `None` when the call has no such confirmed dialog — `named`'s
-/// Call-ID and sender's tag must match it too, so only a party to it can name it.
-pub fn replacement(state: &EngineState, named: &Replaces) -> Option<Replacement> {
-    let leg = state.legs.iter().find(|l| l.tag == named.to_tag)?;
-    let dialog = leg.dialog.as_ref().filter(|d| d.call_id == named.call_id && d.remote_tag == named.from_tag)?;
-    let partner = state.partner.get(&leg.id)?;
-    let other = state.legs.iter().find(|l| l.id == *partner)?;
-    let theirs = other.dialog.as_ref().filter(|d| d.confirmed && dialog.confirmed)?;
-    let peer = peer_from_contract(other.route_peer.as_ref()?)?;
-    Some(Replacement {
-        target: Target { uri: theirs.remote_target.clone(), route: Some(Route { edge: other.route_edge.clone(), peer }) },
-        replaces: Replaces {
-            call_id: theirs.call_id.clone(),
-            to_tag: theirs.remote_tag.clone(),
-            from_tag: theirs.local_tag.clone(),
-        },
-    })
-}
-
-pub fn peer_to_contract(p: &Peer) -> WirePeer {
-    let transport = match p.transport {
-        TransportKind::Udp => WireTransport::Udp,
-        TransportKind::Tcp => WireTransport::Tcp,
-    };
-    WirePeer { transport: transport as i32, addr: p.addr.to_string() }
-}
-
-/// The flow a contract `Peer` names (UDP unless it says TCP); `None` when its address does
-/// not parse.
-pub fn peer_from_contract(p: &WirePeer) -> Option<Peer> {
-    let addr = p.addr.parse().ok()?;
-    Some(if p.transport == WireTransport::Tcp as i32 { Peer::tcp(addr) } else { Peer::udp(addr) })
 }
 
 fn peer_in(p: Option<WirePeer>) -> Result<Peer, RestoreError> {

@@ -16,8 +16,11 @@ use std::time::Instant;
 
 use sip::message::{HeaderName, Message, Method, NameAddr, Uri};
 
+use contracts::EngineState;
+
 use super::Engine;
-use super::io::{CallEvent, LegId, Output, Replacement, Replaces, ServerTx, Target};
+use super::flows::peer_from_contract;
+use super::io::{CallEvent, LegId, Output, Replacement, Replaces, Route, ServerTx, Target};
 use super::leg::Pending;
 use crate::leg::{LegInput, LegState};
 
@@ -161,6 +164,27 @@ impl Engine {
         media::sdp::anchor(&far.parsed, relay, &mut probe);
         probe.version != before
     }
+}
+
+/// Who takes the place of the dialog `named` in the call `state` describes (an attended
+/// transfer): the far end of the leg that talks to that dialog's, and the `Replaces` that
+/// names its dialog with us. `None` when the call has no such confirmed dialog — `named`'s
+/// Call-ID and sender's tag must match it too, so only a party to it can name it.
+pub fn replacement(state: &EngineState, named: &Replaces) -> Option<Replacement> {
+    let leg = state.legs.iter().find(|l| l.tag == named.to_tag)?;
+    let dialog = leg.dialog.as_ref().filter(|d| d.call_id == named.call_id && d.remote_tag == named.from_tag)?;
+    let partner = state.partner.get(&leg.id)?;
+    let other = state.legs.iter().find(|l| l.id == *partner)?;
+    let theirs = other.dialog.as_ref().filter(|d| d.confirmed && dialog.confirmed)?;
+    let peer = peer_from_contract(other.route_peer.as_ref()?)?;
+    Some(Replacement {
+        target: Target { uri: theirs.remote_target.clone(), route: Some(Route { edge: other.route_edge.clone(), peer }) },
+        replaces: Replaces {
+            call_id: theirs.call_id.clone(),
+            to_tag: theirs.remote_tag.clone(),
+            from_tag: theirs.local_tag.clone(),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -1,29 +1,29 @@
 //! A call as the application holds it: [`Call`] is a cheap handle to the task that runs the
 //! call (the call engine in its local mode, and the call's media). Everything the seeds
 //! ask of a call is here: audio in and out, hold, mute, DTMF, transfers, recording, playing
-//! files, statistics and quality monitoring.
+//! files, statistics and quality monitoring (the media side in `audio.rs`).
 
 mod actor;
+mod audio;
 mod control;
 mod refer;
 mod stats;
 mod wire;
 
 use std::fmt;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use media::audio::recorder::{RecordingLayout, RecordingSummary};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 
 pub(crate) use self::actor::{Actor, Role};
+pub use self::audio::NegotiatedConfig;
 pub use self::stats::{CallStatistics, QualityThresholds};
 use super::error::{PeerError, Result};
 use super::events::PeerEvent;
 pub(crate) use super::lock;
-use super::media::{AudioFrame, MediaCommand, MediaHandle, load_wav};
+use super::media::{AudioFrame, MediaHandle};
 use super::policies::{CallPolicies, TimeoutAction};
 use super::queue::EventQueue;
 
@@ -72,22 +72,6 @@ impl CallState {
     pub fn is_established(self) -> bool {
         matches!(self, CallState::Active | CallState::OnHold | CallState::RemoteHold)
     }
-}
-
-/// The call's audio as offer/answer agreed it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NegotiatedConfig {
-    /// With the payload type the far end receives it on.
-    pub codec: media::sdp::Codec,
-    pub sample_rate: u32,
-    pub ptime_ms: u32,
-    pub local_rtp: std::net::SocketAddr,
-    /// `None` while the far end wants nothing (port 0, `c=0.0.0.0`).
-    pub remote_rtp: Option<std::net::SocketAddr>,
-    /// Ours: whether we send and whether we receive.
-    pub direction: media::sdp::Direction,
-    /// The payload type we send RFC 4733 events with, if they were agreed.
-    pub telephone_event: Option<u8>,
 }
 
 /// How one call negotiates its media, instead of the peer's configuration (seed 001's
@@ -195,7 +179,6 @@ impl fmt::Debug for Call {
         f.debug_struct("Call").field("id", &self.0.id).field("state", &self.state()).finish()
     }
 }
-
 impl Call {
     pub fn id(&self) -> &CallId {
         &self.0.id
@@ -232,65 +215,10 @@ impl Call {
         lock(&self.0.ended).as_ref().map(|(_, r)| r.clone())
     }
 
-    /// The last session description we sent in this call (offer or answer).
-    pub fn local_sdp(&self) -> Option<String> {
-        lock(&self.0.sdp).0.clone()
-    }
-
-    /// The last session description the far end sent.
-    pub fn remote_sdp(&self) -> Option<String> {
-        lock(&self.0.sdp).1.clone()
-    }
-
-    /// What offer/answer agreed for the call's audio (seed 001's `get_negotiated_config`),
-    /// once there is an answer: the codec, its rate and packet time, both RTP addresses,
-    /// our direction and the RFC 4733 payload type.
-    pub fn negotiated_config(&self) -> Option<NegotiatedConfig> {
-        let n = lock(&self.0.negotiated).clone()?;
-        Some(NegotiatedConfig {
-            sample_rate: n.codec.clock_rate,
-            codec: n.codec,
-            ptime_ms: n.ptime,
-            local_rtp: self.0.local_rtp,
-            remote_rtp: n.remote_rtp,
-            direction: n.direction,
-            telephone_event: n.telephone_event.map(|t| t.send_payload_type),
-        })
-    }
-
-    /// PCM sample rate of the call's frames (8000 for G.711, 48000 for Opus).
-    pub fn sample_rate(&self) -> u32 {
-        self.0.media.snapshot().sample_rate
-    }
-
-    /// Samples in one packet's worth of audio at [`Call::sample_rate`].
-    pub fn frame_samples(&self) -> usize {
-        let s = self.0.media.snapshot();
-        (s.sample_rate * s.ptime_ms.max(10) / 1000) as usize
-    }
-
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> CallCommand) -> Result<T> {
         let (done, rx) = oneshot::channel();
         self.0.commands.send(make(done)).map_err(|_| PeerError::CallEnded)?;
         rx.await.map_err(|_| PeerError::CallEnded)?
-    }
-
-    /// Sends PCM (any rate: it is converted; any length: it is cut into packets). The
-    /// caller paces it (real time), or uses [`Call::play_wav`].
-    pub async fn send_audio(&self, frame: AudioFrame) -> Result<()> {
-        if self.state().is_final() {
-            return Err(PeerError::CallEnded);
-        }
-        self.0.media.send(MediaCommand::Audio(frame))
-    }
-
-    /// The next frame from the far end, played out through the jitter buffer (a lost packet
-    /// comes as a concealment frame). `Err(CallEnded)` once the call is over.
-    pub async fn recv_audio(&self) -> Result<AudioFrame> {
-        if let Some(why) = lock(&self.0.media_failed).clone() {
-            return Err(PeerError::Media(why));
-        }
-        next_or_ended(&mut *self.0.audio_in.lock().await, self.0.state.subscribe()).await
     }
 
     /// Waits until the call is established (`Ok`) or over (`Err`), at most `timeout`.
@@ -340,39 +268,6 @@ impl Call {
         self.ask(|done| CallCommand::Hold { hold: false, done }).await
     }
 
-    /// Stops (or restarts) sending our audio; the far end hears silence.
-    pub fn set_muted(&self, muted: bool) -> Result<()> {
-        self.0.media.send(MediaCommand::Mute(muted))
-    }
-
-    /// Sends one DTMF digit (RFC 4733) lasting `duration`; returns once it is sent.
-    pub async fn send_dtmf(&self, digit: char, duration: Duration) -> Result<()> {
-        let (done, rx) = oneshot::channel();
-        self.0.media.send(MediaCommand::Dtmf { digit, duration, done })?;
-        rx.await.map_err(|_| PeerError::CallEnded)?
-    }
-
-    /// Sends digits one after the other, 100 ms each.
-    pub async fn send_dtmf_string(&self, digits: &str) -> Result<()> {
-        for d in digits.chars() {
-            self.send_dtmf(d, Duration::from_millis(100)).await?;
-        }
-        Ok(())
-    }
-
-    /// The next digit received (policy `ForwardImmediate` without a handler taking it).
-    /// `Err(CallEnded)` once the call is over and no digit is left.
-    pub async fn recv_dtmf(&self) -> Result<char> {
-        next_or_ended(&mut *self.0.dtmf_rx.lock().await, self.0.state.subscribe()).await
-    }
-
-    /// Digits kept by the policy `DtmfPolicy::Buffer`; emptied when it says `clear_on_read`.
-    pub fn dtmf_buffer(&self) -> String {
-        let clear = matches!(self.policies().dtmf, Some(super::policies::DtmfPolicy::Buffer { clear_on_read: true, .. }));
-        let mut buffer = lock(&self.0.dtmf_buffer);
-        if clear { std::mem::take(&mut *buffer) } else { buffer.clone() }
-    }
-
     /// Blind transfer: asks the far end to call `target` (REFER). Returns the final status
     /// the far end reported (NOTIFY); on success our leg is hung up.
     pub async fn transfer(&self, target: &str) -> Result<u16> {
@@ -391,40 +286,6 @@ impl Call {
         self.ask(|done| CallCommand::Transfer { refer_to, done }).await
     }
 
-    /// Records both directions to a WAV file (per-leg: channel 0 ours, 1 theirs; or mixed).
-    pub async fn start_recording(&self, path: impl AsRef<Path>, layout: RecordingLayout) -> Result<()> {
-        let (done, rx) = oneshot::channel();
-        self.0.media.send(MediaCommand::Record { path: path.as_ref().to_path_buf(), layout, done })?;
-        rx.await.map_err(|_| PeerError::CallEnded)?
-    }
-
-    /// Finishes the recording; what was written.
-    pub async fn stop_recording(&self) -> Result<Option<RecordingSummary>> {
-        let (done, rx) = oneshot::channel();
-        self.0.media.send(MediaCommand::StopRecording { done })?;
-        rx.await.map_err(|_| PeerError::CallEnded)?
-    }
-
-    /// Plays a WAV file into the call, in real time; returns when it has been played (or
-    /// replaced, or the call ended). Application audio is ignored meanwhile.
-    pub async fn play_wav(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.play(load_wav(path)?, false).await
-    }
-
-    /// Plays PCM into the call (looped until [`Call::stop_playing`] when `looped`).
-    pub async fn play(&self, frame: AudioFrame, looped: bool) -> Result<()> {
-        let (done, rx) = oneshot::channel();
-        self.0.media.send(MediaCommand::Play { frame, looped, done })?;
-        if looped {
-            return Ok(());
-        }
-        rx.await.map_err(|_| PeerError::CallEnded)
-    }
-
-    pub fn stop_playing(&self) -> Result<()> {
-        self.0.media.send(MediaCommand::StopPlaying)
-    }
-
     /// This call's policy overrides (unset ones follow the peer's).
     pub fn policies(&self) -> CallPolicies {
         lock(&self.0.policies).clone()
@@ -437,22 +298,5 @@ impl Call {
 
     pub(crate) fn is_decided(&self) -> bool {
         self.0.decided.load(Ordering::Acquire)
-    }
-}
-
-/// The next item of `rx`, or `Err(CallEnded)` once the call is over and none is left.
-async fn next_or_ended<T>(rx: &mut mpsc::Receiver<T>, mut state: watch::Receiver<CallState>) -> Result<T> {
-    if state.borrow().is_final() {
-        return rx.try_recv().map_err(|_| PeerError::CallEnded);
-    }
-    loop {
-        tokio::select! {
-            item = rx.recv() => return item.ok_or(PeerError::CallEnded),
-            changed = state.changed() => {
-                if changed.is_err() || state.borrow().is_final() {
-                    return rx.try_recv().map_err(|_| PeerError::CallEnded);
-                }
-            }
-        }
     }
 }

@@ -92,11 +92,8 @@ impl Actor {
 
     /// Remembers the session description `message` carries (`ours`: we send it).
     pub(super) fn keep_sdp(&self, message: &Message, ours: bool) {
-        let is_sdp = message.content_type().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/sdp"));
-        if !is_sdp || message.body().is_empty() {
-            return;
-        }
-        let text = String::from_utf8_lossy(message.body()).into_owned();
+        let Some(body) = crate::engine::sdp_body(message) else { return };
+        let text = String::from_utf8_lossy(body).into_owned();
         let mut sdp = super::lock(&self.call.0.sdp);
         if ours { sdp.0 = Some(text) } else { sdp.1 = Some(text) }
     }

@@ -8,10 +8,9 @@
 //!
 //! A local call is not handed over to another node, so this part is not in the snapshot.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use media::sdp::{self, Direction, LocalMedia, Negotiated, NegotiationOptions, SessionDescription};
+use media::sdp::{self, LocalMedia, Negotiated, NegotiationOptions, SessionDescription};
 use sip::auth::{Credentials, answer_challenge};
 use sip::dialog::forking::UacDialogs;
 use sip::message::{Builder, HeaderName, Message, Method, Uri};
@@ -20,6 +19,9 @@ use super::io::{CallEvent, Command, LegId, MediaOutput, Output, Route, ServerTx}
 use super::leg::{Inbound, LegRole, Pending};
 use super::sip_out::ALLOW;
 use super::{CALLER, Engine, EngineConfig, Timer, sdp_of};
+
+mod offers;
+mod refer;
 use crate::leg::{LegInput, LegState};
 
 /// Who we are at our end of a call.
@@ -72,14 +74,6 @@ pub(super) struct Local {
     deferred_reoffer: Option<bool>,
     auth_tries: u32,
     retries_left: u32,
-}
-
-/// Whether an offer puts its receiver on hold: `sendonly`/`inactive`, or `c=0.0.0.0`.
-fn offer_holds(offer: &SessionDescription) -> bool {
-    let Some(audio) = offer.media.iter().find(|m| m.kind == "audio" && m.port != 0) else { return false };
-    let direction = audio.direction.or(offer.direction).unwrap_or(Direction::SendRecv);
-    let zero = audio.connection.or(offer.connection).is_some_and(|a: IpAddr| a.is_unspecified());
-    direction.is_hold() || zero
 }
 
 impl Engine {
@@ -192,131 +186,10 @@ impl Engine {
         }
         true
     }
+}
 
-    // ---- offers and answers ----
-
-    /// The call's INVITE is in: answer its offer, then ask whether to take the call.
-    pub(super) fn local_incoming(&mut self) {
-        let invite = self.leg(CALLER).invite.clone();
-        let offer = invite.as_ref().and_then(sdp_of);
-        let local = self.local();
-        let answer = offer.map(|o| sdp::answer_offer(&o, &local.end.media, &local.end.negotiation));
-        match answer {
-            Some(Ok((sdp, negotiated))) => local.answer = Some((sdp.to_string(), negotiated)),
-            Some(Err(e)) => return self.reject_caller(488, &format!("Not Acceptable Here ({e})")),
-            None => return self.reject_caller(488, "Not Acceptable Here (an SDP offer is required)"),
-        }
-        let replaces = invite.as_ref().and_then(|i| i.header(HeaderName::Replaces)).map(str::to_owned);
-        self.work.push_back((CALLER, LegInput::Ring));
-        self.out.push_back(Output::Event(CallEvent::Offered { leg: CALLER, replaces }));
-    }
-
-    /// The 2xx to the far end's INVITE, with our answer.
-    pub(super) fn local_answer(&mut self) -> Option<String> {
-        let (sdp, negotiated) = self.local().answer.take()?;
-        self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
-        Some(sdp)
-    }
-
-    /// 183 with our answer, the media set up: the caller hears us before the answer. The
-    /// 2xx will carry the same answer (RFC 3264: one answer per offer).
-    fn early_media(&mut self) {
-        if !matches!(self.leg(CALLER).state(), LegState::Incoming | LegState::Early) {
-            return;
-        }
-        let Some((sdp, negotiated)) = self.local().answer.clone() else { return };
-        self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
-        let (Some(invite), Some(tx)) = (self.leg(CALLER).invite.clone(), self.leg(CALLER).invite_tx.clone()) else { return };
-        self.respond(CALLER, tx, &invite, 183, "Session Progress", Some(sdp));
-    }
-
-    /// Our offer for the INVITE of the call we place.
-    fn local_offer(&mut self) -> Option<String> {
-        let local = self.local();
-        if local.offer.is_none() {
-            local.offer = sdp::build_offer(&local.end.media, &local.end.negotiation).ok();
-        }
-        local.offer.as_ref().map(ToString::to_string)
-    }
-
-    /// Our re-INVITE, when the dialog is free for it (else the outcome is a 491).
-    fn start_reoffer(&mut self, hold: bool) {
-        if self.leg(CALLER).state() == LegState::Confirmed && self.reoffer(hold) {
-            self.work.push_back((CALLER, LegInput::Update));
-        } else {
-            self.out.push_back(Output::Event(CallEvent::Updated { leg: CALLER, status: 491 }));
-        }
-    }
-
-    /// The ACK is in: a re-offer asked for before it goes out now.
-    pub(super) fn local_confirmed(&mut self) {
-        if let Some(hold) = self.local.as_deref_mut().and_then(|l| l.deferred_reoffer.take()) {
-            self.start_reoffer(hold);
-        }
-    }
-
-    /// A new offer for a re-INVITE: same codecs, the direction for `hold`.
-    fn reoffer(&mut self, hold: bool) -> bool {
-        let local = self.local();
-        local.end.media.session_version += 1;
-        local.end.media.direction = if hold { Direction::SendOnly } else { Direction::SendRecv };
-        local.holding = hold;
-        local.offer = sdp::build_offer(&local.end.media, &local.end.negotiation).ok();
-        local.offer.is_some()
-    }
-
-    /// The body of our re-INVITE.
-    pub(super) fn local_reoffer_body(&mut self) -> Option<String> {
-        self.local().offer.as_ref().map(ToString::to_string)
-    }
-
-    /// The far end answered our offer (in a 1xx, a 2xx, a re-INVITE's 2xx).
-    pub(super) fn local_answered(&mut self, response: &Message) {
-        let Some(answer) = sdp_of(response) else { return };
-        let Some(offer) = self.local().offer.clone() else { return };
-        match sdp::apply_answer(&offer, &answer) {
-            Ok(negotiated) => self.out.push_back(Output::Media(MediaOutput::Local(negotiated))),
-            Err(e) => tracing::warn!(session = %self.config.session, error = %e, "the answer's SDP is unusable"),
-        }
-    }
-
-    /// The far end's re-INVITE: answer its offer; whether to accept is asked.
-    pub(super) fn local_reoffered(&mut self, leg: LegId) {
-        let offer = self.leg(leg).reinvite.as_ref().and_then(|i| sdp_of(&i.request));
-        let Some(offer) = offer else {
-            self.work.push_back((leg, LegInput::RejectUpdate));
-            return;
-        };
-        let local = self.local();
-        local.end.media.session_version += 1;
-        local.end.media.direction = if local.holding { Direction::SendOnly } else { Direction::SendRecv };
-        match sdp::answer_offer(&offer, &local.end.media, &local.end.negotiation) {
-            Ok((answer, negotiated)) => {
-                local.answer = Some((answer.to_string(), negotiated));
-                let hold = offer_holds(&offer);
-                self.out.push_back(Output::Event(CallEvent::Reoffered { leg, hold }));
-            }
-            Err(_) => self.work.push_back((leg, LegInput::RejectUpdate)),
-        }
-    }
-
-    /// An UPDATE: answered at once (with our answer when it carries an offer).
-    pub(super) fn local_update(&mut self, leg: LegId, tx: ServerTx, request: Message) {
-        let Some(offer) = sdp_of(&request) else {
-            return self.respond(leg, tx, &request, 200, "OK", None);
-        };
-        let local = self.local();
-        match sdp::answer_offer(&offer, &local.end.media, &local.end.negotiation) {
-            Ok((answer, negotiated)) => {
-                self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
-                self.respond(leg, tx, &request, 200, "OK", Some(answer.to_string()));
-            }
-            Err(_) => self.respond(leg, tx, &request, 488, "Not Acceptable Here", None),
-        }
-    }
-
-    // ---- the INVITE we send ----
-
+/// The INVITE of the call we place, and what becomes of our requests.
+impl Engine {
     /// Our INVITE (again, with `auth`, after a challenge: the next CSeq).
     pub(super) fn local_invite(&mut self, leg: LegId, auth: Option<(HeaderName, String)>) {
         let Some(body) = self.local_offer() else {
@@ -419,93 +292,6 @@ impl Engine {
         if matches!(self.leg(CALLER).state(), LegState::Calling | LegState::Alerting) {
             self.leg_mut(CALLER).failure = Some((408, "No Answer".into()));
             self.work.push_back((CALLER, LegInput::Cancel));
-        }
-    }
-
-    // ---- transfers ----
-
-    /// A REFER to us: the application decides.
-    pub(super) fn local_refer(&mut self, leg: LegId, tx: ServerTx, request: Message, target: String, replaces: Option<String>) {
-        if self.leg(leg).state() != LegState::Confirmed {
-            return self.respond(leg, tx, &request, 481, "Call/Transaction Does Not Exist", None);
-        }
-        if self.local().refer.is_some() {
-            return self.respond(leg, tx, &request, 491, "Request Pending", None);
-        }
-        let domain = request.from().ok().and_then(|f| f.uri.as_sip().map(|s| s.host_port.host.to_string())).unwrap_or_default();
-        let local = self.local();
-        local.refer = Some(Inbound { tx, request });
-        local.transfer_started = false;
-        self.out.push_back(Output::Event(CallEvent::TransferRequested { leg, target, replaces, referrer_domain: domain }));
-    }
-
-    /// Answers the REFER waiting for a decision; with `notify`, the first NOTIFY.
-    fn answer_refer(&mut self, status: u16, reason: &str, notify: Option<(u16, &str, bool)>) {
-        let Some(Inbound { tx, request }) = self.local().refer.clone() else { return };
-        if self.local().transfer_started {
-            return;
-        }
-        self.respond(CALLER, tx, &request, status, reason, None);
-        match notify {
-            Some((status, reason, last)) => {
-                self.local().transfer_started = true;
-                self.notify_refer(status, reason, last);
-            }
-            None => self.local().refer = None,
-        }
-    }
-
-    /// A NOTIFY of the transfer we carry out (`last`: the subscription ends).
-    fn notify_refer(&mut self, status: u16, reason: &str, last: bool) {
-        if self.local().refer.is_none() || !self.leg(CALLER).is_up() {
-            return;
-        }
-        if last {
-            self.local().refer = None;
-        }
-        let state = if last { "terminated;reason=noresource" } else { "active;expires=60" };
-        let headers = [(HeaderName::Event, "refer".to_owned()), (HeaderName::SubscriptionState, state.to_owned())];
-        let body = ("message/sipfrag;version=2.0", format!("SIP/2.0 {status} {reason}\r\n"));
-        self.send_in_dialog(CALLER, Method::Notify, Pending::Notify, Some(body), &headers);
-    }
-
-    /// As transferor: REFER the far end to `refer_to` (a name-addr).
-    fn send_refer(&mut self, refer_to: String) {
-        if !self.leg(CALLER).is_up() || self.local().referring {
-            let event = CallEvent::ReferProgress { leg: CALLER, status: 491, reason: "Request Pending".into(), last: true };
-            self.out.push_back(Output::Event(event));
-            return;
-        }
-        let identity = self.local().end.identity.clone();
-        let referred_by = identity.rfind('<').map_or(identity.clone(), |i| identity[i..].to_owned());
-        let headers = [(HeaderName::ReferTo, refer_to), (HeaderName::ReferredBy, referred_by)];
-        self.local().referring = true;
-        self.send_in_dialog(CALLER, Method::Refer, Pending::Refer, None, &headers);
-    }
-
-    /// The answer to our REFER: a refusal ends the transfer.
-    pub(super) fn local_refer_answered(&mut self, leg: LegId, status: u16, reason: &str) {
-        if status >= 300 {
-            self.local().referring = false;
-            let event = CallEvent::ReferProgress { leg, status, reason: reason.to_owned(), last: true };
-            self.out.push_back(Output::Event(event));
-        }
-    }
-
-    /// A NOTIFY about our REFER: progress, then the final status (a success ends our leg).
-    pub(super) fn local_refer_notified(&mut self, leg: LegId, request: &Message) {
-        let line = std::str::from_utf8(request.body()).ok().and_then(|b| b.lines().next()).unwrap_or_default();
-        let mut parts = line.splitn(3, ' ');
-        let status = parts.nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
-        let reason = parts.next().unwrap_or_default().to_owned();
-        let terminated = request.header(HeaderName::SubscriptionState).is_some_and(|s| s.trim().starts_with("terminated"));
-        let last = terminated || status >= 200;
-        if last {
-            self.local().referring = false;
-        }
-        self.out.push_back(Output::Event(CallEvent::ReferProgress { leg, status, reason, last }));
-        if (200..300).contains(&status) {
-            self.work.push_back((leg, LegInput::Hangup));
         }
     }
 }
