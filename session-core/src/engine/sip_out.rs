@@ -117,7 +117,7 @@ impl Engine {
         }
     }
 
-    fn respond_invite(&mut self, leg: LegId, status: u16, reason: &str, sdp: Option<String>) {
+    pub(super) fn respond_invite(&mut self, leg: LegId, status: u16, reason: &str, sdp: Option<String>) {
         let (Some(invite), Some(tx)) = (self.leg(leg).invite.clone(), self.leg(leg).invite_tx.clone()) else { return };
         self.respond(leg, tx, &invite, status, reason, sdp);
     }
@@ -173,7 +173,7 @@ impl Engine {
     fn answer_reinvite(&mut self, leg: LegId) {
         let Some(Inbound { tx, request }) = self.leg_mut(leg).reinvite.take() else { return };
         let sdp = if self.is_local() {
-            self.local_reanswer()
+            self.local_answer()
         } else {
             let far = self.partner(leg).and_then(|p| self.leg(p).remote_sdp.clone());
             far.and_then(|far| self.anchored_for(leg, &far))

@@ -1,12 +1,14 @@
 //! The engine as one end of a call: the SDK's mode. The call has one leg (leg 0, placed by
 //! us or answered by us) and its other side is our own media rather than another leg: we
 //! make our own offers and answers from [`LocalMedia`] (`media::sdp`), the media to set up
-//! comes out as [`MediaOutput::Local`], and what a user decides — answering, a hold asked
+//! comes out as `MediaOutput::Local`, and what a user decides — answering, a hold asked
 //! by the far end, a transfer asked by REFER — comes out as an event and goes back in as a
 //! command. Everything else (the leg table, dialogs, glare, transfers' NOTIFYs, ACKs,
 //! CANCEL) is the same code as the session node's calls.
 //!
-//! A local call is not handed over to another node, so this part is not in the snapshot.
+//! Here: what a local call is, its commands and the INVITE it sends; its offers and answers
+//! in `offers.rs`, its transfers in `refer.rs`. A local call is not handed over to another
+//! node, so this part is not in the snapshot.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use sip::auth::{Credentials, answer_challenge};
 use sip::dialog::forking::UacDialogs;
 use sip::message::{Builder, HeaderName, Message, Method, Uri};
 
-use super::io::{CallEvent, Command, LegId, MediaOutput, Output, Route, ServerTx};
+use super::io::{CallEvent, Command, LegId, Output, Route, ServerTx};
 use super::leg::{Inbound, LegRole, Pending};
 use super::sip_out::ALLOW;
 use super::{CALLER, Engine, EngineConfig, Timer, sdp_of};
@@ -278,13 +280,6 @@ impl Engine {
     /// The Contact of a redirecting refusal.
     pub(super) fn local_redirect(&self) -> Option<String> {
         self.local.as_ref()?.redirect.clone()
-    }
-
-    /// The answer to the far end's re-INVITE accepted by the application.
-    pub(super) fn local_reanswer(&mut self) -> Option<String> {
-        let (sdp, negotiated) = self.local().answer.take()?;
-        self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
-        Some(sdp)
     }
 
     /// Nobody answered our INVITE in time.

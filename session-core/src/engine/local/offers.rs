@@ -1,8 +1,6 @@
 //! A local call's offers and answers: our own descriptions from `LocalMedia`, the media set
 //! up from each exchange, and the far end's re-offers asked of the user.
 
-use std::net::IpAddr;
-
 use media::sdp::{self, Direction, SessionDescription};
 use sip::message::{HeaderName, Message};
 
@@ -12,10 +10,8 @@ use crate::leg::{LegInput, LegState};
 
 /// Whether an offer puts its receiver on hold: `sendonly`/`inactive`, or `c=0.0.0.0`.
 fn offer_holds(offer: &SessionDescription) -> bool {
-    let Some(audio) = offer.media.iter().find(|m| m.kind == "audio" && m.port != 0) else { return false };
-    let direction = audio.direction.or(offer.direction).unwrap_or(Direction::SendRecv);
-    let zero = audio.connection.or(offer.connection).is_some_and(|a: IpAddr| a.is_unspecified());
-    direction.is_hold() || zero
+    let Some((_, audio)) = offer.audio().filter(|(_, a)| a.port != 0) else { return false };
+    offer.direction_of(audio).is_hold() || offer.rtp_addr(audio).is_some_and(|a| a.ip().is_unspecified())
 }
 
 impl Engine {
@@ -35,7 +31,7 @@ impl Engine {
         self.out.push_back(Output::Event(CallEvent::Offered { leg: CALLER, replaces }));
     }
 
-    /// The 2xx to the far end's INVITE, with our answer.
+    /// Our pending answer (to the INVITE or a re-INVITE), the media set up from it.
     pub(in crate::engine) fn local_answer(&mut self) -> Option<String> {
         let (sdp, negotiated) = self.local().answer.take()?;
         self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
@@ -50,8 +46,7 @@ impl Engine {
         }
         let Some((sdp, negotiated)) = self.local().answer.clone() else { return };
         self.out.push_back(Output::Media(MediaOutput::Local(negotiated)));
-        let (Some(invite), Some(tx)) = (self.leg(CALLER).invite.clone(), self.leg(CALLER).invite_tx.clone()) else { return };
-        self.respond(CALLER, tx, &invite, 183, "Session Progress", Some(sdp));
+        self.respond_invite(CALLER, 183, "Session Progress", Some(sdp));
     }
 
     /// Our offer for the INVITE of the call we place.
