@@ -111,6 +111,7 @@ impl Engine {
         if allows_update {
             self.send_in_dialog(leg, Method::Update, Pending::Refresh, None, &[]);
         } else if self.leg(leg).state() == LegState::Confirmed {
+            self.local_refresh_offer();
             self.work.push_back((leg, LegInput::Update));
         } else {
             // A re-INVITE is under way: it refreshes the session itself.

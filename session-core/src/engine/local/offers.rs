@@ -84,6 +84,15 @@ impl Engine {
         local.offer.is_some()
     }
 
+    /// A local call refreshing its session with a re-INVITE offers anew (a call we answered
+    /// has no offer of its own yet); the hold stays as it is.
+    pub(in crate::engine) fn local_refresh_offer(&mut self) {
+        if self.is_local() {
+            let holding = self.local().holding;
+            self.reoffer(holding);
+        }
+    }
+
     /// The body of our re-INVITE.
     pub(in crate::engine) fn local_reoffer_body(&mut self) -> Option<String> {
         self.local().offer.as_ref().map(ToString::to_string)

@@ -266,3 +266,18 @@ fn a_hold_asked_before_the_ack_waits_for_it() {
     let (_, reinvite) = sim.take_request(Method::Invite);
     assert!(body(&reinvite).contains("a=sendonly"), "{}", body(&reinvite));
 }
+
+#[test]
+fn a_call_we_answered_refreshes_its_session_with_an_offer() {
+    let mut sim = answering();
+    assert_eq!(sim.statuses(1), [180]);
+    sim.command(Command::Answer);
+    let ok = sim.take_response(1);
+    // The caller said nothing of timers: we refresh, at half of 1800 s.
+    assert_eq!(ok.header(HeaderName::SessionExpires), Some("1800;refresher=uas"));
+    sim.caller_acks(&sim.caller_dialog(&ok));
+    sim.advance(Duration::from_secs(901));
+    let (_, refresh) = sim.take_request(Method::Invite);
+    let offer = body(&refresh);
+    assert!(offer.contains("o=alice 1 2 ") && offer.contains("m=audio 7000 ") && offer.contains("a=sendrecv"), "{offer}");
+}
