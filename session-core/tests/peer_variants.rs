@@ -3,7 +3,7 @@
 //! `SendToVoicemail` when time runs out), `CallFailurePolicy::LogAndContinue`, DTMF
 //! commands that hang up, run a custom command or transfer the caller, the built-in
 //! `RoutingHandler` and `QueueHandler` composed by a `CompositeHandler`, hold media from a
-//! file (`MusicFile`, `Message`), `RetryConnection` on an unanswered re-INVITE, and DTMF
+//! file (`MusicFile`, `Message`) and `Silence`, `RetryConnection` on an unanswered re-INVITE, and DTMF
 //! policies `Ignore` and `LogOnly` against `ForwardImmediate`.
 
 use std::sync::{Arc, Mutex};
@@ -192,6 +192,63 @@ async fn hold_media_from_a_file_reaches_the_held_party() {
         assert_eq!(found, Some(1000.0), "{source:?}");
         call.hangup().await.unwrap();
     }
+}
+
+/// Energy of `samples` (root mean square).
+fn rms(samples: &[i16]) -> f64 {
+    (samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+/// The next `n` samples `call` hears.
+async fn hear(call: &Call, n: usize) -> Vec<i16> {
+    let mut heard = Vec::new();
+    while heard.len() < n {
+        let frame = tokio::time::timeout(WAIT, call.recv_audio()).await.expect("audio keeps arriving").unwrap();
+        heard.extend_from_slice(&frame.samples);
+    }
+    heard
+}
+
+#[tokio::test]
+async fn silence_on_hold_replaces_what_the_holder_sends() {
+    use media::audio::tone;
+    use session_core::peer::{AudioFrame, HoldMediaSource, HoldPolicy};
+    let policy = HoldPolicy::AcceptWithMedia { media_source: HoldMediaSource::Silence };
+    let alice = SimplePeer::builder("alice").hold_policy(policy).build().await.unwrap();
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let call = alice.call(&bob.uri()).await.unwrap();
+    let at_bob = bob.active_calls().pop().unwrap();
+    at_bob.wait_established(WAIT).await.unwrap();
+    // Alice's "microphone": 440 Hz, frame by frame, for as long as the call lasts.
+    let (rate, frame) = (call.sample_rate(), call.frame_samples());
+    let speaker = call.clone();
+    let talking = tokio::spawn(async move {
+        let tone = tone::sine(440.0, rate, rate as usize, 8000.0);
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for chunk in tone.chunks(frame).cycle() {
+            ticks.tick().await;
+            if speaker.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let before = hear(&at_bob, 8000).await;
+    let bob_rate = at_bob.sample_rate();
+    let found = tone::dominant_tone(&before[4000..], bob_rate, &[440.0, 1000.0]).map(|(f, _)| f);
+    assert_eq!(found, Some(440.0), "bob hears alice before the hold");
+
+    call.hold().await.unwrap();
+    // What was in flight when the hold took effect drains within half a second.
+    hear(&at_bob, 4000).await;
+    let held = hear(&at_bob, 8000).await;
+    assert!(rms(&held) < 50.0, "bob hears silence while held, not alice (rms {:.0})", rms(&held));
+
+    call.resume().await.unwrap();
+    hear(&at_bob, 4000).await;
+    let after = hear(&at_bob, 4000).await;
+    assert!(rms(&after) > 1000.0, "alice is heard again after the resume (rms {:.0})", rms(&after));
+    call.hangup().await.unwrap();
+    talking.await.unwrap();
 }
 
 /// Notes whether our sending is on, from the media-flow events.

@@ -16,7 +16,7 @@ use crate::peer::events::{
     Decider, DtmfEvent, HoldRequest, MediaDirection, MediaFlowEvent, PeerEvent, WarningCategory, WarningEvent,
 };
 use crate::peer::incoming::IncomingCall;
-use crate::peer::media::MediaCommand;
+use crate::peer::media::{AudioFrame, MediaCommand};
 use crate::peer::policies::{HoldMediaSource, HoldPolicy, MediaErrorPolicy, NetworkErrorPolicy};
 
 /// Longest the application may take to decide on the far end's hold.
@@ -171,7 +171,8 @@ impl Actor {
         }
         let rate = media.snapshot().sample_rate.max(8000);
         let frame = match source {
-            HoldMediaSource::Silence => None,
+            // Looped silence replaces the application's audio while held; RTP keeps flowing.
+            HoldMediaSource::Silence => Some(AudioFrame::silence(rate, 1000)),
             HoldMediaSource::ToneBeep => Some(crate::peer::media::hold_beep(rate)),
             HoldMediaSource::MusicFile(p) | HoldMediaSource::Message(p) => match crate::peer::media::load_wav(&p) {
                 Ok(f) => Some(f),
