@@ -15,7 +15,7 @@ use cluster::registry::{JetStreamRegistry, MemoryRegistry, Registry, RegistryCon
 use cluster::subjects::NodeId;
 use edge_proxy::{EdgeConfig, EdgeHandle, RegistrarConfig};
 use media_node::{MediaConfig, MediaNode};
-use router::RouterConfig;
+use router::{Interceptors, RouterConfig};
 use router::stats::RouterStats;
 use session_node::{SessionConfig, SessionStats};
 use sip::transaction::TransportKind;
@@ -113,8 +113,20 @@ async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<
     }
 }
 
+/// What a program embedding Callmesh adds to a node.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions {
+    /// Interceptors by name, for routes with `interceptor = "<name>"` (router role).
+    pub interceptors: Interceptors,
+}
+
 /// Starts `role` with `config` as node `id`.
 pub async fn start(role: Role, id: NodeId, config: Validated) -> anyhow::Result<Node> {
+    start_with(role, id, config, Extensions::default()).await
+}
+
+/// Starts `role` with `config` as node `id`, with what an embedding program adds.
+pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: Extensions) -> anyhow::Result<Node> {
     let (bus, registry, bus_name) = backend(role, &config, &id).await?;
     let advertised = advertise::resolve(&config).await;
     let drain = Drain::default();
@@ -159,6 +171,7 @@ pub async fn start(role: Role, id: NodeId, config: Validated) -> anyhow::Result<
             routes: config.routes.clone(),
             decision_timeout: Duration::from_secs(5),
             drain: drain.clone(),
+            interceptors: extensions.interceptors,
         };
         node.router = Some(router::start(router, bus.clone(), registry.clone()).await?);
     }

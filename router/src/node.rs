@@ -2,15 +2,14 @@
 //! the route's interceptor decide, and either publishes a routed call to the session nodes
 //! or has the caller's edge refuse it with a precise status.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
-use cluster::contracts::{
-    self, CallDecision, EdgeCommand, IncomingCall, RoutedCall, TimeoutAction as WireTimeout, call_decision, edge_command,
-};
+use cluster::contracts::{self, CallDecision, EdgeCommand, IncomingCall, RoutedCall, edge_command};
 use cluster::drain::Drain;
 use cluster::locations;
 use cluster::registry::{Bucket, Registry};
@@ -20,6 +19,7 @@ use session_core::policy::{IncomingCallPolicy, TimeoutAction};
 use sip::message::Message;
 use tracing::Instrument;
 
+use crate::decider::{self, call_info};
 use crate::routes::{self, Route, Target};
 use crate::stats::RouterStats;
 
@@ -28,10 +28,50 @@ use crate::stats::RouterStats;
 pub struct RouterConfig {
     pub node_id: NodeId,
     pub routes: Vec<Route>,
-    /// How long a `RequireManual` call waits for a deciding application.
+    /// How long a `RequireManual` call waits for a deciding application (and a route's
+    /// interceptor may take).
     pub decision_timeout: Duration,
     /// Draining, the router leaves the `routers` queue group and finishes the calls it holds.
     pub drain: Drain,
+    /// In-process interceptors by name, for routes that name one instead of a policy.
+    pub interceptors: Interceptors,
+}
+
+/// Signaling interceptors an embedding program registers by name; a route with
+/// `interceptor = "<name>"` lets that one decide its calls instead of the route's policy.
+#[derive(Clone, Default)]
+pub struct Interceptors(HashMap<String, Arc<dyn SignalingInterceptor>>);
+
+impl Interceptors {
+    /// Registers `interceptor` as `name` (replacing one of that name).
+    pub fn insert(&mut self, name: &str, interceptor: Arc<dyn SignalingInterceptor>) {
+        self.0.insert(name.to_owned(), interceptor);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn SignalingInterceptor>> {
+        self.0.get(name)
+    }
+
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl std::fmt::Debug for Interceptors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+/// Why a router cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("route {route}: no interceptor named {name:?} (registered: {registered:?})")]
+    UnknownInterceptor { route: String, name: String, registered: Vec<String> },
 }
 
 struct Router {
@@ -42,7 +82,13 @@ struct Router {
 }
 
 /// Starts a router.
-pub async fn start(config: RouterConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<RouterStats>, BusError> {
+pub async fn start(config: RouterConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<RouterStats>, StartError> {
+    for route in &config.routes {
+        if let Some(name) = route.interceptor.as_deref().filter(|n| config.interceptors.get(n).is_none()) {
+            let registered = config.interceptors.names().into_iter().map(str::to_owned).collect();
+            return Err(StartError::UnknownInterceptor { route: route.name.clone(), name: name.to_owned(), registered });
+        }
+    }
     let mut calls = typed::queue_subscribe::<IncomingCall>(bus.as_ref(), &subjects::incoming_calls(), groups::ROUTERS).await?;
     let stats = Arc::new(RouterStats::default());
     let drain = config.drain.clone();
@@ -81,20 +127,6 @@ impl BusyCheck for RegistryBusy {
     }
 }
 
-/// What the caller's INVITE says, for policies and routes.
-fn call_info(call: &IncomingCall, invite: &Message) -> CallInfo {
-    let target = invite.request_uri().ok();
-    let from = invite.from().ok();
-    let from_sip = from.as_ref().and_then(|f| f.uri.as_sip());
-    CallInfo {
-        call_id: call.call_id.clone(),
-        target: call.request_uri.clone(),
-        target_user: target.as_ref().and_then(|u| u.user()).unwrap_or_default().to_owned(),
-        from_user: from_sip.and_then(|u| u.user.clone()).unwrap_or_default(),
-        from_domain: from_sip.map(|u| u.host_port.host.to_string()).unwrap_or_default(),
-    }
-}
-
 impl Router {
     async fn route(&self, call: IncomingCall) {
         let Ok(invite) = Message::parse_datagram(call.invite.clone()) else {
@@ -105,20 +137,29 @@ impl Router {
         let Some(route) = routes::find(&self.config.routes, &info.target_user) else {
             return self.reject(&call, &invite, 404, "Not Found").await;
         };
-        let interceptor =
-            PolicyInterceptor::new(route.policy.clone()).with_busy_check(Arc::new(RegistryBusy(self.registry.clone())));
-        let decision = match interceptor.on_incoming_call(&info).await {
+        let decision = match route.interceptor.as_deref().and_then(|name| self.config.interceptors.get(name)) {
+            // An interceptor that does not answer in time is a decider that did not.
+            Some(interceptor) => tokio::time::timeout(self.config.decision_timeout, interceptor.on_incoming_call(&info))
+                .await
+                .unwrap_or_else(|_| Decision::reject(480, "No Call Handler")),
+            None => {
+                let busy = Arc::new(RegistryBusy(self.registry.clone()));
+                PolicyInterceptor::new(route.policy.clone()).with_busy_check(busy).on_incoming_call(&info).await
+            }
+        };
+        let decision = match decision {
             Decision::Defer { timeout: None, .. } => self.ask_decider(&call).await,
             other => other,
         };
         match decision {
             Decision::Reject { status, reason } => self.reject(&call, &invite, status, &reason).await,
+            Decision::Route { targets } if targets.is_empty() => self.reject(&call, &invite, 480, "No Route Targets").await,
             Decision::Route { targets } => self.send(call, route, targets, None).await,
             Decision::Accept => self.to_target(call, &invite, route, &info, None).await,
             Decision::Defer { timeout, on_timeout } => {
                 self.to_target(call, &invite, route, &info, timeout.map(|t| (t.as_secs() as u32, on_timeout))).await
             }
-            // The router registers no custom actions (the route's policy never asks for one).
+            // A custom action runs where it was registered: an SDK peer, not the router.
             Decision::Custom { action } => {
                 tracing::warn!(call_id = %call.call_id, %action, "no such custom action in the router");
                 self.reject(&call, &invite, 500, "No Such Call Action").await
@@ -131,12 +172,7 @@ impl Router {
         let reply =
             typed::request::<_, CallDecision>(self.bus.as_ref(), &subjects::call_decisions(), call, self.config.decision_timeout)
                 .await;
-        match reply.ok().and_then(|d| d.decision) {
-            Some(call_decision::Decision::Accept(_)) => Decision::Accept,
-            Some(call_decision::Decision::Reject(r)) => Decision::Reject { status: r.status as u16, reason: r.reason },
-            Some(call_decision::Decision::Route(r)) => Decision::Route { targets: r.targets },
-            None => Decision::reject(480, "No Call Handler"),
-        }
+        decider::from_wire(reply.ok())
     }
 
     async fn to_target(
@@ -169,11 +205,7 @@ impl Router {
 
     fn routed(&self, call: IncomingCall, route: &Route, targets: Vec<String>, queue: Option<(u32, TimeoutAction)>) -> RoutedCall {
         let (ring_timeout_secs, on_timeout) = queue.unwrap_or((route.ring_timeout_secs, TimeoutAction::Reject));
-        let on_timeout = match on_timeout {
-            TimeoutAction::Reject => WireTimeout::Reject,
-            TimeoutAction::Accept => WireTimeout::Accept,
-            TimeoutAction::SendToVoicemail => WireTimeout::Voicemail,
-        };
+        let on_timeout = decider::timeout_to_wire(on_timeout);
         let busy_key = match route.policy {
             IncomingCallPolicy::RejectWhenBusy => {
                 let user = Message::parse_datagram(call.invite.clone())
@@ -212,6 +244,8 @@ impl Router {
 
     async fn reject(&self, call: &IncomingCall, invite: &Message, status: u16, reason: &str) {
         self.stats.rejected.inc();
+        // An interceptor's refusal is a final failure status, whatever number it chose.
+        let status = if (300..=699).contains(&status) { status } else { 500 };
         let Ok(session) = SessionId::new(call.session_id.clone()) else { return };
         let Ok(edge) = NodeId::new(call.edge_id.clone()) else { return };
         let Ok(response) = session_core::engine::refusal(invite, session.as_str(), status, reason) else { return };

@@ -1,6 +1,7 @@
 //! The dial plan: routes matched by a regular expression on the Request-URI user part, each
 //! with its incoming-call policy and its target — a URI template (`${user}` is the dialled
-//! user) or the registered contacts of the dialled user.
+//! user) or the registered contacts of the dialled user — or, instead of the policy, a named
+//! in-process interceptor.
 
 use regex::Regex;
 use session_core::policy::IncomingCallPolicy;
@@ -26,6 +27,9 @@ pub struct Route {
     /// policy sets it too.
     pub ring_timeout_secs: u32,
     pub voicemail: Option<String>,
+    /// The in-process interceptor (`RouterConfig::interceptors`) deciding this route's calls
+    /// instead of `policy`.
+    pub interceptor: Option<String>,
 }
 
 impl Target {
@@ -55,6 +59,7 @@ mod tests {
             policy: IncomingCallPolicy::AcceptAll,
             ring_timeout_secs: 0,
             voicemail: None,
+            interceptor: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The router on the in-process bus: each policy and each kind of target, observed as a
-//! routed call to the session nodes or a refusal sent to the caller's edge.
+//! routed call to the session nodes or a refusal sent to the caller's edge; named in-process
+//! interceptors, and an interceptor served on the bus as the deciders of `RequireManual`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,12 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::bus::{Bus, LocalBus};
-use cluster::contracts::{self, Binding, CallDecision, EdgeCommand, IncomingCall, RoutedCall, call_decision, edge_command};
+use cluster::contracts::{self, Binding, EdgeCommand, IncomingCall, RoutedCall, edge_command};
 use cluster::locations;
 use cluster::registry::{Bucket, MemoryRegistry, Registry};
 use cluster::subjects::{self, NodeId, SessionId};
 use regex::Regex;
-use router::{Route, RouterConfig, Target};
+use async_trait::async_trait;
+use router::{Interceptors, Route, RouterConfig, Target};
+use session_core::interceptor::{CallInfo, Decision, SignalingInterceptor};
 use session_core::policy::{IncomingCallPolicy, TimeoutAction};
 use sip::message::{Builder, HeaderName, Message, Method};
 use tokio::time::timeout;
@@ -25,19 +28,28 @@ struct Harness {
 }
 
 fn route(user: &str, target: Target, policy: IncomingCallPolicy) -> Route {
-    Route { name: user.into(), user: Regex::new(user).unwrap(), target, policy, ring_timeout_secs: 0, voicemail: None }
+    let user_re = Regex::new(user).unwrap();
+    Route { name: user.into(), user: user_re, target, policy, ring_timeout_secs: 0, voicemail: None, interceptor: None }
 }
 
-async fn harness(routes: Vec<Route>) -> Harness {
-    let bus = LocalBus::default();
-    let registry = Arc::new(MemoryRegistry::default());
-    let config = RouterConfig {
+fn config(routes: Vec<Route>, interceptors: Interceptors) -> RouterConfig {
+    RouterConfig {
         node_id: NodeId::new("router-1").unwrap(),
         routes,
         decision_timeout: Duration::from_millis(300),
         drain: Default::default(),
-    };
-    router::start(config, Arc::new(bus.clone()), registry.clone()).await.unwrap();
+        interceptors,
+    }
+}
+
+async fn harness(routes: Vec<Route>) -> Harness {
+    harness_with(routes, Interceptors::default()).await
+}
+
+async fn harness_with(routes: Vec<Route>, interceptors: Interceptors) -> Harness {
+    let bus = LocalBus::default();
+    let registry = Arc::new(MemoryRegistry::default());
+    router::start(config(routes, interceptors), Arc::new(bus.clone()), registry.clone()).await.unwrap();
     let routed = typed::subscribe(&bus as &dyn Bus, &subjects::routed_calls()).await.unwrap();
     let edge = typed::subscribe(&bus as &dyn Bus, &subjects::edge_commands(&NodeId::new("edge-1").unwrap())).await.unwrap();
     Harness { bus, registry, routed, edge }
@@ -152,22 +164,79 @@ async fn manual_decisions_go_to_an_application_or_fail_with_480() {
     h.call("manual", "a@b").await;
     assert_eq!(h.refused().await, (480, "No Call Handler".into()));
 
-    let mut decisions =
-        typed::queue_subscribe::<IncomingCall>(&h.bus as &dyn Bus, &subjects::call_decisions(), "deciders").await.unwrap();
-    let bus = h.bus.clone();
-    tokio::spawn(async move {
-        while let Some(req) = decisions.next().await {
-            let d = CallDecision {
-                decision: Some(call_decision::Decision::Route(contracts::Route { targets: vec!["sip:chosen@127.0.0.1".into()] })),
-                ..Default::default()
-            };
-            typed::reply(&bus as &dyn Bus, &req.raw, &d).await.unwrap();
-        }
-    });
-    h.call("manual", "a@b").await;
+    let _decider = router::decider::serve(Arc::new(h.bus.clone()), Arc::new(ByCaller)).await.unwrap();
+    h.call("manual", "vip@b").await;
     assert_eq!(h.routed().await.targets, ["sip:chosen@127.0.0.1"]);
+    h.call("manual", "mallory@b").await;
+    assert_eq!(h.refused().await, (403, "Not You".into()));
+    h.call("manual", "patient@b").await;
+    let routed = h.routed().await;
+    assert_eq!((routed.ring_timeout_secs, routed.on_timeout), (9, contracts::TimeoutAction::Accept as i32));
+    h.call("manual", "a@b").await;
+    assert_eq!(h.routed().await.targets, ["sip:agent@127.0.0.1"], "accepted: the route's own target");
 
     h.call("queue", "a@b").await;
     let routed = h.routed().await;
     assert_eq!((routed.ring_timeout_secs, routed.on_timeout), (7, contracts::TimeoutAction::Voicemail as i32));
+}
+
+/// Decides by the caller: routes `vip`, refuses `mallory`, lets `patient` ring 9 s, takes
+/// `slow` longer than the router waits, accepts the rest.
+struct ByCaller;
+
+#[async_trait]
+impl SignalingInterceptor for ByCaller {
+    async fn on_incoming_call(&self, call: &CallInfo) -> Decision {
+        match call.from_user.as_str() {
+            "vip" => Decision::Route { targets: vec!["sip:chosen@127.0.0.1".into()] },
+            "mallory" => Decision::reject(403, "Not You"),
+            "patient" => Decision::Defer { timeout: Some(Duration::from_secs(9)), on_timeout: TimeoutAction::Accept },
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Decision::Accept
+            }
+            "nobody" => Decision::Route { targets: vec![] },
+            "weird" => Decision::reject(200, "OK?"),
+            "manual" => Decision::Defer { timeout: None, on_timeout: TimeoutAction::Reject },
+            _ => Decision::Accept,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_route_naming_an_interceptor_lets_it_decide_instead_of_the_policy() {
+    let mut interceptors = Interceptors::default();
+    interceptors.insert("by-caller", Arc::new(ByCaller));
+    let target = Target::Uri("sip:${user}@127.0.0.1:5090".into());
+    let mut decided = route("^1", target.clone(), IncomingCallPolicy::RejectAll);
+    decided.interceptor = Some("by-caller".into());
+    let mut h = harness_with(vec![decided, route("^2", target, IncomingCallPolicy::RejectAll)], interceptors).await;
+
+    h.call("100", "vip@b").await;
+    assert_eq!(h.routed().await.targets, ["sip:chosen@127.0.0.1"]);
+    h.call("100", "anyone@b").await;
+    assert_eq!(h.routed().await.targets, ["sip:100@127.0.0.1:5090"], "accept: the route's target, the policy not asked");
+    h.call("200", "vip@b").await;
+    assert_eq!(h.refused().await.0, 603, "a route without the interceptor keeps its policy");
+    h.call("100", "mallory@b").await;
+    assert_eq!(h.refused().await, (403, "Not You".into()));
+    h.call("100", "slow@b").await;
+    assert_eq!(h.refused().await, (480, "No Call Handler".into()), "an interceptor's time is bounded");
+    h.call("100", "nobody@b").await;
+    assert_eq!(h.refused().await, (480, "No Route Targets".into()));
+    h.call("100", "weird@b").await;
+    assert_eq!(h.refused().await.0, 500, "a refusal is a failure status whatever the interceptor said");
+    h.call("100", "manual@b").await;
+    assert_eq!(h.refused().await, (480, "No Call Handler".into()), "deferred to the bus deciders, of which there are none");
+}
+
+#[tokio::test]
+async fn a_router_refuses_to_start_with_a_route_naming_an_unknown_interceptor() {
+    let mut r = route("^1", Target::Registered, IncomingCallPolicy::AcceptAll);
+    r.interceptor = Some("hours".into());
+    let mut interceptors = Interceptors::default();
+    interceptors.insert("by-caller", Arc::new(ByCaller));
+    let bus = Arc::new(LocalBus::default());
+    let err = router::start(config(vec![r], interceptors), bus, Arc::new(MemoryRegistry::default())).await.unwrap_err();
+    assert_eq!(err.to_string(), r#"route ^1: no interceptor named "hours" (registered: ["by-caller"])"#);
 }

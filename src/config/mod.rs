@@ -185,6 +185,9 @@ pub struct RouteSection {
     #[serde(default)]
     pub ring_timeout_secs: u32,
     pub voicemail: Option<String>,
+    /// An in-process interceptor, registered by name by a program embedding Callmesh
+    /// (`roles::Extensions`), decides the route's calls instead of `policy`.
+    pub interceptor: Option<String>,
 }
 
 fn accept_all() -> IncomingCallPolicy {
@@ -223,6 +226,7 @@ impl Config {
             policy: IncomingCallPolicy::AcceptAll,
             ring_timeout_secs: 0,
             voicemail: None,
+            interceptor: None,
         }]
     }
 }

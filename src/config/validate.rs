@@ -178,6 +178,7 @@ impl Config {
                 policy: r.policy,
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
+                interceptor: r.interceptor,
             });
         }
         let kube = KubeSettings {

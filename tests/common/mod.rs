@@ -182,6 +182,11 @@ impl Callmesh {
         self.wait_metric("media_sessions_active", "every media session to be released", |v| v == 0);
     }
 
+    /// The URL of the cluster's nats-server (none for `all` on the in-process bus).
+    pub fn nats_url(&self) -> Option<&str> {
+        self._nats.as_ref().map(|n| n.url.as_str())
+    }
+
     pub fn output(&self) -> String {
         self.processes.iter().map(|p| p.output()).collect::<Vec<_>>().join("\n---\n")
     }
