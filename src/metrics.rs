@@ -93,6 +93,11 @@ pub async fn render(node: &Node) -> String {
         m.gauge("media_free_port_pairs", "RTP/RTCP port pairs free.", media.free_port_pairs() as u64);
         m.counter("media_rtp_packets_relayed_total", "RTP packets relayed.", media.packets_relayed());
         m.counter(
+            "media_packets_refused_total",
+            "RTP/RTCP packets dropped because they came from a source the leg takes no media from.",
+            media.packets_refused(),
+        );
+        m.counter(
             "media_allocation_failures_total",
             "Allocations refused (no ports).",
             media.stats().allocation_failures.load(Relaxed),

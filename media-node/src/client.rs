@@ -1,7 +1,7 @@
 //! How a session node uses media nodes over the bus: allocate a session's RTP endpoints
 //! (any media node), connect a leg to its far end, release (on the node that allocated).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,11 +33,15 @@ pub struct Allocation {
     pub legs: [SocketAddr; 2],
 }
 
-/// A leg's far end: where it expects RTP, and the RFC 4733 payload type it negotiated.
+/// A leg's far end: where it expects RTP, the RFC 4733 payload type it negotiated, the IP
+/// its SIP comes from or goes to (the relay takes RTP from that IP or `rtp`'s), and the
+/// clock rate of its audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FarEnd {
     pub rtp: SocketAddr,
     pub events: Option<u8>,
+    pub signal: Option<IpAddr>,
+    pub clock_rate: u32,
 }
 
 /// Talks to media nodes for one session node.
@@ -67,20 +71,13 @@ impl MediaClient {
         self.allocation_time.clone()
     }
 
-    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once
-    /// (`caller_events`: the RFC 4733 payload type of its offer).
-    pub async fn allocate(
-        &self,
-        session: &SessionId,
-        caller: Option<SocketAddr>,
-        caller_events: Option<u8>,
-    ) -> Result<Allocation, MediaError> {
+    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once.
+    pub async fn allocate(&self, session: &SessionId, caller: Option<FarEnd>) -> Result<Allocation, MediaError> {
         let request = MediaAllocate {
             meta: contracts::meta(&self.sender),
             session_id: session.to_string(),
             legs: 2,
-            caller_rtp_addr: caller.map(|a| a.to_string()).unwrap_or_default(),
-            caller_telephone_event_pt: caller_events.map_or(0, u32::from),
+            caller: caller.map(|far| connect(0, far)),
         };
         let asked = Instant::now();
         let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
@@ -157,5 +154,11 @@ impl MediaClient {
 }
 
 fn connect(leg: u32, far: FarEnd) -> MediaConnect {
-    MediaConnect { leg, remote_rtp_addr: far.rtp.to_string(), telephone_event_pt: far.events.map_or(0, u32::from) }
+    MediaConnect {
+        leg,
+        remote_rtp_addr: far.rtp.to_string(),
+        telephone_event_pt: far.events.map_or(0, u32::from),
+        signal_ip: far.signal.map(|ip| ip.to_string()).unwrap_or_default(),
+        clock_rate: far.clock_rate,
+    }
 }

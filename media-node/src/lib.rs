@@ -2,13 +2,17 @@
 //!
 //! - [`ports`]: the pool of even/odd RTP/RTCP port pairs.
 //! - [`relay`]: one session's relay task (latching, counters, dead-media detection).
+//! - [`latch`]: safe latching — which source a leg takes media from.
+//! - [`counters`]: per-leg counters and RFC 3550 reception figures.
 //! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
 //! - [`stream`]: one continuous RTP stream toward each leg, whatever far end is behind.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - [`client`]: how session nodes call it.
 
 pub mod client;
+pub mod counters;
 pub mod dtmf;
+pub mod latch;
 pub mod node;
 pub mod ports;
 pub mod relay;

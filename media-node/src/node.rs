@@ -13,14 +13,16 @@ use std::time::Duration;
 use cluster::bus::typed::{self, Received};
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, DtmfReceived, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp,
-    media_command, media_event,
+    self, DtmfReceived, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaEvent, MediaLeg, MediaReply,
+    NoRtp, media_command, media_event,
 };
 use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::client::FarEnd;
+use crate::counters::LegSnapshot;
 use crate::dtmf;
 use crate::ports::PortPool;
 use crate::relay::{self, RelayEvent, RelayHandle};
@@ -48,6 +50,8 @@ pub struct MediaStats {
     pub releases: AtomicU64,
     /// RTP packets relayed by sessions already released.
     pub packets_relayed_released: AtomicU64,
+    /// Packets refused (from sources their leg takes no media from) by released sessions.
+    pub packets_refused_released: AtomicU64,
     /// Sessions being relayed.
     pub sessions: Arc<InFlight>,
 }
@@ -106,19 +110,23 @@ impl MediaNode {
 
     /// RTP packets relayed so far, by every session (live and released).
     pub fn packets_relayed(&self) -> u64 {
-        let live: u64 = self
-            .shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|r| r.counters().iter().map(|c| c.packets_sent).sum::<u64>())
-            .sum();
-        live + self.shared.stats.packets_relayed_released.load(Ordering::Relaxed)
+        self.total(|c| c.packets_sent, &self.shared.stats.packets_relayed_released)
+    }
+
+    /// Packets refused so far because they came from a source their leg takes no media
+    /// from (safe latching), by every session.
+    pub fn packets_refused(&self) -> u64 {
+        self.total(|c| c.refused_packets, &self.shared.stats.packets_refused_released)
+    }
+
+    fn total(&self, count: impl Fn(&LegSnapshot) -> u64, released: &AtomicU64) -> u64 {
+        let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let live: u64 = sessions.values().map(|r| r.counters().iter().map(&count).sum::<u64>()).sum();
+        live + released.load(Ordering::Relaxed)
     }
 
     /// The counters of a live session's legs.
-    pub fn session_counters(&self, session: &str) -> Option<[relay::LegSnapshot; 2]> {
+    pub fn session_counters(&self, session: &str) -> Option<[LegSnapshot; 2]> {
         self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(session).map(|r| r.counters())
     }
 
@@ -161,8 +169,10 @@ impl MediaNode {
 
     /// Stops a relay (it returns its ports to the pool as it ends), counting what it relayed.
     fn recycle(&self, relay: RelayHandle) {
-        let sent: u64 = relay.counters().iter().map(|c| c.packets_sent).sum();
-        self.shared.stats.packets_relayed_released.fetch_add(sent, Ordering::Relaxed);
+        let counters = relay.counters();
+        let stats = &self.shared.stats;
+        stats.packets_relayed_released.fetch_add(counters.iter().map(|c| c.packets_sent).sum(), Ordering::Relaxed);
+        stats.packets_refused_released.fetch_add(counters.iter().map(|c| c.refused_packets).sum(), Ordering::Relaxed);
     }
 
     async fn serve_allocations(self, mut requests: typed::TypedSubscription<MediaAllocate>, bus: Arc<dyn Bus>) {
@@ -183,10 +193,10 @@ impl MediaNode {
         let node = self.shared.config.node_id.to_string();
         let reply = match self.allocate(&message.session_id) {
             Ok(ports) => {
-                if let Ok(caller) = message.caller_rtp_addr.parse::<SocketAddr>()
+                if let Some(Ok(caller)) = message.caller.as_ref().map(far_end)
                     && let Some(relay) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
                 {
-                    relay.connect(0, caller, events_pt(message.caller_telephone_event_pt));
+                    relay.connect(0, caller);
                 }
                 self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
                 let legs = ports
@@ -228,10 +238,11 @@ impl MediaNode {
         match command.command {
             Some(media_command::Command::Connect(c)) => {
                 let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                match (sessions.get(&command.session_id), c.remote_rtp_addr.parse::<SocketAddr>()) {
-                    (Some(relay), Ok(addr)) if c.leg < 2 => relay.connect(c.leg as usize, addr, events_pt(c.telephone_event_pt)),
+                match (sessions.get(&command.session_id), far_end(&c)) {
+                    (Some(relay), Ok(far)) if c.leg < 2 => relay.connect(c.leg as usize, far),
                     (None, _) => reply.error = format!("unknown session {}", command.session_id),
-                    _ => reply.error = format!("bad connect: leg {} address {:?}", c.leg, c.remote_rtp_addr),
+                    (_, Err(e)) => reply.error = format!("bad connect: leg {}: {e}", c.leg),
+                    _ => reply.error = format!("bad connect: no leg {}", c.leg),
                 }
             }
             Some(media_command::Command::Dtmf(d)) => {
@@ -291,7 +302,18 @@ fn events_pt(pt: u32) -> Option<u8> {
     u8::try_from(pt).ok().filter(|pt| (96..128).contains(pt))
 }
 
-fn leg_stats(leg: usize, c: &relay::LegSnapshot) -> LegStats {
+/// A far end from the wire.
+fn far_end(c: &MediaConnect) -> Result<FarEnd, String> {
+    let rtp = c.remote_rtp_addr.parse::<SocketAddr>().map_err(|_| format!("bad RTP address {:?}", c.remote_rtp_addr))?;
+    let signal = match c.signal_ip.as_str() {
+        "" => None,
+        ip => Some(ip.parse::<IpAddr>().map_err(|_| format!("bad signalling address {ip:?}"))?),
+    };
+    let clock_rate = if c.clock_rate == 0 { 8000 } else { c.clock_rate.clamp(1000, 192_000) };
+    Ok(FarEnd { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate })
+}
+
+fn leg_stats(leg: usize, c: &LegSnapshot) -> LegStats {
     LegStats {
         leg: leg as u32,
         packets_received: c.packets_received,
@@ -300,5 +322,7 @@ fn leg_stats(leg: usize, c: &relay::LegSnapshot) -> LegStats {
         bytes_sent: c.bytes_sent,
         packets_lost: c.packets_lost,
         rtcp_packets: c.rtcp_packets,
+        jitter_ms: c.jitter_ms,
+        packets_refused: c.refused_packets,
     }
 }

@@ -1,8 +1,11 @@
 //! The RTP/RTCP relay of one session: two legs, each an RTP and an RTCP socket. What
-//! arrives on one leg goes out of the other, unchanged, to where that leg's far end is:
-//! first the address its SDP gave, then the source address actually seen (latching, so a
-//! far end behind NAT is reached). Packets that are not RTP/RTCP version 2 are counted and
-//! dropped. One task per session; the hot path uses one stack buffer and no allocation.
+//! arrives on one leg goes out of the other to where that leg's far end is: first the
+//! address its SDP gave, then the source it latched to (`latch.rs`: only a source its far
+//! end signalled, so a far end behind NAT is reached and a stranger spraying RTP is not).
+//! Packets that are not RTP/RTCP version 2, or come from a source the leg does not take
+//! media from, are counted and dropped; RTP received is accounted per RFC 3550
+//! (`counters.rs`). One task per session; the hot path uses one stack buffer and no
+//! allocation.
 //! The RTP toward each leg is one continuous stream (`stream.rs`), whichever far end is
 //! behind the other slot (a transfer changes it). When only one far end negotiated RFC 4733
 //! events, the relay reads the events it sends (reported, not passed on) and writes events
@@ -10,57 +13,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::client::FarEnd;
+use crate::counters::{LegCounters, LegSnapshot, Reception};
 use crate::dtmf::{self, Injection};
+use crate::latch::{Latch, Verdict};
 use crate::ports::PortPair;
 use crate::stream::OutStream;
-
-/// Counters of one leg (what its far end sent us, and what we sent it).
-#[derive(Debug, Default)]
-pub struct LegCounters {
-    pub packets_received: AtomicU64,
-    pub bytes_received: AtomicU64,
-    pub packets_sent: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    /// Gaps in the RTP sequence numbers received.
-    pub packets_lost: AtomicU64,
-    pub rtcp_packets: AtomicU64,
-    /// Datagrams that were not RTP/RTCP, dropped.
-    pub invalid_packets: AtomicU64,
-}
-
-/// A snapshot of a leg's counters.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LegSnapshot {
-    pub packets_received: u64,
-    pub bytes_received: u64,
-    pub packets_sent: u64,
-    pub bytes_sent: u64,
-    pub packets_lost: u64,
-    pub rtcp_packets: u64,
-    pub invalid_packets: u64,
-}
-
-impl LegCounters {
-    pub fn snapshot(&self) -> LegSnapshot {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        LegSnapshot {
-            packets_received: l(&self.packets_received),
-            bytes_received: l(&self.bytes_received),
-            packets_sent: l(&self.packets_sent),
-            bytes_sent: l(&self.bytes_sent),
-            packets_lost: l(&self.packets_lost),
-            rtcp_packets: l(&self.rtcp_packets),
-            invalid_packets: l(&self.invalid_packets),
-        }
-    }
-}
 
 /// Something the relay reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +36,7 @@ pub enum RelayEvent {
 }
 
 enum Command {
-    Connect { leg: usize, rtp: SocketAddr, events: Option<u8> },
+    Connect { leg: usize, far: FarEnd },
     Dtmf { leg: usize, digit: char, duration_ms: u32 },
 }
 
@@ -85,12 +49,11 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// Where leg `leg`'s far end expects RTP (from its SDP): it replaces the address in use
-    /// (a transfer gives a leg a new far end); RTCP goes to the next port until RTCP arrives
-    /// from elsewhere.
-    /// `events`: the payload type its far end negotiated for RFC 4733 events, if any.
-    pub fn connect(&self, leg: usize, rtp: SocketAddr, events: Option<u8>) {
-        let _ = self.commands.send(Command::Connect { leg, rtp, events });
+    /// Leg `leg`'s far end (from its SDP and SIP): a new address replaces the one in use (a
+    /// transfer gives a leg a new far end) and forgets the source latched; RTCP goes to the
+    /// next port until RTCP arrives from a signalled source.
+    pub fn connect(&self, leg: usize, far: FarEnd) {
+        let _ = self.commands.send(Command::Connect { leg, far });
     }
 
     /// Writes a DTMF digit as RFC 4733 events into the stream toward leg `leg` (whose far
@@ -123,8 +86,9 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
     let [a, b] = legs;
     let state = State {
         counters: counters.clone(),
-        peers: [Peers::default(), Peers::default()],
-        highest_seq: [None, None],
+        latches: Default::default(),
+        held: Default::default(),
+        reception: [Reception::new(8000), Reception::new(8000)],
         last_rtp: [Instant::now(), Instant::now()],
         reported: [false, false],
         events_pt: [None, None],
@@ -142,16 +106,13 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
     RelayHandle { commands: tx, counters, ports }
 }
 
-#[derive(Default, Clone, Copy)]
-struct Peers {
-    rtp: Option<SocketAddr>,
-    rtcp: Option<SocketAddr>,
-}
-
 struct State {
     counters: Arc<[LegCounters; 2]>,
-    peers: [Peers; 2],
-    highest_seq: [Option<u16>; 2],
+    /// Per leg, the RTP and RTCP sources taken (and so where each goes toward the leg).
+    latches: [[Latch; 2]; 2],
+    /// RTP that arrived on a leg before its far end was signalled, and where from.
+    held: [Vec<(Vec<u8>, SocketAddr)>; 2],
+    reception: [Reception; 2],
     last_rtp: [Instant; 2],
     reported: [bool; 2],
     /// The RFC 4733 payload type each far end negotiated.
@@ -167,6 +128,8 @@ const RTP: usize = 0;
 const RTCP: usize = 1;
 /// Datagrams read per socket wake-up before looking at the other sockets.
 const BATCH: usize = 64;
+/// RTP packets a leg holds until its far end is signalled (a second of 20 ms packets).
+const HELD_MAX: usize = 50;
 
 async fn run(
     sockets: [[UdpSocket; 2]; 2],
@@ -188,16 +151,7 @@ async fn run(
                 match cmd {
                     // A new far end for the leg (its answer, a re-INVITE, a transfer): send
                     // there from now on, until packets show where it really is (latching).
-                    Some(Command::Connect { leg, rtp, events }) if leg < 2 => {
-                        state.events_pt[leg] = events;
-                        let p = &mut state.peers[leg];
-                        if p.rtp != Some(rtp) {
-                            p.rtp = Some(rtp);
-                            p.rtcp = Some(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
-                            state.highest_seq[leg] = None;
-                        }
-                        state.last_rtp[leg] = Instant::now();
-                    }
+                    Some(Command::Connect { leg, far }) if leg < 2 => state.connect(&sockets, leg, far, &events),
                     Some(Command::Dtmf { leg, digit, duration_ms }) if leg < 2 => state.start_dtmf(leg, digit, duration_ms),
                     Some(_) => {}
                     None => return sockets,
@@ -235,19 +189,28 @@ impl State {
         let counters = &self.counters[leg];
         let min_len = if kind == RTP { 12 } else { 8 };
         if packet.len() < min_len || packet[0] >> 6 != 2 {
-            counters.invalid_packets.fetch_add(1, Ordering::Relaxed);
+            LegCounters::count(&counters.invalid_packets, 1);
             return;
         }
+        let now = Instant::now();
+        match self.latches[leg][kind].check(src, now) {
+            Verdict::Accept | Verdict::Latched => {}
+            Verdict::Refuse => return LegCounters::count(&counters.refused_packets, 1),
+            // The far end's answer (and address) is on its way to us: its first packets
+            // wait for it, a few at most, and are judged then.
+            Verdict::Unsignalled if kind == RTP && self.held[leg].len() < HELD_MAX => {
+                return self.held[leg].push((packet.to_vec(), src));
+            }
+            Verdict::Unsignalled => return LegCounters::count(&counters.refused_packets, 1),
+        }
         if kind == RTP {
-            self.peers[leg].rtp = Some(src);
-            counters.packets_received.fetch_add(1, Ordering::Relaxed);
-            counters.bytes_received.fetch_add(packet.len() as u64, Ordering::Relaxed);
-            self.count_loss(leg, u16::from_be_bytes([packet[2], packet[3]]));
-            self.last_rtp[leg] = Instant::now();
+            LegCounters::count(&counters.packets_received, 1);
+            LegCounters::count(&counters.bytes_received, packet.len() as u64);
+            self.reception[leg].on_packet(packet, now.into_std(), counters);
+            self.last_rtp[leg] = now;
             self.reported[leg] = false;
         } else {
-            self.peers[leg].rtcp = Some(src);
-            counters.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+            LegCounters::count(&counters.rtcp_packets, 1);
         }
         let out = 1 - leg;
         if kind == RTP && self.events_pt[out].is_none() {
@@ -261,15 +224,28 @@ impl State {
                 return;
             }
         }
-        let dest = if kind == RTP { self.peers[out].rtp } else { self.peers[out].rtcp };
-        let Some(dest) = dest else { return };
+        let Some(dest) = self.latches[out][kind].destination() else { return };
         if kind == RTP {
             self.stamp_out(out, packet);
         }
         if sockets[out][kind].try_send_to(packet, dest).is_ok() && kind == RTP {
             let c = &self.counters[out];
-            c.packets_sent.fetch_add(1, Ordering::Relaxed);
-            c.bytes_sent.fetch_add(packet.len() as u64, Ordering::Relaxed);
+            LegCounters::count(&c.packets_sent, 1);
+            LegCounters::count(&c.bytes_sent, packet.len() as u64);
+        }
+    }
+
+    fn connect(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, far: FarEnd, events: &EventSink) {
+        self.events_pt[leg] = far.events;
+        let [rtp, rtcp] = &mut self.latches[leg];
+        if rtp.destination() != Some(far.rtp) && !far.rtp.ip().is_unspecified() {
+            self.reception[leg].restart(far.clock_rate);
+        }
+        rtp.expect(far.rtp, far.signal);
+        rtcp.expect(SocketAddr::new(far.rtp.ip(), far.rtp.port().wrapping_add(1)), far.signal);
+        self.last_rtp[leg] = Instant::now();
+        for (mut packet, src) in std::mem::take(&mut self.held[leg]) {
+            self.relay(sockets, leg, RTP, &mut packet, src, events);
         }
     }
 
@@ -296,37 +272,19 @@ impl State {
                 continue;
             };
             *stream = next;
-            if let Some(dest) = self.peers[leg].rtp
+            if let Some(dest) = self.latches[leg][RTP].destination()
                 && socket[RTP].try_send_to(&packet[..n], dest).is_ok()
             {
                 let c = &self.counters[leg];
-                c.packets_sent.fetch_add(1, Ordering::Relaxed);
-                c.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Counts sequence-number gaps (RFC 3550 arithmetic modulo 2^16; reordered or repeated
-    /// packets are not losses).
-    fn count_loss(&mut self, leg: usize, seq: u16) {
-        match self.highest_seq[leg] {
-            None => self.highest_seq[leg] = Some(seq),
-            Some(high) => {
-                let ahead = seq.wrapping_sub(high);
-                if ahead != 0 && ahead < 0x8000 {
-                    let gap = u64::from(ahead) - 1;
-                    if gap > 0 {
-                        self.counters[leg].packets_lost.fetch_add(gap, Ordering::Relaxed);
-                    }
-                    self.highest_seq[leg] = Some(seq);
-                }
+                LegCounters::count(&c.packets_sent, 1);
+                LegCounters::count(&c.bytes_sent, n as u64);
             }
         }
     }
 
     fn check_silence(&mut self, limit: Duration, events: &EventSink) {
         for leg in 0..2 {
-            let connected = self.peers[leg].rtp.is_some();
+            let connected = self.latches[leg][RTP].destination().is_some();
             if connected && !self.reported[leg] && self.last_rtp[leg].elapsed() >= limit {
                 self.reported[leg] = true;
                 events(RelayEvent::NoRtp { leg, seconds: limit.as_secs() as u32 });

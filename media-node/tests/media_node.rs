@@ -46,6 +46,11 @@ async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     (buf, from)
 }
 
+/// The far end at `socket`, as its SDP would describe it (no signalling address apart).
+fn far(socket: &UdpSocket, events: Option<u8>) -> FarEnd {
+    FarEnd { rtp: socket.local_addr().unwrap(), events, signal: None, clock_rate: 8000 }
+}
+
 /// An RTP socket and the RTCP socket on the next port.
 async fn endpoint() -> (UdpSocket, UdpSocket) {
     loop {
@@ -65,11 +70,11 @@ async fn relays_both_ways_latching_to_the_real_source() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_000, 43_019), None).await;
     let session = SessionId::new("s1").unwrap();
-    let alloc = client(&bus).allocate(&session, None, None).await.unwrap();
     let (caller, caller_rtcp) = endpoint().await;
     let (callee, callee_rtcp) = endpoint().await;
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
     client(&bus)
-        .connect_confirmed(&alloc.node, &session, 1, FarEnd { rtp: callee.local_addr().unwrap(), events: None })
+        .connect_confirmed(&alloc.node, &session, 1, far(&callee, None))
         .await
         .unwrap();
 
@@ -92,7 +97,8 @@ async fn relays_both_ways_latching_to_the_real_source() {
     caller_rtcp.send_to(&report, rtcp_port(alloc.legs[0])).await.unwrap();
     assert_eq!(recv(&callee_rtcp).await.0, report);
 
-    // Garbage is dropped and counted; a sequence gap counts as loss.
+    // Garbage is dropped and counted; a sequence gap counts as loss (RFC 3550: the first
+    // packet is probation, so 2 and 5 were received of 2..=5 expected).
     caller.send_to(b"not rtp at all", alloc.legs[0]).await.unwrap();
     caller.send_to(&rtp(5, b"after a gap"), alloc.legs[0]).await.unwrap();
     assert_eq!(&recv(&natted).await.0[12..], b"after a gap");
@@ -112,13 +118,13 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_100, 43_103), None).await;
     let c = client(&bus);
-    let first = c.allocate(&SessionId::new("a").unwrap(), None, None).await.unwrap();
-    let err = c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap_err();
+    let first = c.allocate(&SessionId::new("a").unwrap(), None).await.unwrap();
+    let err = c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap_err();
     assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
     assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
     c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
     assert_eq!(media.free_port_pairs(), 2);
-    c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap();
+    c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap();
     let unknown = c.release_with_stats(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
     assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
 }
@@ -126,7 +132,7 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
 #[tokio::test]
 async fn without_a_media_node_allocation_fails_fast() {
     let bus = LocalBus::default();
-    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None, None).await.unwrap_err();
+    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None).await.unwrap_err();
     assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
 }
 
@@ -136,10 +142,10 @@ async fn a_silent_leg_is_reported_to_the_session_owner() {
     let _media = node(&bus, (43_200, 43_219), Some(Duration::from_secs(1))).await;
     let session = SessionId::new("quiet").unwrap();
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
-    let alloc = client(&bus).allocate(&session, None, None).await.unwrap();
-    let (far, _rtcp) = endpoint().await;
+    let alloc = client(&bus).allocate(&session, None).await.unwrap();
+    let (far_end, _rtcp) = endpoint().await;
     client(&bus)
-        .connect_confirmed(&alloc.node, &session, 0, FarEnd { rtp: far.local_addr().unwrap(), events: None })
+        .connect_confirmed(&alloc.node, &session, 0, far(&far_end, None))
         .await
         .unwrap();
     let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
@@ -165,9 +171,9 @@ async fn dtmf_crosses_between_a_leg_with_events_and_one_without() {
     let (caller, _caller_rtcp) = endpoint().await;
     let (callee, _callee_rtcp) = endpoint().await;
     // The caller knows no events (SIP INFO only); the callee negotiated them on 101.
-    let alloc = client(&bus).allocate(&session, Some(caller.local_addr().unwrap()), None).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
     client(&bus)
-        .connect_confirmed(&alloc.node, &session, 1, FarEnd { rtp: callee.local_addr().unwrap(), events: Some(101) })
+        .connect_confirmed(&alloc.node, &session, 1, far(&callee, Some(101)))
         .await
         .unwrap();
 
@@ -200,4 +206,68 @@ async fn dtmf_crosses_between_a_leg_with_events_and_one_without() {
     caller.send_to(&rtp(101, b"after"), alloc.legs[0]).await.unwrap();
     let (after, _) = recv(&callee).await;
     assert_eq!((u16::from_be_bytes([after[2], after[3]]), &after[12..]), (106, &b"after"[..]), "shifted past the events");
+}
+
+/// Whether `socket` receives anything within `within`.
+async fn silent(socket: &UdpSocket, within: Duration) -> bool {
+    let mut buf = [0u8; 2048];
+    timeout(within, socket.recv_from(&mut buf)).await.is_err()
+}
+
+#[tokio::test]
+async fn a_stranger_spraying_rtp_mid_call_gets_nothing_and_is_counted() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (43_400, 43_403), None).await;
+    let session = SessionId::new("bleed").unwrap();
+    let (caller, _caller_rtcp) = endpoint().await;
+    let (callee, _callee_rtcp) = endpoint().await;
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
+    caller.send_to(&rtp(1, b"hi bob"), alloc.legs[0]).await.unwrap();
+    assert_eq!(&recv(&callee).await.0[12..], b"hi bob");
+    callee.send_to(&rtp(1, b"hi alice"), alloc.legs[1]).await.unwrap();
+    assert_eq!(&recv(&caller).await.0[12..], b"hi alice");
+
+    // Mid-call, strangers send valid-looking RTP to both ports: another host, and another
+    // port of the caller's own host while the caller talks.
+    let elsewhere = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let same_host = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for seq in 2..12u16 {
+        for sprayer in [&elsewhere, &same_host] {
+            for leg in alloc.legs {
+                sprayer.send_to(&rtp(seq, b"spray"), leg).await.unwrap();
+            }
+        }
+        caller.send_to(&rtp(seq, b"alice"), alloc.legs[0]).await.unwrap();
+        callee.send_to(&rtp(seq, b"bob"), alloc.legs[1]).await.unwrap();
+        assert_eq!(&recv(&callee).await.0[12..], b"alice", "the callee hears only the caller");
+        assert_eq!(&recv(&caller).await.0[12..], b"bob", "the caller hears only the callee");
+    }
+    assert!(silent(&elsewhere, Duration::from_millis(300)).await, "no audio went toward the other host");
+    assert!(silent(&same_host, Duration::from_millis(10)).await, "nor toward the other port");
+    let counters = media.session_counters("bleed").unwrap();
+    assert_eq!((counters[0].refused_packets, counters[1].refused_packets), (20, 20));
+    assert_eq!((counters[0].packets_received, counters[1].packets_received), (11, 11));
+}
+
+#[tokio::test]
+async fn rtp_ahead_of_the_answer_waits_for_it_and_only_the_answerers_is_relayed() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (43_500, 43_503), None).await;
+    let session = SessionId::new("early").unwrap();
+    let (caller, _caller_rtcp) = endpoint().await;
+    let (callee, _callee_rtcp) = endpoint().await;
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    // The callee starts talking before its 200 OK has reached the session; so does a
+    // stranger elsewhere.
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    stranger.send_to(&rtp(40, b"stranger"), alloc.legs[1]).await.unwrap();
+    callee.send_to(&rtp(1, b"first words"), alloc.legs[1]).await.unwrap();
+    caller.send_to(&rtp(1, b"hello?"), alloc.legs[0]).await.unwrap();
+    assert!(silent(&caller, Duration::from_millis(200)).await, "nothing reaches the caller before the answer");
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
+    assert_eq!(&recv(&caller).await.0[12..], b"first words", "the callee's early packet, once its address is known");
+    assert!(silent(&caller, Duration::from_millis(200)).await, "the stranger's packet was not relayed");
+    assert_eq!(media.session_counters("early").unwrap()[1].refused_packets, 1);
+    assert!(silent(&stranger, Duration::from_millis(10)).await);
 }

@@ -11,7 +11,7 @@ use sip::transaction::TransportKind;
 
 use super::io::{CallEvent, LegId, MediaOutput, OnTimeout, Output, Route, Target};
 use super::leg::LegRole;
-use super::{CALLER, Engine, Timer, rtp_addr};
+use super::{CALLER, Engine, Timer};
 use crate::leg::{LegEvent, LegInput, LegState};
 
 impl Engine {
@@ -73,10 +73,9 @@ impl Engine {
             self.reject_caller(488, "Not Acceptable Here");
             return;
         }
-        let caller_rtp = self.leg(CALLER).remote_sdp.as_deref().and_then(rtp_addr);
-        let caller_events = self.events_pt(CALLER);
+        let caller = self.far_media(CALLER);
         self.allocating = true;
-        self.out.push_back(Output::Media(MediaOutput::Allocate { slots: 2, caller_rtp, caller_events }));
+        self.out.push_back(Output::Media(MediaOutput::Allocate { slots: 2, caller }));
     }
 
     /// Calls the targets the plan holds, once media is there: all of them, or the next one.

@@ -3,7 +3,7 @@
 //! and nothing about how. A driver is the session node (SIP through edges over the bus) or
 //! the SDK (SIP through its own endpoint); both only move bytes, timers and media commands.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use sip::message::Message;
 use sip::transaction::Peer;
@@ -228,12 +228,11 @@ pub enum Output {
 /// A media request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaOutput {
-    /// RTP endpoints for the call's slots; `caller_rtp` is where the caller wants RTP,
-    /// `caller_events` the RFC 4733 payload type of its offer.
-    Allocate { slots: u32, caller_rtp: Option<SocketAddr>, caller_events: Option<u8> },
-    /// Send slot `slot`'s RTP to `remote` (the far end of the leg using that slot), whose
-    /// RFC 4733 payload type is `events`.
-    Connect { slot: u32, remote: SocketAddr, events: Option<u8> },
+    /// RTP endpoints for the call's slots; slot 0 is connected at once to the caller's
+    /// media, when its INVITE offered some.
+    Allocate { slots: u32, caller: Option<FarMedia> },
+    /// Connect slot `slot` to the far end of the leg using it.
+    Connect { slot: u32, far: FarMedia },
     /// Write a DTMF digit as RFC 4733 events toward the far end on `slot` (its partner sent
     /// it in SIP INFO).
     Dtmf { slot: u32, digit: char, duration_ms: u32 },
@@ -241,6 +240,20 @@ pub enum MediaOutput {
     Release,
     /// A local call's media: what offer/answer agreed (codec, where to send, direction).
     Local(media::sdp::Negotiated),
+}
+
+/// A leg's far end as its media relay must know it (from its SDP and its SIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FarMedia {
+    /// Where it wants RTP (RTCP on the next port).
+    pub rtp: SocketAddr,
+    /// The RFC 4733 payload type it negotiated.
+    pub events: Option<u8>,
+    /// The address its SIP comes from or goes to: behind NAT its RTP comes from there too,
+    /// and the relay takes RTP only from `rtp`'s or this address.
+    pub signal: Option<IpAddr>,
+    /// The clock rate of its first audio codec (RTP timestamps, for jitter).
+    pub clock_rate: u32,
 }
 
 /// What happened in the call, for applications (and call records).

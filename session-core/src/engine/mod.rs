@@ -43,7 +43,7 @@ use sip::message::Message;
 
 pub use self::flows::{peer_from_contract, peer_to_contract};
 pub use self::io::{
-    CallEvent, Command, Failure, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy, Route,
+    CallEvent, Command, Failure, FarMedia, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy, Route,
     ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
@@ -353,12 +353,20 @@ impl Engine {
         if self.is_local() {
             return;
         }
-        let Some(remote) = self.leg(leg).remote_sdp.as_deref().and_then(rtp_addr) else { return };
+        let Some(far) = self.far_media(leg) else { return };
         let slot = self.leg(leg).slot;
-        if self.connected.insert(slot, remote) != Some(remote) {
-            let events = self.events_pt(leg);
-            self.out.push_back(Output::Media(MediaOutput::Connect { slot, remote, events }));
+        if self.connected.insert(slot, far.rtp) != Some(far.rtp) {
+            self.out.push_back(Output::Media(MediaOutput::Connect { slot, far }));
         }
+    }
+
+    /// `leg`'s far end as the relay must know it, once its SDP gave an address.
+    pub(super) fn far_media(&self, leg: LegId) -> Option<FarMedia> {
+        let sdp = self.leg(leg).remote_sdp.as_deref()?;
+        let rtp = rtp_addr(sdp)?;
+        let signal = Some(self.leg(leg).route.peer.addr.ip()).filter(|ip| !ip.is_unspecified());
+        let clock_rate = sdp.parsed.audio().and_then(|(_, m)| m.codecs.first()).map_or(8000, |c| c.clock_rate);
+        Some(FarMedia { rtp, events: self.events_pt(leg), signal, clock_rate })
     }
 
     /// The relay address of `slot`, once media is allocated.

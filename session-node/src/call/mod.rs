@@ -17,7 +17,7 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
+    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
     RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
 };
 use sip::endpoint::peer_for_uri;
@@ -155,8 +155,8 @@ impl Call {
 
     async fn media(&mut self, request: MediaOutput) {
         match request {
-            MediaOutput::Allocate { caller_rtp, caller_events, .. } => {
-                let input = match self.ctx.media.allocate(&self.id, caller_rtp, caller_events).await {
+            MediaOutput::Allocate { caller, .. } => {
+                let input = match self.ctx.media.allocate(&self.id, caller.map(far_end)).await {
                     Ok(a) => {
                         let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
                         self.media_node = Some(a.node);
@@ -173,9 +173,9 @@ impl Call {
                     tracing::warn!(session = %self.id, error = %e, "DTMF not written");
                 }
             }
-            MediaOutput::Connect { slot, remote, events } => {
+            MediaOutput::Connect { slot, far } => {
                 if let Some(node) = &self.media_node
-                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, FarEnd { rtp: remote, events }).await
+                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, far_end(far)).await
                 {
                     tracing::warn!(session = %self.id, error = %e, "media not connected");
                 }
@@ -288,4 +288,8 @@ fn dial_plan(routed: &RoutedCall, caller_edge: &str) -> Command {
     };
     let timeout = (routed.ring_timeout_secs > 0).then(|| Duration::from_secs(u64::from(routed.ring_timeout_secs)));
     Command::Dial { targets, parallel: true, ring: RingPolicy { timeout, on_timeout } }
+}
+
+fn far_end(far: FarMedia) -> FarEnd {
+    FarEnd { rtp: far.rtp, events: far.events, signal: far.signal, clock_rate: far.clock_rate }
 }

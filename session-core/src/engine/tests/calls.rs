@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sip::message::Method;
 
-use super::harness::{RELAY, Sim, body, phone_sdp};
+use super::harness::{RELAY, Sim, body, connect, far, phone_sdp};
 use crate::engine::{CallEvent, Command, MediaOutput, OnTimeout, RingPolicy, SipInput, Target};
 use crate::leg::LegState;
 
@@ -31,10 +31,10 @@ fn a_call_is_answered_anchored_and_hung_up_by_the_caller() {
     let answer = body(&ok);
     assert!(answer.contains("m=audio 30000 ") && answer.contains("o=callmesh "), "the caller hears the relay: {answer}");
     // The allocation told the relay where alice is; bob's address follows his answer, once.
-    let alice_rtp = "198.51.100.1:4000".parse().unwrap();
-    assert_eq!(sim.media[0], MediaOutput::Allocate { slots: 2, caller_rtp: Some(alice_rtp), caller_events: Some(101) });
+    let alice = far("198.51.100.1:4000");
+    assert_eq!(sim.media[0], MediaOutput::Allocate { slots: 2, caller: Some(alice) });
     let connects: Vec<_> = sim.media.iter().filter(|m| matches!(m, MediaOutput::Connect { .. })).collect();
-    assert_eq!(connects, [&MediaOutput::Connect { slot: 1, remote: "203.0.113.5:5000".parse().unwrap(), events: Some(101) }]);
+    assert_eq!(connects, [&connect(1, "203.0.113.5:5000")]);
     let alice = sim.caller_dialog(&ok);
     sim.caller_acks(&alice);
     assert_eq!((sim.caller(), sim.leg(1)), (LegState::Confirmed, LegState::Confirmed));
@@ -58,11 +58,7 @@ fn early_media_reaches_the_caller_before_the_answer() {
     let progress = sim.take_response(1);
     assert_eq!(progress.status(), Some(183));
     assert!(body(&progress).contains("m=audio 30000 "), "183 with SDP at the relay: {}", body(&progress));
-    assert!(sim.media.contains(&MediaOutput::Connect {
-        slot: 1,
-        remote: "203.0.113.5:5000".parse().unwrap(),
-        events: Some(101)
-    }));
+    assert!(sim.media.contains(&connect(1, "203.0.113.5:5000")));
 }
 
 #[test]

@@ -4,15 +4,15 @@
 
 use sip::message::Method;
 
-use super::harness::{RELAY, Sim, body, invite_from_alice, phone_sdp};
-use crate::engine::{CallEvent, Command, MediaInput, MediaOutput, RingPolicy, Target};
+use super::harness::{RELAY, Sim, body, connect, invite_from_alice, phone_sdp};
+use crate::engine::{CallEvent, Command, FarMedia, MediaInput, MediaOutput, RingPolicy, Target};
 
 /// Alice, whose phone offers PCMU only, calls bob (PCMU and events on 101); bob answers.
 fn info_caller_to_rfc4733_callee() -> (Sim, sip::dialog::Dialog, sip::dialog::Dialog) {
     let offer = "v=0\r\no=alice 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
     let mut sim = Sim::from_invite(invite_from_alice(offer, &[]));
     let now = sim.now;
-    assert!(matches!(sim.media[0], MediaOutput::Allocate { caller_events: None, .. }), "{:?}", sim.media);
+    assert!(matches!(sim.media[0], MediaOutput::Allocate { caller: Some(FarMedia { events: None, .. }), .. }), "{:?}", sim.media);
     let slots = RELAY.iter().map(|a| a.parse().unwrap()).collect();
     sim.engine.handle_media(MediaInput::Allocated { node: "media-1".into(), slots }, now);
     sim.command(Command::Dial {
@@ -36,11 +36,7 @@ fn info_caller_to_rfc4733_callee() -> (Sim, sip::dialog::Dialog, sip::dialog::Di
 #[test]
 fn an_info_digit_becomes_events_toward_a_callee_that_takes_them() {
     let (mut sim, mut alice, _bob) = info_caller_to_rfc4733_callee();
-    assert!(sim.media.contains(&MediaOutput::Connect {
-        slot: 1,
-        remote: "203.0.113.5:5000".parse().unwrap(),
-        events: Some(101)
-    }));
+    assert!(sim.media.contains(&connect(1, "203.0.113.5:5000")));
     sim.media.clear();
     let (tx, _) =
         sim.request_in(&mut alice, Method::Info, Some(("application/dtmf-relay", "Signal=5\r\nDuration=250\r\n".into())));

@@ -12,7 +12,7 @@ use sip::message::{Builder, HeaderName, HostPort, Message, Method, Transport, Vi
 use sip::transaction::Peer;
 
 use crate::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, LegId, MediaInput, MediaOutput, Output, Replaces, RingPolicy, Route,
+    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, LegId, MediaInput, MediaOutput, Output, Replaces, RingPolicy, Route,
     ServerTx, SipInput, Target,
 };
 
@@ -324,6 +324,18 @@ impl Sim {
 }
 
 /// The SDP body of a message, as text.
+/// A phone's media at `rtp` as the relay is told of it: RFC 4733 on 101, 8 kHz audio, its
+/// SIP from the same host.
+pub fn far(rtp: &str) -> FarMedia {
+    let rtp: SocketAddr = rtp.parse().unwrap();
+    FarMedia { rtp, events: Some(101), signal: Some(rtp.ip()), clock_rate: 8000 }
+}
+
+/// The relay told to connect `slot` to the phone at `rtp` (see [`far`]).
+pub fn connect(slot: u32, rtp: &str) -> MediaOutput {
+    MediaOutput::Connect { slot, far: far(rtp) }
+}
+
 pub fn body(m: &Message) -> String {
     String::from_utf8_lossy(m.body()).into_owned()
 }

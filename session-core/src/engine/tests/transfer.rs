@@ -5,8 +5,8 @@
 
 use sip::message::{HeaderName, Method};
 
-use super::harness::{Sim, body, phone_sdp};
-use crate::engine::{CallEvent, Command, LegId, MediaOutput, Replacement, Replaces, Route, Target, replacement};
+use super::harness::{Sim, body, connect, phone_sdp};
+use crate::engine::{CallEvent, Command, LegId, Replacement, Replaces, Route, Target, replacement};
 use crate::leg::LegState;
 
 fn sipfrag_status(notify: &sip::message::Message) -> u16 {
@@ -40,11 +40,7 @@ fn the_callee_transfers_the_caller_to_a_third_party() {
     assert_eq!(bye.to_tag(), Some("bob"), "the referrer is let go");
     sim.respond(bye_key, &bye, 200, "bob", None);
     assert_eq!(sim.engine.partner(LegId(0)), Some(LegId(2)));
-    assert!(sim.media.contains(&MediaOutput::Connect {
-        slot: 1,
-        remote: "203.0.113.6:5000".parse().unwrap(),
-        events: Some(101)
-    }));
+    assert!(sim.media.contains(&connect(1, "203.0.113.6:5000")));
     // Alice's view changes (carol's address differs only behind the relay; same codecs):
     // nothing new to tell her, no re-INVITE.
     assert!(
