@@ -1,7 +1,8 @@
 //! The media core of Callmesh, shared by media nodes and the SDK: SDP offer/answer
 //! ([`sdp`]), RTP/RTCP stream state ([`rtp`]), codecs and rate conversion ([`codec`]),
-//! RFC 4733 DTMF ([`dtmf`]), the adaptive jitter buffer ([`jitter`]), mixing and recording
-//! ([`audio`]) and call quality estimates ([`quality`]).
+//! RFC 4733 DTMF ([`dtmf`]), the adaptive jitter buffer ([`jitter`]), one terminated stream
+//! built from them ([`endpoint`]), mixing and recording ([`audio`]) and call quality
+//! estimates ([`quality`]).
 //!
 //! Everything stateful here is sans-IO: it takes packets and the current time and returns
 //! what to send or play, so it is tested on a virtual clock and driven by whatever runtime
@@ -10,6 +11,7 @@
 pub mod audio;
 pub mod codec;
 pub mod dtmf;
+pub mod endpoint;
 pub mod jitter;
 pub mod quality;
 pub mod rtp;

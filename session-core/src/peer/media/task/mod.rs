@@ -8,14 +8,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use media::audio::recorder::Recorder;
-use media::codec::{AudioCodec, Resampler};
-use media::dtmf::DtmfReceiver;
-use media::jitter::{Concealer, JitterBuffer, Playout};
+use media::codec::Resampler;
+use media::endpoint::{Endpoint, Received};
 use media::rtp::rtcp;
-use media::rtp::{self as rtp_stream, Arrival, RtpReceiver, RtpSender};
-use media::sdp::Negotiated;
+use media::rtp as rtp_stream;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Interval, MissedTickBehavior};
@@ -34,17 +31,9 @@ pub(super) struct Sockets {
     pub rtcp: UdpSocket,
 }
 
-/// The negotiated stream and the state that goes with its codec.
+/// The negotiated stream, and where it goes.
 struct Stream {
-    negotiated: Negotiated,
-    codec: Box<dyn AudioCodec>,
-    rate: u32,
-    frame_samples: usize,
-    sender: RtpSender,
-    receiver: RtpReceiver,
-    jitter: JitterBuffer<Bytes>,
-    concealer: Concealer,
-    dtmf_in: Option<DtmfReceiver>,
+    ep: Endpoint,
     remote: Option<SocketAddr>,
     latched: bool,
 }
@@ -166,7 +155,7 @@ impl Task {
             }
         }
         if let Some(s) = &self.stream
-            && let (Ok(bye), Some(to)) = (rtcp::build_bye(s.sender.ssrc()), rtcp_target(s))
+            && let (Ok(bye), Some(to)) = (rtcp::build_bye(s.ep.sender.ssrc()), rtcp_target(s))
         {
             let _ = self.sockets.rtcp.send_to(&bye, to).await;
         }
@@ -183,7 +172,7 @@ impl Task {
                 }
             }
             MediaCommand::Dtmf { digit, duration, done } => match &self.stream {
-                Some(s) if s.negotiated.telephone_event.is_some() => self.digits.push_back((digit, duration, done)),
+                Some(s) if s.ep.negotiated.telephone_event.is_some() => self.digits.push_back((digit, duration, done)),
                 _ => {
                     let _ = done.send(Err(PeerError::Media("the far end did not accept telephone-event (RFC 4733)".into())));
                 }
@@ -193,7 +182,7 @@ impl Task {
                 self.check_sending();
             }
             MediaCommand::Record { path, layout, done } => {
-                let rate = self.stream.as_ref().map_or(8000, |s| s.rate);
+                let rate = self.stream.as_ref().map_or(8000, |s| s.ep.rate);
                 let result = Recorder::create(&path, rate, layout).map_err(|e| PeerError::Media(e.to_string()));
                 let _ = done.send(result.map(|r| {
                     self.recorder = Some(r);
@@ -205,7 +194,7 @@ impl Task {
                 let _ = done.send(result);
             }
             MediaCommand::Play { frame, looped, done } => {
-                let rate = self.stream.as_ref().map_or(frame.sample_rate, |s| s.rate);
+                let rate = self.stream.as_ref().map_or(frame.sample_rate, |s| s.ep.rate);
                 self.finish_player();
                 self.player = Some(Player { samples: to_rate(&frame, rate), position: 0, looped, done: Some(done) });
             }
@@ -224,7 +213,7 @@ impl Task {
 
     /// Application audio: brought to the call's rate, cut into frames, sent.
     async fn queue_audio(&mut self, frame: &AudioFrame) {
-        let Some(rate) = self.stream.as_ref().map(|s| s.rate) else { return };
+        let Some(rate) = self.stream.as_ref().map(|s| s.ep.rate) else { return };
         if frame.sample_rate == rate {
             self.outgoing.extend_from_slice(&frame.samples);
         } else {
@@ -236,7 +225,7 @@ impl Task {
                 None => self.outgoing.extend(to_rate(frame, rate)),
             }
         }
-        let n = self.stream.as_ref().map_or(usize::MAX, |s| s.frame_samples);
+        let n = self.stream.as_ref().map_or(usize::MAX, |s| s.ep.frame_samples);
         while self.outgoing.len() >= n {
             let chunk: Vec<i16> = self.outgoing.drain(..n).collect();
             self.send_frame(chunk).await;
@@ -247,17 +236,12 @@ impl Task {
         let Some(s) = &mut self.stream else { return };
         let samples = pcm.len() as u32;
         self.sent_this_tick = true;
-        if self.muted || self.digit.is_some() || !s.negotiated.direction.sends() || s.remote.is_none() {
-            s.sender.skip(samples);
+        if self.muted || self.digit.is_some() || !s.ep.negotiated.direction.sends() || s.remote.is_none() {
+            s.ep.sender.skip(samples);
             return;
         }
-        let mut payload = Vec::with_capacity(pcm.len());
-        if s.codec.encode(&pcm, &mut payload).is_err() {
-            s.sender.skip(samples);
-            return;
-        }
-        let octets = payload.len() as u64;
-        let packet = s.sender.audio(Bytes::from(payload), samples);
+        let Some(packet) = s.ep.encode(&pcm) else { return };
+        let octets = packet.payload.len() as u64;
         if let Some(to) = s.remote
             && self.sockets.rtp.send_to(&rtp_stream::write_packet(&packet), to).await.is_ok()
         {
@@ -278,30 +262,19 @@ impl Task {
             garbage(&self.snapshot);
             return;
         };
-        let pt = packet.header.payload_type;
-        let event_pt = s.negotiated.telephone_event.map(|t| t.recv_payload_type);
-        if pt != s.negotiated.recv_payload_type && Some(pt) != event_pt {
-            garbage(&self.snapshot);
-            return;
-        }
-        if s.receiver.on_packet(&packet.header, packet.payload.len(), now) == Arrival::Rejected {
-            return;
+        match s.ep.receive(&packet, now) {
+            Received::Foreign => return garbage(&self.snapshot),
+            Received::Rejected => return,
+            Received::Audio | Received::Event => {}
         }
         if !s.latched {
             // Symmetric RTP: answer where the far end really sends from (NAT).
             s.remote = Some(from);
             s.latched = true;
         }
-        if Some(pt) == event_pt {
-            if let Some(d) = &mut s.dtmf_in {
-                d.on_packet(packet.header.timestamp, &packet.payload, now);
-            }
-        } else {
-            s.jitter.push(packet.header.sequence_number, packet.header.timestamp, packet.payload.clone(), now);
-        }
         let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         snap.last_received = Some(now);
-        if let Some(r) = s.receiver.stats() {
+        if let Some(r) = s.ep.receiver.stats() {
             snap.packets_received = r.packets;
             snap.octets_received = r.octets;
             snap.packets_lost = r.lost;
@@ -319,7 +292,7 @@ impl Task {
         let now = Instant::now();
         self.send_digits(now).await;
         if let Some(p) = &mut self.player {
-            let n = self.stream.as_ref().map_or(160, |s| s.frame_samples);
+            let n = self.stream.as_ref().map_or(160, |s| s.ep.frame_samples);
             let mut chunk: Vec<i16> = p.samples.iter().skip(p.position).take(n).copied().collect();
             p.position += chunk.len();
             if p.position >= p.samples.len() && p.looped {
@@ -336,29 +309,12 @@ impl Task {
         if !std::mem::take(&mut self.sent_this_tick) {
             // Silence is not sent, but the RTP clock keeps real time (DTMF events and the
             // next talk spurt are stamped with it).
-            s.sender.skip(s.frame_samples as u32);
+            s.ep.sender.skip(s.ep.frame_samples as u32);
         }
-        let mut played = None;
-        match s.jitter.pop(now) {
-            Playout::Frame(payload) => {
-                let mut pcm = Vec::with_capacity(s.frame_samples);
-                if s.codec.decode(&payload, &mut pcm).is_ok() {
-                    s.concealer.good(&pcm);
-                    played = Some(pcm);
-                }
-            }
-            Playout::Missing => {
-                let mut pcm = Vec::with_capacity(s.frame_samples);
-                if !s.codec.conceal(s.frame_samples, &mut pcm).unwrap_or(false) {
-                    s.concealer.conceal(s.frame_samples, &mut pcm);
-                }
-                played = Some(pcm);
-            }
-            Playout::Buffering => {}
-        }
-        let rate = s.rate;
-        let frame_samples = s.frame_samples;
-        while let Some(digit) = s.dtmf_in.as_mut().and_then(|d| d.poll(now)) {
+        let played = s.ep.playout(now);
+        let rate = s.ep.rate;
+        let frame_samples = s.ep.frame_samples;
+        while let Some(digit) = s.ep.digit(now) {
             let _ = self.notices.send(MediaNotice::Dtmf(digit));
         }
         if let Some(r) = &mut self.recorder {

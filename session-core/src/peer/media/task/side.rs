@@ -5,12 +5,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use media::codec;
-use media::dtmf::{DtmfReceiver, DtmfSender};
-use media::jitter::{Concealer, JitterBuffer, JitterConfig};
+use media::dtmf::DtmfSender;
+use media::endpoint::Endpoint;
 use media::rtp as rtp_stream;
 use media::rtp::rtcp::{self, RtcpReport};
-use media::rtp::{RtpReceiver, RtpSender};
 use media::sdp::Negotiated;
 
 use super::{FLOW_GAP, PendingDigit, Stream, Task};
@@ -23,42 +21,24 @@ impl Task {
         // A new negotiation (a recovery re-INVITE among them) restarts the media timeout.
         self.started = Instant::now();
         self.timed_out = false;
-        let same_codec = self.stream.as_ref().is_some_and(|s| s.negotiated.codec.same_format(&n.codec));
+        let same_codec = self.stream.as_ref().is_some_and(|s| s.ep.negotiated.codec.same_format(&n.codec));
         match (&mut self.stream, same_codec) {
             (Some(s), true) => {
-                s.sender.set_payload_type(n.codec.payload_type);
-                if s.negotiated.remote_rtp != n.remote_rtp {
+                if s.ep.negotiated.remote_rtp != n.remote_rtp {
                     s.remote = n.remote_rtp;
                     s.latched = false;
                 }
-                s.receiver.set_event_payload_type(n.telephone_event.map(|t| t.recv_payload_type));
-                s.negotiated = n;
+                s.ep.renegotiate(n);
             }
-            _ => match codec::for_sdp(&n.codec, 48000) {
-                Ok(c) => {
-                    let rate = c.sample_rate();
-                    let frame_samples = codec::frame_samples(rate, n.ptime.clamp(10, 60));
-                    let mut receiver = RtpReceiver::new(n.codec.clock_rate);
-                    receiver.set_event_payload_type(n.telephone_event.map(|t| t.recv_payload_type));
-                    let jitter_cfg = JitterConfig { frame: Duration::from_millis(u64::from(n.ptime)), ..JitterConfig::default() };
-                    self.stream = Some(Stream {
-                        codec: c,
-                        rate,
-                        frame_samples,
-                        sender: RtpSender::random(n.codec.payload_type),
-                        receiver,
-                        jitter: JitterBuffer::new(jitter_cfg, n.codec.clock_rate),
-                        concealer: Concealer::default(),
-                        dtmf_in: n.telephone_event.map(|t| DtmfReceiver::new(t.clock_rate)),
-                        remote: n.remote_rtp,
-                        latched: false,
-                        negotiated: n,
-                    });
+            _ => match Endpoint::new(n.clone(), 48000) {
+                Ok(ep) => {
+                    let rate = ep.rate;
+                    self.stream = Some(Stream { ep, remote: n.remote_rtp, latched: false });
                     self.outgoing.clear();
                     let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-                    snap.codec = self.stream.as_ref().map(|s| s.negotiated.codec.name.clone()).unwrap_or_default();
+                    snap.codec = self.stream.as_ref().map(|s| s.ep.negotiated.codec.name.clone()).unwrap_or_default();
                     snap.sample_rate = rate;
-                    snap.ptime_ms = self.stream.as_ref().map_or(20, |s| s.negotiated.ptime.clamp(10, 60));
+                    snap.ptime_ms = self.stream.as_ref().map_or(20, |s| s.ep.negotiated.ptime.clamp(10, 60));
                 }
                 Err(e) => {
                     let _ = self.notices.send(MediaNotice::Error(format!("codec {}: {e}", n.codec.name)));
@@ -74,13 +54,13 @@ impl Task {
         for report in reports {
             let blocks = match report {
                 RtcpReport::Sender { ntp_time, blocks, .. } => {
-                    s.receiver.on_sender_report(ntp_time, now);
+                    s.ep.receiver.on_sender_report(ntp_time, now);
                     blocks
                 }
                 RtcpReport::Receiver { blocks, .. } => blocks,
                 RtcpReport::Bye { .. } => continue,
             };
-            for b in blocks.iter().filter(|b| b.ssrc == s.sender.ssrc()) {
+            for b in blocks.iter().filter(|b| b.ssrc == s.ep.sender.ssrc()) {
                 let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(rtt) = rtcp::round_trip(b, arrival) {
                     snap.round_trip_ms = Some(rtt.as_secs_f64() * 1000.0);
@@ -92,7 +72,7 @@ impl Task {
     /// Tells when our sending starts or stops: a stream toward a far end that wants our
     /// media (not on hold), and not muted.
     pub(super) fn check_sending(&mut self) {
-        let sending = !self.muted && self.stream.as_ref().is_some_and(|s| s.negotiated.direction.sends() && s.remote.is_some());
+        let sending = !self.muted && self.stream.as_ref().is_some_and(|s| s.ep.negotiated.direction.sends() && s.remote.is_some());
         if sending != self.sending {
             self.sending = sending;
             let _ = self.notices.send(MediaNotice::Sending(sending));
@@ -101,7 +81,7 @@ impl Task {
 
     pub(super) fn check_flow(&mut self, now: Instant) {
         let Some(s) = &self.stream else { return };
-        if !s.negotiated.direction.receives() {
+        if !s.ep.negotiated.direction.receives() {
             return;
         }
         let received = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).last_received;
@@ -119,14 +99,14 @@ impl Task {
 
     pub(super) async fn send_digits(&mut self, now: Instant) {
         let Some(s) = &mut self.stream else { return };
-        let Some(te) = s.negotiated.telephone_event else { return };
+        let Some(te) = s.ep.negotiated.telephone_event else { return };
         if self.digit.is_none()
             && let Some((digit, duration, done)) = self.digits.pop_front()
         {
             match DtmfSender::new(te.clock_rate, Duration::from_millis(50)).packets(digit, duration) {
                 Ok(packets) => {
-                    let timestamp = s.sender.timestamp();
-                    s.sender.mark_talk_spurt();
+                    let timestamp = s.ep.sender.timestamp();
+                    s.ep.sender.mark_talk_spurt();
                     let packets = packets.into_iter().map(|p| (now + p.at, p)).collect();
                     self.digit = Some(PendingDigit { packets, timestamp, done });
                 }
@@ -141,7 +121,7 @@ impl Task {
                 return;
             }
             d.packets.pop_front();
-            let packet = s.sender.packet(te.send_payload_type, d.timestamp, Bytes::copy_from_slice(&p.payload), p.marker);
+            let packet = s.ep.sender.packet(te.send_payload_type, d.timestamp, Bytes::copy_from_slice(&p.payload), p.marker);
             if let Some(to) = s.remote {
                 let _ = self.sockets.rtp.send_to(&rtp_stream::write_packet(&packet), to).await;
             }
@@ -156,11 +136,11 @@ impl Task {
         let Some(s) = &mut self.stream else { return };
         let Some(to) = rtcp_target(s) else { return };
         let now = Instant::now();
-        let block = s.receiver.report_block(now);
+        let block = s.ep.receiver.report_block(now);
         let fraction = block.as_ref().map_or(0.0, |b| f32::from(b.fraction_lost) / 256.0);
-        let sent = self.sent_since_report.then(|| (s.sender.stats(), rtcp::ntp_time(SystemTime::now())));
+        let sent = self.sent_since_report.then(|| (s.ep.sender.stats(), rtcp::ntp_time(SystemTime::now())));
         self.sent_since_report = false;
-        if let Ok(report) = rtcp::build_report(s.sender.ssrc(), sent, block.into_iter().collect(), "callmesh-peer") {
+        if let Ok(report) = rtcp::build_report(s.ep.sender.ssrc(), sent, block.into_iter().collect(), "callmesh-peer") {
             let _ = self.sockets.rtcp.send_to(&report, to).await;
         }
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).fraction_lost = fraction;
@@ -168,5 +148,5 @@ impl Task {
 }
 
 pub(super) fn rtcp_target(s: &Stream) -> Option<SocketAddr> {
-    s.negotiated.remote_rtcp.or_else(|| s.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
+    s.ep.negotiated.remote_rtcp.or_else(|| s.remote.map(|r| SocketAddr::new(r.ip(), r.port().wrapping_add(1))))
 }
