@@ -15,8 +15,8 @@ use cluster::registry::{JetStreamRegistry, MemoryRegistry, Registry, RegistryCon
 use cluster::subjects::NodeId;
 use edge_proxy::{EdgeConfig, EdgeHandle, RegistrarConfig};
 use media_node::{MediaConfig, MediaNode};
-use router::{Interceptors, RouterConfig};
 use router::stats::RouterStats;
+use router::{Interceptors, RouterConfig};
 use session_node::{SessionConfig, SessionStats};
 use sip::transaction::TransportKind;
 

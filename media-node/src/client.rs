@@ -1,5 +1,6 @@
 //! How a session node uses media nodes over the bus: allocate a session's RTP endpoints
-//! (any media node), connect a leg to its far end, release (on the node that allocated).
+//! (any media node), connect a leg to its far end, release (on the node that allocated);
+//! or take a seat in a conference room, give it its stream, mute it, leave.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,11 +9,12 @@ use std::time::Duration;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply,
-    media_command,
+    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply, RoomControl,
+    RoomJoin, media_command,
 };
 use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
+use media::sdp::Negotiated;
 use tokio::time::Instant;
 
 /// Why media could not be set up.
@@ -31,6 +33,14 @@ pub struct Allocation {
     pub node: NodeId,
     /// Where each leg's far end must send RTP: [caller side, callee side].
     pub legs: [SocketAddr; 2],
+}
+
+/// A session's seat in a conference room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub node: NodeId,
+    /// Where the far end must send RTP.
+    pub rtp: SocketAddr,
 }
 
 /// A leg's far end: where it expects RTP, the RFC 4733 payload type it negotiated, the IP
@@ -78,6 +88,7 @@ impl MediaClient {
             session_id: session.to_string(),
             legs: 2,
             caller: caller.map(|far| connect(0, far)),
+            room: String::new(),
         };
         let asked = Instant::now();
         let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
@@ -96,6 +107,57 @@ impl MediaClient {
                 .ok_or_else(|| MediaError::Refused(format!("allocation without leg {leg}")))
         };
         Ok(Allocation { node, legs: [addr(0)?, addr(1)?] })
+    }
+
+    /// A seat for the session in conference room `room`: on `node` when the room is known
+    /// to be there, else on whichever media node answers (which opens the room).
+    pub async fn seat(&self, session: &SessionId, room: &str, node: Option<&NodeId>) -> Result<Seat, MediaError> {
+        if let Some(node) = node {
+            let join = media_command::Command::RoomJoin(RoomJoin { room: room.to_owned() });
+            let reply = self.command(node, session, join).await?;
+            let rtp =
+                reply.rtp_addr.parse().map_err(|_| MediaError::Refused(format!("bad seat address {:?}", reply.rtp_addr)))?;
+            return Ok(Seat { node: node.clone(), rtp });
+        }
+        let request = MediaAllocate {
+            meta: contracts::meta(&self.sender),
+            session_id: session.to_string(),
+            legs: 1,
+            caller: None,
+            room: room.to_owned(),
+        };
+        let reply: MediaAllocation =
+            typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await.map_err(bus_error)?;
+        if !reply.error.is_empty() {
+            return Err(MediaError::Unavailable(reply.error));
+        }
+        let node = NodeId::new(reply.media_node_id).map_err(|e| MediaError::Refused(e.to_string()))?;
+        let rtp = reply.legs.first().and_then(|l| l.rtp_addr.parse().ok());
+        Ok(Seat { node, rtp: rtp.ok_or_else(|| MediaError::Refused("allocation without a seat".into()))? })
+    }
+
+    /// What offer/answer agreed for the session's seat (its far end signals from `signal`).
+    pub async fn seat_stream(
+        &self,
+        seat: &Seat,
+        session: &SessionId,
+        n: &Negotiated,
+        signal: Option<IpAddr>,
+    ) -> Result<(), MediaError> {
+        let stream = media_command::Command::RoomStream(crate::wire::to_wire(n, signal));
+        self.command(&seat.node, session, stream).await.map(|_| ())
+    }
+
+    /// Mutes or deafens the session's seat.
+    pub async fn seat_control(&self, seat: &Seat, session: &SessionId, muted: bool, deaf: bool) -> Result<(), MediaError> {
+        let control = media_command::Command::RoomControl(RoomControl { muted, deaf });
+        self.command(&seat.node, session, control).await.map(|_| ())
+    }
+
+    /// The session leaves its seat: true when the room is empty (and closed) now.
+    pub async fn leave_seat(&self, seat: &Seat, session: &SessionId) -> Result<bool, MediaError> {
+        let reply = self.command(&seat.node, session, media_command::Command::Release(MediaRelease {})).await?;
+        Ok(reply.room_empty)
     }
 
     async fn command(

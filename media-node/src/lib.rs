@@ -6,6 +6,8 @@
 //! - [`counters`]: per-leg counters and RFC 3550 reception figures.
 //! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
 //! - [`stream`]: one continuous RTP stream toward each leg, whatever far end is behind.
+//! - [`room`]: a conference room — seats terminated here, mixed with mix-minus.
+//! - [`wire`]: a room seat's negotiated stream on the bus.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - [`client`]: how session nodes call it.
 
@@ -16,7 +18,10 @@ pub mod latch;
 pub mod node;
 pub mod ports;
 pub mod relay;
+pub mod room;
+pub mod rooms;
 pub mod stream;
+pub mod wire;
 
-pub use self::client::{Allocation, FarEnd, MediaClient, MediaError};
+pub use self::client::{Allocation, FarEnd, MediaClient, MediaError, Seat};
 pub use self::node::{MediaConfig, MediaNode};

@@ -13,19 +13,21 @@ use std::time::Duration;
 use cluster::bus::typed::{self, Received};
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, DtmfReceived, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaEvent, MediaLeg, MediaReply,
-    NoRtp, media_command, media_event,
+    self, DtmfReceived, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, media_command,
+    media_event,
 };
 use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::client::FarEnd;
 use crate::counters::LegSnapshot;
 use crate::dtmf;
 use crate::ports::PortPool;
 use crate::relay::{self, RelayEvent, RelayHandle};
+use crate::room::{ReleasePort, SeatEvents};
+use crate::rooms::{Rooms, valid_room};
+use crate::wire::{far_end, leg_stats};
 
 /// Settings of a media node.
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ struct Shared {
     config: MediaConfig,
     pool: Mutex<PortPool>,
     sessions: Mutex<HashMap<String, RelayHandle>>,
+    rooms: Mutex<Rooms>,
     events: mpsc::UnboundedSender<(String, RelayEvent)>,
     stats: MediaStats,
 }
@@ -77,6 +80,7 @@ impl MediaNode {
         let shared = Arc::new(Shared {
             pool: Mutex::new(PortPool::new(config.port_min, config.port_max)),
             sessions: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(Rooms::default()),
             events: events_tx,
             stats: MediaStats::default(),
             config,
@@ -167,6 +171,36 @@ impl MediaNode {
         Ok(ports)
     }
 
+    /// A seat for `session` in `room` (started here if new): its RTP port.
+    fn seat(&self, room: &str, session: &str) -> Result<u16, String> {
+        if !valid_room(room) {
+            return Err(format!("bad room name {room:?}"));
+        }
+        let pair = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).bind_pair(self.shared.config.bind_ip);
+        let pair = pair.map_err(|e| e.to_string())?;
+        let port = pair.rtp_port;
+        let start = || -> (SeatEvents, ReleasePort) {
+            let events = self.shared.events.clone();
+            let report: SeatEvents = Box::new(move |session, e| {
+                let _ = events.send((session.to_owned(), e));
+            });
+            let shared = Arc::downgrade(&self.shared);
+            let release: ReleasePort = Box::new(move |port| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.pool.lock().unwrap_or_else(|e| e.into_inner()).release_port(port);
+                }
+            });
+            (report, release)
+        };
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).join(room, session, pair, start);
+        Ok(port)
+    }
+
+    /// Conference rooms open here, and the seats in them.
+    pub fn room_counts(&self) -> (usize, usize) {
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).counts()
+    }
+
     /// Stops a relay (it returns its ports to the pool as it ends), counting what it relayed.
     fn recycle(&self, relay: RelayHandle) {
         let counters = relay.counters();
@@ -191,7 +225,12 @@ impl MediaNode {
 
     async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {
         let node = self.shared.config.node_id.to_string();
-        let reply = match self.allocate(&message.session_id) {
+        let allocated = if message.room.is_empty() {
+            self.allocate(&message.session_id)
+        } else {
+            self.seat(&message.room, &message.session_id).map(|port| [port, port])
+        };
+        let reply = match allocated {
             Ok(ports) => {
                 if let Some(Ok(caller)) = message.caller.as_ref().map(far_end)
                     && let Some(relay) = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&message.session_id)
@@ -201,6 +240,7 @@ impl MediaNode {
                 self.shared.stats.allocations.fetch_add(1, Ordering::Relaxed);
                 let legs = ports
                     .iter()
+                    .take(if message.room.is_empty() { 2 } else { 1 })
                     .enumerate()
                     .map(|(leg, port)| MediaLeg {
                         leg: leg as u32,
@@ -255,6 +295,33 @@ impl MediaNode {
                     _ => reply.error = format!("bad DTMF: leg {} digit {:?}", d.leg, d.digit),
                 }
             }
+            Some(media_command::Command::RoomJoin(j)) => match self.seat(&j.room, &command.session_id) {
+                Ok(port) => reply.rtp_addr = SocketAddr::new(self.shared.config.advertise_ip, port).to_string(),
+                Err(e) => reply.error = e,
+            },
+            Some(media_command::Command::RoomStream(stream)) => {
+                let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+                match crate::wire::from_wire(&stream) {
+                    Ok((negotiated, signal)) => {
+                        if !rooms.stream(&command.session_id, negotiated, signal) {
+                            reply.error = format!("no seat for session {}", command.session_id);
+                        }
+                    }
+                    Err(e) => reply.error = format!("bad stream: {e}"),
+                }
+            }
+            Some(media_command::Command::RoomControl(c)) => {
+                let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+                if !rooms.control(&command.session_id, c.muted, c.deaf) {
+                    reply.error = format!("no seat for session {}", command.session_id);
+                }
+            }
+            Some(media_command::Command::Release(_))
+                if self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).is_seated(&command.session_id) =>
+            {
+                let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&command.session_id);
+                reply.room_empty = empty.unwrap_or(false);
+            }
             Some(media_command::Command::Release(_)) => {
                 let relay = {
                     let mut sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,35 +361,5 @@ impl MediaNode {
                 tracing::warn!(error = %e, "media event not published");
             }
         }
-    }
-}
-
-/// A payload type from the wire (0: none; events never use a static type).
-fn events_pt(pt: u32) -> Option<u8> {
-    u8::try_from(pt).ok().filter(|pt| (96..128).contains(pt))
-}
-
-/// A far end from the wire.
-fn far_end(c: &MediaConnect) -> Result<FarEnd, String> {
-    let rtp = c.remote_rtp_addr.parse::<SocketAddr>().map_err(|_| format!("bad RTP address {:?}", c.remote_rtp_addr))?;
-    let signal = match c.signal_ip.as_str() {
-        "" => None,
-        ip => Some(ip.parse::<IpAddr>().map_err(|_| format!("bad signalling address {ip:?}"))?),
-    };
-    let clock_rate = if c.clock_rate == 0 { 8000 } else { c.clock_rate.clamp(1000, 192_000) };
-    Ok(FarEnd { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate })
-}
-
-fn leg_stats(leg: usize, c: &LegSnapshot) -> LegStats {
-    LegStats {
-        leg: leg as u32,
-        packets_received: c.packets_received,
-        bytes_received: c.bytes_received,
-        packets_sent: c.packets_sent,
-        bytes_sent: c.bytes_sent,
-        packets_lost: c.packets_lost,
-        rtcp_packets: c.rtcp_packets,
-        jitter_ms: c.jitter_ms,
-        packets_refused: c.refused_packets,
     }
 }

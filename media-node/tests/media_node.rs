@@ -73,10 +73,7 @@ async fn relays_both_ways_latching_to_the_real_source() {
     let (caller, caller_rtcp) = endpoint().await;
     let (callee, callee_rtcp) = endpoint().await;
     let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
-    client(&bus)
-        .connect_confirmed(&alloc.node, &session, 1, far(&callee, None))
-        .await
-        .unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
 
     caller.send_to(&rtp(1, b"hello"), alloc.legs[0]).await.unwrap();
     let (got, from) = recv(&callee).await;
@@ -144,10 +141,7 @@ async fn a_silent_leg_is_reported_to_the_session_owner() {
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
     let alloc = client(&bus).allocate(&session, None).await.unwrap();
     let (far_end, _rtcp) = endpoint().await;
-    client(&bus)
-        .connect_confirmed(&alloc.node, &session, 0, far(&far_end, None))
-        .await
-        .unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 0, far(&far_end, None)).await.unwrap();
     let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
     assert!(matches!(event.message.event, Some(media_event::Event::NoRtp(n)) if n.leg == 0 && n.seconds == 1));
 }
@@ -172,10 +166,7 @@ async fn dtmf_crosses_between_a_leg_with_events_and_one_without() {
     let (callee, _callee_rtcp) = endpoint().await;
     // The caller knows no events (SIP INFO only); the callee negotiated them on 101.
     let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
-    client(&bus)
-        .connect_confirmed(&alloc.node, &session, 1, far(&callee, Some(101)))
-        .await
-        .unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, Some(101))).await.unwrap();
 
     // The callee's digit: read, reported once (its end comes three times), never sent on.
     callee.send_to(&event(10, 5, false, 160), alloc.legs[1]).await.unwrap();

@@ -184,7 +184,7 @@ impl Router {
         queue: Option<(u32, TimeoutAction)>,
     ) {
         match &route.target {
-            Target::Uri(_) => {
+            Target::Uri(_) | Target::Conference(_) => {
                 let target = route.target.expand(&info.target_user).unwrap_or_default();
                 self.send(call, route, vec![target], queue).await
             }

@@ -1,6 +1,6 @@
 //! The dial plan: routes matched by a regular expression on the Request-URI user part, each
 //! with its incoming-call policy and its target — a URI template (`${user}` is the dialled
-//! user) or the registered contacts of the dialled user — or, instead of the policy, a named
+//! user), the registered contacts of the dialled user, or a conference room — or, instead of the policy, a named
 //! in-process interceptor.
 
 use regex::Regex;
@@ -13,6 +13,8 @@ pub enum Target {
     Uri(String),
     /// The contacts the dialled user registered.
     Registered,
+    /// A conference room; `${user}` is replaced by the dialled user (`conference:${user}`).
+    Conference(String),
 }
 
 /// One route.
@@ -33,10 +35,11 @@ pub struct Route {
 }
 
 impl Target {
-    /// The target URI for `user` (a URI template only).
+    /// The target for `user`: a URI, or `conference:<room>` (templates only).
     pub fn expand(&self, user: &str) -> Option<String> {
         match self {
             Target::Uri(template) => Some(template.replace("${user}", user)),
+            Target::Conference(room) => Some(format!("conference:{}", room.replace("${user}", user))),
             Target::Registered => None,
         }
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::bus::{Bus, LocalBus};
@@ -13,7 +14,6 @@ use cluster::locations;
 use cluster::registry::{Bucket, MemoryRegistry, Registry};
 use cluster::subjects::{self, NodeId, SessionId};
 use regex::Regex;
-use async_trait::async_trait;
 use router::{Interceptors, Route, RouterConfig, Target};
 use session_core::interceptor::{CallInfo, Decision, SignalingInterceptor};
 use session_core::policy::{IncomingCallPolicy, TimeoutAction};

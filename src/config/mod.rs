@@ -177,7 +177,8 @@ pub struct RouteSection {
     pub name: Option<String>,
     /// Regular expression on the Request-URI user part.
     pub user: String,
-    /// A SIP URI (`${user}` is the dialled user) or `registered`.
+    /// A SIP URI (`${user}` is the dialled user), `registered`, or `conference:<room>` (a
+    /// room name or template, e.g. `conference:${user}`).
     pub target: String,
     /// The incoming-call policy (default `accept_all`).
     #[serde(default = "accept_all")]

@@ -164,6 +164,12 @@ impl Config {
             let user = Regex::new(&r.user).map_err(|e| invalid(&key("user"), format!("invalid regular expression: {e}")))?;
             let target = if r.target == "registered" {
                 Target::Registered
+            } else if let Some(room) = r.target.strip_prefix("conference:") {
+                let example = room.replace("${user}", "1000");
+                if !media_node::rooms::valid_room(&example) {
+                    return Err(invalid(&key("target"), format!("room {room:?}: letters, digits, '-', '_', '.' and ${{user}}")));
+                }
+                Target::Conference(room.to_owned())
             } else {
                 parse_uri(&key("target"), &r.target.replace("${user}", "user"))?;
                 Target::Uri(r.target.clone())

@@ -19,7 +19,7 @@ pub use anchor::{AnchorOrigin, anchor, as_new_offer};
 pub use codec::Codec;
 pub use direction::Direction;
 pub use events::{telephone_event_pt, with_telephone_event, without_telephone_event};
-pub use negotiate::{LocalMedia, Negotiated, NegotiationError, answer_offer, apply_answer, build_offer};
+pub use negotiate::{LocalMedia, Negotiated, NegotiationError, TelephoneEvent, answer_offer, apply_answer, build_offer};
 pub use options::{NegotiationOptions, NegotiationStrategy};
 pub use parse::SdpError;
 

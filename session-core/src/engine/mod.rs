@@ -43,8 +43,8 @@ use sip::message::Message;
 
 pub use self::flows::{peer_from_contract, peer_to_contract};
 pub use self::io::{
-    CallEvent, Command, Failure, FarMedia, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy, Route,
-    ServerTx, SipInput, Target,
+    CallEvent, Command, Failure, FarMedia, LegId, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces, RingPolicy,
+    Route, ServerTx, SipInput, Target,
 };
 use self::leg::{Leg, LegRole};
 pub use self::local::{LocalEnd, Outgoing};

@@ -3,9 +3,11 @@
 //! order: SIP to the edges, requests to the media node, the call's record written to the
 //! registry when the engine says its durable state changed (before what follows is sent).
 
+pub(crate) mod conference;
 mod wire;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,14 +19,14 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
-    RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
+    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, MediaInput, MediaOutput, OnTimeout, Output, Replacement,
+    Replaces, RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
 };
 use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
 use sip::transaction::TransportKind;
 
-use media_node::FarEnd;
+use media_node::{FarEnd, Seat};
 
 use crate::node::Ctx;
 
@@ -36,6 +38,10 @@ pub(crate) struct Call {
     owned: Option<OwnedSession>,
     /// The media node holding the call's relay.
     media_node: Option<NodeId>,
+    /// A call to a conference: its seat and room (the engine answers it itself).
+    seat: Option<(Seat, String)>,
+    /// Where the caller's SIP comes from (its RTP too, behind NAT).
+    caller_ip: IpAddr,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
     edges: HashMap<u64, String>,
     busy_key: String,
@@ -56,6 +62,7 @@ impl Call {
         let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
         let now = Instant::now();
         let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
+        let caller_ip = caller_route.peer.addr.ip();
         let mut engine = Engine::incoming(config, invite, tx, caller_route, now);
         engine.handle_command(dial_plan(&routed, &incoming.edge_id), now);
         Some(Call {
@@ -64,6 +71,51 @@ impl Call {
             engine,
             owned: None,
             media_node: None,
+            seat: None,
+            caller_ip,
+            edges: HashMap::new(),
+            busy_key: routed.busy_key,
+            answered: false,
+            started: now,
+            started_ms: contracts::unix_ms(),
+        })
+    }
+
+    /// A routed call to conference room `room`: a seat there, and the engine answering with
+    /// it (refusing the caller when no seat can be had).
+    pub async fn conference(ctx: Arc<Ctx>, routed: RoutedCall, room: &str) -> Option<Call> {
+        let incoming = routed.call.clone()?;
+        let id = SessionId::new(incoming.session_id.clone()).ok()?;
+        let invite = wire::parse(incoming.invite.clone())?;
+        let caller_route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
+        let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
+        let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
+        let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
+        let caller_ip = caller_route.peer.addr.ip();
+        let seat = match media_node::rooms::valid_room(room) {
+            true => conference::take_seat(&ctx, &id, room).await.map_err(|e| (503, e.to_string())),
+            false => Err((404, format!("no conference room {room:?}"))),
+        };
+        let (engine, seat) = match seat {
+            Ok(seat) => (conference::engine(config, &seat, invite, tx, caller_route), Some((seat, room.to_owned()))),
+            Err((status, why)) => {
+                tracing::warn!(session = %id, %room, %why, "no seat in the conference");
+                let nowhere = Seat { node: ctx.node.clone(), rtp: SocketAddr::from(([0, 0, 0, 0], 0)) };
+                let mut engine = conference::engine(config, &nowhere, invite, tx, caller_route);
+                let reason = if status == 404 { "Not Found" } else { "Service Unavailable" };
+                engine.handle_command(Command::Reject { status, reason: reason.into() }, Instant::now());
+                (engine, None)
+            }
+        };
+        let now = Instant::now();
+        Some(Call {
+            ctx,
+            id,
+            engine,
+            owned: None,
+            media_node: None,
+            seat,
+            caller_ip,
             edges: HashMap::new(),
             busy_key: routed.busy_key,
             answered: false,
@@ -187,12 +239,36 @@ impl Call {
                     tracing::warn!(session = %self.id, error = %e, "media not released");
                 }
             }
-            // Only a local call (the SDK's) has media of its own.
-            MediaOutput::Local(_) => {}
+            // A conference seat's stream, as offer/answer agreed it.
+            MediaOutput::Local(negotiated) => {
+                if let Some((seat, _)) = &self.seat
+                    && let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await
+                {
+                    tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
+                }
+            }
         }
     }
 
     async fn on_event(&mut self, event: CallEvent) {
+        if self.seat.is_some() {
+            // The conference takes the call, and whatever the caller re-offers (hold); it
+            // transfers nobody.
+            let command = match event {
+                CallEvent::Offered { .. } => Some(Command::Answer),
+                CallEvent::Reoffered { .. } => Some(Command::AcceptReoffer),
+                CallEvent::TransferRequested { .. } => Some(Command::RejectTransfer { status: 603, reason: "Decline".into() }),
+                CallEvent::Answered { .. } => {
+                    self.answered = true;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(command) = command {
+                self.engine.handle_command(command, Instant::now());
+            }
+            return;
+        }
         if let CallEvent::Bridged { a, .. } = event
             && a == CALLER
             && !self.answered
@@ -249,6 +325,9 @@ impl Call {
     async fn finish(&mut self) {
         if let Some(node) = self.media_node.take() {
             let _ = self.ctx.media.release(&node, &self.id).await;
+        }
+        if let Some((seat, room)) = self.seat.take() {
+            conference::leave_seat(&self.ctx, &seat, &self.id, &room).await;
         }
         if !self.busy_key.is_empty() {
             let _ = self.ctx.registry.delete(Bucket::Agents, &self.busy_key, None).await;

@@ -12,8 +12,8 @@ use sip::message::{Builder, HeaderName, HostPort, Message, Method, Transport, Vi
 use sip::transaction::Peer;
 
 use crate::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, LegId, MediaInput, MediaOutput, Output, Replaces, RingPolicy, Route,
-    ServerTx, SipInput, Target,
+    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, LegId, MediaInput, MediaOutput, Output, Replaces, RingPolicy,
+    Route, ServerTx, SipInput, Target,
 };
 
 pub const RELAY: [&str; 2] = ["192.0.2.100:30000", "192.0.2.100:30002"];

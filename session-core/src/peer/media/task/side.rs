@@ -72,7 +72,8 @@ impl Task {
     /// Tells when our sending starts or stops: a stream toward a far end that wants our
     /// media (not on hold), and not muted.
     pub(super) fn check_sending(&mut self) {
-        let sending = !self.muted && self.stream.as_ref().is_some_and(|s| s.ep.negotiated.direction.sends() && s.remote.is_some());
+        let sending =
+            !self.muted && self.stream.as_ref().is_some_and(|s| s.ep.negotiated.direction.sends() && s.remote.is_some());
         if sending != self.sending {
             self.sending = sending;
             let _ = self.notices.send(MediaNotice::Sending(sending));

@@ -1,0 +1,148 @@
+//! Conference rooms on a media node over real UDP, driven through the bus as a session node
+//! does: three seats of different codecs (G.711 µ-law, A-law, Opus) each play their own tone
+//! and must hear the other two and not themselves; muting and deafening; leaving closes the
+//! room and frees its ports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::bus::LocalBus;
+use cluster::subjects::{NodeId, SessionId};
+use media::audio::tone;
+use media::endpoint::Endpoint;
+use media::sdp::{Codec, Direction, Negotiated};
+use media_node::{MediaClient, MediaConfig, MediaNode, Seat};
+use tokio::net::UdpSocket;
+
+async fn node(bus: &LocalBus, ports: (u16, u16)) -> MediaNode {
+    let config = MediaConfig {
+        node_id: NodeId::new("media-1").unwrap(),
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        advertise_ip: "127.0.0.1".parse().unwrap(),
+        port_min: ports.0,
+        port_max: ports.1,
+        no_rtp_timeout: None,
+        drain: Default::default(),
+    };
+    MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()
+}
+
+fn stream(codec: Codec, remote: Option<SocketAddr>) -> Negotiated {
+    Negotiated {
+        remote_rtp: remote,
+        remote_rtcp: None,
+        recv_payload_type: codec.payload_type,
+        codec,
+        telephone_event: None,
+        direction: Direction::SendRecv,
+        ptime: 20,
+    }
+}
+
+/// A phone in the room: its socket, its end of the stream, its tone, what it heard.
+struct Phone {
+    session: SessionId,
+    seat: Seat,
+    socket: UdpSocket,
+    ep: Endpoint,
+    tone: Vec<i16>,
+    position: usize,
+    heard: Vec<i16>,
+}
+
+impl Phone {
+    async fn join(client: &MediaClient, name: &str, codec: Codec, freq: f64, node: Option<&NodeId>) -> Phone {
+        let session = SessionId::new(name).unwrap();
+        let seat = client.seat(&session, "room-1", node).await.unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut ep = Endpoint::new(stream(codec.clone(), Some(seat.rtp)), 48_000).unwrap();
+        ep.negotiated.remote_rtp = Some(seat.rtp);
+        client.seat_stream(&seat, &session, &stream(codec, Some(socket.local_addr().unwrap())), None).await.unwrap();
+        let tone = tone::sine(freq, ep.rate, ep.rate as usize, 6000.0);
+        Phone { session, seat, socket, ep, tone, position: 0, heard: Vec::new() }
+    }
+
+    /// One 20 ms period: our tone out, whatever arrived in, a frame played.
+    async fn period(&mut self, now: Instant) {
+        let n = self.ep.frame_samples;
+        let frame: Vec<i16> = self.tone.iter().cycle().skip(self.position).take(n).copied().collect();
+        self.position = (self.position + n) % self.tone.len();
+        let packet = self.ep.encode(&frame).unwrap();
+        self.socket.send_to(&media::rtp::write_packet(&packet), self.seat.rtp).await.unwrap();
+        let mut buf = [0u8; 2048];
+        while let Ok((len, _)) = self.socket.try_recv_from(&mut buf) {
+            if let Some(p) = media::rtp::parse_packet(&buf[..len]) {
+                self.ep.receive(&p, now);
+            }
+        }
+        self.heard.extend(self.ep.playout(now).unwrap_or_default());
+    }
+
+    /// The power of `freq` in the last second heard, and of the strongest other candidate.
+    fn power(&self, freq: f64) -> f64 {
+        let tail = &self.heard[self.heard.len().saturating_sub(self.ep.rate as usize)..];
+        tone::goertzel_power(tail, freq, self.ep.rate)
+    }
+
+    fn clear(&mut self) {
+        self.heard.clear();
+    }
+}
+
+/// Runs every phone for `periods` × 20 ms, paced like real phones.
+async fn talk(phones: &mut [Phone], periods: usize) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for _ in 0..periods {
+        ticks.tick().await;
+        let now = Instant::now();
+        for p in phones.iter_mut() {
+            p.period(now).await;
+        }
+    }
+}
+
+const FREQS: [f64; 3] = [440.0, 1000.0, 1800.0];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seats_of_three_codecs_each_hear_the_others_and_not_themselves() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (44_000, 44_019)).await;
+    let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
+    let first = Phone::join(&client, "alice", Codec::pcmu(), FREQS[0], None).await;
+    let node_id = first.seat.node.clone();
+    let second = Phone::join(&client, "bob", Codec::pcma(), FREQS[1], Some(&node_id)).await;
+    let third = Phone::join(&client, "carol", Codec::opus(111), FREQS[2], Some(&node_id)).await;
+    let mut phones = [first, second, third];
+    assert_eq!(media.room_counts(), (1, 3));
+
+    talk(&mut phones, 100).await;
+    for (i, p) in phones.iter().enumerate() {
+        let own = p.power(FREQS[i]);
+        for (j, f) in FREQS.iter().enumerate().filter(|(j, _)| *j != i) {
+            let other = p.power(*f);
+            assert!(other > 50.0 * own.max(1.0), "{} hears {f} Hz ({other:.0}) over its own ({own:.0}); {j}", p.session);
+        }
+    }
+
+    // Bob muted: the others stop hearing 1 kHz. Carol deaf: she hears nothing at all.
+    client.seat_control(&phones[1].seat, &phones[1].session, true, false).await.unwrap();
+    client.seat_control(&phones[2].seat, &phones[2].session, false, true).await.unwrap();
+    talk(&mut phones, 10).await;
+    phones.iter_mut().for_each(Phone::clear);
+    talk(&mut phones, 60).await;
+    assert!(phones[0].power(FREQS[2]) > 50.0 * phones[0].power(FREQS[1]).max(1.0), "alice hears carol, not muted bob");
+    let carol_rms = (phones[2].heard.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / phones[2].heard.len() as f64).sqrt();
+    assert!(carol_rms < 30.0, "deaf carol hears silence (rms {carol_rms:.0})");
+
+    let free = media.free_port_pairs();
+    for p in &phones[..2] {
+        assert!(!client.leave_seat(&p.seat, &p.session).await.unwrap(), "others still seated");
+    }
+    assert!(client.leave_seat(&phones[2].seat, &phones[2].session).await.unwrap(), "the last one leaves: the room closes");
+    assert_eq!(media.room_counts(), (0, 0));
+    testkit::wait::until("the seats' ports to be back in the pool", Duration::from_secs(5), || {
+        media.free_port_pairs() == free + 3
+    })
+    .await;
+}

@@ -1,0 +1,84 @@
+//! A call to a conference room (dial-plan target `conference:<room>`): the call engine
+//! answers the caller itself (its local mode), with a seat in the room on a media node as
+//! its media. Every seat of a room is on the node that opened it: the registry says which
+//! (`room.<name>` in the sessions bucket), the first caller opens it on any media node, and
+//! whoever leaves it last removes the entry.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use cluster::registry::{Bucket, RegistryError};
+use cluster::subjects::{NodeId, SessionId};
+use media::sdp::{LocalMedia, NegotiationOptions};
+use media_node::{MediaError, Seat};
+use session_core::engine::{Engine, EngineConfig, LocalEnd, Route, ServerTx};
+use sip::message::Message;
+
+use crate::node::Ctx;
+
+/// The target prefix that names a room.
+pub const PREFIX: &str = "conference:";
+
+fn room_key(room: &str) -> String {
+    format!("room.{room}")
+}
+
+async fn room_node(ctx: &Ctx, room: &str) -> Option<NodeId> {
+    let entry = ctx.registry.get(Bucket::Sessions, &room_key(room)).await.ok()??;
+    NodeId::new(String::from_utf8_lossy(&entry.value).into_owned()).ok()
+}
+
+/// A seat for `session` in `room`, on the node that has the room (or a new room anywhere).
+pub async fn take_seat(ctx: &Ctx, session: &SessionId, room: &str) -> Result<Seat, MediaError> {
+    if let Some(node) = room_node(ctx, room).await {
+        match ctx.media.seat(session, room, Some(&node)).await {
+            Ok(seat) => return Ok(seat),
+            // The node that had it is gone: the room opens again elsewhere.
+            Err(e) => {
+                tracing::warn!(%room, %node, error = %e, "room's media node does not answer: reopening the room");
+                let _ = ctx.registry.delete(Bucket::Sessions, &room_key(room), None).await;
+            }
+        }
+    }
+    let seat = ctx.media.seat(session, room, None).await?;
+    let value = Bytes::from(seat.node.to_string());
+    match ctx.registry.create(Bucket::Sessions, &room_key(room), value).await {
+        Ok(_) => Ok(seat),
+        // Someone opened it meanwhile on another node: sit there instead.
+        Err(RegistryError::AlreadyExists(_)) => match room_node(ctx, room).await {
+            Some(node) if node != seat.node => {
+                let _ = ctx.media.leave_seat(&seat, session).await;
+                ctx.media.seat(session, room, Some(&node)).await
+            }
+            _ => Ok(seat),
+        },
+        Err(e) => {
+            tracing::warn!(%room, error = %e, "room not recorded: later callers may open another");
+            Ok(seat)
+        }
+    }
+}
+
+/// `session` leaves its seat; the last one out forgets the room.
+pub async fn leave_seat(ctx: &Ctx, seat: &Seat, session: &SessionId, room: &str) {
+    match ctx.media.leave_seat(seat, session).await {
+        Ok(true) => {
+            let _ = ctx.registry.delete(Bucket::Sessions, &room_key(room), None).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(%session, %room, error = %e, "seat not released"),
+    }
+}
+
+/// The engine answering `invite` with the seat as its media.
+pub fn engine(config: EngineConfig, seat: &Seat, invite: Message, tx: ServerTx, route: Route) -> Engine {
+    let end = LocalEnd {
+        media: LocalMedia::new(seat.rtp.ip(), seat.rtp.port()),
+        negotiation: NegotiationOptions::default(),
+        identity: String::new(),
+        credentials: None,
+        reinvite_retries: 0,
+        user_agent: "callmesh".into(),
+    };
+    Engine::answering(config, end, invite, tx, route, Instant::now())
+}
