@@ -152,6 +152,8 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             port_min: config.rtp_ports.min,
             port_max: config.rtp_ports.max,
             no_rtp_timeout: config.no_rtp_timeout,
+            prompts_dir: config.prompts_dir.clone(),
+            recordings_dir: config.recordings_dir.clone(),
             drain: drain.clone(),
         };
         node.media = Some(MediaNode::start(media, bus.clone()).await?);

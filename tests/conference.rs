@@ -144,3 +144,87 @@ async fn a_real_softphone_confers_with_two_sdk_phones() {
         p.await.unwrap();
     }
 }
+
+/// Writes a mono 8 kHz WAV of `seconds` of `freq` Hz.
+fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut wav = hound::WavWriter::create(path, spec).unwrap();
+    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
+        wav.write_sample(s).unwrap();
+    }
+    wav.finalize().unwrap();
+}
+
+/// The tone among `candidates` that dominates `samples`.
+fn dominant(samples: &[i16], rate: u32, candidates: &[f64]) -> Option<f64> {
+    tone::dominant_tone(samples, rate, candidates).map(|(f, _)| f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_greets_plays_music_to_a_lone_caller_and_records_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (prompts, recordings) = (dir.path().join("prompts"), dir.path().join("recordings"));
+    std::fs::create_dir(&prompts).unwrap();
+    tone_file(&prompts.join("welcome.wav"), 1500.0, 1.0);
+    tone_file(&prompts.join("music.wav"), 700.0, 2.0);
+    let config = format!(
+        "[media]\nprompts_dir = \"{}\"\nrecordings_dir = \"{}\"\n[[routes]]\nuser = '^8'\ntarget = \"conference:${{user}}\"\n\
+         greeting = \"welcome.wav\"\nmusic_on_hold = \"music.wav\"\nrecord = true\n",
+        prompts.display(),
+        recordings.display()
+    );
+    let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(&config)).await.unwrap();
+    let target = format!("sip:801@{}", cm.sip[0]);
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let first = alice.call_with(&target, CallOptions { codecs: Some(vec![Codec::pcmu()]), ..Default::default() }).await.unwrap();
+    first.wait_established(WAIT).await.unwrap();
+    let alice_talks = play(first.clone(), 1000.0);
+    let candidates = [440.0, 700.0, 1000.0, 1500.0];
+    let greeting = hear(&first, 0.5).await;
+    assert_eq!(dominant(&greeting[2000..], 8000, &candidates), Some(1500.0), "the greeting first");
+    hear(&first, 0.7).await;
+    let alone = hear(&first, 0.5).await;
+    assert_eq!(dominant(&alone, 8000, &candidates), Some(700.0), "then music while alone");
+
+    let bob = SimplePeer::new("bob").await.unwrap();
+    let second =
+        bob.call_with(&target, CallOptions { codecs: Some(vec![Codec::opus(111)]), ..Default::default() }).await.unwrap();
+    second.wait_established(WAIT).await.unwrap();
+    let bob_talks = play(second.clone(), 440.0);
+    hear(&first, 1.2).await;
+    let together = hear(&first, 0.5).await;
+    assert_eq!(dominant(&together, 8000, &candidates), Some(440.0), "bob, and no more music, once he is there");
+    second.hangup().await.unwrap();
+    first.hangup().await.unwrap();
+    alice_talks.await.unwrap();
+    bob_talks.await.unwrap();
+
+    // The recording: alice (who asked for it) on the left, the room on the right.
+    let files = move || std::fs::read_dir(&recordings).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>());
+    let sidecar = tokio::task::spawn_blocking(move || {
+        testkit::wait::blocking_until("the recording's sidecar", WAIT, || {
+            files().is_ok_and(|f| f.iter().any(|p| p.extension().is_some_and(|e| e == "json")))
+        });
+        files().unwrap().into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).unwrap()
+    })
+    .await
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    assert_eq!(info["room"], "801");
+    assert_eq!(info["parties"].as_array().map(Vec::len), Some(2), "{info}");
+    let mut wav = hound::WavReader::open(sidecar.with_extension("wav")).unwrap();
+    let (channels, rate) = (wav.spec().channels, wav.spec().sample_rate);
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(channels, 2);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let half = rate as usize / 2;
+    let windows: Vec<(Option<f64>, Option<f64>)> = left
+        .chunks_exact(half)
+        .zip(right.chunks_exact(half))
+        .map(|(l, r)| (dominant(l, rate, &candidates), dominant(r, rate, &candidates)))
+        .collect();
+    assert!(windows.contains(&(Some(1000.0), Some(700.0))), "alice alone with the music: {windows:?}");
+    assert!(windows.contains(&(Some(1000.0), Some(440.0))), "alice on the left, bob on the right: {windows:?}");
+    assert!(!windows.iter().any(|w| w.0 == Some(1500.0)), "the greeting was alice's alone, not the room's: {windows:?}");
+}

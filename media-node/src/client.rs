@@ -10,7 +10,7 @@ use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
     self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply, RoomControl,
-    RoomJoin, media_command,
+    RoomHoldMusic, RoomJoin, RoomPlay, RoomRecord, media_command,
 };
 use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
@@ -152,6 +152,24 @@ impl MediaClient {
     pub async fn seat_control(&self, seat: &Seat, session: &SessionId, muted: bool, deaf: bool) -> Result<(), MediaError> {
         let control = media_command::Command::RoomControl(RoomControl { muted, deaf });
         self.command(&seat.node, session, control).await.map(|_| ())
+    }
+
+    /// Plays prompt `file` into the session's room (to its own seat only, or to everyone),
+    /// once (reported as `PromptEnded` with `id`) or looped.
+    pub async fn seat_play(&self, seat: &Seat, session: &SessionId, play: RoomPlay) -> Result<(), MediaError> {
+        self.command(&seat.node, session, media_command::Command::RoomPlay(play)).await.map(|_| ())
+    }
+
+    /// Music for the session while it is alone in its room (`""`: none).
+    pub async fn seat_hold_music(&self, seat: &Seat, session: &SessionId, file: &str) -> Result<(), MediaError> {
+        let music = media_command::Command::RoomHoldMusic(RoomHoldMusic { file: file.to_owned() });
+        self.command(&seat.node, session, music).await.map(|_| ())
+    }
+
+    /// Starts (`layout`: `mixed` or `stereo`) or stops recording the session's room.
+    pub async fn seat_record(&self, seat: &Seat, session: &SessionId, start: bool, layout: &str) -> Result<(), MediaError> {
+        let record = media_command::Command::RoomRecord(RoomRecord { start, layout: layout.to_owned() });
+        self.command(&seat.node, session, record).await.map(|_| ())
     }
 
     /// The session leaves its seat: true when the room is empty (and closed) now.

@@ -6,9 +6,11 @@
 //! - [`counters`]: per-leg counters and RFC 3550 reception figures.
 //! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
 //! - [`stream`]: one continuous RTP stream toward each leg, whatever far end is behind.
+//! - [`recording`]: a room's WAV and JSON sidecar, written off the mixing task.
 //! - [`room`]: a conference room — seats terminated here, mixed with mix-minus.
 //! - [`wire`]: a room seat's negotiated stream on the bus.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
+//! - `node_rooms`: the node's rooms on the bus (seats, streams, prompts, recordings).
 //! - [`client`]: how session nodes call it.
 
 pub mod client;
@@ -16,7 +18,9 @@ pub mod counters;
 pub mod dtmf;
 pub mod latch;
 pub mod node;
+mod node_rooms;
 pub mod ports;
+pub mod recording;
 pub mod relay;
 pub mod room;
 pub mod rooms;

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use cluster::bus::typed::{self, Received};
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, DtmfReceived, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, media_command,
-    media_event,
+    self, DtmfReceived, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, PromptEnded,
+    media_command, media_event,
 };
 use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
@@ -23,10 +24,10 @@ use tracing::Instrument;
 
 use crate::counters::LegSnapshot;
 use crate::dtmf;
+use crate::node_rooms::Prompt;
 use crate::ports::PortPool;
 use crate::relay::{self, RelayEvent, RelayHandle};
-use crate::room::{ReleasePort, SeatEvents};
-use crate::rooms::{Rooms, valid_room};
+use crate::rooms::Rooms;
 use crate::wire::{far_end, leg_stats};
 
 /// Settings of a media node.
@@ -41,6 +42,10 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Report a leg that received no RTP for this long (off when `None`).
     pub no_rtp_timeout: Option<Duration>,
+    /// Where prompts and music on hold are read from (WAV files).
+    pub prompts_dir: Option<PathBuf>,
+    /// Where recordings are written.
+    pub recordings_dir: Option<PathBuf>,
     pub drain: Drain,
 }
 
@@ -58,19 +63,20 @@ pub struct MediaStats {
     pub sessions: Arc<InFlight>,
 }
 
-struct Shared {
-    config: MediaConfig,
-    pool: Mutex<PortPool>,
-    sessions: Mutex<HashMap<String, RelayHandle>>,
-    rooms: Mutex<Rooms>,
-    events: mpsc::UnboundedSender<(String, RelayEvent)>,
-    stats: MediaStats,
+pub(crate) struct Shared {
+    pub(crate) config: MediaConfig,
+    pub(crate) pool: Mutex<PortPool>,
+    pub(crate) sessions: Mutex<HashMap<String, RelayHandle>>,
+    pub(crate) rooms: Mutex<Rooms>,
+    pub(crate) prompts: Mutex<HashMap<PathBuf, Prompt>>,
+    pub(crate) events: mpsc::UnboundedSender<(String, RelayEvent)>,
+    pub(crate) stats: MediaStats,
 }
 
 /// A running media node.
 #[derive(Clone)]
 pub struct MediaNode {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl MediaNode {
@@ -81,6 +87,7 @@ impl MediaNode {
             pool: Mutex::new(PortPool::new(config.port_min, config.port_max)),
             sessions: Mutex::new(HashMap::new()),
             rooms: Mutex::new(Rooms::default()),
+            prompts: Mutex::new(HashMap::new()),
             events: events_tx,
             stats: MediaStats::default(),
             config,
@@ -169,36 +176,6 @@ impl MediaNode {
         }
         self.shared.stats.sessions.set(sessions.len());
         Ok(ports)
-    }
-
-    /// A seat for `session` in `room` (started here if new): its RTP port.
-    fn seat(&self, room: &str, session: &str) -> Result<u16, String> {
-        if !valid_room(room) {
-            return Err(format!("bad room name {room:?}"));
-        }
-        let pair = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).bind_pair(self.shared.config.bind_ip);
-        let pair = pair.map_err(|e| e.to_string())?;
-        let port = pair.rtp_port;
-        let start = || -> (SeatEvents, ReleasePort) {
-            let events = self.shared.events.clone();
-            let report: SeatEvents = Box::new(move |session, e| {
-                let _ = events.send((session.to_owned(), e));
-            });
-            let shared = Arc::downgrade(&self.shared);
-            let release: ReleasePort = Box::new(move |port| {
-                if let Some(shared) = shared.upgrade() {
-                    shared.pool.lock().unwrap_or_else(|e| e.into_inner()).release_port(port);
-                }
-            });
-            (report, release)
-        };
-        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).join(room, session, pair, start);
-        Ok(port)
-    }
-
-    /// Conference rooms open here, and the seats in them.
-    pub fn room_counts(&self) -> (usize, usize) {
-        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).counts()
     }
 
     /// Stops a relay (it returns its ports to the pool as it ends), counting what it relayed.
@@ -295,32 +272,17 @@ impl MediaNode {
                     _ => reply.error = format!("bad DTMF: leg {} digit {:?}", d.leg, d.digit),
                 }
             }
-            Some(media_command::Command::RoomJoin(j)) => match self.seat(&j.room, &command.session_id) {
-                Ok(port) => reply.rtp_addr = SocketAddr::new(self.shared.config.advertise_ip, port).to_string(),
-                Err(e) => reply.error = e,
-            },
-            Some(media_command::Command::RoomStream(stream)) => {
-                let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-                match crate::wire::from_wire(&stream) {
-                    Ok((negotiated, signal)) => {
-                        if !rooms.stream(&command.session_id, negotiated, signal) {
-                            reply.error = format!("no seat for session {}", command.session_id);
-                        }
-                    }
-                    Err(e) => reply.error = format!("bad stream: {e}"),
-                }
-            }
-            Some(media_command::Command::RoomControl(c)) => {
-                let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-                if !rooms.control(&command.session_id, c.muted, c.deaf) {
-                    reply.error = format!("no seat for session {}", command.session_id);
-                }
-            }
-            Some(media_command::Command::Release(_))
-                if self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).is_seated(&command.session_id) =>
-            {
-                let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&command.session_id);
-                reply.room_empty = empty.unwrap_or(false);
+            Some(
+                media_command::Command::RoomJoin(_)
+                | media_command::Command::RoomStream(_)
+                | media_command::Command::RoomControl(_)
+                | media_command::Command::RoomPlay(_)
+                | media_command::Command::RoomStopPlaying(_)
+                | media_command::Command::RoomHoldMusic(_)
+                | media_command::Command::RoomRecord(_),
+            ) => self.execute_room(command, &mut reply),
+            Some(media_command::Command::Release(_)) if self.is_seated(&command.session_id) => {
+                self.execute_room(command, &mut reply)
             }
             Some(media_command::Command::Release(_)) => {
                 let relay = {
@@ -351,6 +313,7 @@ impl MediaNode {
                 RelayEvent::Dtmf { leg, digit, duration_ms } => {
                     media_event::Event::Dtmf(DtmfReceived { leg: leg as u32, digit: digit.to_string(), duration_ms })
                 }
+                RelayEvent::PromptEnded { id } => media_event::Event::PromptEnded(PromptEnded { id }),
             };
             let message = MediaEvent {
                 meta: contracts::meta(self.shared.config.node_id.as_str()),

@@ -33,6 +33,8 @@ pub enum RelayEvent {
     NoRtp { leg: usize, seconds: u32 },
     /// `leg`'s far end sent an RFC 4733 digit the other far end cannot receive as such.
     Dtmf { leg: usize, digit: char, duration_ms: u32 },
+    /// A prompt played once (a room's) has been played to its end.
+    PromptEnded { id: u32 },
 }
 
 enum Command {

@@ -1,13 +1,9 @@
 //! The rooms of a media node and who sits in them: a room starts with its first seat and
 //! ends with its last. Commands for a seat are addressed by its session.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-
-use media::sdp::Negotiated;
-
 use crate::ports::PortPair;
 use crate::room::{self, ReleasePort, RoomCommand, RoomHandle, SeatEvents};
+use std::collections::HashMap;
 
 /// Room names are carried in subjects and registry keys: letters, digits, `-`, `_`, `.`.
 pub fn valid_room(name: &str) -> bool {
@@ -45,15 +41,14 @@ impl Rooms {
         self.seats.contains_key(session)
     }
 
-    /// The stream offer/answer agreed for `session`'s seat; false if it has none.
-    pub fn stream(&self, session: &str, negotiated: Negotiated, signal: Option<IpAddr>) -> bool {
-        let command = RoomCommand::Stream { session: session.to_owned(), negotiated, signal };
+    /// Sends `command` to `session`'s room; false if it has no seat.
+    pub fn send(&self, session: &str, command: RoomCommand) -> bool {
         self.handle_of(session).is_some_and(|h| h.send(command))
     }
 
-    pub fn control(&self, session: &str, muted: bool, deaf: bool) -> bool {
-        let command = RoomCommand::Control { session: session.to_owned(), muted, deaf };
-        self.handle_of(session).is_some_and(|h| h.send(command))
+    /// The room `session` sits in.
+    pub fn room_of(&self, session: &str) -> Option<&str> {
+        self.seats.get(session).map(String::as_str)
     }
 
     /// `session` leaves its room: `Some(true)` when the room is empty (and ended) now, `None`

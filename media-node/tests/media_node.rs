@@ -22,6 +22,8 @@ async fn node(bus: &LocalBus, ports: (u16, u16), no_rtp: Option<Duration>) -> Me
         port_min: ports.0,
         port_max: ports.1,
         no_rtp_timeout: no_rtp,
+        prompts_dir: None,
+        recordings_dir: None,
         drain: Default::default(),
     };
     MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::bus::LocalBus;
-use cluster::subjects::{NodeId, SessionId};
+use cluster::bus::{Bus, LocalBus, typed};
+use cluster::contracts::{MediaEvent, RoomPlay, media_event};
+use cluster::subjects::{self, NodeId, SessionId};
 use media::audio::tone;
 use media::endpoint::Endpoint;
 use media::sdp::{Codec, Direction, Negotiated};
@@ -16,6 +17,10 @@ use media_node::{MediaClient, MediaConfig, MediaNode, Seat};
 use tokio::net::UdpSocket;
 
 async fn node(bus: &LocalBus, ports: (u16, u16)) -> MediaNode {
+    node_with(bus, ports, None).await
+}
+
+async fn node_with(bus: &LocalBus, ports: (u16, u16), prompts_dir: Option<std::path::PathBuf>) -> MediaNode {
     let config = MediaConfig {
         node_id: NodeId::new("media-1").unwrap(),
         bind_ip: "127.0.0.1".parse().unwrap(),
@@ -23,6 +28,8 @@ async fn node(bus: &LocalBus, ports: (u16, u16)) -> MediaNode {
         port_min: ports.0,
         port_max: ports.1,
         no_rtp_timeout: None,
+        prompts_dir,
+        recordings_dir: None,
         drain: Default::default(),
     };
     MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()
@@ -145,4 +152,32 @@ async fn three_seats_of_three_codecs_each_hear_the_others_and_not_themselves() {
         media.free_port_pairs() == free + 3
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_plays_to_the_room_and_its_end_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hound::WavSpec { channels: 1, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut wav = hound::WavWriter::create(dir.path().join("beep.wav"), spec).unwrap();
+    for s in tone::sine(1200.0, 48_000, 24_000, 6000.0) {
+        wav.write_sample(s).unwrap();
+    }
+    wav.finalize().unwrap();
+    let bus = LocalBus::default();
+    let _media = node_with(&bus, (44_100, 44_119), Some(dir.path().to_path_buf())).await;
+    let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
+    let mut phones = [Phone::join(&client, "dave", Codec::pcmu(), 440.0, None).await];
+    let (seat, session) = (phones[0].seat.clone(), phones[0].session.clone());
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
+
+    for bad in ["../beep.wav", "/etc/passwd", "missing.wav"] {
+        let play = RoomPlay { id: 1, file: bad.into(), looped: false, own_seat_only: false };
+        assert!(client.seat_play(&seat, &session, play).await.is_err(), "{bad} refused");
+    }
+    let play = RoomPlay { id: 7, file: "beep.wav".into(), looped: false, own_seat_only: false };
+    client.seat_play(&seat, &session, play).await.unwrap();
+    talk(&mut phones, 20).await;
+    assert!(phones[0].power(1200.0) > 50.0 * phones[0].power(440.0).max(1.0), "the room hears the prompt (a 48 kHz file)");
+    let ended = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the prompt's end").unwrap();
+    assert!(matches!(ended.message.event, Some(media_event::Event::PromptEnded(p)) if p.id == 7), "{:?}", ended.message.event);
 }

@@ -11,4 +11,4 @@ pub mod routes;
 pub mod stats;
 
 pub use self::node::{Interceptors, RouterConfig, StartError, start};
-pub use self::routes::{Route, Target};
+pub use self::routes::{Route, RouteMedia, Target};

@@ -227,6 +227,9 @@ impl Router {
             target_edge_id: String::new(),
             target_flow: None,
             busy_key,
+            record: route.media.record,
+            greeting: route.media.greeting.clone().unwrap_or_default(),
+            music_on_hold: route.media.music_on_hold.clone().unwrap_or_default(),
         }
     }
 

@@ -32,6 +32,18 @@ pub struct Route {
     /// The in-process interceptor (`RouterConfig::interceptors`) deciding this route's calls
     /// instead of `policy`.
     pub interceptor: Option<String>,
+    /// What the media does for the route's calls (conference routes).
+    pub media: RouteMedia,
+}
+
+/// Media options of a route: recording, and prompt files played to the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteMedia {
+    pub record: bool,
+    /// Played to the caller alone on arrival.
+    pub greeting: Option<String>,
+    /// Played while the caller is alone.
+    pub music_on_hold: Option<String>,
 }
 
 impl Target {
@@ -63,6 +75,7 @@ mod tests {
             ring_timeout_secs: 0,
             voicemail: None,
             interceptor: None,
+            media: RouteMedia::default(),
         }
     }
 

@@ -29,7 +29,16 @@ struct Harness {
 
 fn route(user: &str, target: Target, policy: IncomingCallPolicy) -> Route {
     let user_re = Regex::new(user).unwrap();
-    Route { name: user.into(), user: user_re, target, policy, ring_timeout_secs: 0, voicemail: None, interceptor: None }
+    Route {
+        name: user.into(),
+        user: user_re,
+        target,
+        policy,
+        ring_timeout_secs: 0,
+        voicemail: None,
+        interceptor: None,
+        media: Default::default(),
+    }
 }
 
 fn config(routes: Vec<Route>, interceptors: Interceptors) -> RouterConfig {

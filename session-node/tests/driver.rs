@@ -59,6 +59,8 @@ async fn harness(media: bool) -> Harness {
             port_min: port,
             port_max: port + 19,
             no_rtp_timeout: None,
+            prompts_dir: None,
+            recordings_dir: None,
             drain: Default::default(),
         };
         MediaNode::start(config, shared.clone()).await.unwrap();

@@ -93,6 +93,10 @@ pub struct MediaSection {
     pub rtp_ports: String,
     /// End calls whose RTP stops for this long (0: never).
     pub no_rtp_timeout_secs: u64,
+    /// Directory of the WAV files rooms play (prompts, music on hold); empty: none.
+    pub prompts_dir: String,
+    /// Directory recordings are written to (created if missing); empty: no recording.
+    pub recordings_dir: String,
 }
 
 impl Default for MediaSection {
@@ -102,6 +106,8 @@ impl Default for MediaSection {
             advertise: String::new(),
             rtp_ports: "20000-29999".into(),
             no_rtp_timeout_secs: 0,
+            prompts_dir: String::new(),
+            recordings_dir: String::new(),
         }
     }
 }
@@ -189,6 +195,13 @@ pub struct RouteSection {
     /// An in-process interceptor, registered by name by a program embedding Callmesh
     /// (`roles::Extensions`), decides the route's calls instead of `policy`.
     pub interceptor: Option<String>,
+    /// Record the route's calls (`media.recordings_dir`; conference routes).
+    #[serde(default)]
+    pub record: bool,
+    /// A prompt file (`media.prompts_dir`) played to each caller on arrival (conference routes).
+    pub greeting: Option<String>,
+    /// A prompt file played, looped, while a caller is alone (conference routes).
+    pub music_on_hold: Option<String>,
 }
 
 fn accept_all() -> IncomingCallPolicy {
@@ -228,6 +241,9 @@ impl Config {
             ring_timeout_secs: 0,
             voicemail: None,
             interceptor: None,
+            record: false,
+            greeting: None,
+            music_on_hold: None,
         }]
     }
 }

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
-use router::{Route, Target};
+use router::{Route, RouteMedia, Target};
 use sip::message::{Host, Uri};
 
 use super::{Config, ConfigError};
@@ -34,6 +35,8 @@ pub struct Validated {
     pub media_advertise: Option<IpAddr>,
     pub rtp_ports: RtpPorts,
     pub no_rtp_timeout: Option<Duration>,
+    pub prompts_dir: Option<PathBuf>,
+    pub recordings_dir: Option<PathBuf>,
     pub realm: String,
     pub secret: String,
     pub users: HashMap<String, String>,
@@ -157,6 +160,8 @@ impl Config {
                 return Err(invalid(&format!("users[{i}].username"), format!("{:?} is listed twice", u.username)));
             }
         }
+        let prompts = prompts_dir(&self.media.prompts_dir)?;
+        let recordings = (!self.media.recordings_dir.is_empty()).then(|| PathBuf::from(&self.media.recordings_dir));
         let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
         let mut routes = Vec::new();
         for (i, r) in sections.into_iter().enumerate() {
@@ -177,6 +182,14 @@ impl Config {
             if let Some(v) = &r.voicemail {
                 parse_uri(&key("voicemail"), v)?;
             }
+            for (name, file) in [("greeting", &r.greeting), ("music_on_hold", &r.music_on_hold)] {
+                if let Some(file) = file {
+                    prompt_file(&key(name), prompts.as_deref(), file)?;
+                }
+            }
+            if r.record && recordings.is_none() {
+                return Err(invalid(&key("record"), "needs media.recordings_dir"));
+            }
             routes.push(Route {
                 name: r.name.unwrap_or_else(|| format!("routes[{i}]")),
                 user,
@@ -185,6 +198,7 @@ impl Config {
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
                 interceptor: r.interceptor,
+                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold: r.music_on_hold },
             });
         }
         let kube = KubeSettings {
@@ -205,6 +219,8 @@ impl Config {
             media_advertise,
             rtp_ports: parse_ports(&self.media.rtp_ports)?,
             no_rtp_timeout: (self.media.no_rtp_timeout_secs > 0).then(|| Duration::from_secs(self.media.no_rtp_timeout_secs)),
+            prompts_dir: prompts,
+            recordings_dir: recordings,
             realm: self.auth.realm,
             secret: self.auth.secret,
             users,
@@ -233,6 +249,28 @@ mod async_nats_addr {
             Ok(Addr)
         }
     }
+}
+
+/// A prompt a route names: a WAV file in the prompt directory.
+fn prompt_file(key: &str, dir: Option<&std::path::Path>, file: &str) -> Result<(), ConfigError> {
+    let dir = dir.ok_or_else(|| invalid(key, "needs media.prompts_dir"))?;
+    let plain = std::path::Path::new(file).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain || !dir.join(file).is_file() {
+        return Err(invalid(key, format!("no prompt file {file:?} in {}", dir.display())));
+    }
+    Ok(())
+}
+
+/// The prompt directory, which must exist when set.
+fn prompts_dir(dir: &str) -> Result<Option<PathBuf>, ConfigError> {
+    if dir.is_empty() {
+        return Ok(None);
+    }
+    let path = PathBuf::from(dir);
+    if !path.is_dir() {
+        return Err(invalid("media.prompts_dir", format!("{dir:?} is not a directory")));
+    }
+    Ok(Some(path))
 }
 
 #[cfg(test)]

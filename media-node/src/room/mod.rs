@@ -2,8 +2,15 @@
 //! codec, jitter buffer, RTP both ways), mixed every 20 ms with mix-minus
 //! (`media::audio::mixer`: each seat hears everyone but itself, G.711 and Opus seats in one
 //! room at 16 kHz). A seat takes RTP only from the source its far end signalled (`latch`).
-//! Muted seats are not heard; deaf seats hear silence. One task per room; each seat's socket
-//! has a reader task that hands datagrams to it.
+//! Muted seats are not heard; deaf seats hear silence. Prompts play to the room or to one
+//! seat, whose prompt takes the place of the room while it plays (`player.rs`; their end is
+//! reported), music on hold to a seat alone in its room, and
+//! the room can be recorded (`recording.rs`, off this task). One task per room; each seat's
+//! socket has a reader task that hands datagrams to it.
+
+mod player;
+
+pub use player::at_rate;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,12 +25,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use self::player::Player;
 use crate::latch::{Latch, Verdict};
 use crate::ports::PortPair;
+use crate::recording::{Recording, RecordingInfo};
 use crate::relay::RelayEvent;
 
 /// The mixing rate: wideband, so Opus seats keep their bandwidth beside G.711 ones.
-const MIX_RATE: u32 = 16_000;
+pub const MIX_RATE: u32 = 16_000;
+/// The mixer's participant for music on hold (seats count up from 1; room prompts from 2^32).
+const HOLD_MUSIC: u64 = u64::MAX;
 const FRAME: Duration = Duration::from_millis(20);
 
 /// What a room is asked to do.
@@ -48,6 +59,29 @@ pub enum RoomCommand {
     Leave {
         session: String,
     },
+    /// Play `samples` (mono PCM at `rate` Hz) to `seat`'s session only, or to the whole room;
+    /// once (its end is reported to `requester` with `id`) or looped until stopped.
+    Play {
+        id: u32,
+        requester: String,
+        seat: Option<String>,
+        samples: Arc<Vec<i16>>,
+        rate: u32,
+        looped: bool,
+    },
+    StopPlaying {
+        id: u32,
+    },
+    /// Music for a seat alone in the room (none: silence).
+    HoldMusic {
+        samples: Option<(Arc<Vec<i16>>, u32)>,
+    },
+    /// Record the room (`first`: the party on the first channel of a stereo recording).
+    Record {
+        info: RecordingInfo,
+        first: Option<String>,
+    },
+    StopRecording,
 }
 
 /// Gives a seat's port back to the pool (its sockets are closed).
@@ -85,6 +119,9 @@ struct Room {
     seats: HashMap<String, Seat>,
     mixer: Mixer,
     next_id: u64,
+    players: Vec<Player>,
+    hold_music: Option<Player>,
+    recording: Option<(Recording, Option<String>)>,
     datagrams: mpsc::UnboundedSender<(String, Vec<u8>, SocketAddr)>,
     events: SeatEvents,
     release: ReleasePort,
@@ -95,7 +132,18 @@ struct Room {
 pub fn start(name: String, events: SeatEvents, release: ReleasePort) -> RoomHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (datagrams, incoming) = mpsc::unbounded_channel();
-    let room = Room { name, seats: HashMap::new(), mixer: Mixer::new(MIX_RATE, FRAME), next_id: 1, datagrams, events, release };
+    let room = Room {
+        name,
+        seats: HashMap::new(),
+        mixer: Mixer::new(MIX_RATE, FRAME),
+        next_id: 1,
+        players: Vec::new(),
+        hold_music: None,
+        recording: None,
+        datagrams,
+        events,
+        release,
+    };
     tokio::spawn(room.run(rx, incoming));
     RoomHandle { commands: tx }
 }
@@ -140,7 +188,62 @@ impl Room {
                     let _ = self.mixer.remove(seat.id);
                     (self.release)(seat.port);
                 }
+                if let Some((r, _)) = &self.recording {
+                    r.left(&session);
+                }
+                self.players.retain(|p| p.seat.as_deref() != Some(session.as_str()));
             }
+            RoomCommand::Play { id, requester, seat, samples, rate, looped } => {
+                self.play(id, requester, seat, &samples, rate, looped)
+            }
+            RoomCommand::StopPlaying { id } => {
+                for p in self.players.iter().filter(|p| p.id == id && p.seat.is_none()) {
+                    let _ = self.mixer.remove(room_player(p.id));
+                }
+                self.players.retain(|p| p.id != id);
+            }
+            RoomCommand::HoldMusic { samples } => {
+                let _ = self.mixer.remove(HOLD_MUSIC);
+                self.hold_music = samples.and_then(|(samples, rate)| {
+                    let samples = at_rate(&samples, rate, MIX_RATE).ok()?;
+                    self.mixer.add(HOLD_MUSIC, MIX_RATE).ok()?;
+                    Some(Player::new(0, String::new(), None, samples, true))
+                });
+            }
+            RoomCommand::Record { info, first } => {
+                if self.recording.is_none() {
+                    match Recording::start(info) {
+                        Ok(r) => {
+                            // Seats with a stream now; the others when theirs comes.
+                            for (session, ep) in self.seats.iter().filter_map(|(s, seat)| Some((s, seat.endpoint.as_ref()?))) {
+                                r.joined(session, &ep.negotiated.codec.name);
+                            }
+                            self.recording = Some((r, first));
+                        }
+                        Err(e) => tracing::warn!(room = %self.name, error = %e, "recording not started"),
+                    }
+                }
+            }
+            RoomCommand::StopRecording => self.recording = None,
+        }
+    }
+
+    fn play(&mut self, id: u32, requester: String, seat: Option<String>, samples: &[i16], rate: u32, looped: bool) {
+        let to_rate = match &seat {
+            Some(s) => self.seats.get(s).and_then(|s| s.endpoint.as_ref()).map(|e| e.rate),
+            None => Some(MIX_RATE),
+        };
+        let Some(to_rate) = to_rate else {
+            return tracing::warn!(room = %self.name, ?seat, "prompt for a seat without a stream: not played");
+        };
+        match at_rate(samples, rate, to_rate) {
+            Ok(samples) => {
+                if seat.is_none() && self.mixer.add(room_player(id), MIX_RATE).is_err() {
+                    return tracing::warn!(room = %self.name, id, "a room prompt with that id plays already");
+                }
+                self.players.push(Player::new(id, requester, seat, samples, looped));
+            }
+            Err(e) => tracing::warn!(room = %self.name, error = %e, "prompt not played"),
         }
     }
 
@@ -183,6 +286,9 @@ impl Room {
                         tracing::warn!(room = %self.name, %session, error = %e, "seat not mixed");
                         return;
                     }
+                    if let (None, Some((r, _))) = (&slot, &self.recording) {
+                        r.joined(session, &ep.negotiated.codec.name);
+                    }
                     *slot = Some(ep);
                 }
                 Err(e) => tracing::warn!(room = %self.name, %session, error = %e, "seat's codec not supported"),
@@ -205,7 +311,7 @@ impl Room {
         }
     }
 
-    /// One frame: every seat's audio in, the mix out.
+    /// One frame: every seat's audio and the room's prompts in, the mix out.
     fn tick(&mut self) {
         let now = Instant::now().into_std();
         for seat in self.seats.values_mut() {
@@ -214,24 +320,71 @@ impl Room {
                 let _ = self.mixer.push(seat.id, &pcm);
             }
         }
+        let n = self.mixer.frame_samples();
+        for p in self.players.iter_mut().filter(|p| p.seat.is_none()) {
+            if let Some(pcm) = p.next(n) {
+                let _ = self.mixer.push(room_player(p.id), &pcm);
+            }
+        }
+        if self.seats.len() == 1
+            && let Some(pcm) = self.hold_music.as_mut().and_then(|m| m.next(n))
+        {
+            let _ = self.mixer.push(HOLD_MUSIC, &pcm);
+        }
         self.mixer.mix();
-        for seat in self.seats.values_mut() {
+        self.record();
+        for (session, seat) in &mut self.seats {
             let (Some(ep), Some(to)) = (seat.endpoint.as_mut(), seat.latch.destination()) else { continue };
             if !ep.negotiated.direction.sends() {
                 ep.sender.skip(ep.frame_samples as u32);
                 continue;
             }
-            let silence;
-            let pcm = match self.mixer.output(seat.id) {
-                Ok(heard) if !seat.deaf && heard.len() == ep.frame_samples => heard,
-                _ => {
-                    silence = vec![0i16; ep.frame_samples];
-                    &silence
-                }
+            let mut pcm = match self.mixer.output(seat.id) {
+                Ok(heard) if !seat.deaf && heard.len() == ep.frame_samples => heard.to_vec(),
+                _ => vec![0i16; ep.frame_samples],
             };
-            if let Some(packet) = ep.encode(pcm) {
+            // A prompt to this seat alone takes the place of the room while it plays.
+            if let Some(prompt) = self.players.iter_mut().find(|p| p.seat.as_ref() == Some(session))
+                && let Some(samples) = prompt.next(ep.frame_samples)
+            {
+                pcm = samples;
+            }
+            if let Some(packet) = ep.encode(&pcm) {
                 let _ = seat.socket.try_send_to(&media::rtp::write_packet(&packet), to);
             }
         }
+        self.end_prompts();
     }
+
+    /// Prompts played once that are over: reported to whoever asked, and forgotten.
+    fn end_prompts(&mut self) {
+        let (ended, playing): (Vec<Player>, Vec<Player>) =
+            std::mem::take(&mut self.players).into_iter().partition(Player::is_over);
+        self.players = playing;
+        for p in ended {
+            if p.seat.is_none() {
+                let _ = self.mixer.remove(room_player(p.id));
+            }
+            (self.events)(&p.requester, RelayEvent::PromptEnded { id: p.id });
+        }
+    }
+
+    /// This frame into the recording: the first party's channel and everyone else's.
+    fn record(&self) {
+        let Some((recording, first)) = &self.recording else { return };
+        let clip = |x: i32| x.clamp(-32768, 32767) as i16;
+        let n = self.mixer.frame_samples();
+        let first_id = first.as_ref().and_then(|s| self.seats.get(s)).map(|s| s.id);
+        let mine: Vec<i32> = match first_id.map(|id| self.mixer.contribution(id)) {
+            Some(Ok(c)) if c.len() == n => c.to_vec(),
+            _ => vec![0; n],
+        };
+        let others = self.mixer.total().iter().zip(&mine).map(|(t, m)| clip(t - m)).collect();
+        recording.frame(mine.into_iter().map(clip).collect(), others);
+    }
+}
+
+/// The mixer's participant for room prompt `id`.
+fn room_player(id: u32) -> u64 {
+    (1 << 32) | u64::from(id)
 }

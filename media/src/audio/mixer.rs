@@ -31,6 +31,8 @@ struct Participant {
     gain: i32,
     /// This frame's input at the mixer's rate, gain applied; empty = silent this frame.
     input: Vec<i32>,
+    /// Pushed since the last mix (else silent in the next one).
+    fresh: bool,
     /// The frame this participant hears, at its own rate.
     output: Vec<i16>,
     to_mix: Option<Resampler>,
@@ -75,6 +77,7 @@ impl Mixer {
             id,
             gain: UNITY,
             input: Vec::with_capacity(self.frame_samples),
+            fresh: false,
             output: Vec::new(),
             to_mix,
             from_mix,
@@ -114,13 +117,18 @@ impl Mixer {
         let gain = p.gain;
         p.input.extend(samples.iter().take(frame).map(|&s| (i32::from(s) * gain) >> 8));
         p.input.resize(frame, 0);
+        p.fresh = true;
         Ok(())
     }
 
     /// Mixes this period: afterwards [`Mixer::output`] gives what each participant hears,
-    /// and every input is consumed.
+    /// [`Mixer::total`] the whole mix and [`Mixer::contribution`] each input; a participant
+    /// that pushes nothing before the next mix is silent in it.
     pub fn mix(&mut self) {
         self.total.iter_mut().for_each(|t| *t = 0);
+        for p in self.participants.iter_mut().filter(|p| !p.fresh) {
+            p.input.clear();
+        }
         for p in &self.participants {
             for (t, x) in self.total.iter_mut().zip(&p.input) {
                 *t += x;
@@ -138,8 +146,23 @@ impl Mixer {
                 Some(r) => r.process(&p.scratch, &mut p.output),
                 None => p.output.extend_from_slice(&p.scratch),
             }
-            p.input.clear();
+            p.fresh = false;
         }
+    }
+
+    /// The last mix as a listener outside it hears it (everyone), at the mixer's rate.
+    pub fn total(&self) -> &[i32] {
+        &self.total
+    }
+
+    /// What `id` put into the last mix, at the mixer's rate, gain applied (empty: nothing).
+    pub fn contribution(&self, id: ParticipantId) -> Result<&[i32], MixerError> {
+        Ok(&self.participants[self.index(id)?].input)
+    }
+
+    /// Samples per frame at the mixer's rate.
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
     }
 
     /// What `id` hears this period, at its own rate.
@@ -172,6 +195,21 @@ mod tests {
         assert_eq!(m.output(1).unwrap()[0], 23);
         assert_eq!(m.output(2).unwrap()[0], 103);
         assert_eq!(m.output(3).unwrap()[0], 120);
+    }
+
+    #[test]
+    fn the_total_and_each_contribution_stay_readable_until_the_next_mix() {
+        let mut m = Mixer::new(8000, FRAME);
+        for id in 1..=2 {
+            m.add(id, 8000).unwrap();
+        }
+        m.push(1, &[100; 160]).unwrap();
+        m.push(2, &[20; 160]).unwrap();
+        m.mix();
+        assert_eq!((m.total()[0], m.contribution(1).unwrap()[0], m.contribution(2).unwrap()[0]), (120, 100, 20));
+        m.push(2, &[5; 160]).unwrap();
+        m.mix();
+        assert_eq!((m.total()[0], m.contribution(1).unwrap().len(), m.output(1).unwrap()[0]), (5, 0, 5), "1 was silent");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use cluster::contracts::{RoomPlay, RoutedCall};
 use cluster::registry::{Bucket, RegistryError};
 use cluster::subjects::{NodeId, SessionId};
 use media::sdp::{LocalMedia, NegotiationOptions};
@@ -69,6 +70,30 @@ pub async fn leave_seat(ctx: &Ctx, seat: &Seat, session: &SessionId, room: &str)
         Err(e) => tracing::warn!(%session, %room, error = %e, "seat not released"),
     }
 }
+
+/// What the route asks of a seat that has its stream: music while alone, a greeting to the
+/// caller only, recording (stereo: the caller on the left, the room on the right).
+pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &RoutedCall) {
+    let mut results = Vec::new();
+    if !route.music_on_hold.is_empty() {
+        results.push(("music on hold", ctx.media.seat_hold_music(seat, session, &route.music_on_hold).await));
+    }
+    if !route.greeting.is_empty() {
+        let play = RoomPlay { id: GREETING, file: route.greeting.clone(), looped: false, own_seat_only: true };
+        results.push(("greeting", ctx.media.seat_play(seat, session, play).await));
+    }
+    if route.record {
+        results.push(("recording", ctx.media.seat_record(seat, session, true, "stereo").await));
+    }
+    for (what, result) in results {
+        if let Err(e) = result {
+            tracing::warn!(%session, error = %e, "{what} not started");
+        }
+    }
+}
+
+/// The prompt id of a route's greeting.
+pub const GREETING: u32 = 1;
 
 /// The engine answering `invite` with the seat as its media.
 pub fn engine(config: EngineConfig, seat: &Seat, invite: Message, tx: ServerTx, route: Route) -> Engine {

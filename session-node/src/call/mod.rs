@@ -38,8 +38,10 @@ pub(crate) struct Call {
     owned: Option<OwnedSession>,
     /// The media node holding the call's relay.
     media_node: Option<NodeId>,
-    /// A call to a conference: its seat and room (the engine answers it itself).
+    /// A call to a conference: its seat and room (the engine answers it itself), and what
+    /// the route asks of it once the seat has its stream (then `None`).
     seat: Option<(Seat, String)>,
+    seat_options: Option<RoutedCall>,
     /// Where the caller's SIP comes from (its RTP too, behind NAT).
     caller_ip: IpAddr,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
@@ -72,6 +74,7 @@ impl Call {
             owned: None,
             media_node: None,
             seat: None,
+            seat_options: None,
             caller_ip,
             edges: HashMap::new(),
             busy_key: routed.busy_key,
@@ -115,6 +118,7 @@ impl Call {
             owned: None,
             media_node: None,
             seat,
+            seat_options: Some(routed.clone()),
             caller_ip,
             edges: HashMap::new(),
             busy_key: routed.busy_key,
@@ -147,6 +151,10 @@ impl Call {
                         Some(media_event::Event::Dtmf(d)) => d.digit.chars().next().map(|digit| {
                             MediaInput::Dtmf { slot: d.leg, digit, duration_ms: d.duration_ms }
                         }),
+                        Some(media_event::Event::PromptEnded(p)) => {
+                            tracing::debug!(session = %self.id, prompt = p.id, "prompt played");
+                            None
+                        }
                         None => None,
                     };
                     if let Some(input) = input {
@@ -241,10 +249,13 @@ impl Call {
             }
             // A conference seat's stream, as offer/answer agreed it.
             MediaOutput::Local(negotiated) => {
-                if let Some((seat, _)) = &self.seat
-                    && let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await
-                {
-                    tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
+                if let Some((seat, _)) = &self.seat {
+                    if let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await {
+                        tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
+                    }
+                    if let Some(route) = self.seat_options.take() {
+                        conference::apply_route(&self.ctx, seat, &self.id, &route).await;
+                    }
                 }
             }
         }

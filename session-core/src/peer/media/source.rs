@@ -11,25 +11,8 @@ use crate::peer::error::PeerError;
 
 /// Reads a WAV file as mono PCM at its own rate (channels averaged).
 pub fn load_wav(path: impl AsRef<Path>) -> Result<AudioFrame, PeerError> {
-    let path = path.as_ref();
-    let bad = |e: hound::Error| PeerError::Media(format!("reading {}: {e}", path.display()));
-    let mut reader = hound::WavReader::open(path).map_err(bad)?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let interleaved: Vec<i32> = match spec.sample_format {
-        hound::SampleFormat::Int => {
-            let shift = i32::from(spec.bits_per_sample.saturating_sub(16));
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|v| if shift >= 0 { v >> shift } else { v << -shift }))
-                .collect::<Result<_, _>>()
-        }
-        hound::SampleFormat::Float => reader.samples::<f32>().map(|s| s.map(|v| (v * 32767.0) as i32)).collect::<Result<_, _>>(),
-    }
-    .map_err(bad)?;
-    let samples =
-        interleaved.chunks(channels).map(|c| (c.iter().sum::<i32>() / c.len() as i32).clamp(-32768, 32767) as i16).collect();
-    Ok(AudioFrame::new(samples, spec.sample_rate))
+    let (samples, rate) = media::audio::wav::read_mono(path).map_err(PeerError::Media)?;
+    Ok(AudioFrame::new(samples, rate))
 }
 
 /// `frame` at `rate`: the polyphase resampler where the ratio allows, else linear interpolation.

@@ -1,0 +1,140 @@
+//! The media node's conference rooms on the bus: seats taken (`MediaAllocate` with a room,
+//! or `RoomJoin`), given their stream, muted, played to, recorded, released. Prompts are WAV
+//! files of the node's prompt directory (read once, then kept); recordings go to its
+//! recording directory, named by the session that asked.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cluster::contracts::{MediaCommand, MediaReply, media_command};
+
+use crate::node::MediaNode;
+use crate::recording::{Layout, RecordingInfo};
+use crate::room::{MIX_RATE, ReleasePort, RoomCommand, SeatEvents};
+use crate::rooms::valid_room;
+
+/// A prompt read from disk: mono PCM and its rate.
+pub(crate) type Prompt = Arc<(Vec<i16>, u32)>;
+
+/// `name` inside `dir`, refusing anything that would leave it.
+fn inside(dir: Option<&Path>, name: &str, what: &str) -> Result<PathBuf, String> {
+    let dir = dir.ok_or_else(|| format!("no {what} directory configured"))?;
+    let relative = Path::new(name);
+    if name.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!("bad {what} name {name:?}"));
+    }
+    Ok(dir.join(relative))
+}
+
+impl MediaNode {
+    /// A seat for `session` in `room` (started here if new): its RTP port.
+    pub(crate) fn seat(&self, room: &str, session: &str) -> Result<u16, String> {
+        if !valid_room(room) {
+            return Err(format!("bad room name {room:?}"));
+        }
+        let pair = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).bind_pair(self.shared.config.bind_ip);
+        let pair = pair.map_err(|e| e.to_string())?;
+        let port = pair.rtp_port;
+        let start = || -> (SeatEvents, ReleasePort) {
+            let events = self.shared.events.clone();
+            let report: SeatEvents = Box::new(move |session, e| {
+                let _ = events.send((session.to_owned(), e));
+            });
+            let shared = Arc::downgrade(&self.shared);
+            let release: ReleasePort = Box::new(move |port| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.pool.lock().unwrap_or_else(|e| e.into_inner()).release_port(port);
+                }
+            });
+            (report, release)
+        };
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).join(room, session, pair, start);
+        Ok(port)
+    }
+
+    /// Conference rooms open here, and the seats in them.
+    pub fn room_counts(&self) -> (usize, usize) {
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).counts()
+    }
+
+    pub(crate) fn is_seated(&self, session: &str) -> bool {
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).is_seated(session)
+    }
+
+    /// A prompt file, read the first time it is asked for.
+    fn prompt(&self, file: &str) -> Result<Prompt, String> {
+        let path = inside(self.shared.config.prompts_dir.as_deref(), file, "prompt")?;
+        if let Some(p) = self.shared.prompts.lock().unwrap_or_else(|e| e.into_inner()).get(&path) {
+            return Ok(p.clone());
+        }
+        let prompt: Prompt = Arc::new(media::audio::wav::read_mono(&path)?);
+        crate::room::at_rate(&prompt.0[..prompt.0.len().min(480)], prompt.1, MIX_RATE)?;
+        self.shared.prompts.lock().unwrap_or_else(|e| e.into_inner()).insert(path, prompt.clone());
+        Ok(prompt)
+    }
+
+    /// Sends `command` to `session`'s room, or says it has none.
+    fn to_room(&self, session: &str, command: RoomCommand) -> Result<(), String> {
+        let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.send(session, command) { Ok(()) } else { Err(format!("no seat for session {session}")) }
+    }
+
+    pub(crate) fn execute_room(&self, command: MediaCommand, reply: &mut MediaReply) {
+        let session = command.session_id;
+        let result = match command.command {
+            Some(media_command::Command::RoomJoin(j)) => self.seat(&j.room, &session).map(|port| {
+                reply.rtp_addr = SocketAddr::new(self.shared.config.advertise_ip, port).to_string();
+            }),
+            Some(media_command::Command::RoomStream(stream)) => {
+                crate::wire::from_wire(&stream).map_err(|e| format!("bad stream: {e}")).and_then(|(negotiated, signal)| {
+                    self.to_room(&session, RoomCommand::Stream { session: session.clone(), negotiated, signal })
+                })
+            }
+            Some(media_command::Command::RoomControl(c)) => {
+                self.to_room(&session, RoomCommand::Control { session: session.clone(), muted: c.muted, deaf: c.deaf })
+            }
+            Some(media_command::Command::RoomPlay(p)) => self.prompt(&p.file).and_then(|prompt| {
+                let seat = p.own_seat_only.then(|| session.clone());
+                let samples = Arc::new(prompt.0.clone());
+                let play =
+                    RoomCommand::Play { id: p.id, requester: session.clone(), seat, samples, rate: prompt.1, looped: p.looped };
+                self.to_room(&session, play)
+            }),
+            Some(media_command::Command::RoomStopPlaying(p)) => self.to_room(&session, RoomCommand::StopPlaying { id: p.id }),
+            Some(media_command::Command::RoomHoldMusic(m)) if m.file.is_empty() => {
+                self.to_room(&session, RoomCommand::HoldMusic { samples: None })
+            }
+            Some(media_command::Command::RoomHoldMusic(m)) => self.prompt(&m.file).and_then(|prompt| {
+                let samples = Some((Arc::new(prompt.0.clone()), prompt.1));
+                self.to_room(&session, RoomCommand::HoldMusic { samples })
+            }),
+            Some(media_command::Command::RoomRecord(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),
+            Some(media_command::Command::RoomRecord(r)) => self.record(&session, &r.layout),
+            Some(media_command::Command::Release(_)) => {
+                let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&session);
+                reply.room_empty = empty.unwrap_or(false);
+                Ok(())
+            }
+            _ => Err("not a room command".into()),
+        };
+        if let Err(e) = result {
+            reply.error = e;
+        }
+    }
+
+    fn record(&self, session: &str, layout: &str) -> Result<(), String> {
+        let layout = match layout {
+            "" | "mixed" => Layout::Mixed,
+            "stereo" => Layout::Stereo,
+            other => return Err(format!("unknown recording layout {other:?} (mixed or stereo)")),
+        };
+        let path = inside(self.shared.config.recordings_dir.as_deref(), &format!("{session}.wav"), "recording")?;
+        let room = {
+            let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            rooms.room_of(session).map(str::to_owned).ok_or_else(|| format!("no seat for session {session}"))?
+        };
+        let info = RecordingInfo { room, path, layout, rate: MIX_RATE };
+        self.to_room(session, RoomCommand::Record { info, first: Some(session.to_owned()) })
+    }
+}
