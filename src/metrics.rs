@@ -92,6 +92,11 @@ pub async fn render(node: &Node) -> String {
         m.gauge("media_sessions_active", "Sessions whose RTP this node relays.", media.active_sessions() as u64);
         m.gauge("media_free_port_pairs", "RTP/RTCP port pairs free.", media.free_port_pairs() as u64);
         m.counter("media_rtp_packets_relayed_total", "RTP packets relayed.", media.packets_relayed());
+        m.counter(
+            "media_dtmf_digits_total",
+            "DTMF digits read from RTP (RFC 4733 events or tones in G.711 audio) and reported to sessions.",
+            media.stats().dtmf_digits.load(std::sync::atomic::Ordering::Relaxed),
+        );
         let (rooms, seats) = media.room_counts();
         m.gauge("media_rooms_open", "Conference rooms mixed by this node.", rooms as u64);
         m.gauge("media_room_seats", "Seats taken in this node's conference rooms.", seats as u64);

@@ -228,3 +228,36 @@ async fn a_room_greets_plays_music_to_a_lone_caller_and_records_the_call() {
     assert!(windows.contains(&(Some(1000.0), Some(440.0))), "alice on the left, bob on the right: {windows:?}");
     assert!(!windows.iter().any(|w| w.0 == Some(1500.0)), "the greeting was alice's alone, not the room's: {windows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digits_a_sipp_caller_sends_as_tones_are_read_by_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("digits.pcap");
+    let digits: Vec<i16> =
+        "2468".chars().flat_map(|d| tone::dtmf(d, 8000, 800, 5000.0).unwrap().into_iter().chain([0i16; 800])).collect();
+    testkit::pcap::write_pcmu(&capture, &digits).unwrap();
+    let cm = tokio::task::spawn_blocking(|| Callmesh::all_in_one(ROUTE)).await.unwrap();
+    let sip = cm.sip[0];
+    let report = tokio::task::spawn_blocking(move || {
+        testkit::sipp::Sipp::scenario_file(common::scenario("uac_dtmf_audio.xml"))
+            .remote(sip)
+            .local(testkit::ports::free_local_addr())
+            .media()
+            .key("tones", capture.display())
+            .calls(1)
+            .dial("803")
+            .timeout(Duration::from_secs(30))
+            .run()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    report.assert_clean(1);
+    let cm = tokio::task::spawn_blocking(move || {
+        cm.wait_metric("media_dtmf_digits_total", "the four digits read from the caller's audio", |v| v >= 4);
+        cm
+    })
+    .await
+    .unwrap();
+    assert_eq!(cm.metric("media_dtmf_digits_total"), 4, "each digit once");
+}

@@ -61,6 +61,8 @@ pub struct MediaStats {
     pub packets_refused_released: AtomicU64,
     /// Sessions being relayed.
     pub sessions: Arc<InFlight>,
+    /// DTMF digits read from RTP (RFC 4733 events, or tones in the audio) and reported.
+    pub dtmf_digits: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -311,6 +313,7 @@ impl MediaNode {
             let event = match event {
                 RelayEvent::NoRtp { leg, seconds } => media_event::Event::NoRtp(NoRtp { leg: leg as u32, seconds }),
                 RelayEvent::Dtmf { leg, digit, duration_ms } => {
+                    self.shared.stats.dtmf_digits.fetch_add(1, Ordering::Relaxed);
                     media_event::Event::Dtmf(DtmfReceived { leg: leg as u32, digit: digit.to_string(), duration_ms })
                 }
                 RelayEvent::PromptEnded { id } => media_event::Event::PromptEnded(PromptEnded { id }),

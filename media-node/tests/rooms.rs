@@ -181,3 +181,57 @@ async fn a_prompt_plays_to_the_room_and_its_end_is_reported() {
     let ended = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the prompt's end").unwrap();
     assert!(matches!(ended.message.event, Some(media_event::Event::PromptEnded(p)) if p.id == 7), "{:?}", ended.message.event);
 }
+
+/// `digits` as DTMF tones (100 ms each, 100 ms apart) at 8 kHz.
+fn tones(digits: &str) -> Vec<i16> {
+    digits.chars().flat_map(|d| tone::dtmf(d, 8000, 800, 5000.0).unwrap().into_iter().chain([0i16; 800])).collect()
+}
+
+/// The digits reported for `session` on the bus, until `n` came.
+async fn digits(events: &mut typed::TypedSubscription<MediaEvent>, n: usize) -> String {
+    let mut got = String::new();
+    while got.len() < n {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("a digit").unwrap();
+        if let Some(media_event::Event::Dtmf(d)) = event.message.event {
+            got.push_str(&d.digit);
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digits_are_read_from_events_and_from_tones_in_g711_audio() {
+    let bus = LocalBus::default();
+    let _media = node(&bus, (44_200, 44_219)).await;
+    let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
+    // A phone without RFC 4733: its digits are tones in its audio.
+    let mut phone = Phone::join(&client, "erin", Codec::pcmu(), 440.0, None).await;
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
+    phone.tone = tones("159#");
+    phone.tone.extend([0i16; 8000]);
+    talk(std::slice::from_mut(&mut phone), 50).await;
+    assert_eq!(digits(&mut events, 4).await, "159#");
+
+    // A phone with RFC 4733 events on 101.
+    let session = SessionId::new("frank").unwrap();
+    let seat = client.seat(&session, "room-1", Some(&phone.seat.node)).await.unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let te = media::sdp::TelephoneEvent { send_payload_type: 101, recv_payload_type: 101, clock_rate: 8000 };
+    let theirs = Negotiated { telephone_event: Some(te), ..stream(Codec::pcmu(), Some(socket.local_addr().unwrap())) };
+    client.seat_stream(&seat, &session, &theirs, None).await.unwrap();
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
+    let mut sender = media::rtp::RtpSender::random(0);
+    let dtmf = media::dtmf::DtmfSender::new(8000, Duration::from_millis(20));
+    for digit in ['7', '*'] {
+        let timestamp = sender.timestamp();
+        let packets = dtmf.packets(digit, Duration::from_millis(100)).unwrap();
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for p in packets {
+            ticks.tick().await;
+            let packet = sender.packet(101, timestamp, bytes::Bytes::copy_from_slice(&p.payload), p.marker);
+            socket.send_to(&media::rtp::write_packet(&packet), seat.rtp).await.unwrap();
+        }
+        sender.skip(1600);
+    }
+    assert_eq!(digits(&mut events, 2).await, "7*");
+}

@@ -1,6 +1,6 @@
 //! The media core of Callmesh, shared by media nodes and the SDK: SDP offer/answer
 //! ([`sdp`]), RTP/RTCP stream state ([`rtp`]), codecs and rate conversion ([`codec`]),
-//! RFC 4733 DTMF ([`dtmf`]), the adaptive jitter buffer ([`jitter`]), one terminated stream
+//! RFC 4733 DTMF ([`dtmf`]) and DTMF tones in audio ([`inband`]), the adaptive jitter buffer ([`jitter`]), one terminated stream
 //! built from them ([`endpoint`]), mixing and recording ([`audio`]) and call quality
 //! estimates ([`quality`]).
 //!
@@ -12,6 +12,7 @@ pub mod audio;
 pub mod codec;
 pub mod dtmf;
 pub mod endpoint;
+pub mod inband;
 pub mod jitter;
 pub mod quality;
 pub mod rtp;

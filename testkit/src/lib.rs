@@ -6,6 +6,7 @@
 //! - [`ports`]: free UDP/TCP ports.
 //! - [`metrics`]: a Callmesh process's metrics over HTTP.
 //! - [`bins`]: where cargo put the examples and binaries under test.
+//! - [`pcap`]: RTP captures for SIPp to play (tones, in-band DTMF).
 //! - [`kube_api`]: a fake Kubernetes API server (Nodes, Pods, a pod watch).
 //! - [`wait`]: bounded waits on a condition in async tests.
 
@@ -14,6 +15,7 @@ pub mod bins;
 pub mod kube_api;
 pub mod metrics;
 pub mod nats;
+pub mod pcap;
 pub mod ports;
 pub mod process;
 pub mod sipp;

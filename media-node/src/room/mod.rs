@@ -1,5 +1,6 @@
 //! A conference room: N seats, each a call's media terminated here (`media::endpoint`: its
-//! codec, jitter buffer, RTP both ways), mixed every 20 ms with mix-minus
+//! codec, jitter buffer, RTP both ways; DTMF from RFC 4733 events, or from tones in the audio
+//! of a G.711 seat without events — `media::inband`), mixed every 20 ms with mix-minus
 //! (`media::audio::mixer`: each seat hears everyone but itself, G.711 and Opus seats in one
 //! room at 16 kHz). A seat takes RTP only from the source its far end signalled (`latch`).
 //! Muted seats are not heard; deaf seats hear silence. Prompts play to the room or to one
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use media::audio::mixer::Mixer;
 use media::endpoint::{Endpoint, Received};
+use media::inband::ToneDetector;
 use media::sdp::Negotiated;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -110,6 +112,8 @@ struct Seat {
     reader: JoinHandle<()>,
     latch: Latch,
     endpoint: Option<Endpoint>,
+    /// Listens for DTMF tones in the audio of a G.711 seat that sends no RFC 4733 events.
+    tones: Option<ToneDetector>,
     muted: bool,
     deaf: bool,
 }
@@ -262,7 +266,7 @@ impl Room {
         let id = self.next_id;
         self.next_id += 1;
         let seat =
-            Seat { id, port: pair.rtp_port, socket, reader, latch: Latch::default(), endpoint: None, muted: false, deaf: false };
+            Seat { id, port: pair.rtp_port, socket, reader, latch: Latch::default(), endpoint: None, tones: None, muted: false, deaf: false };
         if let Some(old) = self.seats.insert(session, seat) {
             old.reader.abort();
             let _ = self.mixer.remove(old.id);
@@ -289,6 +293,7 @@ impl Room {
                     if let (None, Some((r, _))) = (&slot, &self.recording) {
                         r.joined(session, &ep.negotiated.codec.name);
                     }
+                    seat.tones = (ep.rate == 8000 && ep.dtmf_in.is_none()).then(ToneDetector::new);
                     *slot = Some(ep);
                 }
                 Err(e) => tracing::warn!(room = %self.name, %session, error = %e, "seat's codec not supported"),
@@ -314,11 +319,19 @@ impl Room {
     /// One frame: every seat's audio and the room's prompts in, the mix out.
     fn tick(&mut self) {
         let now = Instant::now().into_std();
-        for seat in self.seats.values_mut() {
+        let mut digits = Vec::new();
+        for (session, seat) in &mut self.seats {
             let Some(ep) = seat.endpoint.as_mut() else { continue };
-            if let Some(pcm) = ep.playout(now).filter(|_| !seat.muted && ep.negotiated.direction.receives()) {
+            let Some(pcm) = ep.playout(now).filter(|_| ep.negotiated.direction.receives()) else { continue };
+            if let Some(tones) = &mut seat.tones {
+                digits.extend(tones.push(&pcm).into_iter().map(|t| (session.clone(), t)));
+            }
+            if !seat.muted {
                 let _ = self.mixer.push(seat.id, &pcm);
             }
+        }
+        for (session, t) in digits {
+            (self.events)(&session, RelayEvent::Dtmf { leg: 0, digit: t.digit, duration_ms: t.duration.as_millis() as u32 });
         }
         let n = self.mixer.frame_samples();
         for p in self.players.iter_mut().filter(|p| p.seat.is_none()) {

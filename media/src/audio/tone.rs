@@ -33,6 +33,23 @@ pub fn dominant_tone(samples: &[i16], rate: u32, candidates: &[f64]) -> Option<(
     (total > 0.0).then(|| (candidates[i], p / total))
 }
 
+/// The two frequencies (row, column) of a DTMF key (ITU-T Q.23).
+pub fn dtmf_frequencies(digit: char) -> Option<(f64, f64)> {
+    const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+    const COLUMNS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    const KEYS: [&str; 4] = ["123A", "456B", "789C", "*0#D"];
+    let digit = digit.to_ascii_uppercase();
+    let row = KEYS.iter().position(|k| k.contains(digit))?;
+    Some((ROWS[row], COLUMNS[KEYS[row].find(digit)?]))
+}
+
+/// `samples` of DTMF key `digit` at `rate`, each tone at `amplitude`.
+pub fn dtmf(digit: char, rate: u32, samples: usize, amplitude: f64) -> Option<Vec<i16>> {
+    let (low, high) = dtmf_frequencies(digit)?;
+    let (low, high) = (sine(low, rate, samples, amplitude), sine(high, rate, samples, amplitude));
+    Some(low.iter().zip(&high).map(|(a, b)| a.saturating_add(*b)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
