@@ -97,6 +97,11 @@ pub async fn render(node: &Node) -> String {
             "DTMF digits read from RTP (RFC 4733 events or tones in G.711 audio) and reported to sessions.",
             media.stats().dtmf_digits.load(std::sync::atomic::Ordering::Relaxed),
         );
+        m.counter(
+            "media_quality_alerts_total",
+            "Times a relayed leg's quality fell to poor or critical (E-model MOS under 3.0 over 5 s).",
+            media.stats().quality_alerts.load(std::sync::atomic::Ordering::Relaxed),
+        );
         let (rooms, seats) = media.room_counts();
         m.gauge("media_rooms_open", "Conference rooms mixed by this node.", rooms as u64);
         m.gauge("media_room_seats", "Seats taken in this node's conference rooms.", seats as u64);

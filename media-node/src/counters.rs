@@ -1,10 +1,12 @@
 //! What a leg of a relay counts: packets and bytes each way, RFC 3550 loss and jitter of
 //! what its far end sends (from `media::rtp::RtpReceiver`, summed over the sources a leg
 //! has had), RTCP, and what was dropped — not RTP at all, or from a source the leg does
-//! not take media from (safe latching). Atomics written by the relay task, read by anyone.
+//! not take media from (safe latching), and the E-model MOS of each quality interval.
+//! Atomics written by the relay task, read by anyone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use media::quality::{CodecImpairment, QualityAlertLevel, QualityEstimate, QualityInputs};
 use media::rtp::RtpReceiver;
 
 /// Counters of one leg (what its far end sent us, and what we sent it).
@@ -23,6 +25,9 @@ pub struct LegCounters {
     pub invalid_packets: AtomicU64,
     /// Packets from a source the leg does not take media from, dropped.
     pub refused_packets: AtomicU64,
+    /// E-model MOS × 100 over the last quality interval, and the worst interval's (0: none).
+    pub mos_centi: AtomicU64,
+    pub worst_mos_centi: AtomicU64,
 }
 
 /// A snapshot of a leg's counters.
@@ -37,6 +42,8 @@ pub struct LegSnapshot {
     pub rtcp_packets: u64,
     pub invalid_packets: u64,
     pub refused_packets: u64,
+    pub mos: f64,
+    pub worst_mos: f64,
 }
 
 impl LegCounters {
@@ -52,6 +59,8 @@ impl LegCounters {
             rtcp_packets: l(&self.rtcp_packets),
             invalid_packets: l(&self.invalid_packets),
             refused_packets: l(&self.refused_packets),
+            mos: l(&self.mos_centi) as f64 / 100.0,
+            worst_mos: l(&self.worst_mos_centi) as f64 / 100.0,
         }
     }
 
@@ -66,17 +75,55 @@ impl LegCounters {
 pub struct Reception {
     receiver: RtpReceiver,
     lost_before: u64,
+    clock_rate: u32,
+    /// The alert level last reported.
+    level: Option<QualityAlertLevel>,
+}
+
+/// A leg's quality over one interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    pub inputs: QualityInputs,
+    pub estimate: QualityEstimate,
+    /// The alert level changed with this interval.
+    pub changed: bool,
 }
 
 impl Reception {
     pub fn new(clock_rate: u32) -> Self {
-        Reception { receiver: RtpReceiver::new(clock_rate.max(1000)), lost_before: 0 }
+        let clock_rate = clock_rate.max(1000);
+        Reception { receiver: RtpReceiver::new(clock_rate), lost_before: 0, clock_rate, level: None }
+    }
+
+    /// The quality of the interval since the last call (RFC 3550 A.3 fraction lost, A.8
+    /// jitter; no round trip: the relay is not an end of the RTCP), recorded in `counters`.
+    /// `None` before a source is established.
+    pub fn interval(&mut self, now: std::time::Instant, counters: &LegCounters) -> Option<Quality> {
+        let block = self.receiver.report_block(now)?;
+        let codec = if self.clock_rate == 48_000 { CodecImpairment::OPUS } else { CodecImpairment::G711 };
+        let inputs = QualityInputs {
+            loss_percent: f64::from(block.fraction_lost) * 100.0 / 256.0,
+            jitter_ms: f64::from(block.jitter) * 1000.0 / f64::from(self.clock_rate),
+            round_trip_ms: 0.0,
+            frame_ms: 20.0,
+            codec,
+        };
+        let estimate = media::quality::estimate(&inputs);
+        let centi = (estimate.mos * 100.0).round() as u64;
+        counters.mos_centi.store(centi, Ordering::Relaxed);
+        let worst = counters.worst_mos_centi.load(Ordering::Relaxed);
+        if worst == 0 || centi < worst {
+            counters.worst_mos_centi.store(centi, Ordering::Relaxed);
+        }
+        let changed = self.level != Some(estimate.level);
+        self.level = Some(estimate.level);
+        Some(Quality { inputs, estimate, changed })
     }
 
     /// A far end with another clock: a new receiver, the loss so far kept.
     pub fn restart(&mut self, clock_rate: u32) {
         let lost = self.lost_now();
-        *self = Reception { lost_before: lost, ..Reception::new(clock_rate) };
+        *self = Reception { lost_before: lost, level: self.level, ..Reception::new(clock_rate) };
     }
 
     fn lost_now(&self) -> u64 {
@@ -138,6 +185,32 @@ mod tests {
         rx.restart(48_000);
         feed(&mut rx, 3, &[1, 2, 3]);
         assert_eq!(counters.snapshot().packets_lost, 4, "a new far end keeps what was lost before");
+    }
+
+    #[test]
+    fn each_interval_is_scored_and_a_change_of_level_stands_out() {
+        let (counters, t0) = (LegCounters::default(), Instant::now());
+        let mut rx = Reception::new(8000);
+        let at = |i: u64| t0 + Duration::from_millis(20 * i);
+        for seq in 0..250u16 {
+            rx.on_packet(&packet(3, seq), at(u64::from(seq)), &counters);
+        }
+        let clean = rx.interval(at(250), &counters).unwrap();
+        assert!(clean.changed && clean.estimate.mos > 4.0, "{clean:?}");
+        // The next 5 s lose every fifth packet: 20 %.
+        for seq in (250..500u16).filter(|s| s % 5 != 0) {
+            rx.on_packet(&packet(3, seq), at(u64::from(seq)), &counters);
+        }
+        let lossy = rx.interval(at(500), &counters).unwrap();
+        assert!((19.0..21.0).contains(&lossy.inputs.loss_percent), "{lossy:?}");
+        assert!(lossy.changed && lossy.estimate.mos < 3.0, "{lossy:?}");
+        let snapshot = counters.snapshot();
+        assert_eq!((snapshot.mos, snapshot.worst_mos), ((lossy.estimate.mos * 100.0).round() / 100.0, snapshot.mos));
+        for seq in 500..750u16 {
+            rx.on_packet(&packet(3, seq), at(u64::from(seq)), &counters);
+        }
+        assert!(rx.interval(at(750), &counters).unwrap().changed, "back to good");
+        assert!(counters.snapshot().worst_mos < 3.0, "the worst interval is kept");
     }
 
     #[test]

@@ -15,10 +15,11 @@ use cluster::bus::typed::{self, Received};
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
     self, DtmfReceived, MediaAllocate, MediaAllocation, MediaCommand, MediaEvent, MediaLeg, MediaReply, NoRtp, PromptEnded,
-    media_command, media_event,
+    QualityChanged, media_command, media_event,
 };
 use cluster::drain::{Drain, InFlight};
 use cluster::subjects::{self, NodeId, SessionId, groups};
+use media::quality::QualityAlertLevel;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -63,6 +64,8 @@ pub struct MediaStats {
     pub sessions: Arc<InFlight>,
     /// DTMF digits read from RTP (RFC 4733 events, or tones in the audio) and reported.
     pub dtmf_digits: AtomicU64,
+    /// Legs whose quality fell to poor or critical (MOS under 3.0).
+    pub quality_alerts: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -317,6 +320,13 @@ impl MediaNode {
                     media_event::Event::Dtmf(DtmfReceived { leg: leg as u32, digit: digit.to_string(), duration_ms })
                 }
                 RelayEvent::PromptEnded { id } => media_event::Event::PromptEnded(PromptEnded { id }),
+                RelayEvent::Quality { leg, mos, loss_percent, jitter_ms, level } => {
+                    if level >= QualityAlertLevel::Poor {
+                        self.shared.stats.quality_alerts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let level = level.to_string();
+                    media_event::Event::Quality(QualityChanged { leg: leg as u32, mos, loss_percent, jitter_ms, level })
+                }
             };
             let message = MediaEvent {
                 meta: contracts::meta(self.shared.config.node_id.as_str()),

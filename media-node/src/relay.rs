@@ -19,6 +19,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use media::quality::QualityAlertLevel;
+
 use crate::client::FarEnd;
 use crate::counters::{LegCounters, LegSnapshot, Reception};
 use crate::dtmf::{self, Injection};
@@ -27,7 +29,7 @@ use crate::ports::PortPair;
 use crate::stream::OutStream;
 
 /// Something the relay reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RelayEvent {
     /// No RTP arrived on `leg` for `seconds`.
     NoRtp { leg: usize, seconds: u32 },
@@ -35,7 +37,12 @@ pub enum RelayEvent {
     Dtmf { leg: usize, digit: char, duration_ms: u32 },
     /// A prompt played once (a room's) has been played to its end.
     PromptEnded { id: u32 },
+    /// `leg`'s quality moved to another alert level.
+    Quality { leg: usize, mos: f64, loss_percent: f64, jitter_ms: f64, level: QualityAlertLevel },
 }
+
+/// How often each leg's quality is scored.
+pub const QUALITY_INTERVAL: Duration = Duration::from_secs(5);
 
 enum Command {
     Connect { leg: usize, far: FarEnd },
@@ -143,6 +150,7 @@ async fn run(
     let mut buf = [0u8; 2048];
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut dtmf_tick = tokio::time::interval(Duration::from_millis(20));
+    let mut quality_tick = tokio::time::interval_at(Instant::now() + QUALITY_INTERVAL, QUALITY_INTERVAL);
     loop {
         let (leg, kind) = tokio::select! {
             Ok(()) = sockets[0][RTP].readable() => (0, RTP),
@@ -166,6 +174,10 @@ async fn run(
             }
             _ = ticker.tick(), if no_rtp_after.is_some() => {
                 state.check_silence(no_rtp_after.unwrap_or_default(), &events);
+                continue;
+            }
+            _ = quality_tick.tick() => {
+                state.score(&events);
                 continue;
             }
         };
@@ -280,6 +292,23 @@ impl State {
                 let c = &self.counters[leg];
                 LegCounters::count(&c.packets_sent, 1);
                 LegCounters::count(&c.bytes_sent, n as u64);
+            }
+        }
+    }
+
+    /// Each leg's quality over the last interval; a change of alert level is reported.
+    fn score(&mut self, events: &EventSink) {
+        let now = Instant::now().into_std();
+        for leg in 0..2 {
+            let Some(q) = self.reception[leg].interval(now, &self.counters[leg]) else { continue };
+            if q.changed {
+                events(RelayEvent::Quality {
+                    leg,
+                    mos: q.estimate.mos,
+                    loss_percent: q.inputs.loss_percent,
+                    jitter_ms: q.inputs.jitter_ms,
+                    level: q.estimate.level,
+                });
             }
         }
     }

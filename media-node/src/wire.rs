@@ -102,6 +102,8 @@ pub(crate) fn leg_stats(leg: usize, c: &LegSnapshot) -> LegStats {
         rtcp_packets: c.rtcp_packets,
         jitter_ms: c.jitter_ms,
         packets_refused: c.refused_packets,
+        mos: c.mos,
+        worst_mos: c.worst_mos,
     }
 }
 

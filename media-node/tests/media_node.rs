@@ -264,3 +264,40 @@ async fn rtp_ahead_of_the_answer_waits_for_it_and_only_the_answerers_is_relayed(
     assert_eq!(media.session_counters("early").unwrap()[1].refused_packets, 1);
     assert!(silent(&stranger, Duration::from_millis(10)).await);
 }
+
+#[tokio::test]
+async fn a_lossy_leg_is_scored_and_its_owner_told() {
+    let bus = LocalBus::default();
+    let _media = node(&bus, (43_600, 43_603), None).await;
+    let session = SessionId::new("lossy").unwrap();
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
+    let (caller, _caller_rtcp) = endpoint().await;
+    let (callee, _callee_rtcp) = endpoint().await;
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
+    // Six seconds of a real-time stream that loses one packet in four.
+    let sending = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for seq in 0..300u16 {
+            ticks.tick().await;
+            if seq % 4 != 3 {
+                let mut packet = rtp(seq, &[0xff; 160]);
+                packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                caller.send_to(&packet, alloc.legs[0]).await.unwrap();
+            }
+        }
+    });
+    let quality = loop {
+        let event = timeout(Duration::from_secs(10), events.next()).await.expect("a quality report").unwrap();
+        if let Some(media_event::Event::Quality(q)) = event.message.event {
+            break q;
+        }
+    };
+    assert_eq!(quality.leg, 0);
+    assert!((20.0..30.0).contains(&quality.loss_percent), "{quality:?}");
+    assert!(quality.mos < 3.0 && (quality.level == "poor" || quality.level == "critical"), "{quality:?}");
+    sending.await.unwrap();
+    let stats = client(&bus).release_with_stats(&alloc.node, &session).await.unwrap();
+    assert!(stats[0].worst_mos > 1.0 && stats[0].worst_mos < 3.0, "{:?}", stats[0]);
+    drop(callee);
+}

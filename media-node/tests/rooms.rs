@@ -206,7 +206,8 @@ async fn digits_are_read_from_events_and_from_tones_in_g711_audio() {
     let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
     // A phone without RFC 4733: its digits are tones in its audio.
     let mut phone = Phone::join(&client, "erin", Codec::pcmu(), 440.0, None).await;
-    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
+    let mut events =
+        typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
     phone.tone = tones("159#");
     phone.tone.extend([0i16; 8000]);
     talk(std::slice::from_mut(&mut phone), 50).await;

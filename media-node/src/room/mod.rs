@@ -265,8 +265,17 @@ impl Room {
         });
         let id = self.next_id;
         self.next_id += 1;
-        let seat =
-            Seat { id, port: pair.rtp_port, socket, reader, latch: Latch::default(), endpoint: None, tones: None, muted: false, deaf: false };
+        let seat = Seat {
+            id,
+            port: pair.rtp_port,
+            socket,
+            reader,
+            latch: Latch::default(),
+            endpoint: None,
+            tones: None,
+            muted: false,
+            deaf: false,
+        };
         if let Some(old) = self.seats.insert(session, seat) {
             old.reader.abort();
             let _ = self.mixer.remove(old.id);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
-use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall, TimeoutAction, media_event};
+use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall, TimeoutAction};
 use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
@@ -146,17 +146,7 @@ impl Call {
                     }
                 }
                 Some(m) = media.next() => {
-                    let input = match m.message.event {
-                        Some(media_event::Event::NoRtp(n)) => Some(MediaInput::NoRtp { slot: n.leg }),
-                        Some(media_event::Event::Dtmf(d)) => d.digit.chars().next().map(|digit| {
-                            MediaInput::Dtmf { slot: d.leg, digit, duration_ms: d.duration_ms }
-                        }),
-                        Some(media_event::Event::PromptEnded(p)) => {
-                            tracing::debug!(session = %self.id, prompt = p.id, "prompt played");
-                            None
-                        }
-                        None => None,
-                    };
+                    let input = wire::media_input(&self.id, m.message);
                     if let Some(input) = input {
                         self.engine.handle_media(input, Instant::now());
                     }

@@ -1,9 +1,11 @@
 //! Between the call engine and the cluster: what an edge reports becomes the engine's SIP
-//! input; what the engine asks to send becomes a command to the edge that carries the leg.
+//! input, what a media node reports its media input; what the engine asks to send becomes
+//! a command to the edge that carries the leg.
 
 use bytes::Bytes;
-use cluster::contracts::{self, EdgeEvent, FailureReason, edge_command, edge_event};
-use session_core::engine::{Failure, Output, Route, ServerTx, SipInput, peer_from_contract, peer_to_contract};
+use cluster::contracts::{self, EdgeEvent, FailureReason, MediaEvent, edge_command, edge_event, media_event};
+use cluster::subjects::SessionId;
+use session_core::engine::{Failure, MediaInput, Output, Route, ServerTx, SipInput, peer_from_contract, peer_to_contract};
 use sip::message::Message;
 use sip::transaction::Peer;
 
@@ -62,4 +64,27 @@ fn send(key: u64, request: &Message, route: &Route) -> edge_command::Command {
         request: request.as_bytes().clone(),
         destination: Some(peer_to_contract(&route.peer)),
     })
+}
+
+/// What a media node reports, for the engine (quality and prompt ends are logged only).
+pub fn media_input(session: &SessionId, event: MediaEvent) -> Option<MediaInput> {
+    match event.event? {
+        media_event::Event::NoRtp(n) => Some(MediaInput::NoRtp { slot: n.leg }),
+        media_event::Event::Dtmf(d) => {
+            d.digit.chars().next().map(|digit| MediaInput::Dtmf { slot: d.leg, digit, duration_ms: d.duration_ms })
+        }
+        media_event::Event::PromptEnded(p) => {
+            tracing::debug!(%session, prompt = p.id, "prompt played");
+            None
+        }
+        media_event::Event::Quality(q) => {
+            let (leg, mos, loss, jitter) = (q.leg, q.mos, q.loss_percent, q.jitter_ms);
+            if q.level == "poor" || q.level == "critical" {
+                tracing::warn!(%session, leg, mos, loss, jitter, level = %q.level, "call quality");
+            } else {
+                tracing::info!(%session, leg, mos, loss, jitter, level = %q.level, "call quality");
+            }
+            None
+        }
+    }
 }
