@@ -110,6 +110,7 @@ pub async fn render(node: &Node) -> String {
             "RTP/RTCP packets dropped because they came from a source the leg takes no media from.",
             media.packets_refused(),
         );
+        m.counter("media_allocations_total", "Relays and room seats allocated.", media.stats().allocations.load(Relaxed));
         m.counter(
             "media_allocation_failures_total",
             "Allocations refused (no ports).",

@@ -149,6 +149,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             node_id: id.clone(),
             bind_ip: config.media_bind,
             advertise_ip: advertised.media,
+            zone: config.media_zone.clone(),
             port_min: config.rtp_ports.min,
             port_max: config.rtp_ports.max,
             no_rtp_timeout: config.no_rtp_timeout,
@@ -216,6 +217,7 @@ fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
         addresses.push(format!("http://{http}"));
     }
     let (session, media, drain) = (node.session.clone(), node.media.clone(), node.drain.clone());
+    let zone = if node.media.is_some() { node.config.media_zone.clone() } else { String::new() };
     Heartbeat::start(registry, Duration::from_secs(5), move || NodeHeartbeat {
         node_id: id.clone(),
         role: role as i32,
@@ -228,6 +230,7 @@ fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
         started_at_unix_ms: started,
         version: env!("CARGO_PKG_VERSION").into(),
         draining: drain.is_draining(),
+        zone: zone.clone(),
         ..Default::default()
     })
 }

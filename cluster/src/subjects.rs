@@ -132,6 +132,11 @@ pub fn media_allocate() -> Subject {
 }
 
 /// Commands for one media node (request/reply).
+/// Allocation requests for one media node (chosen by its headroom), as `media_allocate`.
+pub fn media_node_allocate(node: &NodeId) -> Subject {
+    Subject(format!("{PREFIX}.media.{node}.allocate"))
+}
+
 pub fn media_commands(node: &NodeId) -> Subject {
     Subject(format!("{PREFIX}.media.{node}.commands"))
 }

@@ -17,6 +17,8 @@ use cluster::subjects::{self, NodeId, SessionId};
 use media::sdp::Negotiated;
 use tokio::time::Instant;
 
+use crate::placement::Placement;
+
 /// Why media could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaError {
@@ -62,7 +64,12 @@ pub struct MediaClient {
     timeout: Duration,
     /// How long each allocation took, bus round trip included.
     allocation_time: Arc<Histogram>,
+    /// The media nodes' headroom; without it (or when it knows none) any node answers.
+    placement: Option<Placement>,
 }
+
+/// Nodes asked in turn for one allocation, at most.
+const TRIES: usize = 3;
 
 fn bus_error(e: BusError) -> MediaError {
     match e {
@@ -73,7 +80,48 @@ fn bus_error(e: BusError) -> MediaError {
 
 impl MediaClient {
     pub fn new(bus: Arc<dyn Bus>, sender: &NodeId, timeout: Duration) -> Self {
-        MediaClient { bus, sender: sender.to_string(), timeout, allocation_time: Arc::default() }
+        MediaClient { bus, sender: sender.to_string(), timeout, allocation_time: Arc::default(), placement: None }
+    }
+
+    /// Allocations go to the node with the most headroom in `placement`'s view.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = Some(placement);
+        self
+    }
+
+    /// Asks for `request` (of `pairs` port pairs): the nodes the placement chooses in turn,
+    /// else (no view) whichever node of the queue group answers. `zone`: only its nodes.
+    async fn place(&self, request: &MediaAllocate, pairs: u32, zone: Option<&str>) -> Result<MediaAllocation, MediaError> {
+        let chosen = match &self.placement {
+            Some(p) => p.choose(pairs, zone, |n| rand::random_range(0..n)),
+            None => Vec::new(),
+        };
+        if chosen.is_empty() {
+            if let Some(zone) = zone {
+                return Err(MediaError::Unavailable(format!("no media node with room in zone {zone:?}")));
+            }
+            let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), request, self.timeout).await;
+            return reply.map_err(bus_error);
+        }
+        let mut last = MediaError::Unavailable("no media node answered".into());
+        for node in chosen.into_iter().take(TRIES) {
+            let reply: Result<MediaAllocation, _> =
+                typed::request(self.bus.as_ref(), &subjects::media_node_allocate(&node), request, self.timeout).await;
+            match reply.map_err(bus_error) {
+                Ok(a) if a.error.is_empty() => {
+                    if let Some(p) = &self.placement {
+                        p.allocated(&node, pairs);
+                    }
+                    return Ok(a);
+                }
+                Ok(a) => last = MediaError::Unavailable(a.error),
+                Err(e) => last = e,
+            }
+            if let Some(p) = &self.placement {
+                p.refused(&node);
+            }
+        }
+        Err(last)
     }
 
     /// The time allocations took, for `/metrics`.
@@ -81,8 +129,9 @@ impl MediaClient {
         self.allocation_time.clone()
     }
 
-    /// Allocates a session's two legs; with `caller`, leg 0 is connected to it at once.
-    pub async fn allocate(&self, session: &SessionId, caller: Option<FarEnd>) -> Result<Allocation, MediaError> {
+    /// Allocates a session's two legs (on a node of `zone`, when given); with `caller`, leg 0
+    /// is connected to it at once.
+    pub async fn allocate(&self, session: &SessionId, caller: Option<FarEnd>, zone: Option<&str>) -> Result<Allocation, MediaError> {
         let request = MediaAllocate {
             meta: contracts::meta(&self.sender),
             session_id: session.to_string(),
@@ -91,9 +140,9 @@ impl MediaClient {
             room: String::new(),
         };
         let asked = Instant::now();
-        let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
+        let reply = self.place(&request, 2, zone).await;
         self.allocation_time.observe(asked.elapsed());
-        let reply: MediaAllocation = reply.map_err(bus_error)?;
+        let reply = reply?;
         if !reply.error.is_empty() {
             return Err(MediaError::Unavailable(reply.error));
         }
@@ -111,7 +160,7 @@ impl MediaClient {
 
     /// A seat for the session in conference room `room`: on `node` when the room is known
     /// to be there, else on whichever media node answers (which opens the room).
-    pub async fn seat(&self, session: &SessionId, room: &str, node: Option<&NodeId>) -> Result<Seat, MediaError> {
+    pub async fn seat(&self, session: &SessionId, room: &str, node: Option<&NodeId>, zone: Option<&str>) -> Result<Seat, MediaError> {
         if let Some(node) = node {
             let join = media_command::Command::RoomJoin(RoomJoin { room: room.to_owned() });
             let reply = self.command(node, session, join).await?;
@@ -126,8 +175,7 @@ impl MediaClient {
             caller: None,
             room: room.to_owned(),
         };
-        let reply: MediaAllocation =
-            typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await.map_err(bus_error)?;
+        let reply = self.place(&request, 1, zone).await?;
         if !reply.error.is_empty() {
             return Err(MediaError::Unavailable(reply.error));
         }
@@ -174,6 +222,7 @@ impl MediaClient {
 
     /// The session leaves its seat: true when the room is empty (and closed) now.
     pub async fn leave_seat(&self, seat: &Seat, session: &SessionId) -> Result<bool, MediaError> {
+        self.given_back(&seat.node, 1);
         let reply = self.command(&seat.node, session, media_command::Command::Release(MediaRelease {})).await?;
         Ok(reply.room_empty)
     }
@@ -218,11 +267,19 @@ impl MediaClient {
 
     /// Frees the session's ports, one-way (the node logs the legs' final counters).
     pub async fn release(&self, node: &NodeId, session: &SessionId) -> Result<(), MediaError> {
+        self.given_back(node, 2);
         self.notify(node, session, media_command::Command::Release(MediaRelease {})).await
+    }
+
+    fn given_back(&self, node: &NodeId, pairs: u32) {
+        if let Some(p) = &self.placement {
+            p.released(node, pairs);
+        }
     }
 
     /// Frees the session's ports and returns the final counters of both legs.
     pub async fn release_with_stats(&self, node: &NodeId, session: &SessionId) -> Result<Vec<LegStats>, MediaError> {
+        self.given_back(node, 2);
         self.command(node, session, media_command::Command::Release(MediaRelease {})).await.map(|r| r.stats)
     }
 

@@ -11,6 +11,7 @@
 //! - [`wire`]: a room seat's negotiated stream on the bus.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - `node_rooms`: the node's rooms on the bus (seats, streams, prompts, recordings).
+//! - [`placement`]: which media node takes a call (headroom, zone).
 //! - [`client`]: how session nodes call it.
 
 pub mod client;
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod dtmf;
 pub mod latch;
 pub mod node;
+pub mod placement;
 mod node_rooms;
 pub mod ports;
 pub mod recording;
@@ -29,3 +31,4 @@ pub mod wire;
 
 pub use self::client::{Allocation, FarEnd, MediaClient, MediaError, Seat};
 pub use self::node::{MediaConfig, MediaNode};
+pub use self::placement::Placement;

@@ -39,6 +39,8 @@ pub struct MediaConfig {
     pub bind_ip: IpAddr,
     /// Address put in SDP for far ends to send to (differs from `bind_ip` behind NAT).
     pub advertise_ip: IpAddr,
+    /// The zone this node is in (a label routes may pin calls to; in its heartbeat).
+    pub zone: String,
     pub port_min: u16,
     pub port_max: u16,
     /// Report a leg that received no RTP for this long (off when `None`).
@@ -100,9 +102,12 @@ impl MediaNode {
         let node = MediaNode { shared };
         let allocations =
             typed::queue_subscribe::<MediaAllocate>(bus.as_ref(), &subjects::media_allocate(), groups::MEDIA).await?;
-        let commands =
-            typed::subscribe::<MediaCommand>(bus.as_ref(), &subjects::media_commands(&node.shared.config.node_id)).await?;
+        let id = &node.shared.config.node_id;
+        // Session nodes that chose this node by its headroom ask it directly.
+        let chosen = typed::subscribe::<MediaAllocate>(bus.as_ref(), &subjects::media_node_allocate(id)).await?;
+        let commands = typed::subscribe::<MediaCommand>(bus.as_ref(), &subjects::media_commands(id)).await?;
         tokio::spawn(node.clone().serve_allocations(allocations, bus.clone()));
+        tokio::spawn(node.clone().serve_allocations(chosen, bus.clone()));
         tokio::spawn(node.clone().serve_commands(commands, bus.clone()));
         tokio::spawn(node.clone().forward_events(events_rx, bus));
         Ok(node)
@@ -202,7 +207,7 @@ impl MediaNode {
             request.follow(&span);
             self.answer_allocation(request, bus.as_ref()).instrument(span).await;
         }
-        tracing::info!("media node draining: left the media queue group");
+        tracing::info!("media node draining: takes no more allocations");
     }
 
     async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {

@@ -19,6 +19,7 @@ async fn node(bus: &LocalBus, ports: (u16, u16), no_rtp: Option<Duration>) -> Me
         node_id: NodeId::new("media-1").unwrap(),
         bind_ip: "127.0.0.1".parse().unwrap(),
         advertise_ip: "127.0.0.1".parse().unwrap(),
+        zone: String::new(),
         port_min: ports.0,
         port_max: ports.1,
         no_rtp_timeout: no_rtp,
@@ -74,7 +75,7 @@ async fn relays_both_ways_latching_to_the_real_source() {
     let session = SessionId::new("s1").unwrap();
     let (caller, caller_rtcp) = endpoint().await;
     let (callee, callee_rtcp) = endpoint().await;
-    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None)), None).await.unwrap();
     client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
 
     caller.send_to(&rtp(1, b"hello"), alloc.legs[0]).await.unwrap();
@@ -117,13 +118,13 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     let bus = LocalBus::default();
     let media = node(&bus, (43_100, 43_103), None).await;
     let c = client(&bus);
-    let first = c.allocate(&SessionId::new("a").unwrap(), None).await.unwrap();
-    let err = c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap_err();
+    let first = c.allocate(&SessionId::new("a").unwrap(), None, None).await.unwrap();
+    let err = c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap_err();
     assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
     assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
     c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
     assert_eq!(media.free_port_pairs(), 2);
-    c.allocate(&SessionId::new("b").unwrap(), None).await.unwrap();
+    c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap();
     let unknown = c.release_with_stats(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
     assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
 }
@@ -131,7 +132,7 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
 #[tokio::test]
 async fn without_a_media_node_allocation_fails_fast() {
     let bus = LocalBus::default();
-    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None).await.unwrap_err();
+    let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None, None).await.unwrap_err();
     assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
 }
 
@@ -141,7 +142,7 @@ async fn a_silent_leg_is_reported_to_the_session_owner() {
     let _media = node(&bus, (43_200, 43_219), Some(Duration::from_secs(1))).await;
     let session = SessionId::new("quiet").unwrap();
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
-    let alloc = client(&bus).allocate(&session, None).await.unwrap();
+    let alloc = client(&bus).allocate(&session, None, None).await.unwrap();
     let (far_end, _rtcp) = endpoint().await;
     client(&bus).connect_confirmed(&alloc.node, &session, 0, far(&far_end, None)).await.unwrap();
     let event = timeout(WAIT, events.next()).await.expect("waiting for the no-RTP event").unwrap();
@@ -167,7 +168,7 @@ async fn dtmf_crosses_between_a_leg_with_events_and_one_without() {
     let (caller, _caller_rtcp) = endpoint().await;
     let (callee, _callee_rtcp) = endpoint().await;
     // The caller knows no events (SIP INFO only); the callee negotiated them on 101.
-    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None)), None).await.unwrap();
     client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, Some(101))).await.unwrap();
 
     // The callee's digit: read, reported once (its end comes three times), never sent on.
@@ -214,7 +215,7 @@ async fn a_stranger_spraying_rtp_mid_call_gets_nothing_and_is_counted() {
     let session = SessionId::new("bleed").unwrap();
     let (caller, _caller_rtcp) = endpoint().await;
     let (callee, _callee_rtcp) = endpoint().await;
-    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None)), None).await.unwrap();
     client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
     caller.send_to(&rtp(1, b"hi bob"), alloc.legs[0]).await.unwrap();
     assert_eq!(&recv(&callee).await.0[12..], b"hi bob");
@@ -250,7 +251,7 @@ async fn rtp_ahead_of_the_answer_waits_for_it_and_only_the_answerers_is_relayed(
     let session = SessionId::new("early").unwrap();
     let (caller, _caller_rtcp) = endpoint().await;
     let (callee, _callee_rtcp) = endpoint().await;
-    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None)), None).await.unwrap();
     // The callee starts talking before its 200 OK has reached the session; so does a
     // stranger elsewhere.
     let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
@@ -273,7 +274,7 @@ async fn a_lossy_leg_is_scored_and_its_owner_told() {
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
     let (caller, _caller_rtcp) = endpoint().await;
     let (callee, _callee_rtcp) = endpoint().await;
-    let alloc = client(&bus).allocate(&session, Some(far(&caller, None))).await.unwrap();
+    let alloc = client(&bus).allocate(&session, Some(far(&caller, None)), None).await.unwrap();
     client(&bus).connect_confirmed(&alloc.node, &session, 1, far(&callee, None)).await.unwrap();
     // Six seconds of a real-time stream that loses one packet in four.
     let sending = tokio::spawn(async move {

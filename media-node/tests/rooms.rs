@@ -25,6 +25,7 @@ async fn node_with(bus: &LocalBus, ports: (u16, u16), prompts_dir: Option<std::p
         node_id: NodeId::new("media-1").unwrap(),
         bind_ip: "127.0.0.1".parse().unwrap(),
         advertise_ip: "127.0.0.1".parse().unwrap(),
+        zone: String::new(),
         port_min: ports.0,
         port_max: ports.1,
         no_rtp_timeout: None,
@@ -61,7 +62,7 @@ struct Phone {
 impl Phone {
     async fn join(client: &MediaClient, name: &str, codec: Codec, freq: f64, node: Option<&NodeId>) -> Phone {
         let session = SessionId::new(name).unwrap();
-        let seat = client.seat(&session, "room-1", node).await.unwrap();
+        let seat = client.seat(&session, "room-1", node, None).await.unwrap();
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut ep = Endpoint::new(stream(codec.clone(), Some(seat.rtp)), 48_000).unwrap();
         ep.negotiated.remote_rtp = Some(seat.rtp);
@@ -215,7 +216,7 @@ async fn digits_are_read_from_events_and_from_tones_in_g711_audio() {
 
     // A phone with RFC 4733 events on 101.
     let session = SessionId::new("frank").unwrap();
-    let seat = client.seat(&session, "room-1", Some(&phone.seat.node)).await.unwrap();
+    let seat = client.seat(&session, "room-1", Some(&phone.seat.node), None).await.unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let te = media::sdp::TelephoneEvent { send_payload_type: 101, recv_payload_type: 101, clock_rate: 8000 };
     let theirs = Negotiated { telephone_event: Some(te), ..stream(Codec::pcmu(), Some(socket.local_addr().unwrap())) };

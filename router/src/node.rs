@@ -230,6 +230,7 @@ impl Router {
             record: route.media.record,
             greeting: route.media.greeting.clone().unwrap_or_default(),
             music_on_hold: route.media.music_on_hold.clone().unwrap_or_default(),
+            media_zone: route.media.zone.clone().unwrap_or_default(),
         }
     }
 

@@ -36,7 +36,7 @@ pub struct Route {
     pub media: RouteMedia,
 }
 
-/// Media options of a route: recording, and prompt files played to the caller.
+/// Media options of a route: recording, prompt files played to the caller, the media zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteMedia {
     pub record: bool,
@@ -44,6 +44,8 @@ pub struct RouteMedia {
     pub greeting: Option<String>,
     /// Played while the caller is alone.
     pub music_on_hold: Option<String>,
+    /// Media nodes of this zone only.
+    pub zone: Option<String>,
 }
 
 impl Target {

@@ -14,10 +14,13 @@ use cluster::metrics::Histogram;
 use cluster::ownership::SessionStore;
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
-use media_node::MediaClient;
+use media_node::{MediaClient, Placement};
 use tracing::Instrument;
 
 use crate::call::Call;
+
+/// A node whose heartbeat (every 5 s) is older than this is gone.
+const MEMBER_TTL: Duration = Duration::from_secs(15);
 
 /// Settings of a session node.
 #[derive(Debug, Clone)]
@@ -62,7 +65,13 @@ pub(crate) struct Ctx {
 /// Starts a session node.
 pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<SessionStats>, BusError> {
     let mut routed = typed::queue_subscribe::<RoutedCall>(bus.as_ref(), &subjects::routed_calls(), groups::SESSIONS).await?;
-    let media = MediaClient::new(bus.clone(), &config.node_id, config.media_timeout);
+    // Media nodes are chosen by the headroom their heartbeats announce (any node answers
+    // while none is known).
+    let mut media = MediaClient::new(bus.clone(), &config.node_id, config.media_timeout);
+    match Placement::watch(registry.as_ref(), MEMBER_TTL).await {
+        Ok(placement) => media = media.with_placement(placement),
+        Err(e) => tracing::warn!(error = %e, "no view of the media nodes: any node takes each call"),
+    }
     let stats = Arc::new(SessionStats { media_allocation: media.allocation_time(), ..Default::default() });
     let drain = config.drain.clone();
     let ctx = Arc::new(Ctx {

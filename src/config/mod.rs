@@ -97,6 +97,8 @@ pub struct MediaSection {
     pub prompts_dir: String,
     /// Directory recordings are written to (created if missing); empty: no recording.
     pub recordings_dir: String,
+    /// This media node's zone: a label routes pin calls to (`media_zone`).
+    pub zone: String,
 }
 
 impl Default for MediaSection {
@@ -108,6 +110,7 @@ impl Default for MediaSection {
             no_rtp_timeout_secs: 0,
             prompts_dir: String::new(),
             recordings_dir: String::new(),
+            zone: String::new(),
         }
     }
 }
@@ -202,6 +205,8 @@ pub struct RouteSection {
     pub greeting: Option<String>,
     /// A prompt file played, looped, while a caller is alone (conference routes).
     pub music_on_hold: Option<String>,
+    /// Media nodes of this zone only (`media.zone` of the nodes).
+    pub media_zone: Option<String>,
 }
 
 fn accept_all() -> IncomingCallPolicy {
@@ -244,6 +249,7 @@ impl Config {
             record: false,
             greeting: None,
             music_on_hold: None,
+            media_zone: None,
         }]
     }
 }

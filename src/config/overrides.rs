@@ -19,7 +19,7 @@ pub(super) const KEYS: [(&str, &[&str]); 8] = [
     ("node", &["id", "drain_timeout_secs"]),
     ("nats", &["url", "replicas"]),
     ("sip", &["listen", "advertise", "orphan_timeout_secs"]),
-    ("media", &["bind", "advertise", "rtp_ports", "no_rtp_timeout_secs", "prompts_dir", "recordings_dir"]),
+    ("media", &["bind", "advertise", "rtp_ports", "no_rtp_timeout_secs", "prompts_dir", "recordings_dir", "zone"]),
     ("auth", &["realm", "secret"]),
     ("session", &["lease_secs"]),
     ("http", &["listen"]),

@@ -37,6 +37,7 @@ pub struct Validated {
     pub no_rtp_timeout: Option<Duration>,
     pub prompts_dir: Option<PathBuf>,
     pub recordings_dir: Option<PathBuf>,
+    pub media_zone: String,
     pub realm: String,
     pub secret: String,
     pub users: HashMap<String, String>,
@@ -198,7 +199,7 @@ impl Config {
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
                 interceptor: r.interceptor,
-                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold: r.music_on_hold },
+                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold: r.music_on_hold, zone: r.media_zone },
             });
         }
         let kube = KubeSettings {
@@ -221,6 +222,7 @@ impl Config {
             no_rtp_timeout: (self.media.no_rtp_timeout_secs > 0).then(|| Duration::from_secs(self.media.no_rtp_timeout_secs)),
             prompts_dir: prompts,
             recordings_dir: recordings,
+            media_zone: self.media.zone.clone(),
             realm: self.auth.realm,
             secret: self.auth.secret,
             users,

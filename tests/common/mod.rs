@@ -123,6 +123,36 @@ impl Callmesh {
         Callmesh { processes, sip: vec![sip], http, _nats: Some(nats), dir }
     }
 
+    /// Processes of the given roles on a real nats-server, each `(role, node id, its own
+    /// TOML)` over `extra`; the edge (if any) on a free address first in `sip`.
+    pub fn processes(extra: &str, processes: &[(&str, &str, &str)]) -> Callmesh {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start().unwrap();
+        let sip = free_local_addr();
+        let common = merge(extra, &[("nats", "url", nats.url.clone()), ("sip", "listen", sip.to_string())]);
+        let (mut spawned, mut http) = (Vec::new(), Vec::new());
+        for (role, id, own) in processes {
+            let mut config: toml::Table = own.parse().expect("a process's TOML");
+            for (key, value) in &common {
+                match (config.get_mut(key), value) {
+                    (Some(toml::Value::Table(mine)), toml::Value::Table(shared)) => {
+                        for (k, v) in shared {
+                            mine.entry(k).or_insert_with(|| v.clone());
+                        }
+                    }
+                    (None, v) => {
+                        config.insert(key.clone(), v.clone());
+                    }
+                    _ => {}
+                }
+            }
+            let (p, h) = spawn(&dir, id, &[(*role).into(), "--node-id".into(), (*id).into()], &config);
+            spawned.push(p);
+            http.push(h);
+        }
+        Callmesh { processes: spawned, sip: vec![sip], http, _nats: Some(nats), dir }
+    }
+
     /// A cluster on a real nats-server: two edges (127.0.0.2 and 127.0.0.3), a router, two
     /// session nodes and a media node, each its own process.
     pub fn cluster(extra: &str) -> Callmesh {
@@ -157,6 +187,11 @@ impl Callmesh {
             }
         }
         out
+    }
+
+    /// `name` as process `i` alone reports it.
+    pub fn metric_of(&self, i: usize, name: &str) -> u64 {
+        scrape(self.http[i]).get(&format!("callmesh_{name}")).copied().unwrap_or(0)
     }
 
     pub fn metric(&self, name: &str) -> u64 {

@@ -29,10 +29,11 @@ async fn room_node(ctx: &Ctx, room: &str) -> Option<NodeId> {
     NodeId::new(String::from_utf8_lossy(&entry.value).into_owned()).ok()
 }
 
-/// A seat for `session` in `room`, on the node that has the room (or a new room anywhere).
-pub async fn take_seat(ctx: &Ctx, session: &SessionId, room: &str) -> Result<Seat, MediaError> {
+/// A seat for `session` in `room`, on the node that has the room (or a new room on a node of
+/// `zone`, or anywhere).
+pub async fn take_seat(ctx: &Ctx, session: &SessionId, room: &str, zone: Option<&str>) -> Result<Seat, MediaError> {
     if let Some(node) = room_node(ctx, room).await {
-        match ctx.media.seat(session, room, Some(&node)).await {
+        match ctx.media.seat(session, room, Some(&node), None).await {
             Ok(seat) => return Ok(seat),
             // The node that had it is gone: the room opens again elsewhere.
             Err(e) => {
@@ -41,7 +42,7 @@ pub async fn take_seat(ctx: &Ctx, session: &SessionId, room: &str) -> Result<Sea
             }
         }
     }
-    let seat = ctx.media.seat(session, room, None).await?;
+    let seat = ctx.media.seat(session, room, None, zone).await?;
     let value = Bytes::from(seat.node.to_string());
     match ctx.registry.create(Bucket::Sessions, &room_key(room), value).await {
         Ok(_) => Ok(seat),
@@ -49,7 +50,7 @@ pub async fn take_seat(ctx: &Ctx, session: &SessionId, room: &str) -> Result<Sea
         Err(RegistryError::AlreadyExists(_)) => match room_node(ctx, room).await {
             Some(node) if node != seat.node => {
                 let _ = ctx.media.leave_seat(&seat, session).await;
-                ctx.media.seat(session, room, Some(&node)).await
+                ctx.media.seat(session, room, Some(&node), None).await
             }
             _ => Ok(seat),
         },

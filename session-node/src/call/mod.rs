@@ -44,6 +44,8 @@ pub(crate) struct Call {
     seat_options: Option<RoutedCall>,
     /// Where the caller's SIP comes from (its RTP too, behind NAT).
     caller_ip: IpAddr,
+    /// The media nodes the route allows (empty: any).
+    media_zone: String,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
     edges: HashMap<u64, String>,
     busy_key: String,
@@ -76,6 +78,7 @@ impl Call {
             seat: None,
             seat_options: None,
             caller_ip,
+            media_zone: routed.media_zone.clone(),
             edges: HashMap::new(),
             busy_key: routed.busy_key,
             answered: false,
@@ -96,7 +99,10 @@ impl Call {
         let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
         let caller_ip = caller_route.peer.addr.ip();
         let seat = match media_node::rooms::valid_room(room) {
-            true => conference::take_seat(&ctx, &id, room).await.map_err(|e| (503, e.to_string())),
+            true => {
+                let zone = Some(routed.media_zone.as_str()).filter(|z| !z.is_empty());
+                conference::take_seat(&ctx, &id, room, zone).await.map_err(|e| (503, e.to_string()))
+            }
             false => Err((404, format!("no conference room {room:?}"))),
         };
         let (engine, seat) = match seat {
@@ -118,6 +124,7 @@ impl Call {
             owned: None,
             media_node: None,
             seat,
+            media_zone: routed.media_zone.clone(),
             seat_options: Some(routed.clone()),
             caller_ip,
             edges: HashMap::new(),
@@ -206,7 +213,8 @@ impl Call {
     async fn media(&mut self, request: MediaOutput) {
         match request {
             MediaOutput::Allocate { caller, .. } => {
-                let input = match self.ctx.media.allocate(&self.id, caller.map(far_end)).await {
+                let zone = Some(self.media_zone.as_str()).filter(|z| !z.is_empty());
+                let input = match self.ctx.media.allocate(&self.id, caller.map(far_end), zone).await {
                     Ok(a) => {
                         let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
                         self.media_node = Some(a.node);
