@@ -9,8 +9,8 @@ use std::time::Duration;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply, RoomControl,
-    RoomHoldMusic, RoomJoin, RoomPlay, RoomRecord, media_command,
+    self, LegStats, MediaAllocate, MediaAllocation, MediaCommand, MediaConnect, MediaDtmf, MediaRelease, MediaReply, Record,
+    RoomControl, RoomHoldMusic, RoomJoin, RoomPlay, media_command,
 };
 use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
@@ -131,7 +131,12 @@ impl MediaClient {
 
     /// Allocates a session's two legs (on a node of `zone`, when given); with `caller`, leg 0
     /// is connected to it at once.
-    pub async fn allocate(&self, session: &SessionId, caller: Option<FarEnd>, zone: Option<&str>) -> Result<Allocation, MediaError> {
+    pub async fn allocate(
+        &self,
+        session: &SessionId,
+        caller: Option<FarEnd>,
+        zone: Option<&str>,
+    ) -> Result<Allocation, MediaError> {
         let request = MediaAllocate {
             meta: contracts::meta(&self.sender),
             session_id: session.to_string(),
@@ -160,7 +165,13 @@ impl MediaClient {
 
     /// A seat for the session in conference room `room`: on `node` when the room is known
     /// to be there, else on whichever media node answers (which opens the room).
-    pub async fn seat(&self, session: &SessionId, room: &str, node: Option<&NodeId>, zone: Option<&str>) -> Result<Seat, MediaError> {
+    pub async fn seat(
+        &self,
+        session: &SessionId,
+        room: &str,
+        node: Option<&NodeId>,
+        zone: Option<&str>,
+    ) -> Result<Seat, MediaError> {
         if let Some(node) = node {
             let join = media_command::Command::RoomJoin(RoomJoin { room: room.to_owned() });
             let reply = self.command(node, session, join).await?;
@@ -214,10 +225,11 @@ impl MediaClient {
         self.command(&seat.node, session, music).await.map(|_| ())
     }
 
-    /// Starts (`layout`: `mixed` or `stereo`) or stops recording the session's room.
-    pub async fn seat_record(&self, seat: &Seat, session: &SessionId, start: bool, layout: &str) -> Result<(), MediaError> {
-        let record = media_command::Command::RoomRecord(RoomRecord { start, layout: layout.to_owned() });
-        self.command(&seat.node, session, record).await.map(|_| ())
+    /// Starts (`layout`: `stereo` or `mixed`) or stops recording the session's call on
+    /// `node`: its relay, or its room.
+    pub async fn record(&self, node: &NodeId, session: &SessionId, start: bool, layout: &str) -> Result<(), MediaError> {
+        let record = media_command::Command::Record(Record { start, layout: layout.to_owned() });
+        self.command(node, session, record).await.map(|_| ())
     }
 
     /// The session leaves its seat: true when the room is empty (and closed) now.

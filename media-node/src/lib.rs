@@ -7,6 +7,7 @@
 //! - [`dtmf`]: RFC 4733 events read from and written into relayed streams.
 //! - [`stream`]: one continuous RTP stream toward each leg, whatever far end is behind.
 //! - [`recording`]: a room's WAV and JSON sidecar, written off the mixing task.
+//! - [`tap`]: a relayed call's recording, off the relay.
 //! - [`room`]: a conference room — seats terminated here, mixed with mix-minus.
 //! - [`wire`]: a room seat's negotiated stream on the bus.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
@@ -19,14 +20,15 @@ pub mod counters;
 pub mod dtmf;
 pub mod latch;
 pub mod node;
-pub mod placement;
 mod node_rooms;
+pub mod placement;
 pub mod ports;
 pub mod recording;
 pub mod relay;
 pub mod room;
 pub mod rooms;
 pub mod stream;
+pub mod tap;
 pub mod wire;
 
 pub use self::client::{Allocation, FarEnd, MediaClient, MediaError, Seat};

@@ -27,7 +27,9 @@ use crate::counters::LegSnapshot;
 use crate::dtmf;
 use crate::node_rooms::Prompt;
 use crate::ports::PortPool;
+use crate::recording::RecordingInfo;
 use crate::relay::{self, RelayEvent, RelayHandle};
+use crate::room::MIX_RATE;
 use crate::rooms::Rooms;
 use crate::wire::{far_end, leg_stats};
 
@@ -288,9 +290,25 @@ impl MediaNode {
                 | media_command::Command::RoomControl(_)
                 | media_command::Command::RoomPlay(_)
                 | media_command::Command::RoomStopPlaying(_)
-                | media_command::Command::RoomHoldMusic(_)
-                | media_command::Command::RoomRecord(_),
+                | media_command::Command::RoomHoldMusic(_),
             ) => self.execute_room(command, &mut reply),
+            Some(media_command::Command::Record(_)) if self.is_seated(&command.session_id) => {
+                self.execute_room(command, &mut reply)
+            }
+            Some(media_command::Command::Record(r)) => {
+                let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                match (sessions.get(&command.session_id), r.start) {
+                    (None, _) => reply.error = format!("unknown session {}", command.session_id),
+                    (Some(relay), false) => relay.record(None),
+                    (Some(relay), true) => match self.recording_of(&command.session_id, &r.layout) {
+                        Ok((path, layout)) => {
+                            let info = RecordingInfo { room: command.session_id.clone(), path, layout, rate: MIX_RATE };
+                            relay.record(Some(info));
+                        }
+                        Err(e) => reply.error = e,
+                    },
+                }
+            }
             Some(media_command::Command::Release(_)) if self.is_seated(&command.session_id) => {
                 self.execute_room(command, &mut reply)
             }

@@ -18,7 +18,7 @@ use crate::rooms::valid_room;
 pub(crate) type Prompt = Arc<(Vec<i16>, u32)>;
 
 /// `name` inside `dir`, refusing anything that would leave it.
-fn inside(dir: Option<&Path>, name: &str, what: &str) -> Result<PathBuf, String> {
+pub(crate) fn inside(dir: Option<&Path>, name: &str, what: &str) -> Result<PathBuf, String> {
     let dir = dir.ok_or_else(|| format!("no {what} directory configured"))?;
     let relative = Path::new(name);
     if name.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -109,8 +109,8 @@ impl MediaNode {
                 let samples = Some((Arc::new(prompt.0.clone()), prompt.1));
                 self.to_room(&session, RoomCommand::HoldMusic { samples })
             }),
-            Some(media_command::Command::RoomRecord(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),
-            Some(media_command::Command::RoomRecord(r)) => self.record(&session, &r.layout),
+            Some(media_command::Command::Record(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),
+            Some(media_command::Command::Record(r)) => self.record(&session, &r.layout),
             Some(media_command::Command::Release(_)) => {
                 let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&session);
                 reply.room_empty = empty.unwrap_or(false);
@@ -123,13 +123,18 @@ impl MediaNode {
         }
     }
 
-    fn record(&self, session: &str, layout: &str) -> Result<(), String> {
+    /// Where `session`'s recording goes, and how it is laid out.
+    pub(crate) fn recording_of(&self, session: &str, layout: &str) -> Result<(PathBuf, Layout), String> {
         let layout = match layout {
-            "" | "mixed" => Layout::Mixed,
-            "stereo" => Layout::Stereo,
-            other => return Err(format!("unknown recording layout {other:?} (mixed or stereo)")),
+            "" | "stereo" => Layout::Stereo,
+            "mixed" => Layout::Mixed,
+            other => return Err(format!("unknown recording layout {other:?} (stereo or mixed)")),
         };
-        let path = inside(self.shared.config.recordings_dir.as_deref(), &format!("{session}.wav"), "recording")?;
+        Ok((inside(self.shared.config.recordings_dir.as_deref(), &format!("{session}.wav"), "recording")?, layout))
+    }
+
+    fn record(&self, session: &str, layout: &str) -> Result<(), String> {
+        let (path, layout) = self.recording_of(session, layout)?;
         let room = {
             let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
             rooms.room_of(session).map(str::to_owned).ok_or_else(|| format!("no seat for session {session}"))?

@@ -26,7 +26,9 @@ use crate::counters::{LegCounters, LegSnapshot, Reception};
 use crate::dtmf::{self, Injection};
 use crate::latch::{Latch, Verdict};
 use crate::ports::PortPair;
+use crate::recording::RecordingInfo;
 use crate::stream::OutStream;
+use crate::tap::{LegCodec, Tap};
 
 /// Something the relay reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,6 +49,7 @@ pub const QUALITY_INTERVAL: Duration = Duration::from_secs(5);
 enum Command {
     Connect { leg: usize, far: FarEnd },
     Dtmf { leg: usize, digit: char, duration_ms: u32 },
+    Record(Option<RecordingInfo>),
 }
 
 /// Controls a running relay; dropping it stops the relay, which hands its sockets to the
@@ -69,6 +72,11 @@ impl RelayHandle {
     /// end negotiated them).
     pub fn dtmf(&self, leg: usize, digit: char, duration_ms: u32) {
         let _ = self.commands.send(Command::Dtmf { leg, digit, duration_ms });
+    }
+
+    /// Records the call (`tap.rs`) to `info.path`; `None` stops recording.
+    pub fn record(&self, info: Option<RecordingInfo>) {
+        let _ = self.commands.send(Command::Record(info));
     }
 
     pub fn counters(&self) -> [LegSnapshot; 2] {
@@ -97,6 +105,8 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
         counters: counters.clone(),
         latches: Default::default(),
         held: Default::default(),
+        tap: None,
+        clock_rate: [8000, 8000],
         reception: [Reception::new(8000), Reception::new(8000)],
         last_rtp: [Instant::now(), Instant::now()],
         reported: [false, false],
@@ -121,6 +131,10 @@ struct State {
     latches: [[Latch; 2]; 2],
     /// RTP that arrived on a leg before its far end was signalled, and where from.
     held: [Vec<(Vec<u8>, SocketAddr)>; 2],
+    /// The recording of the call, if any.
+    tap: Option<Tap>,
+    /// The clock rate of each far end's audio.
+    clock_rate: [u32; 2],
     reception: [Reception; 2],
     last_rtp: [Instant; 2],
     reported: [bool; 2],
@@ -163,6 +177,7 @@ async fn run(
                     // there from now on, until packets show where it really is (latching).
                     Some(Command::Connect { leg, far }) if leg < 2 => state.connect(&sockets, leg, far, &events),
                     Some(Command::Dtmf { leg, digit, duration_ms }) if leg < 2 => state.start_dtmf(leg, digit, duration_ms),
+                    Some(Command::Record(info)) => state.record(info),
                     Some(_) => {}
                     None => return sockets,
                 }
@@ -218,6 +233,9 @@ impl State {
             Verdict::Unsignalled => return LegCounters::count(&counters.refused_packets, 1),
         }
         if kind == RTP {
+            if let Some(tap) = &mut self.tap {
+                tap.packet(leg, packet);
+            }
             LegCounters::count(&counters.packets_received, 1);
             LegCounters::count(&counters.bytes_received, packet.len() as u64);
             self.reception[leg].on_packet(packet, now.into_std(), counters);
@@ -249,8 +267,18 @@ impl State {
         }
     }
 
+    fn record(&mut self, info: Option<RecordingInfo>) {
+        if let Some(old) = self.tap.take().filter(|t| t.dropped() > 0) {
+            tracing::warn!(dropped = old.dropped(), "the recording fell behind the relay");
+        }
+        let legs = [0, 1].map(|leg| LegCodec { clock_rate: self.clock_rate[leg], events: self.events_pt[leg] });
+        self.tap =
+            info.and_then(|info| Tap::start(info, legs).map_err(|e| tracing::warn!(error = %e, "recording not started")).ok());
+    }
+
     fn connect(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, far: FarEnd, events: &EventSink) {
         self.events_pt[leg] = far.events;
+        self.clock_rate[leg] = far.clock_rate;
         let [rtp, rtcp] = &mut self.latches[leg];
         if rtp.destination() != Some(far.rtp) && !far.rtp.ip().is_unspecified() {
             self.reception[leg].restart(far.clock_rate);

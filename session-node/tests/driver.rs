@@ -56,7 +56,7 @@ async fn harness(media: bool) -> Harness {
             node_id: NodeId::new("media-1").unwrap(),
             bind_ip: "127.0.0.1".parse().unwrap(),
             advertise_ip: "127.0.0.1".parse().unwrap(),
-        zone: String::new(),
+            zone: String::new(),
             port_min: port,
             port_max: port + 19,
             no_rtp_timeout: None,

@@ -198,7 +198,8 @@ pub struct RouteSection {
     /// An in-process interceptor, registered by name by a program embedding Callmesh
     /// (`roles::Extensions`), decides the route's calls instead of `policy`.
     pub interceptor: Option<String>,
-    /// Record the route's calls (`media.recordings_dir`; conference routes).
+    /// Record the route's calls to `media.recordings_dir` (stereo: caller left, callee
+    /// right; in a conference, the caller and the room).
     #[serde(default)]
     pub record: bool,
     /// A prompt file (`media.prompts_dir`) played to each caller on arrival (conference routes).

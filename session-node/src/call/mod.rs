@@ -46,6 +46,8 @@ pub(crate) struct Call {
     caller_ip: IpAddr,
     /// The media nodes the route allows (empty: any).
     media_zone: String,
+    /// The route records its calls.
+    record: bool,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
     edges: HashMap<u64, String>,
     busy_key: String,
@@ -79,6 +81,7 @@ impl Call {
             seat_options: None,
             caller_ip,
             media_zone: routed.media_zone.clone(),
+            record: routed.record,
             edges: HashMap::new(),
             busy_key: routed.busy_key,
             answered: false,
@@ -125,6 +128,7 @@ impl Call {
             media_node: None,
             seat,
             media_zone: routed.media_zone.clone(),
+            record: false,
             seat_options: Some(routed.clone()),
             caller_ip,
             edges: HashMap::new(),
@@ -216,6 +220,11 @@ impl Call {
                 let zone = Some(self.media_zone.as_str()).filter(|z| !z.is_empty());
                 let input = match self.ctx.media.allocate(&self.id, caller.map(far_end), zone).await {
                     Ok(a) => {
+                        if self.record
+                            && let Err(e) = self.ctx.media.record(&a.node, &self.id, true, "stereo").await
+                        {
+                            tracing::warn!(session = %self.id, error = %e, "recording not started");
+                        }
                         let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
                         self.media_node = Some(a.node);
                         input

@@ -1,0 +1,83 @@
+//! Recording a relayed call, end to end: a route with `record = true`, two SimplePeer phones
+//! on loopback each playing its own tone through `callmesh all`; once the call is over the
+//! recording directory holds `<session>.wav` — stereo, the caller's tone on the left and the
+//! callee's on the right, as long as the call — and its JSON sidecar.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Callmesh;
+use media::audio::tone;
+use session_core::peer::{AudioFrame, Call, IncomingCallPolicy, SimplePeer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (rate, n) = (call.sample_rate(), call.frame_samples());
+        let tone = tone::sine(freq, rate, rate as usize, 6000.0);
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for chunk in tone.chunks(n).cycle() {
+            ticks.tick().await;
+            if call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_route_writes_each_side_on_its_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("recordings");
+    let callee = SimplePeer::builder("callee").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let config = format!(
+        "[media]\nrecordings_dir = \"{}\"\n[[routes]]\nuser = '^1'\ntarget = \"{}\"\nrecord = true\n",
+        recordings.display(),
+        callee.uri()
+    );
+    let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(&config)).await.unwrap();
+    let caller = SimplePeer::new("caller").await.unwrap();
+    let call = caller.call(&format!("sip:1000@{}", cm.sip[0])).await.unwrap();
+    call.wait_established(WAIT).await.unwrap();
+    let answered = callee.active_calls().pop().unwrap();
+    let talking = [play(call.clone(), 440.0), play(answered.clone(), 1000.0)];
+    // Two seconds of conversation, heard by the caller (the wait is for audio, not a sleep).
+    let mut heard = 0;
+    while heard < 2 * call.sample_rate() as usize {
+        heard += tokio::time::timeout(WAIT, call.recv_audio()).await.expect("the callee's audio").unwrap().samples.len();
+    }
+    call.hangup().await.unwrap();
+    for t in talking {
+        t.await.unwrap();
+    }
+
+    let sidecar = tokio::task::spawn_blocking(move || {
+        let json = || {
+            std::fs::read_dir(&recordings)
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+        };
+        testkit::wait::blocking_until("the recording's sidecar", WAIT, || json().is_some());
+        json().unwrap()
+    })
+    .await
+    .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let parties: Vec<_> =
+        info["parties"].as_array().unwrap().iter().map(|p| (p["session"].as_str(), p["codec"].as_str())).collect();
+    assert!(parties.contains(&(Some("caller"), Some("PCMU"))) && parties.contains(&(Some("callee"), Some("PCMU"))), "{info}");
+    let mut wav = hound::WavReader::open(sidecar.with_extension("wav")).unwrap();
+    let (channels, rate) = (wav.spec().channels, wav.spec().sample_rate);
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    assert_eq!(channels, 2);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(left.len() as u32 >= 2 * rate, "the whole call: {} ms", left.len() as u32 * 1000 / rate);
+    let middle = |c: &[i16]| c[c.len() / 2 - rate as usize / 4..c.len() / 2 + rate as usize / 4].to_vec();
+    let found = |c: &[i16]| tone::dominant_tone(&middle(c), rate, &[440.0, 1000.0]).map(|(f, _)| f);
+    assert_eq!((found(&left), found(&right)), (Some(440.0), Some(1000.0)), "the caller left, the callee right");
+}
