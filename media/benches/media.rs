@@ -89,6 +89,59 @@ fn mixer(c: &mut Criterion) {
     group.finish();
 }
 
+/// A media node's room as it runs: every seat a `media::endpoint` (RTP in, jitter buffer,
+/// decode), mixed at 16 kHz with each seat's rate converted both ways, each seat's mix-minus
+/// encoded into its RTP packet.
+fn room(c: &mut Criterion) {
+    use media::endpoint::Endpoint;
+    use media::sdp::{Codec, Direction, Negotiated};
+    let stream = |codec: Codec| Negotiated {
+        remote_rtp: None,
+        remote_rtcp: None,
+        recv_payload_type: codec.payload_type,
+        codec,
+        telephone_event: None,
+        direction: Direction::SendRecv,
+        ptime: 20,
+    };
+    let mut group = c.benchmark_group("room period");
+    for (name, codec, n) in [("g711", Codec::pcmu(), 100u64), ("g711", Codec::pcmu(), 300), ("opus", Codec::opus(111), 20)] {
+        let mut mixer = Mixer::new(16_000, Duration::from_millis(20));
+        let mut seats = Vec::new();
+        for id in 0..n {
+            let mut phone = Endpoint::new(stream(codec.clone()), 48_000).unwrap();
+            let seat = Endpoint::new(stream(codec.clone()), 48_000).unwrap();
+            mixer.add(id, seat.rate).unwrap();
+            let tone = sine(300.0 + id as f64, phone.rate, phone.frame_samples, 3000.0);
+            let packet = phone.encode(&tone).unwrap();
+            seats.push((seat, packet));
+        }
+        group.throughput(Throughput::Elements(n));
+        let t0 = Instant::now();
+        let mut period = 0u32;
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter(|| {
+                let now = t0 + Duration::from_millis(20 * u64::from(period));
+                for (id, (seat, packet)) in seats.iter_mut().enumerate() {
+                    packet.header.sequence_number = period as u16;
+                    packet.header.timestamp = period.wrapping_mul(seat.frame_samples as u32);
+                    seat.receive(packet, now);
+                    if let Some(pcm) = seat.playout(now) {
+                        mixer.push(id as u64, &pcm).unwrap();
+                    }
+                }
+                mixer.mix();
+                for (id, (seat, _)) in seats.iter_mut().enumerate() {
+                    let heard = mixer.output(id as u64).unwrap().to_vec();
+                    black_box(seat.encode(&heard));
+                }
+                period += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
 fn jitter(c: &mut Criterion) {
     c.bench_function("jitter buffer push + pop per packet", |b| {
         let t0 = Instant::now();
@@ -132,5 +185,5 @@ fn sdp(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, g711, opus, mixer, jitter, resample, sdp);
+criterion_group!(benches, g711, opus, mixer, room, jitter, resample, sdp);
 criterion_main!(benches);
