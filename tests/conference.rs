@@ -9,28 +9,15 @@ mod common;
 use std::time::Duration;
 
 use common::Callmesh;
+use common::tones::play;
 use media::audio::tone;
 use media::sdp::Codec;
-use session_core::peer::{AudioFrame, Call, CallOptions, SimplePeer};
+use session_core::peer::{Call, CallOptions, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ROUTE: &str = "[[routes]]\nuser = '^8'\ntarget = \"conference:${user}\"\n";
 const FREQS: [f64; 3] = [440.0, 1000.0, 1800.0];
 
-/// Plays `freq` into `call` for as long as it lasts.
-fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (rate, n) = (call.sample_rate(), call.frame_samples());
-        let tone = tone::sine(freq, rate, rate as usize, 6000.0);
-        let mut ticks = tokio::time::interval(Duration::from_millis(20));
-        for chunk in tone.chunks(n).cycle() {
-            ticks.tick().await;
-            if call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.is_err() {
-                break;
-            }
-        }
-    })
-}
 
 /// The next `seconds` of what `call` hears.
 async fn hear(call: &Call, seconds: f64) -> Vec<i16> {

@@ -8,24 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::Callmesh;
+use common::tones::play;
 use media::audio::tone;
-use session_core::peer::{AudioFrame, Call, IncomingCallPolicy, SimplePeer};
+use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (rate, n) = (call.sample_rate(), call.frame_samples());
-        let tone = tone::sine(freq, rate, rate as usize, 6000.0);
-        let mut ticks = tokio::time::interval(Duration::from_millis(20));
-        for chunk in tone.chunks(n).cycle() {
-            ticks.tick().await;
-            if call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.is_err() {
-                break;
-            }
-        }
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_route_writes_each_side_on_its_channel() {

@@ -14,6 +14,7 @@ use cluster::contracts::{
 };
 use cluster::metrics::Histogram;
 use cluster::subjects::{self, NodeId, SessionId};
+pub use media::sdp::FarMedia;
 use media::sdp::Negotiated;
 use tokio::time::Instant;
 
@@ -45,16 +46,6 @@ pub struct Seat {
     pub rtp: SocketAddr,
 }
 
-/// A leg's far end: where it expects RTP, the RFC 4733 payload type it negotiated, the IP
-/// its SIP comes from or goes to (the relay takes RTP from that IP or `rtp`'s), and the
-/// clock rate of its audio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FarEnd {
-    pub rtp: SocketAddr,
-    pub events: Option<u8>,
-    pub signal: Option<IpAddr>,
-    pub clock_rate: u32,
-}
 
 /// Talks to media nodes for one session node.
 #[derive(Clone)]
@@ -134,7 +125,7 @@ impl MediaClient {
     pub async fn allocate(
         &self,
         session: &SessionId,
-        caller: Option<FarEnd>,
+        caller: Option<FarMedia>,
         zone: Option<&str>,
     ) -> Result<Allocation, MediaError> {
         let request = MediaAllocate {
@@ -255,7 +246,7 @@ impl MediaClient {
 
     /// Tells the node where leg `leg`'s far end expects RTP (0: caller side, 1: callee) and
     /// the RFC 4733 payload type it negotiated. One-way: the call goes on meanwhile.
-    pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarEnd) -> Result<(), MediaError> {
+    pub async fn connect(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarMedia) -> Result<(), MediaError> {
         self.notify(node, session, media_command::Command::Connect(connect(leg, far))).await
     }
 
@@ -273,7 +264,7 @@ impl MediaClient {
     }
 
     /// Like [`MediaClient::connect`], but waits until the node has connected the leg.
-    pub async fn connect_confirmed(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarEnd) -> Result<(), MediaError> {
+    pub async fn connect_confirmed(&self, node: &NodeId, session: &SessionId, leg: u32, far: FarMedia) -> Result<(), MediaError> {
         self.command(node, session, media_command::Command::Connect(connect(leg, far))).await.map(|_| ())
     }
 
@@ -302,7 +293,7 @@ impl MediaClient {
     }
 }
 
-fn connect(leg: u32, far: FarEnd) -> MediaConnect {
+fn connect(leg: u32, far: FarMedia) -> MediaConnect {
     MediaConnect {
         leg,
         remote_rtp_addr: far.rtp.to_string(),

@@ -31,6 +31,6 @@ pub mod stream;
 pub mod tap;
 pub mod wire;
 
-pub use self::client::{Allocation, FarEnd, MediaClient, MediaError, Seat};
+pub use self::client::{Allocation, FarMedia, MediaClient, MediaError, Seat};
 pub use self::node::{MediaConfig, MediaNode};
 pub use self::placement::Placement;

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use media::quality::QualityAlertLevel;
 
-use crate::client::FarEnd;
+use crate::client::FarMedia;
 use crate::counters::{LegCounters, LegSnapshot, Reception};
 use crate::dtmf::{self, Injection};
 use crate::latch::{Latch, Verdict};
@@ -47,7 +47,7 @@ pub enum RelayEvent {
 pub const QUALITY_INTERVAL: Duration = Duration::from_secs(5);
 
 enum Command {
-    Connect { leg: usize, far: FarEnd },
+    Connect { leg: usize, far: FarMedia },
     Dtmf { leg: usize, digit: char, duration_ms: u32 },
     Record(Option<RecordingInfo>),
 }
@@ -64,7 +64,7 @@ impl RelayHandle {
     /// Leg `leg`'s far end (from its SDP and SIP): a new address replaces the one in use (a
     /// transfer gives a leg a new far end) and forgets the source latched; RTCP goes to the
     /// next port until RTCP arrives from a signalled source.
-    pub fn connect(&self, leg: usize, far: FarEnd) {
+    pub fn connect(&self, leg: usize, far: FarMedia) {
         let _ = self.commands.send(Command::Connect { leg, far });
     }
 
@@ -276,7 +276,7 @@ impl State {
             info.and_then(|info| Tap::start(info, legs).map_err(|e| tracing::warn!(error = %e, "recording not started")).ok());
     }
 
-    fn connect(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, far: FarEnd, events: &EventSink) {
+    fn connect(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, far: FarMedia, events: &EventSink) {
         self.events_pt[leg] = far.events;
         self.clock_rate[leg] = far.clock_rate;
         let [rtp, rtcp] = &mut self.latches[leg];

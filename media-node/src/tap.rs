@@ -74,15 +74,7 @@ struct Decoder {
 }
 
 fn decoder(codec: Codec) -> Option<Decoder> {
-    let n = Negotiated {
-        remote_rtp: None,
-        remote_rtcp: None,
-        recv_payload_type: codec.payload_type,
-        codec,
-        telephone_event: None,
-        direction: Direction::RecvOnly,
-        ptime: 20,
-    };
+    let n = Negotiated { direction: Direction::RecvOnly, ..Negotiated::plain(codec, None) };
     let ep = Endpoint::new(n, 48_000).ok()?;
     let to_recording = (ep.rate != MIX_RATE).then(|| Resampler::new(ep.rate, MIX_RATE).ok()).flatten();
     Some(Decoder { ep, to_recording })

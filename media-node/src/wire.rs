@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use cluster::contracts::{LegStats, MediaConnect, MediaStream};
 
-use crate::client::FarEnd;
+use crate::client::FarMedia;
 use crate::counters::LegSnapshot;
 use media::sdp::{Codec, Direction, Negotiated, TelephoneEvent};
 
@@ -81,14 +81,14 @@ pub(crate) fn events_pt(pt: u32) -> Option<u8> {
 }
 
 /// A far end from the wire.
-pub(crate) fn far_end(c: &MediaConnect) -> Result<FarEnd, String> {
+pub(crate) fn far_end(c: &MediaConnect) -> Result<FarMedia, String> {
     let rtp = c.remote_rtp_addr.parse::<SocketAddr>().map_err(|_| format!("bad RTP address {:?}", c.remote_rtp_addr))?;
     let signal = match c.signal_ip.as_str() {
         "" => None,
         ip => Some(ip.parse::<IpAddr>().map_err(|_| format!("bad signalling address {ip:?}"))?),
     };
     let clock_rate = if c.clock_rate == 0 { 8000 } else { c.clock_rate.clamp(1000, 192_000) };
-    Ok(FarEnd { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate })
+    Ok(FarMedia { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate })
 }
 
 pub(crate) fn leg_stats(leg: usize, c: &LegSnapshot) -> LegStats {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cluster::bus::{Bus, LocalBus, typed};
 use cluster::contracts::{MediaEvent, media_event};
 use cluster::subjects::{self, NodeId, SessionId};
-use media_node::{FarEnd, MediaClient, MediaConfig, MediaError, MediaNode};
+use media_node::{FarMedia, MediaClient, MediaConfig, MediaError, MediaNode};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
@@ -50,8 +50,8 @@ async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
 }
 
 /// The far end at `socket`, as its SDP would describe it (no signalling address apart).
-fn far(socket: &UdpSocket, events: Option<u8>) -> FarEnd {
-    FarEnd { rtp: socket.local_addr().unwrap(), events, signal: None, clock_rate: 8000 }
+fn far(socket: &UdpSocket, events: Option<u8>) -> FarMedia {
+    FarMedia { rtp: socket.local_addr().unwrap(), events, signal: None, clock_rate: 8000 }
 }
 
 /// An RTP socket and the RTCP socket on the next port.

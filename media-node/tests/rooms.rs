@@ -12,7 +12,7 @@ use cluster::contracts::{MediaEvent, RoomPlay, media_event};
 use cluster::subjects::{self, NodeId, SessionId};
 use media::audio::tone;
 use media::endpoint::Endpoint;
-use media::sdp::{Codec, Direction, Negotiated};
+use media::sdp::{Codec, Negotiated};
 use media_node::{MediaClient, MediaConfig, MediaNode, Seat};
 use tokio::net::UdpSocket;
 
@@ -37,15 +37,7 @@ async fn node_with(bus: &LocalBus, ports: (u16, u16), prompts_dir: Option<std::p
 }
 
 fn stream(codec: Codec, remote: Option<SocketAddr>) -> Negotiated {
-    Negotiated {
-        remote_rtp: remote,
-        remote_rtcp: None,
-        recv_payload_type: codec.payload_type,
-        codec,
-        telephone_event: None,
-        direction: Direction::SendRecv,
-        ptime: 20,
-    }
+    Negotiated::plain(codec, remote)
 }
 
 /// A phone in the room: its socket, its end of the stream, its tone, what it heard.

@@ -94,16 +94,8 @@ fn mixer(c: &mut Criterion) {
 /// encoded into its RTP packet.
 fn room(c: &mut Criterion) {
     use media::endpoint::Endpoint;
-    use media::sdp::{Codec, Direction, Negotiated};
-    let stream = |codec: Codec| Negotiated {
-        remote_rtp: None,
-        remote_rtcp: None,
-        recv_payload_type: codec.payload_type,
-        codec,
-        telephone_event: None,
-        direction: Direction::SendRecv,
-        ptime: 20,
-    };
+    use media::sdp::{Codec, Negotiated};
+    let stream = |codec: Codec| Negotiated::plain(codec, None);
     let mut group = c.benchmark_group("room period");
     for (name, codec, n) in [("g711", Codec::pcmu(), 100u64), ("g711", Codec::pcmu(), 300), ("opus", Codec::opus(111), 20)] {
         let mut mixer = Mixer::new(16_000, Duration::from_millis(20));

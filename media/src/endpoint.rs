@@ -133,18 +133,10 @@ impl Endpoint {
 mod tests {
     use super::*;
     use crate::audio::tone;
-    use crate::sdp::{Codec, Direction};
+    use crate::sdp::Codec;
 
     fn negotiated(codec: Codec) -> Negotiated {
-        Negotiated {
-            remote_rtp: None,
-            remote_rtcp: None,
-            recv_payload_type: codec.payload_type,
-            codec,
-            telephone_event: None,
-            direction: Direction::SendRecv,
-            ptime: 20,
-        }
+        Negotiated::plain(codec, None)
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub mod raw_sip;
+pub mod tones;
 
 use testkit::nats::NatsServer;
 use testkit::ports::{free_addr, free_local_addr};

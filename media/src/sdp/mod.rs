@@ -23,6 +23,20 @@ pub use negotiate::{LocalMedia, Negotiated, NegotiationError, TelephoneEvent, an
 pub use options::{NegotiationOptions, NegotiationStrategy};
 pub use parse::SdpError;
 
+/// A far end's media as a relay must know it (from its SDP and its SIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FarMedia {
+    /// Where it wants RTP (RTCP on the next port).
+    pub rtp: std::net::SocketAddr,
+    /// The RFC 4733 payload type it negotiated.
+    pub events: Option<u8>,
+    /// The address its SIP comes from or goes to: behind NAT its RTP comes from there too,
+    /// and a relay takes RTP only from `rtp`'s or this address.
+    pub signal: Option<std::net::IpAddr>,
+    /// The clock rate of its first audio codec (RTP timestamps, for jitter).
+    pub clock_rate: u32,
+}
+
 /// Larger bodies are refused before parsing: no real audio SDP comes close.
 pub const MAX_SDP_BYTES: usize = 16 * 1024;
 

@@ -78,6 +78,22 @@ pub struct Negotiated {
     pub ptime: u32,
 }
 
+impl Negotiated {
+    /// A stream of `codec` both ways on its own payload type, to `remote_rtp` (RTCP on the
+    /// next port), 20 ms packets, no events: what a test phone or a recorder's decoder needs.
+    pub fn plain(codec: Codec, remote_rtp: Option<SocketAddr>) -> Negotiated {
+        Negotiated {
+            remote_rtcp: remote_rtp.map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1))),
+            remote_rtp,
+            recv_payload_type: codec.payload_type,
+            codec,
+            telephone_event: None,
+            direction: Direction::SendRecv,
+            ptime: 20,
+        }
+    }
+}
+
 /// Why offer/answer failed. Every variant maps to 488 Not Acceptable Here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {

@@ -3,7 +3,7 @@
 //! and nothing about how. A driver is the session node (SIP through edges over the bus) or
 //! the SDK (SIP through its own endpoint); both only move bytes, timers and media commands.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use sip::message::Message;
 use sip::transaction::Peer;
@@ -242,19 +242,7 @@ pub enum MediaOutput {
     Local(media::sdp::Negotiated),
 }
 
-/// A leg's far end as its media relay must know it (from its SDP and its SIP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FarMedia {
-    /// Where it wants RTP (RTCP on the next port).
-    pub rtp: SocketAddr,
-    /// The RFC 4733 payload type it negotiated.
-    pub events: Option<u8>,
-    /// The address its SIP comes from or goes to: behind NAT its RTP comes from there too,
-    /// and the relay takes RTP only from `rtp`'s or this address.
-    pub signal: Option<IpAddr>,
-    /// The clock rate of its first audio codec (RTP timestamps, for jitter).
-    pub clock_rate: u32,
-}
+pub use media::sdp::FarMedia;
 
 /// What happened in the call, for applications (and call records).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,14 +19,14 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, FarMedia, MediaInput, MediaOutput, OnTimeout, Output, Replacement,
+    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement,
     Replaces, RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
 };
 use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
 use sip::transaction::TransportKind;
 
-use media_node::{FarEnd, Seat};
+use media_node::Seat;
 
 use crate::node::Ctx;
 
@@ -60,83 +60,67 @@ pub(crate) struct Call {
 impl Call {
     /// The engine for a routed call, with its dial plan; `None` when the INVITE is unusable.
     pub fn new(ctx: Arc<Ctx>, routed: RoutedCall) -> Option<Call> {
-        let incoming = routed.call.clone()?;
-        let id = SessionId::new(incoming.session_id.clone()).ok()?;
-        let invite = wire::parse(incoming.invite.clone())?;
-        let caller_route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
-        let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
-        let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
+        let c = caller(&routed)?;
+        let caller_ip = c.route.peer.addr.ip();
         let now = Instant::now();
-        let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
-        let caller_ip = caller_route.peer.addr.ip();
-        let mut engine = Engine::incoming(config, invite, tx, caller_route, now);
-        engine.handle_command(dial_plan(&routed, &incoming.edge_id), now);
-        Some(Call {
-            ctx,
-            id,
-            engine,
-            owned: None,
-            media_node: None,
-            seat: None,
-            seat_options: None,
-            caller_ip,
-            media_zone: routed.media_zone.clone(),
-            record: routed.record,
-            edges: HashMap::new(),
-            busy_key: routed.busy_key,
-            answered: false,
-            started: now,
-            started_ms: contracts::unix_ms(),
-        })
+        let mut engine = Engine::incoming(c.config, c.invite, c.tx, c.route, now);
+        engine.handle_command(dial_plan(&routed, &c.edge), now);
+        Some(Call::assemble(ctx, c.id, engine, routed, caller_ip, None))
     }
 
     /// A routed call to conference room `room`: a seat there, and the engine answering with
     /// it (refusing the caller when no seat can be had).
     pub async fn conference(ctx: Arc<Ctx>, routed: RoutedCall, room: &str) -> Option<Call> {
-        let incoming = routed.call.clone()?;
-        let id = SessionId::new(incoming.session_id.clone()).ok()?;
-        let invite = wire::parse(incoming.invite.clone())?;
-        let caller_route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
-        let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
-        let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
-        let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
-        let caller_ip = caller_route.peer.addr.ip();
+        let c = caller(&routed)?;
+        let caller_ip = c.route.peer.addr.ip();
         let seat = match media_node::rooms::valid_room(room) {
             true => {
                 let zone = Some(routed.media_zone.as_str()).filter(|z| !z.is_empty());
-                conference::take_seat(&ctx, &id, room, zone).await.map_err(|e| (503, e.to_string()))
+                conference::take_seat(&ctx, &c.id, room, zone).await.map_err(|e| (503, e.to_string()))
             }
             false => Err((404, format!("no conference room {room:?}"))),
         };
         let (engine, seat) = match seat {
-            Ok(seat) => (conference::engine(config, &seat, invite, tx, caller_route), Some((seat, room.to_owned()))),
+            Ok(seat) => (conference::engine(c.config, &seat, c.invite, c.tx, c.route), Some((seat, room.to_owned()))),
             Err((status, why)) => {
-                tracing::warn!(session = %id, %room, %why, "no seat in the conference");
+                tracing::warn!(session = %c.id, %room, %why, "no seat in the conference");
                 let nowhere = Seat { node: ctx.node.clone(), rtp: SocketAddr::from(([0, 0, 0, 0], 0)) };
-                let mut engine = conference::engine(config, &nowhere, invite, tx, caller_route);
+                let mut engine = conference::engine(c.config, &nowhere, c.invite, c.tx, c.route);
                 let reason = if status == 404 { "Not Found" } else { "Service Unavailable" };
                 engine.handle_command(Command::Reject { status, reason: reason.into() }, Instant::now());
                 (engine, None)
             }
         };
-        let now = Instant::now();
-        Some(Call {
+        Some(Call::assemble(ctx, c.id, engine, routed, caller_ip, seat))
+    }
+
+    fn assemble(
+        ctx: Arc<Ctx>,
+        id: SessionId,
+        engine: Engine,
+        routed: RoutedCall,
+        caller_ip: IpAddr,
+        seat: Option<(Seat, String)>,
+    ) -> Call {
+        let conference = seat.is_some();
+        Call {
             ctx,
             id,
             engine,
             owned: None,
             media_node: None,
-            seat,
             media_zone: routed.media_zone.clone(),
-            record: false,
-            seat_options: Some(routed.clone()),
+            // A conference's recording is its room's, asked for once it has its seat.
+            record: routed.record && !conference,
+            seat,
             caller_ip,
             edges: HashMap::new(),
-            busy_key: routed.busy_key,
+            busy_key: routed.busy_key.clone(),
+            seat_options: conference.then_some(routed),
             answered: false,
-            started: now,
+            started: Instant::now(),
             started_ms: contracts::unix_ms(),
-        })
+        }
     }
 
     /// Runs the call to its end (or until another node takes it over).
@@ -218,7 +202,7 @@ impl Call {
         match request {
             MediaOutput::Allocate { caller, .. } => {
                 let zone = Some(self.media_zone.as_str()).filter(|z| !z.is_empty());
-                let input = match self.ctx.media.allocate(&self.id, caller.map(far_end), zone).await {
+                let input = match self.ctx.media.allocate(&self.id, caller, zone).await {
                     Ok(a) => {
                         if self.record
                             && let Err(e) = self.ctx.media.record(&a.node, &self.id, true, "stereo").await
@@ -242,7 +226,7 @@ impl Call {
             }
             MediaOutput::Connect { slot, far } => {
                 if let Some(node) = &self.media_node
-                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, far_end(far)).await
+                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, far).await
                 {
                     tracing::warn!(session = %self.id, error = %e, "media not connected");
                 }
@@ -387,6 +371,24 @@ fn dial_plan(routed: &RoutedCall, caller_edge: &str) -> Command {
     Command::Dial { targets, parallel: true, ring: RingPolicy { timeout, on_timeout } }
 }
 
-fn far_end(far: FarMedia) -> FarEnd {
-    FarEnd { rtp: far.rtp, events: far.events, signal: far.signal, clock_rate: far.clock_rate }
+/// What a routed call's INVITE gives its engine.
+struct Caller {
+    id: SessionId,
+    invite: sip::message::Message,
+    route: Route,
+    config: EngineConfig,
+    tx: ServerTx,
+    /// The edge the INVITE came through.
+    edge: String,
+}
+
+fn caller(routed: &RoutedCall) -> Option<Caller> {
+    let incoming = routed.call.as_ref()?;
+    let id = SessionId::new(incoming.session_id.clone()).ok()?;
+    let invite = wire::parse(incoming.invite.clone())?;
+    let route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
+    let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
+    let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
+    let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
+    Some(Caller { id, invite, route, config, tx, edge: incoming.edge_id.clone() })
 }

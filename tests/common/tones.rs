@@ -1,0 +1,21 @@
+//! Audio for end-to-end tests: an SDK call playing a tone, paced like a phone.
+
+use std::time::Duration;
+
+use media::audio::tone;
+use session_core::peer::{AudioFrame, Call};
+
+/// Plays `freq` into `call` for as long as it lasts.
+pub fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (rate, n) = (call.sample_rate(), call.frame_samples());
+        let tone = tone::sine(freq, rate, rate as usize, 6000.0);
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for chunk in tone.chunks(n).cycle() {
+            ticks.tick().await;
+            if call.send_audio(AudioFrame::new(chunk.to_vec(), rate)).await.is_err() {
+                break;
+            }
+        }
+    })
+}
