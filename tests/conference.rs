@@ -18,7 +18,6 @@ const WAIT: Duration = Duration::from_secs(10);
 const ROUTE: &str = "[[routes]]\nuser = '^8'\ntarget = \"conference:${user}\"\n";
 const FREQS: [f64; 3] = [440.0, 1000.0, 1800.0];
 
-
 /// The next `seconds` of what `call` hears.
 async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
     let want = (f64::from(call.sample_rate()) * seconds) as usize;

@@ -14,7 +14,6 @@ use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_route_writes_each_side_on_its_channel() {
     let dir = tempfile::tempdir().unwrap();

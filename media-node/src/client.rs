@@ -46,7 +46,6 @@ pub struct Seat {
     pub rtp: SocketAddr,
 }
 
-
 /// Talks to media nodes for one session node.
 #[derive(Clone)]
 pub struct MediaClient {

@@ -101,13 +101,7 @@ impl Reception {
     pub fn interval(&mut self, now: std::time::Instant, counters: &LegCounters) -> Option<Quality> {
         let block = self.receiver.report_block(now)?;
         let codec = if self.clock_rate == 48_000 { CodecImpairment::OPUS } else { CodecImpairment::G711 };
-        let inputs = QualityInputs {
-            loss_percent: f64::from(block.fraction_lost) * 100.0 / 256.0,
-            jitter_ms: f64::from(block.jitter) * 1000.0 / f64::from(self.clock_rate),
-            round_trip_ms: 0.0,
-            frame_ms: 20.0,
-            codec,
-        };
+        let inputs = media::quality::interval_inputs(block.fraction_lost, block.jitter, self.clock_rate, codec);
         let estimate = media::quality::estimate(&inputs);
         let centi = (estimate.mos * 100.0).round() as u64;
         counters.mos_centi.store(centi, Ordering::Relaxed);

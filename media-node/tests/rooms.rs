@@ -229,3 +229,29 @@ async fn digits_are_read_from_events_and_from_tones_in_g711_audio() {
     }
     assert_eq!(digits(&mut events, 2).await, "7*");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_seat_is_scored_and_its_session_told() {
+    let bus = LocalBus::default();
+    let _media = node(&bus, (44_300, 44_319)).await;
+    let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
+    let mut phone = Phone::join(&client, "gina", Codec::pcmu(), 440.0, None).await;
+    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
+    // Six seconds in which one packet in four is lost on the way.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    for n in 0..300u32 {
+        ticks.tick().await;
+        let frame: Vec<i16> = phone.tone.iter().cycle().skip(n as usize * 160).take(160).copied().collect();
+        let packet = phone.ep.encode(&frame).unwrap();
+        if n % 4 != 3 {
+            phone.socket.send_to(&media::rtp::write_packet(&packet), phone.seat.rtp).await.unwrap();
+        }
+    }
+    let quality = loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("a quality report").unwrap();
+        if let Some(media_event::Event::Quality(q)) = event.message.event {
+            break q;
+        }
+    };
+    assert!((20.0..30.0).contains(&quality.loss_percent) && quality.mos < 3.0, "{quality:?}");
+}

@@ -109,6 +109,18 @@ pub fn estimate(inputs: &QualityInputs) -> QualityEstimate {
     QualityEstimate { r_factor: r, mos, level: QualityAlertLevel::from_mos(mos), one_way_delay_ms: delay }
 }
 
+/// The inputs of one RTCP-style interval: `fraction_lost` in 1/256 (RFC 3550 A.3) and
+/// `jitter` in timestamp units of `clock_rate` (A.8), 20 ms frames, no round trip known.
+pub fn interval_inputs(fraction_lost: u8, jitter: u32, clock_rate: u32, codec: CodecImpairment) -> QualityInputs {
+    QualityInputs {
+        loss_percent: f64::from(fraction_lost) * 100.0 / 256.0,
+        jitter_ms: f64::from(jitter) * 1000.0 / f64::from(clock_rate.max(1)),
+        round_trip_ms: 0.0,
+        frame_ms: 20.0,
+        codec,
+    }
+}
+
 /// G.107 Annex B: MOS (conversational, 1-4.5) from R.
 pub fn mos_from_r(r: f64) -> f64 {
     if r <= 0.0 {

@@ -23,7 +23,19 @@ pub struct Baresip {
 
 impl Baresip {
     /// `name` at a free SIP address, sending a sine of `tone_hz` and answering every call.
+    /// baresip binds TCP and TLS beside the UDP port it is given: when another test took one
+    /// of those meanwhile, it starts again on other ports (three tries).
     pub fn start(name: &str, tone_hz: u32) -> Result<Baresip, String> {
+        let mut tries = 0;
+        loop {
+            match Baresip::start_once(name, tone_hz) {
+                Err(e) if e.contains("Address already in use") && tries < 2 => tries += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn start_once(name: &str, tone_hz: u32) -> Result<Baresip, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (sip, console) = (free_local_addr(), free_local_addr());
         let rtp = free_local_block(8).port();

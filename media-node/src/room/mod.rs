@@ -9,6 +9,7 @@
 //! the room can be recorded (`recording.rs`, off this task). One task per room; each seat's
 //! socket has a reader task that hands datagrams to it.
 
+mod output;
 mod player;
 
 pub use player::at_rate;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use media::audio::mixer::Mixer;
 use media::endpoint::{Endpoint, Received};
 use media::inband::ToneDetector;
+use media::quality::QualityAlertLevel;
 use media::sdp::Negotiated;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -31,7 +33,7 @@ use self::player::Player;
 use crate::latch::{Latch, Verdict};
 use crate::ports::PortPair;
 use crate::recording::{Recording, RecordingInfo};
-use crate::relay::RelayEvent;
+use crate::relay::{QUALITY_INTERVAL, RelayEvent};
 
 /// The mixing rate: wideband, so Opus seats keep their bandwidth beside G.711 ones.
 pub const MIX_RATE: u32 = 16_000;
@@ -114,6 +116,8 @@ struct Seat {
     endpoint: Option<Endpoint>,
     /// Listens for DTMF tones in the audio of a G.711 seat that sends no RFC 4733 events.
     tones: Option<ToneDetector>,
+    /// The quality alert level last reported.
+    level: Option<QualityAlertLevel>,
     muted: bool,
     deaf: bool,
 }
@@ -160,6 +164,7 @@ impl Room {
     ) {
         let mut ticker = tokio::time::interval(FRAME);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut scoring = tokio::time::interval_at(Instant::now() + QUALITY_INTERVAL, QUALITY_INTERVAL);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -168,6 +173,7 @@ impl Room {
                 },
                 Some((session, datagram, from)) = incoming.recv() => self.receive(&session, &datagram, from),
                 _ = ticker.tick() => self.tick(),
+                _ = scoring.tick() => self.score(),
             }
         }
         for (_, seat) in self.seats.drain() {
@@ -232,25 +238,6 @@ impl Room {
         }
     }
 
-    fn play(&mut self, id: u32, requester: String, seat: Option<String>, samples: &[i16], rate: u32, looped: bool) {
-        let to_rate = match &seat {
-            Some(s) => self.seats.get(s).and_then(|s| s.endpoint.as_ref()).map(|e| e.rate),
-            None => Some(MIX_RATE),
-        };
-        let Some(to_rate) = to_rate else {
-            return tracing::warn!(room = %self.name, ?seat, "prompt for a seat without a stream: not played");
-        };
-        match at_rate(samples, rate, to_rate) {
-            Ok(samples) => {
-                if seat.is_none() && self.mixer.add(room_player(id), MIX_RATE).is_err() {
-                    return tracing::warn!(room = %self.name, id, "a room prompt with that id plays already");
-                }
-                self.players.push(Player::new(id, requester, seat, samples, looped));
-            }
-            Err(e) => tracing::warn!(room = %self.name, error = %e, "prompt not played"),
-        }
-    }
-
     fn seat(&mut self, session: String, pair: PortPair) {
         let socket = Arc::new(pair.rtp);
         let (reader_socket, datagrams, key) = (socket.clone(), self.datagrams.clone(), session.clone());
@@ -273,6 +260,7 @@ impl Room {
             latch: Latch::default(),
             endpoint: None,
             tones: None,
+            level: None,
             muted: false,
             deaf: false,
         };
@@ -376,33 +364,6 @@ impl Room {
             }
         }
         self.end_prompts();
-    }
-
-    /// Prompts played once that are over: reported to whoever asked, and forgotten.
-    fn end_prompts(&mut self) {
-        let (ended, playing): (Vec<Player>, Vec<Player>) =
-            std::mem::take(&mut self.players).into_iter().partition(Player::is_over);
-        self.players = playing;
-        for p in ended {
-            if p.seat.is_none() {
-                let _ = self.mixer.remove(room_player(p.id));
-            }
-            (self.events)(&p.requester, RelayEvent::PromptEnded { id: p.id });
-        }
-    }
-
-    /// This frame into the recording: the first party's channel and everyone else's.
-    fn record(&self) {
-        let Some((recording, first)) = &self.recording else { return };
-        let clip = |x: i32| x.clamp(-32768, 32767) as i16;
-        let n = self.mixer.frame_samples();
-        let first_id = first.as_ref().and_then(|s| self.seats.get(s)).map(|s| s.id);
-        let mine: Vec<i32> = match first_id.map(|id| self.mixer.contribution(id)) {
-            Some(Ok(c)) if c.len() == n => c.to_vec(),
-            _ => vec![0; n],
-        };
-        let others = self.mixer.total().iter().zip(&mine).map(|(t, m)| clip(t - m)).collect();
-        recording.frame(mine.into_iter().map(clip).collect(), others);
     }
 }
 

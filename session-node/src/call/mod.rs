@@ -19,8 +19,8 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement,
-    Replaces, RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
+    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
+    RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
 };
 use sip::endpoint::peer_for_uri;
 use sip::message::Uri;
