@@ -122,6 +122,9 @@ app.kubernetes.io/component: {{ .role }}
     {{- toYaml $root.Values.securityContext | nindent 4 }}
   volumeMounts:
     - {name: config, mountPath: /etc/callmesh, readOnly: true}
+    {{- range .mounts }}
+    - {{ toYaml . | nindent 6 | trim }}
+    {{- end }}
 {{- end -}}
 
 {{/* The pod spec parts every callmesh workload shares: (dict "root" $ "values" .Values.edge). */}}
@@ -155,6 +158,9 @@ volumes:
   - name: config
     secret:
       secretName: {{ include "callmesh.fullname" $root }}-config
+  {{- range .volumes }}
+  - {{ toYaml . | nindent 4 | trim }}
+  {{- end }}
 {{- end -}}
 
 {{/* Pod annotations: the role's, Prometheus scraping, and the config's checksum (a changed

@@ -293,3 +293,26 @@ def test_every_value_is_documented_in_the_readme():
 
     missing = [p for p in leaves(values) if f"`{p}`" not in readme]
     assert not missing, missing
+
+
+def test_media_mounts_prompts_and_recordings_and_names_its_zone():
+    docs = render({"media": {
+        "zone": "eu-1a",
+        "prompts": {"configMap": {"name": "my-prompts"}},
+        "recordings": {"persistentVolumeClaim": {"claimName": "recordings"}},
+    }})
+    for d in docs:
+        kubernetes_validate.validate(d, KUBE_VERSION, strict=True)
+    media = workload(docs, "media")
+    c = container(media)
+    e = env(c)
+    assert (e["CALLMESH_MEDIA_ZONE"], e["CALLMESH_MEDIA_PROMPTS_DIR"], e["CALLMESH_MEDIA_RECORDINGS_DIR"]) == (
+        "eu-1a", "/var/lib/callmesh/prompts", "/var/lib/callmesh/recordings")
+    volumes = {v["name"]: v for v in media["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["prompts"]["configMap"] == {"name": "my-prompts"}
+    assert volumes["recordings"]["persistentVolumeClaim"] == {"claimName": "recordings"}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["prompts"]["readOnly"] and mounts["recordings"]["mountPath"] == "/var/lib/callmesh/recordings"
+    # Without them, neither the variables nor the volumes.
+    plain = container(workload(render(), "media"))
+    assert "CALLMESH_MEDIA_PROMPTS_DIR" not in env(plain) and len(plain["volumeMounts"]) == 1
