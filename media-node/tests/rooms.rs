@@ -236,7 +236,8 @@ async fn a_lossy_seat_is_scored_and_its_session_told() {
     let _media = node(&bus, (44_300, 44_319)).await;
     let client = MediaClient::new(Arc::new(bus.clone()), &NodeId::new("session-1").unwrap(), Duration::from_secs(2));
     let mut phone = Phone::join(&client, "gina", Codec::pcmu(), 440.0, None).await;
-    let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
+    let mut events =
+        typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&phone.session)).await.unwrap();
     // Six seconds in which one packet in four is lost on the way.
     let mut ticks = tokio::time::interval(Duration::from_millis(20));
     for n in 0..300u32 {

@@ -349,3 +349,21 @@ async fn ignored_and_logged_digits_reach_nobody() {
         assert!(at_bob.dtmf_buffer().is_empty());
     }
 }
+
+// Several threads, as an application's runtime has: the application's task resumes while the
+// call's task may still be at work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_call_knows_its_codec_and_rate_when_accept_returns() {
+    for _ in 0..50 {
+        let alice = SimplePeer::new("alice").await.unwrap();
+        let bob = SimplePeer::new("bob").await.unwrap();
+        let uri = bob.uri();
+        let calling = tokio::spawn(async move { alice.call(&uri).await.map(|c| (alice, c)) });
+        let incoming = tokio::time::timeout(WAIT, bob.next_incoming()).await.unwrap().unwrap();
+        let call = incoming.accept().await.unwrap();
+        assert_eq!((call.sample_rate(), call.frame_samples()), (8000, 160), "known as accept returns");
+        let (_alice, theirs) = calling.await.unwrap().unwrap();
+        assert_eq!(theirs.sample_rate(), 8000);
+        call.hangup().await.unwrap();
+    }
+}

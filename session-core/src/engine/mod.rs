@@ -18,6 +18,7 @@
 //! goes through `media::sdp`: each leg gets the other side's description anchored at the
 //! call's relay, with our own origin.
 
+mod clock;
 mod dtmf;
 mod flow;
 mod flows;
@@ -358,15 +359,6 @@ impl Engine {
         if self.connected.insert(slot, far.rtp) != Some(far.rtp) {
             self.out.push_back(Output::Media(MediaOutput::Connect { slot, far }));
         }
-    }
-
-    /// `leg`'s far end as the relay must know it, once its SDP gave an address.
-    pub(super) fn far_media(&self, leg: LegId) -> Option<FarMedia> {
-        let sdp = self.leg(leg).remote_sdp.as_deref()?;
-        let rtp = rtp_addr(sdp)?;
-        let signal = Some(self.leg(leg).route.peer.addr.ip()).filter(|ip| !ip.is_unspecified());
-        let clock_rate = sdp.parsed.audio().and_then(|(_, m)| m.codecs.first()).map_or(8000, |c| c.clock_rate);
-        Some(FarMedia { rtp, events: self.events_pt(leg), signal, clock_rate })
     }
 
     /// The relay address of `slot`, once media is allocated.

@@ -5,8 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use media::sdp::SessionDescription;
+use media::sdp::{FarMedia, SessionDescription};
 use sip::message::Message;
+
+use super::Engine;
+use super::io::LegId;
 
 /// A far end's session description: parsed, and the bytes it arrived as (what a snapshot
 /// keeps, so writing one prints no SDP). Shared: a leg's description is read for its partner.
@@ -44,4 +47,15 @@ pub(crate) fn sdp_of(message: &Message) -> Option<SessionDescription> {
 pub(super) fn rtp_addr(sdp: &FarSdp) -> Option<SocketAddr> {
     let (_, audio) = sdp.parsed.audio()?;
     sdp.parsed.rtp_addr(audio).filter(|a| !a.ip().is_unspecified())
+}
+
+impl Engine {
+    /// `leg`'s far end as the relay must know it, once its SDP gave an address.
+    pub(super) fn far_media(&self, leg: LegId) -> Option<FarMedia> {
+        let sdp = self.leg(leg).remote_sdp.as_deref()?;
+        let rtp = rtp_addr(sdp)?;
+        let signal = Some(self.leg(leg).route.peer.addr.ip()).filter(|ip| !ip.is_unspecified());
+        let clock_rate = sdp.parsed.audio().and_then(|(_, m)| m.codecs.first()).map_or(8000, |c| c.clock_rate);
+        Some(FarMedia { rtp, events: self.events_pt(leg), signal, clock_rate })
+    }
 }

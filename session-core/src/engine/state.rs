@@ -18,6 +18,7 @@ use sip::dialog::{Dialog, DialogId, DialogState as SipDialogState};
 use sip::message::{HeaderName, Message, NameAddr, Uri};
 use sip::transaction::Peer;
 
+use super::clock::{from_wall, to_wall};
 use super::flows::{peer_from_contract, peer_to_contract};
 use super::io::{LegId, OnTimeout, RingPolicy, Route, ServerTx, Target};
 use super::leg::{Inbound, Leg, LegRole, Pending};
@@ -31,27 +32,6 @@ pub struct RestoreError(String);
 
 fn bad(what: impl std::fmt::Display) -> RestoreError {
     RestoreError(what.to_string())
-}
-
-/// The wall-clock reading of `at`, knowing `now` reads `wall_ms`.
-fn to_wall(at: Instant, now: Instant, wall_ms: u64) -> u64 {
-    // Rounded so that the instant read back is never later than `at` (a timer due then still
-    // fires at that time): down in the future, up in the past.
-    if at >= now {
-        wall_ms + (at - now).as_millis() as u64
-    } else {
-        wall_ms.saturating_sub((now - at).as_nanos().div_ceil(1_000_000) as u64)
-    }
-}
-
-/// The instant of wall time `at_ms`, when `now` reads `wall_ms` — in the past too (a timer
-/// that was overdue when the state was written stays overdue by as much).
-fn from_wall(at_ms: u64, now: Instant, wall_ms: u64) -> Instant {
-    if at_ms >= wall_ms {
-        now + Duration::from_millis(at_ms - wall_ms)
-    } else {
-        now.checked_sub(Duration::from_millis(wall_ms - at_ms)).unwrap_or(now)
-    }
 }
 
 impl Engine {

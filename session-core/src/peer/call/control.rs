@@ -26,11 +26,11 @@ impl Actor {
     pub(super) async fn on_command(&mut self, command: CallCommand) {
         match command {
             CallCommand::Answer { done } => {
-                self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted");
+                self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted").await;
             }
             CallCommand::AnswerWith { options, done } => {
                 if self.engine.answer_with(options.negotiation, options.codecs) {
-                    self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted");
+                    self.before_answer(Command::Answer, done, "only a ringing incoming call can be accepted").await;
                 } else {
                     let _ = done.send(Err(PeerError::InvalidState("these options leave nothing in common with the offer")));
                 }
@@ -69,7 +69,7 @@ impl Actor {
                 self.command(Command::Reoffer { hold });
             }
             CallCommand::EarlyMedia { done } => {
-                self.before_answer(Command::EarlyMedia, done, "early media needs an incoming call not yet answered");
+                self.before_answer(Command::EarlyMedia, done, "early media needs an incoming call not yet answered").await;
             }
             CallCommand::Transfer { refer_to, done } => self.send_refer(refer_to, done),
             CallCommand::Internal(Internal::HoldDecision(accept)) => {
@@ -86,10 +86,14 @@ impl Actor {
     }
 
     /// `command` for an incoming call not yet answered; otherwise `refused`.
-    fn before_answer(&mut self, command: Command, done: oneshot::Sender<Result<()>>, refused: &'static str) {
+    /// Answers (or sends early media) while the call still rings. The application hears
+    /// back once what the answer sets up is done — the 2xx out, the media configured — so
+    /// the call's codec and rate are there when `accept` returns.
+    async fn before_answer(&mut self, command: Command, done: oneshot::Sender<Result<()>>, refused: &'static str) {
         let ringing = matches!(self.leg_state(), LegState::Incoming | LegState::Early);
         if ringing {
             self.command(command);
+            self.carry_out().await;
         }
         let _ = done.send(if ringing { Ok(()) } else { Err(PeerError::InvalidState(refused)) });
     }
