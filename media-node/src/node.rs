@@ -108,8 +108,8 @@ impl MediaNode {
         // Session nodes that chose this node by its headroom ask it directly.
         let chosen = typed::subscribe::<MediaAllocate>(bus.as_ref(), &subjects::media_node_allocate(id)).await?;
         let commands = typed::subscribe::<MediaCommand>(bus.as_ref(), &subjects::media_commands(id)).await?;
-        tokio::spawn(node.clone().serve_allocations(allocations, bus.clone()));
-        tokio::spawn(node.clone().serve_allocations(chosen, bus.clone()));
+        tokio::spawn(node.clone().serve_allocations(allocations, bus.clone(), "left the media queue group"));
+        tokio::spawn(node.clone().serve_allocations(chosen, bus.clone(), "takes no allocation addressed to it"));
         tokio::spawn(node.clone().serve_commands(commands, bus.clone()));
         tokio::spawn(node.clone().forward_events(events_rx, bus));
         Ok(node)
@@ -198,7 +198,12 @@ impl MediaNode {
         stats.packets_refused_released.fetch_add(counters.iter().map(|c| c.refused_packets).sum(), Ordering::Relaxed);
     }
 
-    async fn serve_allocations(self, mut requests: typed::TypedSubscription<MediaAllocate>, bus: Arc<dyn Bus>) {
+    async fn serve_allocations(
+        self,
+        mut requests: typed::TypedSubscription<MediaAllocate>,
+        bus: Arc<dyn Bus>,
+        draining: &'static str,
+    ) {
         loop {
             let request = tokio::select! {
                 request = requests.next() => request,
@@ -209,7 +214,7 @@ impl MediaNode {
             request.follow(&span);
             self.answer_allocation(request, bus.as_ref()).instrument(span).await;
         }
-        tracing::info!("media node draining: takes no more allocations");
+        tracing::info!("media node draining: {draining}");
     }
 
     async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {

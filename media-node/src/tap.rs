@@ -75,7 +75,7 @@ struct Decoder {
 
 fn decoder(codec: Codec) -> Option<Decoder> {
     let n = Negotiated { direction: Direction::RecvOnly, ..Negotiated::plain(codec, None) };
-    let ep = Endpoint::new(n, 48_000).ok()?;
+    let ep = Endpoint::new(n, MIX_RATE).ok()?;
     let to_recording = (ep.rate != MIX_RATE).then(|| Resampler::new(ep.rate, MIX_RATE).ok()).flatten();
     Some(Decoder { ep, to_recording })
 }

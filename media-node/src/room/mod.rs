@@ -280,7 +280,8 @@ impl Room {
         let negotiated = Negotiated { ptime: 20, ..negotiated };
         match &mut seat.endpoint {
             Some(ep) if ep.negotiated.codec.same_format(&negotiated.codec) => ep.renegotiate(negotiated),
-            slot => match Endpoint::new(negotiated, 48_000) {
+            // Opus seats run at the mix's rate: no conversion, and a cheaper encoder.
+            slot => match Endpoint::new(negotiated, MIX_RATE) {
                 Ok(ep) => {
                     let _ = self.mixer.remove(seat.id);
                     if let Err(e) = self.mixer.add(seat.id, ep.rate) {
