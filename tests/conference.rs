@@ -247,3 +247,28 @@ async fn digits_a_sipp_caller_sends_as_tones_are_read_by_the_room() {
     .unwrap();
     assert_eq!(cm.metric("media_dtmf_digits_total"), 4, "each digit once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn star_six_mutes_and_unmutes_a_caller() {
+    let cm = tokio::task::spawn_blocking(|| Callmesh::all_in_one(ROUTE)).await.unwrap();
+    let target = format!("sip:804@{}", cm.sip[0]);
+    let (alice, bob) = (SimplePeer::new("alice").await.unwrap(), SimplePeer::new("bob").await.unwrap());
+    let talker = alice.call(&target).await.unwrap();
+    let listener = bob.call(&target).await.unwrap();
+    talker.wait_established(WAIT).await.unwrap();
+    listener.wait_established(WAIT).await.unwrap();
+    let talking = play(talker.clone(), 440.0);
+    let loud = |heard: &[i16]| tone::goertzel_power(heard, 440.0, 8000) > 10_000.0;
+    hear(&listener, 0.5).await;
+    assert!(loud(&hear(&listener, 0.5).await), "bob hears alice");
+
+    talker.send_dtmf_string("*6").await.unwrap();
+    hear(&listener, 0.8).await;
+    assert!(!loud(&hear(&listener, 0.5).await), "alice pressed *6: muted");
+    talker.send_dtmf_string("*6").await.unwrap();
+    hear(&listener, 0.8).await;
+    assert!(loud(&hear(&listener, 0.5).await), "*6 again: heard again");
+    talker.hangup().await.unwrap();
+    listener.hangup().await.unwrap();
+    talking.await.unwrap();
+}

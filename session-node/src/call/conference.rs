@@ -93,6 +93,36 @@ pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &Ro
     }
 }
 
+/// A call's place in a room, and the keys its caller pressed there.
+pub struct Seated {
+    pub seat: Seat,
+    pub room: String,
+    keys: String,
+    muted: bool,
+}
+
+impl Seated {
+    pub fn new(seat: Seat, room: &str) -> Seated {
+        Seated { seat, room: room.to_owned(), keys: String::new(), muted: false }
+    }
+
+    /// A key the caller pressed: `*6` mutes and unmutes them, as conference bridges do.
+    pub async fn key(&mut self, ctx: &Ctx, session: &SessionId, digit: char) {
+        self.keys.push(digit);
+        if self.keys.len() > 2 {
+            self.keys.remove(0);
+        }
+        if self.keys == "*6" {
+            self.keys.clear();
+            match ctx.media.seat_control(&self.seat, session, !self.muted, false).await {
+                Ok(()) => self.muted = !self.muted,
+                Err(e) => tracing::warn!(%session, error = %e, "mute not changed"),
+            }
+            tracing::info!(%session, room = %self.room, muted = self.muted, "*6");
+        }
+    }
+}
+
 /// The prompt id of a route's greeting.
 pub const GREETING: u32 = 1;
 

@@ -38,9 +38,9 @@ pub(crate) struct Call {
     owned: Option<OwnedSession>,
     /// The media node holding the call's relay.
     media_node: Option<NodeId>,
-    /// A call to a conference: its seat and room (the engine answers it itself), and what
-    /// the route asks of it once the seat has its stream (then `None`).
-    seat: Option<(Seat, String)>,
+    /// A call to a conference: its seat in its room (the engine answers it itself), and
+    /// what the route asks of it once the seat has its stream (then `None`).
+    seat: Option<conference::Seated>,
     seat_options: Option<RoutedCall>,
     /// Where the caller's SIP comes from (its RTP too, behind NAT).
     caller_ip: IpAddr,
@@ -81,7 +81,7 @@ impl Call {
             false => Err((404, format!("no conference room {room:?}"))),
         };
         let (engine, seat) = match seat {
-            Ok(seat) => (conference::engine(c.config, &seat, c.invite, c.tx, c.route), Some((seat, room.to_owned()))),
+            Ok(seat) => (conference::engine(c.config, &seat, c.invite, c.tx, c.route), Some(conference::Seated::new(seat, room))),
             Err((status, why)) => {
                 tracing::warn!(session = %c.id, %room, %why, "no seat in the conference");
                 let nowhere = Seat { node: ctx.node.clone(), rtp: SocketAddr::from(([0, 0, 0, 0], 0)) };
@@ -100,7 +100,7 @@ impl Call {
         engine: Engine,
         routed: RoutedCall,
         caller_ip: IpAddr,
-        seat: Option<(Seat, String)>,
+        seat: Option<conference::Seated>,
     ) -> Call {
         let conference = seat.is_some();
         Call {
@@ -140,12 +140,12 @@ impl Call {
                         self.engine.handle_sip(input, Instant::now());
                     }
                 }
-                Some(m) = media.next() => {
-                    let input = wire::media_input(&self.id, m.message);
-                    if let Some(input) = input {
-                        self.engine.handle_media(input, Instant::now());
-                    }
-                }
+                Some(m) = media.next() => match (&mut self.seat, wire::media_input(&self.id, m.message)) {
+                    // A conference seat's keys are the room's controls (`*6`: mute).
+                    (Some(seat), Some(MediaInput::Dtmf { digit, .. })) => seat.key(&self.ctx, &self.id, digit).await,
+                    (_, Some(input)) => self.engine.handle_media(input, Instant::now()),
+                    (_, None) => {}
+                },
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     self.engine.handle_timeout(Instant::now());
                 }
@@ -240,7 +240,8 @@ impl Call {
             }
             // A conference seat's stream, as offer/answer agreed it.
             MediaOutput::Local(negotiated) => {
-                if let Some((seat, _)) = &self.seat {
+                if let Some(seated) = &self.seat {
+                    let seat = &seated.seat;
                     if let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await {
                         tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
                     }
@@ -328,8 +329,8 @@ impl Call {
         if let Some(node) = self.media_node.take() {
             let _ = self.ctx.media.release(&node, &self.id).await;
         }
-        if let Some((seat, room)) = self.seat.take() {
-            conference::leave_seat(&self.ctx, &seat, &self.id, &room).await;
+        if let Some(seated) = self.seat.take() {
+            conference::leave_seat(&self.ctx, &seated.seat, &self.id, &seated.room).await;
         }
         if !self.busy_key.is_empty() {
             let _ = self.ctx.registry.delete(Bucket::Agents, &self.busy_key, None).await;
