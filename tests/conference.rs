@@ -186,24 +186,10 @@ async fn a_room_greets_plays_music_to_a_lone_caller_and_records_the_call() {
     bob_talks.await.unwrap();
 
     // The recording: alice (who asked for it) on the left, the room on the right.
-    let files = move || std::fs::read_dir(&recordings).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>());
-    let sidecar = tokio::task::spawn_blocking(move || {
-        testkit::wait::blocking_until("the recording's sidecar", WAIT, || {
-            files().is_ok_and(|f| f.iter().any(|p| p.extension().is_some_and(|e| e == "json")))
-        });
-        files().unwrap().into_iter().find(|p| p.extension().is_some_and(|e| e == "json")).unwrap()
-    })
-    .await
-    .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let (sidecar, info) = common::recordings::sidecar(recordings, WAIT).await;
     assert_eq!(info["room"], "801");
     assert_eq!(info["parties"].as_array().map(Vec::len), Some(2), "{info}");
-    let mut wav = hound::WavReader::open(sidecar.with_extension("wav")).unwrap();
-    let (channels, rate) = (wav.spec().channels, wav.spec().sample_rate);
-    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
-    assert_eq!(channels, 2);
-    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let (rate, left, right) = common::recordings::stereo(&sidecar.with_extension("wav"));
     let half = rate as usize / 2;
     let windows: Vec<(Option<f64>, Option<f64>)> = left
         .chunks_exact(half)

@@ -40,29 +40,11 @@ async fn a_recorded_route_writes_each_side_on_its_channel() {
         t.await.unwrap();
     }
 
-    let sidecar = tokio::task::spawn_blocking(move || {
-        let json = || {
-            std::fs::read_dir(&recordings)
-                .ok()?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "json"))
-        };
-        testkit::wait::blocking_until("the recording's sidecar", WAIT, || json().is_some());
-        json().unwrap()
-    })
-    .await
-    .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let (sidecar, info) = common::recordings::sidecar(recordings, WAIT).await;
     let parties: Vec<_> =
         info["parties"].as_array().unwrap().iter().map(|p| (p["session"].as_str(), p["codec"].as_str())).collect();
     assert!(parties.contains(&(Some("caller"), Some("PCMU"))) && parties.contains(&(Some("callee"), Some("PCMU"))), "{info}");
-    let mut wav = hound::WavReader::open(sidecar.with_extension("wav")).unwrap();
-    let (channels, rate) = (wav.spec().channels, wav.spec().sample_rate);
-    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
-    assert_eq!(channels, 2);
-    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let (rate, left, right) = common::recordings::stereo(&sidecar.with_extension("wav"));
     assert!(left.len() as u32 >= 2 * rate, "the whole call: {} ms", left.len() as u32 * 1000 / rate);
     let middle = |c: &[i16]| c[c.len() / 2 - rate as usize / 4..c.len() / 2 + rate as usize / 4].to_vec();
     let found = |c: &[i16]| tone::dominant_tone(&middle(c), rate, &[440.0, 1000.0]).map(|(f, _)| f);

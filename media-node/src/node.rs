@@ -54,6 +54,25 @@ pub struct MediaConfig {
     pub drain: Drain,
 }
 
+impl MediaConfig {
+    /// A node `node_id` on `ip` (also put in SDP) with RTP ports `ports`, and nothing else
+    /// set: no zone, no RTP timeout, no prompts or recordings.
+    pub fn new(node_id: NodeId, ip: IpAddr, ports: (u16, u16)) -> Self {
+        MediaConfig {
+            node_id,
+            bind_ip: ip,
+            advertise_ip: ip,
+            zone: String::new(),
+            port_min: ports.0,
+            port_max: ports.1,
+            no_rtp_timeout: None,
+            prompts_dir: None,
+            recordings_dir: None,
+            drain: Drain::default(),
+        }
+    }
+}
+
 /// Counters of a media node.
 #[derive(Debug, Default)]
 pub struct MediaStats {

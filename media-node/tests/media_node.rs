@@ -15,18 +15,8 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn node(bus: &LocalBus, ports: (u16, u16), no_rtp: Option<Duration>) -> MediaNode {
-    let config = MediaConfig {
-        node_id: NodeId::new("media-1").unwrap(),
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        advertise_ip: "127.0.0.1".parse().unwrap(),
-        zone: String::new(),
-        port_min: ports.0,
-        port_max: ports.1,
-        no_rtp_timeout: no_rtp,
-        prompts_dir: None,
-        recordings_dir: None,
-        drain: Default::default(),
-    };
+    let loopback = MediaConfig::new(NodeId::new("media-1").unwrap(), "127.0.0.1".parse().unwrap(), ports);
+    let config = MediaConfig { no_rtp_timeout: no_rtp, ..loopback };
     MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()
 }
 

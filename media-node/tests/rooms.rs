@@ -21,18 +21,8 @@ async fn node(bus: &LocalBus, ports: (u16, u16)) -> MediaNode {
 }
 
 async fn node_with(bus: &LocalBus, ports: (u16, u16), prompts_dir: Option<std::path::PathBuf>) -> MediaNode {
-    let config = MediaConfig {
-        node_id: NodeId::new("media-1").unwrap(),
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        advertise_ip: "127.0.0.1".parse().unwrap(),
-        zone: String::new(),
-        port_min: ports.0,
-        port_max: ports.1,
-        no_rtp_timeout: None,
-        prompts_dir,
-        recordings_dir: None,
-        drain: Default::default(),
-    };
+    let config =
+        MediaConfig { prompts_dir, ..MediaConfig::new(NodeId::new("media-1").unwrap(), "127.0.0.1".parse().unwrap(), ports) };
     MediaNode::start(config, Arc::new(bus.clone())).await.unwrap()
 }
 

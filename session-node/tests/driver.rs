@@ -52,18 +52,7 @@ async fn harness(media: bool) -> Harness {
     let shared: Arc<dyn Bus> = Arc::new(bus.clone());
     if media {
         let port = 30_000 + (std::process::id() % 1000) as u16 * 20;
-        let config = MediaConfig {
-            node_id: NodeId::new("media-1").unwrap(),
-            bind_ip: "127.0.0.1".parse().unwrap(),
-            advertise_ip: "127.0.0.1".parse().unwrap(),
-            zone: String::new(),
-            port_min: port,
-            port_max: port + 19,
-            no_rtp_timeout: None,
-            prompts_dir: None,
-            recordings_dir: None,
-            drain: Default::default(),
-        };
+        let config = MediaConfig::new(NodeId::new("media-1").unwrap(), "127.0.0.1".parse().unwrap(), (port, port + 19));
         MediaNode::start(config, shared.clone()).await.unwrap();
     }
     let config = SessionConfig {

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub mod raw_sip;
+pub mod recordings;
 pub mod tones;
 
 use testkit::nats::NatsServer;
