@@ -40,6 +40,8 @@ pub const MIX_RATE: u32 = 16_000;
 /// The mixer's participant for music on hold (seats count up from 1; room prompts from 2^32).
 const HOLD_MUSIC: u64 = u64::MAX;
 const FRAME: Duration = Duration::from_millis(20);
+/// Datagrams waiting for the room task, from all its seats (a second of 50 seats' RTP).
+const DATAGRAMS_QUEUED: usize = 2500;
 
 /// What a room is asked to do.
 pub enum RoomCommand {
@@ -130,7 +132,7 @@ struct Room {
     players: Vec<Player>,
     hold_music: Option<Player>,
     recording: Option<(Recording, Option<String>)>,
-    datagrams: mpsc::UnboundedSender<(String, Vec<u8>, SocketAddr)>,
+    datagrams: mpsc::Sender<(String, Vec<u8>, SocketAddr)>,
     events: SeatEvents,
     release: ReleasePort,
 }
@@ -139,7 +141,7 @@ struct Room {
 /// returns ports.
 pub fn start(name: String, events: SeatEvents, release: ReleasePort) -> RoomHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let (datagrams, incoming) = mpsc::unbounded_channel();
+    let (datagrams, incoming) = mpsc::channel(DATAGRAMS_QUEUED);
     let room = Room {
         name,
         seats: HashMap::new(),
@@ -160,7 +162,7 @@ impl Room {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<RoomCommand>,
-        mut incoming: mpsc::UnboundedReceiver<(String, Vec<u8>, SocketAddr)>,
+        mut incoming: mpsc::Receiver<(String, Vec<u8>, SocketAddr)>,
     ) {
         let mut ticker = tokio::time::interval(FRAME);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -245,8 +247,10 @@ impl Room {
             let _rtcp = pair.rtcp;
             let mut buf = [0u8; 2048];
             while let Ok((n, from)) = reader_socket.recv_from(&mut buf).await {
-                if datagrams.send((key.clone(), buf[..n].to_vec(), from)).is_err() {
-                    break;
+                // A flood at a seat's port is dropped here, not queued without end.
+                match datagrams.try_send((key.clone(), buf[..n].to_vec(), from)) {
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
                 }
             }
         });
