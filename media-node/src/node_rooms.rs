@@ -14,8 +14,8 @@ use crate::recording::{Layout, RecordingInfo};
 use crate::room::{MIX_RATE, ReleasePort, RoomCommand, SeatEvents};
 use crate::rooms::valid_room;
 
-/// A prompt read from disk: mono PCM and its rate.
-pub(crate) type Prompt = Arc<(Vec<i16>, u32)>;
+/// A prompt read from disk: mono PCM (shared by every room that plays it) and its rate.
+pub(crate) type Prompt = (Arc<Vec<i16>>, u32);
 
 /// `name` inside `dir`, refusing anything that would leave it.
 pub(crate) fn inside(dir: Option<&Path>, name: &str, what: &str) -> Result<PathBuf, String> {
@@ -68,8 +68,10 @@ impl MediaNode {
         if let Some(p) = self.shared.prompts.lock().unwrap_or_else(|e| e.into_inner()).get(&path) {
             return Ok(p.clone());
         }
-        let prompt: Prompt = Arc::new(media::audio::wav::read_mono(&path)?);
-        crate::room::at_rate(&prompt.0[..prompt.0.len().min(480)], prompt.1, MIX_RATE)?;
+        let (samples, rate) = media::audio::wav::read_mono(&path)?;
+        // A rate the rooms cannot convert (44.1 kHz) is refused now, not at every play.
+        media::codec::Resampler::new(rate, MIX_RATE).map_err(|e| format!("prompt {file:?} at {rate} Hz: {e}"))?;
+        let prompt: Prompt = (Arc::new(samples), rate);
         self.shared.prompts.lock().unwrap_or_else(|e| e.into_inner()).insert(path, prompt.clone());
         Ok(prompt)
     }
@@ -96,7 +98,7 @@ impl MediaNode {
             }
             Some(media_command::Command::RoomPlay(p)) => self.prompt(&p.file).and_then(|prompt| {
                 let seat = p.own_seat_only.then(|| session.clone());
-                let samples = Arc::new(prompt.0.clone());
+                let samples = prompt.0.clone();
                 let play =
                     RoomCommand::Play { id: p.id, requester: session.clone(), seat, samples, rate: prompt.1, looped: p.looped };
                 self.to_room(&session, play)
@@ -106,7 +108,7 @@ impl MediaNode {
                 self.to_room(&session, RoomCommand::HoldMusic { samples: None })
             }
             Some(media_command::Command::RoomHoldMusic(m)) => self.prompt(&m.file).and_then(|prompt| {
-                let samples = Some((Arc::new(prompt.0.clone()), prompt.1));
+                let samples = Some(prompt);
                 self.to_room(&session, RoomCommand::HoldMusic { samples })
             }),
             Some(media_command::Command::Record(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),

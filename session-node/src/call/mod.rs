@@ -63,8 +63,9 @@ impl Call {
         let c = caller(&routed)?;
         let caller_ip = c.route.peer.addr.ip();
         let now = Instant::now();
+        let plan = dial_plan(&routed, &c.tx.edge);
         let mut engine = Engine::incoming(c.config, c.invite, c.tx, c.route, now);
-        engine.handle_command(dial_plan(&routed, &c.edge), now);
+        engine.handle_command(plan, now);
         Some(Call::assemble(ctx, c.id, engine, routed, caller_ip, None))
     }
 
@@ -378,9 +379,8 @@ struct Caller {
     invite: sip::message::Message,
     route: Route,
     config: EngineConfig,
+    /// The INVITE's server transaction, on the edge it came through.
     tx: ServerTx,
-    /// The edge the INVITE came through.
-    edge: String,
 }
 
 fn caller(routed: &RoutedCall) -> Option<Caller> {
@@ -391,5 +391,5 @@ fn caller(routed: &RoutedCall) -> Option<Caller> {
     let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
     let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
     let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
-    Some(Caller { id, invite, route, config, tx, edge: incoming.edge_id.clone() })
+    Some(Caller { id, invite, route, config, tx })
 }
