@@ -113,8 +113,18 @@ pub async fn render(node: &Node) -> String {
         m.counter("media_allocations_total", "Relays and room seats allocated.", media.stats().allocations.load(Relaxed));
         m.counter(
             "media_allocation_failures_total",
-            "Allocations refused (no ports).",
+            "Allocations refused (no ports, or at a limit).",
             media.stats().allocation_failures.load(Relaxed),
+        );
+        m.counter(
+            "media_allocations_declined_total",
+            "Allocations declined because the node was at media.max_sessions or media.max_cpu_percent.",
+            media.stats().allocations_declined.load(Relaxed),
+        );
+        m.gauge(
+            "media_cpu_percent",
+            "This process' CPU use over the last second, in percent of all cores.",
+            media.cpu_percent() as u64,
         );
     }
     m.counter("bus_decode_errors_total", "Bus messages that did not decode (dropped).", cluster::metrics::decode_errors());

@@ -155,6 +155,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             no_rtp_timeout: config.no_rtp_timeout,
             prompts_dir: config.prompts_dir.clone(),
             recordings_dir: config.recordings_dir.clone(),
+            limits: config.media_limits,
             drain: drain.clone(),
         };
         node.media = Some(MediaNode::start(media, bus.clone()).await?);
@@ -224,8 +225,9 @@ fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
         addresses: addresses.clone(),
         load: Some(NodeLoad {
             active_calls: session.as_ref().map(|s| s.active.count() as u32).unwrap_or(0),
-            cpu_percent: 0.0,
+            cpu_percent: media.as_ref().map_or(0.0, |m| m.cpu_percent()),
             free_rtp_ports: media.as_ref().map(|m| m.free_port_pairs() as u32 * 2).unwrap_or(0),
+            declining: media.as_ref().is_some_and(|m| m.declines().is_some()),
         }),
         started_at_unix_ms: started,
         version: env!("CARGO_PKG_VERSION").into(),

@@ -299,5 +299,6 @@ fn connect(leg: u32, far: FarMedia) -> MediaConnect {
         telephone_event_pt: far.events.map_or(0, u32::from),
         signal_ip: far.signal.map(|ip| ip.to_string()).unwrap_or_default(),
         clock_rate: far.clock_rate,
+        codecs: far.codecs.iter().map(crate::wire::codec_to_wire).collect(),
     }
 }

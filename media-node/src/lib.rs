@@ -19,6 +19,7 @@ pub mod client;
 pub mod counters;
 pub mod dtmf;
 pub mod latch;
+pub mod limits;
 pub mod node;
 mod node_rooms;
 pub mod placement;
@@ -29,6 +30,7 @@ pub mod room;
 pub mod rooms;
 pub mod stream;
 pub mod tap;
+pub mod transcode;
 pub mod wire;
 
 pub use self::client::{Allocation, FarMedia, MediaClient, MediaError, Seat};

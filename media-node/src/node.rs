@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::counters::LegSnapshot;
 use crate::dtmf;
+use crate::limits::{CpuMeter, Limits};
 use crate::node_rooms::Prompt;
 use crate::ports::PortPool;
 use crate::recording::RecordingInfo;
@@ -51,6 +52,8 @@ pub struct MediaConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Where recordings are written.
     pub recordings_dir: Option<PathBuf>,
+    /// When it declines new calls (`limits.rs`).
+    pub limits: Limits,
     pub drain: Drain,
 }
 
@@ -68,6 +71,7 @@ impl MediaConfig {
             no_rtp_timeout: None,
             prompts_dir: None,
             recordings_dir: None,
+            limits: Limits::default(),
             drain: Drain::default(),
         }
     }
@@ -78,6 +82,8 @@ impl MediaConfig {
 pub struct MediaStats {
     pub allocations: AtomicU64,
     pub allocation_failures: AtomicU64,
+    /// Allocations refused because the node was at a limit (`limits.rs`).
+    pub allocations_declined: AtomicU64,
     pub releases: AtomicU64,
     /// RTP packets relayed by sessions already released.
     pub packets_relayed_released: AtomicU64,
@@ -99,6 +105,7 @@ pub(crate) struct Shared {
     pub(crate) prompts: Mutex<HashMap<PathBuf, Prompt>>,
     pub(crate) events: mpsc::UnboundedSender<(String, RelayEvent)>,
     pub(crate) stats: MediaStats,
+    pub(crate) cpu: CpuMeter,
 }
 
 /// A running media node.
@@ -118,6 +125,7 @@ impl MediaNode {
             prompts: Mutex::new(HashMap::new()),
             events: events_tx,
             stats: MediaStats::default(),
+            cpu: CpuMeter::start(),
             config,
         });
         let node = MediaNode { shared };
@@ -144,6 +152,17 @@ impl MediaNode {
 
     pub fn active_sessions(&self) -> usize {
         self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Why the node declines new calls now (`None`: it takes them).
+    pub fn declines(&self) -> Option<String> {
+        let seats = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).counts().1;
+        self.shared.config.limits.declines(self.active_sessions() + seats, self.cpu_percent())
+    }
+
+    /// The process' CPU use over the last second, in percent of all cores.
+    pub fn cpu_percent(&self) -> f32 {
+        self.shared.cpu.percent()
     }
 
     pub fn stats(&self) -> &MediaStats {
@@ -238,7 +257,10 @@ impl MediaNode {
 
     async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {
         let node = self.shared.config.node_id.to_string();
-        let allocated = if message.room.is_empty() {
+        let allocated = if let Some(busy) = self.declines() {
+            self.shared.stats.allocations_declined.fetch_add(1, Ordering::Relaxed);
+            Err(busy)
+        } else if message.room.is_empty() {
             self.allocate(&message.session_id)
         } else {
             self.seat(&message.room, &message.session_id).map(|port| [port, port])

@@ -1,5 +1,6 @@
 //! Which media node takes a new call: the one with the most headroom, as the membership
-//! heartbeats tell it (free RTP port pairs, draining or not, zone). Heartbeats are seconds
+//! heartbeats tell it (free RTP port pairs, draining or not, declining at a limit or not,
+//! zone). Heartbeats are seconds
 //! old, so a burst of calls would all go to the same node: two candidates are drawn at
 //! random among the fit ones and the freer wins (the "power of two choices"), and every
 //! allocation made here is subtracted from what the view believes (every release given
@@ -57,7 +58,8 @@ impl Placement {
             return;
         }
         let candidate = Candidate {
-            free_pairs: hb.load.as_ref().map_or(0, |l| l.free_rtp_ports / 2),
+            // A node declining new calls (at a limit) is asked last, as a full one.
+            free_pairs: hb.load.as_ref().filter(|l| !l.declining).map_or(0, |l| l.free_rtp_ports / 2),
             zone: hb.zone.clone(),
             draining: hb.draining,
         };
@@ -164,6 +166,11 @@ mod tests {
         p.refused(&a);
         assert_eq!(ids(p.choose(1, None, |_| 0)), ["b", "a"]);
         p.update(&hb("a", Role::Media, 3, "", false));
+        assert_eq!(ids(p.choose(1, None, |_| 0)), ["a", "b"]);
+        let mut declining = hb("a", Role::Media, 3, "", false);
+        declining.load.as_mut().unwrap().declining = true;
+        p.update(&declining);
+        assert_eq!(ids(p.choose(1, None, |_| 0)), ["b", "a"], "a node at a limit is asked last");
         p.forget("a");
         p.refused(&b);
         assert_eq!(ids(p.choose(1, None, |_| 0)), ["b"]);

@@ -9,7 +9,8 @@
 //! The RTP toward each leg is one continuous stream (`stream.rs`), whichever far end is
 //! behind the other slot (a transfer changes it). When only one far end negotiated RFC 4733
 //! events, the relay reads the events it sends (reported, not passed on) and writes events
-//! into the stream toward it (`dtmf.rs`).
+//! into the stream toward it (`dtmf.rs`). What one far end sends in a codec the other does
+//! not take is transcoded (`transcode.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::ports::PortPair;
 use crate::recording::RecordingInfo;
 use crate::stream::OutStream;
 use crate::tap::{LegCodec, Tap};
+use crate::transcode::Transcoding;
 
 /// Something the relay reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,6 +116,7 @@ pub fn start(legs: [PortPair; 2], no_rtp_after: Option<Duration>, events: EventS
         streams: [None, None],
         injecting: [None, None],
         last_event: [None, None],
+        transcoding: Transcoding::default(),
     };
     tokio::spawn(async move {
         let [[a_rtp, a_rtcp], [b_rtp, b_rtcp]] = run([[a.rtp, a.rtcp], [b.rtp, b.rtcp]], state, rx, no_rtp_after, events).await;
@@ -145,6 +148,8 @@ struct State {
     injecting: [Option<Injection>; 2],
     /// The timestamp of the last event reported from each leg (its end is sent 3 times).
     last_event: [Option<u32>; 2],
+    /// Codecs each far end takes, and the transcoding between them (`transcode.rs`).
+    transcoding: Transcoding,
 }
 
 const RTP: usize = 0;
@@ -257,14 +262,19 @@ impl State {
             }
         }
         let Some(dest) = self.latches[out][kind].destination() else { return };
-        if kind == RTP {
-            self.stamp_out(out, packet);
+        if kind == RTCP {
+            let _ = sockets[out][RTCP].try_send_to(packet, dest);
+            return;
         }
-        if sockets[out][kind].try_send_to(packet, dest).is_ok() && kind == RTP {
-            let c = &self.counters[out];
-            LegCounters::count(&c.packets_sent, 1);
-            LegCounters::count(&c.bytes_sent, packet.len() as u64);
-        }
+        let (stream, counters) = (&mut self.streams[out], &self.counters[out]);
+        let mut send = |packet: &mut [u8]| {
+            stream.get_or_insert_with(|| OutStream::new(packet)).stamp(packet);
+            if sockets[out][RTP].try_send_to(packet, dest).is_ok() {
+                LegCounters::count(&counters.packets_sent, 1);
+                LegCounters::count(&counters.bytes_sent, packet.len() as u64);
+            }
+        };
+        self.transcoding.relay(leg, packet, &mut send);
     }
 
     fn record(&mut self, info: Option<RecordingInfo>) {
@@ -279,6 +289,7 @@ impl State {
     fn connect(&mut self, sockets: &[[UdpSocket; 2]; 2], leg: usize, far: FarMedia, events: &EventSink) {
         self.events_pt[leg] = far.events;
         self.clock_rate[leg] = far.clock_rate;
+        self.transcoding.set_codecs(leg, far.codecs);
         let [rtp, rtcp] = &mut self.latches[leg];
         if rtp.destination() != Some(far.rtp) && !far.rtp.ip().is_unspecified() {
             self.reception[leg].restart(far.clock_rate);
@@ -289,11 +300,6 @@ impl State {
         for (mut packet, src) in std::mem::take(&mut self.held[leg]) {
             self.relay(sockets, leg, RTP, &mut packet, src, events);
         }
-    }
-
-    /// A packet about to go toward `out`: made part of the stream toward it.
-    fn stamp_out(&mut self, out: usize, packet: &mut [u8]) {
-        self.streams[out].get_or_insert_with(|| OutStream::new(packet)).stamp(packet);
     }
 
     /// A digit to write toward `leg`, which negotiated events (else there is nothing to do).

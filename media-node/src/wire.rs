@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use cluster::contracts::{LegStats, MediaConnect, MediaStream};
+use cluster::contracts::{LegStats, MediaConnect, MediaStream, RtpCodec};
 
 use crate::client::FarMedia;
 use crate::counters::LegSnapshot;
@@ -88,7 +88,32 @@ pub(crate) fn far_end(c: &MediaConnect) -> Result<FarMedia, String> {
         ip => Some(ip.parse::<IpAddr>().map_err(|_| format!("bad signalling address {ip:?}"))?),
     };
     let clock_rate = if c.clock_rate == 0 { 8000 } else { c.clock_rate.clamp(1000, 192_000) };
-    Ok(FarMedia { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate })
+    let codecs = c.codecs.iter().take(MAX_CODECS).map(codec_from_wire).collect::<Result<_, _>>()?;
+    Ok(FarMedia { rtp, events: events_pt(c.telephone_event_pt), signal, clock_rate, codecs })
+}
+
+/// More codecs than any real description lists are ignored.
+const MAX_CODECS: usize = 32;
+
+pub(crate) fn codec_to_wire(c: &Codec) -> RtpCodec {
+    RtpCodec {
+        payload_type: c.payload_type.into(),
+        name: c.name.clone(),
+        clock_rate: c.clock_rate,
+        channels: c.channels.into(),
+        fmtp: c.fmtp.clone().unwrap_or_default(),
+    }
+}
+
+fn codec_from_wire(c: &RtpCodec) -> Result<Codec, String> {
+    let pt =
+        u8::try_from(c.payload_type).ok().filter(|pt| *pt < 128).ok_or_else(|| format!("bad payload type {}", c.payload_type))?;
+    if c.name.is_empty() || c.name.len() > 32 || c.clock_rate == 0 {
+        return Err(format!("bad codec {:?}/{}", c.name, c.clock_rate));
+    }
+    let channels = u16::try_from(c.channels.max(1)).map_err(|_| format!("bad channel count {}", c.channels))?;
+    let codec = Codec::new(pt, &c.name, c.clock_rate, channels);
+    Ok(if c.fmtp.is_empty() { codec } else { codec.with_fmtp(&c.fmtp) })
 }
 
 pub(crate) fn leg_stats(leg: usize, c: &LegSnapshot) -> LegStats {

@@ -41,7 +41,7 @@ async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
 
 /// The far end at `socket`, as its SDP would describe it (no signalling address apart).
 fn far(socket: &UdpSocket, events: Option<u8>) -> FarMedia {
-    FarMedia { rtp: socket.local_addr().unwrap(), events, signal: None, clock_rate: 8000 }
+    FarMedia { rtp: socket.local_addr().unwrap(), events, signal: None, clock_rate: 8000, codecs: Vec::new() }
 }
 
 /// An RTP socket and the RTCP socket on the next port.
@@ -117,6 +117,24 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap();
     let unknown = c.release_with_stats(&first.node, &SessionId::new("zzz").unwrap()).await.unwrap_err();
     assert!(matches!(unknown, MediaError::Refused(ref m) if m.contains("unknown session")), "{unknown}");
+}
+
+#[tokio::test]
+async fn a_node_at_its_session_limit_declines_until_a_call_ends() {
+    let bus = LocalBus::default();
+    let loopback = MediaConfig::new(NodeId::new("media-1").unwrap(), "127.0.0.1".parse().unwrap(), (43_120, 43_139));
+    let limits = media_node::limits::Limits { max_sessions: Some(1), max_cpu_percent: None };
+    let media = MediaNode::start(MediaConfig { limits, ..loopback }, Arc::new(bus.clone())).await.unwrap();
+    let c = client(&bus);
+    let first = c.allocate(&SessionId::new("a").unwrap(), None, None).await.unwrap();
+    assert_eq!(media.declines().as_deref(), Some("busy: 1 sessions, the limit is 1"));
+    let err = c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap_err();
+    assert_eq!(err, MediaError::Unavailable("busy: 1 sessions, the limit is 1".into()));
+    assert_eq!(media.stats().allocations_declined.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(media.free_port_pairs(), 8, "a declined call takes no port");
+    c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
+    assert_eq!(media.declines(), None);
+    c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap();
 }
 
 #[tokio::test]

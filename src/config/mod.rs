@@ -99,6 +99,11 @@ pub struct MediaSection {
     pub recordings_dir: String,
     /// This media node's zone: a label routes pin calls to (`media_zone`).
     pub zone: String,
+    /// Decline new calls at this many relays and room seats (0: no limit).
+    pub max_sessions: usize,
+    /// Decline new calls while the process uses this much CPU, in percent of all cores
+    /// (0: no limit).
+    pub max_cpu_percent: f32,
 }
 
 impl Default for MediaSection {
@@ -111,6 +116,8 @@ impl Default for MediaSection {
             prompts_dir: String::new(),
             recordings_dir: String::new(),
             zone: String::new(),
+            max_sessions: 0,
+            max_cpu_percent: 0.0,
         }
     }
 }

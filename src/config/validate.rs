@@ -38,6 +38,7 @@ pub struct Validated {
     pub prompts_dir: Option<PathBuf>,
     pub recordings_dir: Option<PathBuf>,
     pub media_zone: String,
+    pub media_limits: media_node::limits::Limits,
     pub realm: String,
     pub secret: String,
     pub users: HashMap<String, String>,
@@ -162,6 +163,14 @@ impl Config {
             }
         }
         let prompts = prompts_dir(&self.media.prompts_dir)?;
+        let cpu = self.media.max_cpu_percent;
+        if !(0.0..=100.0).contains(&cpu) {
+            return Err(invalid("media.max_cpu_percent", format!("{cpu} is not between 0 (no limit) and 100")));
+        }
+        let media_limits = media_node::limits::Limits {
+            max_sessions: (self.media.max_sessions > 0).then_some(self.media.max_sessions),
+            max_cpu_percent: (cpu > 0.0).then_some(cpu),
+        };
         let recordings = (!self.media.recordings_dir.is_empty()).then(|| PathBuf::from(&self.media.recordings_dir));
         let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
         let mut routes = Vec::new();
@@ -223,6 +232,7 @@ impl Config {
             prompts_dir: prompts,
             recordings_dir: recordings,
             media_zone: self.media.zone.clone(),
+            media_limits,
             realm: self.auth.realm,
             secret: self.auth.secret,
             users,
@@ -312,6 +322,8 @@ listen = "127.0.0.2:5070"
 [media]
 rtp_ports = "30000-30099"
 no_rtp_timeout_secs = 10
+max_sessions = 500
+max_cpu_percent = 90
 [[users]]
 username = "alice"
 password = "secret"
@@ -324,6 +336,7 @@ policy = { queue_with_timeout = { secs = 20 } }
         .unwrap();
         assert_eq!(v.sip_listen.port(), 5070);
         assert_eq!(v.no_rtp_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(v.media_limits, media_node::limits::Limits { max_sessions: Some(500), max_cpu_percent: Some(90.0) });
         assert_eq!(v.users["alice"], "secret");
         assert!(v.routes[0].user.is_match("1234"));
     }
@@ -346,6 +359,7 @@ policy = { queue_with_timeout = { secs = 20 } }
             ("[media]\nadvertise = \"::\"", "media.advertise"),
             ("[media]\nadvertise = \"sip.example.com\"", "media.advertise"),
             ("[kube]\nadvertise = \"node-ip\"", "kube.advertise"),
+            ("[media]\nmax_cpu_percent = 150", "media.max_cpu_percent"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(key), "{text:?}: {e}");

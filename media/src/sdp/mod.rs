@@ -11,6 +11,7 @@ mod events;
 pub mod negotiate;
 pub mod options;
 mod parse;
+mod transcode;
 mod write;
 
 use std::net::{IpAddr, SocketAddr};
@@ -22,9 +23,10 @@ pub use events::{telephone_event_pt, with_telephone_event, without_telephone_eve
 pub use negotiate::{LocalMedia, Negotiated, NegotiationError, TelephoneEvent, answer_offer, apply_answer, build_offer};
 pub use options::{NegotiationOptions, NegotiationStrategy};
 pub use parse::SdpError;
+pub use transcode::{answer_within, audio_codecs, transcodable, with_transcodable};
 
 /// A far end's media as a relay must know it (from its SDP and its SIP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FarMedia {
     /// Where it wants RTP (RTCP on the next port).
     pub rtp: std::net::SocketAddr,
@@ -35,6 +37,9 @@ pub struct FarMedia {
     pub signal: Option<std::net::IpAddr>,
     /// The clock rate of its first audio codec (RTP timestamps, for jitter).
     pub clock_rate: u32,
+    /// Its audio codecs on its payload types (not events): what it sends and can receive.
+    /// A relay transcodes what the other far end sends in a codec not among them.
+    pub codecs: Vec<Codec>,
 }
 
 /// Larger bodies are refused before parsing: no real audio SDP comes close.

@@ -49,7 +49,6 @@ pub use self::io::{
 };
 use self::leg::{Leg, LegRole};
 pub use self::local::{LocalEnd, Outgoing};
-use self::sdp::rtp_addr;
 pub(crate) use self::sdp::{FarSdp, far_sdp, sdp_body, sdp_of};
 pub use self::sip_out::{ALLOW, refusal};
 pub use self::state::RestoreError;
@@ -117,8 +116,9 @@ pub struct Engine {
     /// The relay: its node and one address per slot, once allocated.
     media_node: Option<String>,
     slots: Vec<SocketAddr>,
-    /// Where each slot's relay sends now (what the media node was last told).
-    connected: BTreeMap<u32, SocketAddr>,
+    /// Where each slot's relay sends now and a print of the codecs it was given (what the
+    /// media node was last told; the print is not in the snapshot).
+    connected: BTreeMap<u32, (SocketAddr, u64)>,
     allocating: bool,
     timers: BTreeMap<Timer, Instant>,
     /// The best failure heard from the targets (what the caller gets when all fail).
@@ -195,8 +195,8 @@ impl Engine {
                 self.media_node = Some(node);
                 self.slots = slots;
                 // The allocation request carried the caller's address: slot 0 sends there.
-                if let Some(remote) = self.leg(CALLER).remote_sdp.as_deref().and_then(rtp_addr) {
-                    self.connected.insert(self.leg(CALLER).slot, remote);
+                if let Some(far) = self.far_media(CALLER) {
+                    self.connected.insert(self.leg(CALLER).slot, (far.rtp, sdp::codecs_print(&far.codecs)));
                 }
                 self.out.push_back(Output::Persist);
                 self.dial_waiting(now);
@@ -356,7 +356,8 @@ impl Engine {
         }
         let Some(far) = self.far_media(leg) else { return };
         let slot = self.leg(leg).slot;
-        if self.connected.insert(slot, far.rtp) != Some(far.rtp) {
+        let now = (far.rtp, sdp::codecs_print(&far.codecs));
+        if self.connected.insert(slot, now) != Some(now) {
             self.out.push_back(Output::Media(MediaOutput::Connect { slot, far }));
         }
     }
@@ -369,8 +370,10 @@ impl Engine {
     /// `far` anchored for leg `toward`: what that leg's far end receives.
     fn anchored_for(&mut self, toward: LegId, far: &FarSdp) -> Option<String> {
         let relay = self.relay(self.leg(toward).slot)?;
-        let adapted = self.events_for(toward, &far.parsed);
-        Some(media::sdp::anchor(adapted.as_ref().unwrap_or(&far.parsed), relay, &mut self.leg_mut(toward).origin))
+        let coded = self.codecs_for(toward, &far.parsed);
+        let far = coded.as_ref().unwrap_or(&far.parsed);
+        let adapted = self.events_for(toward, far);
+        Some(media::sdp::anchor(adapted.as_ref().unwrap_or(far), relay, &mut self.leg_mut(toward).origin))
     }
 }
 

@@ -203,6 +203,7 @@ impl Engine {
         let sdp = far.and_then(|far| {
             let relay = self.relay(self.leg(leg).slot)?;
             let offer = media::sdp::as_new_offer(&far.parsed);
+            let offer = self.codecs_for(leg, &offer).unwrap_or(offer);
             let offer = self.events_for(leg, &offer).unwrap_or(offer);
             Some(media::sdp::anchor(&offer, relay, &mut self.leg_mut(leg).origin))
         });

@@ -48,7 +48,8 @@ impl Engine {
             plan: self.plan.as_ref().map(plan_out),
             media_node: self.media_node.clone().unwrap_or_default(),
             slots: self.slots.iter().map(ToString::to_string).collect(),
-            connected: self.connected.iter().map(|(slot, a)| (*slot, a.to_string())).collect(),
+            connected: self.connected.iter().map(|(slot, (a, _))| (*slot, a.to_string())).collect(),
+            connected_codecs: self.connected.iter().map(|(slot, (_, print))| (*slot, *print)).collect(),
             allocating: self.allocating,
             timers: self
                 .timers
@@ -78,8 +79,11 @@ impl Engine {
         let legs = state.legs.into_iter().map(|l| leg_in(l, &config)).collect::<Result<Vec<_>, _>>()?;
         let ids = |m: std::collections::HashMap<u32, u32>| m.into_iter().map(|(a, b)| (LegId(a), LegId(b))).collect();
         let slots = state.slots.iter().map(|s| s.parse::<SocketAddr>().map_err(bad)).collect::<Result<Vec<_>, _>>()?;
-        let connected =
-            state.connected.iter().map(|(slot, a)| Ok((*slot, a.parse().map_err(bad)?))).collect::<Result<_, RestoreError>>()?;
+        let connected = state.connected.iter().map(|(slot, a)| {
+            let print = state.connected_codecs.get(slot).copied().unwrap_or_default();
+            Ok((*slot, (a.parse().map_err(bad)?, print)))
+        });
+        let connected = connected.collect::<Result<_, RestoreError>>()?;
         let mut timers = BTreeMap::new();
         for t in state.timers {
             let timer = match t.kind {

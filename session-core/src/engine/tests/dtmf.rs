@@ -22,7 +22,8 @@ fn info_caller_to_rfc4733_callee() -> (Sim, sip::dialog::Dialog, sip::dialog::Di
     });
     let (key, invite) = sim.take_request(Method::Invite);
     let offered = body(&invite);
-    assert!(offered.contains("m=audio 30002 RTP/AVP 0 101") && offered.contains("telephone-event/8000"), "{offered}");
+    // Events, and the codecs the media node transcodes to after the caller's own.
+    assert!(offered.contains("m=audio 30002 RTP/AVP 0 8 96 101") && offered.contains("telephone-event/8000"), "{offered}");
     sim.respond(key, &invite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
     sim.take_ack();
     let ok = sim.take_response(1);

@@ -328,7 +328,7 @@ impl Sim {
 /// SIP from the same host.
 pub fn far(rtp: &str) -> FarMedia {
     let rtp: SocketAddr = rtp.parse().unwrap();
-    FarMedia { rtp, events: Some(101), signal: Some(rtp.ip()), clock_rate: 8000 }
+    FarMedia { rtp, events: Some(101), signal: Some(rtp.ip()), clock_rate: 8000, codecs: vec![media::sdp::Codec::pcmu()] }
 }
 
 /// The relay told to connect `slot` to the phone at `rtp` (see [`far`]).
