@@ -1,5 +1,6 @@
 //! Recording a room to WAV without costing its mixing its real-time budget: the room hands
-//! each 20 ms frame to a bounded queue, and a writer thread owns the file (`media`'s
+//! each 20 ms frame over, gathered 200 ms at a time (a thread wakes five times a second
+//! per recording, not fifty) into a bounded queue, and a writer thread owns the file (`media`'s
 //! `Recorder`: its header brought up to date every second, so after a crash the file is
 //! valid up to the last second written). A full queue (a stalled disk) drops frames and
 //! counts them rather than making the room wait. When the recording stops — by command,
@@ -8,14 +9,16 @@
 //! and end.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use media::audio::{Recorder, RecordingLayout};
 
-/// Frames queued for the writer at most (10 s of 20 ms frames).
-const QUEUE: usize = 500;
+/// Batches queued for the writer at most (10 s).
+const QUEUE: usize = 50;
+/// Audio gathered before it goes to the writer, in ms.
+const BATCH_MS: u32 = 200;
 
 /// How a room is laid out in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +48,9 @@ enum Message {
 /// A recording in progress; dropping it stops it.
 pub struct Recording {
     queue: Option<SyncSender<Message>>,
+    /// Audio not yet handed to the writer: each channel, and the frames in it.
+    pending: Mutex<(Vec<i16>, Vec<i16>, u64)>,
+    batch_samples: usize,
     dropped: Arc<AtomicU64>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -64,6 +70,7 @@ impl Recording {
             std::fs::create_dir_all(dir).map_err(|e| format!("recording directory {}: {e}", dir.display()))?;
         }
         let recorder = Recorder::create(&info.path, info.rate, layout).map_err(|e| e.to_string())?;
+        let batch_samples = (info.rate * BATCH_MS / 1000) as usize;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
@@ -71,27 +78,43 @@ impl Recording {
             .name(format!("record-{}", info.room))
             .spawn(move || write(info, recorder, rx, counted))
             .map_err(|e| e.to_string())?;
-        Ok(Recording { queue: Some(tx), dropped, writer: Some(writer) })
+        let pending = Mutex::new((Vec::with_capacity(batch_samples), Vec::with_capacity(batch_samples), 0));
+        Ok(Recording { queue: Some(tx), pending, batch_samples, dropped, writer: Some(writer) })
     }
 
     /// One frame: the first party's audio and everyone else's (equal lengths).
     pub fn frame(&self, first: Vec<i16>, others: Vec<i16>) {
-        self.send(Message::Frame(first, others));
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.0.extend_from_slice(&first);
+        pending.1.extend_from_slice(&others);
+        pending.2 += 1;
+        if pending.0.len() >= self.batch_samples {
+            self.flush(&mut pending);
+        }
     }
 
     pub fn joined(&self, session: &str, codec: &str) {
-        self.send(Message::Joined { session: session.to_owned(), codec: codec.to_owned() });
+        self.send(Message::Joined { session: session.to_owned(), codec: codec.to_owned() }, 0);
     }
 
     pub fn left(&self, session: &str) {
-        self.send(Message::Left { session: session.to_owned() });
+        self.send(Message::Left { session: session.to_owned() }, 0);
     }
 
-    fn send(&self, message: Message) {
+    /// Hands the audio gathered so far to the writer.
+    fn flush(&self, pending: &mut (Vec<i16>, Vec<i16>, u64)) {
+        if pending.2 > 0 {
+            let (first, others) = (std::mem::take(&mut pending.0), std::mem::take(&mut pending.1));
+            self.send(Message::Frame(first, others), std::mem::take(&mut pending.2));
+        }
+    }
+
+    /// Sends `message` (holding `frames` frames, counted as dropped if the queue is full).
+    fn send(&self, message: Message, frames: u64) {
         if let Some(queue) = &self.queue
             && let Err(TrySendError::Full(_)) = queue.try_send(message)
         {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.fetch_add(frames, Ordering::Relaxed);
         }
     }
 
@@ -103,6 +126,8 @@ impl Recording {
 
 impl Drop for Recording {
     fn drop(&mut self) {
+        let mut pending = std::mem::take(self.pending.get_mut().unwrap_or_else(|e| e.into_inner()));
+        self.flush(&mut pending);
         // Closing the queue tells the writer to finish; it does so on its own thread.
         self.queue.take();
         self.writer.take();
@@ -196,6 +221,8 @@ mod tests {
         recording.left("bob");
         let writer = {
             let mut r = recording;
+            let mut pending = std::mem::take(r.pending.get_mut().unwrap());
+            r.flush(&mut pending);
             r.queue.take();
             r.writer.take().unwrap()
         };

@@ -3,7 +3,8 @@
 //! relay never waits), which plays each leg out through a jitter buffer and its decoder
 //! (`media::endpoint`, the codec told by the payload type: PCMU 0, PCMA 8, Opus on a
 //! dynamic type of a 48 kHz leg) and every 20 ms writes the caller's frame on the left and
-//! the callee's on the right (`recording.rs`, at 16 kHz). The sidecar names the parties
+//! the callee's on the right (`recording.rs`: at 8 kHz when both far ends are narrowband
+//! as the call starts, else 16 kHz). The sidecar names the parties
 //! `caller` and `callee`, with the codec each was first heard in.
 
 use std::time::Duration;
@@ -36,10 +37,13 @@ pub struct LegCodec {
 
 impl Tap {
     /// Starts recording `info.path` from what the two legs send.
-    pub fn start(info: RecordingInfo, legs: [LegCodec; 2]) -> Result<Tap, String> {
+    pub fn start(mut info: RecordingInfo, legs: [LegCodec; 2]) -> Result<Tap, String> {
+        // Two narrowband far ends (G.711) are recorded at their own rate: no resampling.
+        info.rate = if legs.iter().all(|l| l.clock_rate == 8000) { 8000 } else { MIX_RATE };
+        let rate = info.rate;
         let recording = Recording::start(info)?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(play_out(recording, legs, rx));
+        tokio::spawn(play_out(recording, rate, legs, rx));
         Ok(Tap { packets: tx, dropped: 0 })
     }
 
@@ -73,18 +77,18 @@ struct Decoder {
     to_recording: Option<Resampler>,
 }
 
-fn decoder(codec: Codec) -> Option<Decoder> {
+fn decoder(codec: Codec, rate: u32) -> Option<Decoder> {
     let n = Negotiated { direction: Direction::RecvOnly, ..Negotiated::plain(codec, None) };
-    let ep = Endpoint::new(n, MIX_RATE).ok()?;
-    let to_recording = (ep.rate != MIX_RATE).then(|| Resampler::new(ep.rate, MIX_RATE).ok()).flatten();
+    let ep = Endpoint::new(n, rate).ok()?;
+    let to_recording = (ep.rate != rate).then(|| Resampler::new(ep.rate, rate).ok()).flatten();
     Some(Decoder { ep, to_recording })
 }
 
-async fn play_out(recording: Recording, legs: [LegCodec; 2], mut packets: mpsc::Receiver<(usize, Bytes)>) {
+async fn play_out(recording: Recording, rate: u32, legs: [LegCodec; 2], mut packets: mpsc::Receiver<(usize, Bytes)>) {
     let mut decoders: [Option<Decoder>; 2] = [None, None];
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let frame = MIX_RATE as usize / 50;
+    let frame = rate as usize / 50;
     loop {
         tokio::select! {
             packet = packets.recv() => {
@@ -97,7 +101,7 @@ async fn play_out(recording: Recording, legs: [LegCodec; 2], mut packets: mpsc::
                     if slot.is_none() {
                         recording.joined(["caller", "callee"][leg], &codec.name);
                     }
-                    *slot = decoder(codec);
+                    *slot = decoder(codec, rate);
                 }
                 if let Some(d) = slot {
                     d.ep.receive(&parsed, std::time::Instant::now());
