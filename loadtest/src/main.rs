@@ -7,6 +7,7 @@
 //! best rate with a packet capture for precise setup times, checks SIPp's own ceiling where
 //! a system failed, and writes `results.json` and `chart.png`.
 
+mod blast;
 mod capture;
 mod chart;
 mod ladder;
@@ -109,6 +110,17 @@ pub struct Cli {
 }
 
 fn main() {
+    // `loadtest rtp …`: the RTP blaster (`blast/`), its own arguments.
+    if std::env::args().nth(1).as_deref() == Some("rtp") {
+        let args = blast::Args::parse_from(std::env::args().skip(1));
+        let result = blast::run(&args);
+        procs::stop_all();
+        if let Err(e) = result {
+            eprintln!("loadtest rtp: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let cli = Cli::parse();
     if let Err(e) = ctrlc::set_handler(|| {
         eprintln!("\ninterrupted: stopping every process this run started");

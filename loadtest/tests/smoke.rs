@@ -84,3 +84,36 @@ fn a_short_ladder_measures_callmesh_and_sipp_direct_and_cleans_up() {
     let left = processes_inside(out.path());
     assert!(left.is_empty(), "processes left running: {left:?}");
 }
+
+/// The RTP blaster against `callmesh all`: a few calls relayed, then transcoded (G.711 to
+/// Opus); every packet sent is delivered and the relay's CPU is measured.
+#[test]
+fn the_rtp_blaster_measures_the_relay_and_transcoding() {
+    for (calls, extra) in [(6, None), (2, Some("--transcode"))] {
+        let out = tempfile::tempdir().unwrap();
+        let run = Command::new(env!("CARGO_BIN_EXE_loadtest"))
+            .args(["rtp", "--relay", "callmesh", "--calls", &calls.to_string(), "--secs", "2"])
+            .args(extra)
+            .arg("--callmesh-bin")
+            .arg(callmesh_bin())
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "loadtest rtp failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
+        let r = &results[0];
+        assert_eq!((r["relay"].as_str(), r["transcode"].as_bool()), (Some("callmesh"), Some(extra.is_some())));
+        // 50 packets a second each way per call, over the 2 s window (± a packet per stream at its edges).
+        let delivered = r["delivered_pps"].as_f64().unwrap() * 2.0;
+        let expected = f64::from(calls * 2 * 50 * 2);
+        assert!((delivered - expected).abs() <= f64::from(calls * 2) * 2.0, "{delivered} of {expected} packets: {stdout}");
+        assert_eq!(r["loss_percent"].as_f64(), Some(0.0), "{stdout}");
+        assert!(r["relay_cpu_cores"].as_f64().unwrap() > 0.0, "the relay's CPU was measured: {stdout}");
+        let left = processes_inside(out.path());
+        assert!(left.is_empty(), "processes left running: {left:?}");
+    }
+}
