@@ -1,0 +1,26 @@
+//! The automatic call distributor: queues, agents and strategies, correct across any number
+//! of routers. Every router plans from the same shared records (`plan`) and applies its
+//! plan by compare-and-set (`dispatcher`, over `store`), so an agent is never offered two
+//! callers at once and a caller is never served twice, also while routers die mid-offer.
+//!
+//! - [`strategy`]: the order agents are offered a caller in (mod_callcenter's and
+//!   app_queue's strategies), tiers and penalties.
+//! - [`skills`]: skill requirements as expressions (`skills HAS "spanish" AND level >= 2`).
+//! - [`model`]: queues and agents as configured, and their changing records.
+//! - [`plan`]: what should happen next, from a snapshot.
+//! - [`dispatcher`]: one router's ACD, applying plans (and, in `reports`, what sessions
+//!   report).
+//! - [`store`]: where the records live (the registry in a cluster, memory in one process).
+
+pub mod dispatcher;
+pub mod model;
+pub mod plan;
+mod reports;
+pub mod skills;
+pub mod store;
+pub mod strategy;
+
+pub use self::dispatcher::{Acd, AcdEvent, Decline, Failed, Outcome};
+pub use self::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, QueueSpec, State, Status, Tier};
+pub use self::store::{AcdStore, MemoryStore, StoreError};
+pub use self::strategy::Strategy;

@@ -1,0 +1,153 @@
+//! The ACD's operations one at a time, on a shared in-memory store: two routers whose plans
+//! differ racing for the same agents (only one offer per agent succeeds), ring-all's first
+//! answer winning, no-answers putting an agent on break, wrap-up, tier levels opening with
+//! waiting time, overflow by max wait and by max length, and an abandoned caller's offers
+//! cancelled.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::RouterStore;
+use router::acd::model::Tier;
+use router::acd::{
+    Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, CallerState, MemoryStore, Overflow, QueueSpec, Status, Strategy,
+};
+
+fn agent(id: &str, level: u32, position: u32) -> AgentSpec {
+    AgentSpec::new(id, vec![Tier { queue: "q".into(), level, position }])
+}
+
+fn offers(events: &[AcdEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AcdEvent::Offer { caller, agent, .. } => Some((caller.clone(), agent.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn setup(queue: QueueSpec, agents: Vec<AgentSpec>, callers: &[(&str, u64)]) -> (Arc<MemoryStore>, Acd) {
+    let store = Arc::new(MemoryStore::default());
+    let acd = Acd::new("router-a", vec![queue], agents);
+    acd.ensure_agents(store.as_ref(), |_| Status::Available, 0).await.unwrap();
+    for (session, joined) in callers {
+        acd.join(store.as_ref(), CallerRecord::new(session, "q", 0, *joined)).await.unwrap();
+    }
+    (store, acd)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_routers_with_different_plans_never_offer_one_agent_twice() {
+    let queue = QueueSpec::new("q", Strategy::Random);
+    let (shared, a) = setup(queue.clone(), vec![agent("x", 1, 1), agent("y", 1, 2)], &[("c1", 0), ("c2", 1)]).await;
+    let b = Acd::new("router-b", vec![queue], vec![agent("x", 1, 1), agent("y", 1, 2)]);
+    let (sa, sb) = (RouterStore::new(shared.clone()), RouterStore::new(shared.clone()));
+    // Router a draws x before y, router b y before x: their plans give c1 different agents.
+    let (mut da, mut db) = ([1u64, 2].into_iter().cycle(), [2u64, 1].into_iter().cycle());
+    let (ea, eb) = tokio::join!(a.tick(&sa, 1_000, |_| da.next().unwrap()), b.tick(&sb, 1_000, |_| db.next().unwrap()));
+    let all: Vec<_> = offers(&ea.unwrap()).into_iter().chain(offers(&eb.unwrap())).collect();
+    let agents: Vec<&String> = all.iter().map(|(_, agent)| agent).collect();
+    let callers: Vec<&String> = all.iter().map(|(caller, _)| caller).collect();
+    assert!(!all.is_empty(), "someone was offered");
+    assert!(agents.iter().all(|x| agents.iter().filter(|y| y == &x).count() == 1), "one offer per agent: {all:?}");
+    assert!(callers.iter().all(|x| callers.iter().filter(|y| y == &x).count() == 1), "one offer per caller: {all:?}");
+    for (caller, agent) in &all {
+        let (rec, _) = shared.agent(agent).await.unwrap().unwrap();
+        assert_eq!(rec.reservation.map(|r| r.caller), Some(caller.clone()), "the store agrees");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ring_all_rings_everyone_and_the_first_answer_wins() {
+    let (store, acd) =
+        setup(QueueSpec::new("q", Strategy::RingAll), vec![agent("x", 1, 1), agent("y", 1, 2)], &[("c1", 0)]).await;
+    let s = store.as_ref();
+    let events = acd.tick(s, 10, |_| 0).await.unwrap();
+    assert_eq!(offers(&events), [("c1".into(), "x".into()), ("c1".into(), "y".into())]);
+    let events = acd.answered(s, "c1", "y", 2_000).await.unwrap();
+    assert_eq!(events[0], AcdEvent::Bridge { caller: "c1".into(), agent: "y".into() });
+    assert!(events.contains(&AcdEvent::Cancel { caller: "c1".into(), agent: "x".into() }));
+    let late = acd.answered(s, "c1", "x", 2_100).await.unwrap();
+    assert_eq!(late, [AcdEvent::Cancel { caller: "c1".into(), agent: "x".into() }], "a late answer is cancelled");
+    let (x, _) = store.agent("x").await.unwrap().unwrap();
+    assert!(x.free(2_200), "x is free again");
+    let (c1, _) = store.caller("c1").await.unwrap().unwrap();
+    assert_eq!(c1.state, CallerState::Bridged { agent: "y".into() });
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unanswered_offers_lapse_and_put_the_agent_on_break_then_the_next_agent_rings() {
+    let mut x = agent("x", 1, 1);
+    x.max_no_answer = 2;
+    let mut queue = QueueSpec::new("q", Strategy::TopDown);
+    queue.ring_ms = 5_000;
+    let (store, acd) = setup(queue, vec![x, agent("y", 1, 2)], &[("c1", 0), ("c2", 1)]).await;
+    let s = store.as_ref();
+    assert_eq!(offers(&acd.tick(s, 10, |_| 0).await.unwrap()), [("c1".into(), "x".into()), ("c2".into(), "y".into())]);
+    let events = acd.answered(s, "c2", "y", 4_000).await.unwrap();
+    assert_eq!(events[0], AcdEvent::Bridge { caller: "c2".into(), agent: "y".into() });
+    // c1's offer rings out: x had no answer; c1 is offered nobody again (x let it ring, y talks).
+    let events = acd.tick(s, 5_010, |_| 0).await.unwrap();
+    assert!(events.contains(&AcdEvent::NoAnswer { caller: "c1".into(), agent: "x".into() }), "{events:?}");
+    assert!(offers(&events).is_empty(), "x is not offered c1 again, y is busy: {events:?}");
+    acd.join(s, CallerRecord::new("c3", "q", 0, 6_000)).await.unwrap();
+    let events = acd.tick(s, 6_010, |_| 0).await.unwrap();
+    assert_eq!(offers(&events), [("c3".into(), "x".into())]);
+    let events = acd.tick(s, 11_010, |_| 0).await.unwrap();
+    assert!(events.contains(&AcdEvent::OnBreak { agent: "x".into() }), "two in a row: {events:?}");
+    let (x, _) = store.agent("x").await.unwrap().unwrap();
+    assert_eq!(x.status, Status::OnBreak);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wrap_up_keeps_an_agent_from_the_next_caller_until_it_ends() {
+    let mut queue = QueueSpec::new("q", Strategy::LongestIdleAgent);
+    queue.wrap_up_ms = 10_000;
+    let (store, acd) = setup(queue, vec![agent("x", 1, 1)], &[("c1", 0)]).await;
+    let s = store.as_ref();
+    acd.tick(s, 10, |_| 0).await.unwrap();
+    acd.answered(s, "c1", "x", 1_000).await.unwrap();
+    acd.join(s, CallerRecord::new("c2", "q", 0, 2_000)).await.unwrap();
+    acd.ended(s, "c1", 31_000).await.unwrap();
+    let (x, _) = store.agent("x").await.unwrap().unwrap();
+    assert_eq!((x.talk_time_ms, x.calls_answered, x.ready_at_ms), (30_000, 1, 41_000));
+    assert!(offers(&acd.tick(s, 40_999, |_| 0).await.unwrap()).is_empty(), "still wrapping up");
+    assert_eq!(offers(&acd.tick(s, 41_000, |_| 0).await.unwrap()), [("c2".into(), "x".into())]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_higher_tier_opens_only_after_its_wait() {
+    let mut queue = QueueSpec::new("q", Strategy::TopDown);
+    queue.tier_wait_ms = Some(20_000);
+    let (store, acd) = setup(queue, vec![agent("backup", 2, 1)], &[("c1", 0)]).await;
+    let s = store.as_ref();
+    assert!(offers(&acd.tick(s, 19_999, |_| 0).await.unwrap()).is_empty());
+    assert_eq!(offers(&acd.tick(s, 20_000, |_| 0).await.unwrap()), [("c1".into(), "backup".into())]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn callers_overflow_by_max_wait_and_by_max_length_and_abandoning_cancels_the_offer() {
+    let mut queue = QueueSpec::new("q", Strategy::RingAll);
+    queue.max_wait_ms = 30_000;
+    queue.max_len = 2;
+    queue.overflow = Overflow::Uri("sip:voicemail@example.com".into());
+    let (store, acd) = setup(queue, vec![], &[("c1", 0), ("c2", 1)]).await;
+    let s = store.as_ref();
+    let full = acd.join(s, CallerRecord::new("c3", "q", 0, 2)).await.unwrap();
+    assert_eq!(full, [AcdEvent::Overflow { caller: "c3".into(), target: Overflow::Uri("sip:voicemail@example.com".into()) }]);
+    let events = acd.tick(s, 30_000, |_| 0).await.unwrap();
+    assert_eq!(events.len(), 1, "c1 waited 30 s: {events:?}");
+    assert!(matches!(&events[0], AcdEvent::Overflow { caller, .. } if caller == "c1"));
+
+    let (store, acd) = setup(QueueSpec::new("q", Strategy::RingAll), vec![agent("x", 1, 1)], &[("c1", 0)]).await;
+    let s = store.as_ref();
+    acd.tick(s, 10, |_| 0).await.unwrap();
+    let events = acd.left(s, "c1", 500).await.unwrap();
+    assert_eq!(
+        events,
+        [AcdEvent::Abandoned { caller: "c1".into() }, AcdEvent::Cancel { caller: "c1".into(), agent: "x".into() }]
+    );
+    assert!(store.agent("x").await.unwrap().unwrap().0.free(600), "x is free at once");
+}
