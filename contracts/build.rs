@@ -4,8 +4,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let descriptors =
-        protox::compile(["callmesh/v1/callmesh.proto", "callmesh/v1/media.proto", "callmesh/v1/registry.proto"], ["proto"])?;
+    let descriptors = protox::compile(
+        ["callmesh/v1/callmesh.proto", "callmesh/v1/media.proto", "callmesh/v1/registry.proto", "callmesh/v1/acd.proto"],
+        ["proto"],
+    )?;
     // Byte fields as `bytes::Bytes`: SIP messages move between the bus and the engine without
     // copies (a clone is a reference count).
     tonic_prost_build::configure().build_client(false).build_server(false).bytes(".").compile_fds(descriptors)?;

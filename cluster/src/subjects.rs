@@ -126,17 +126,27 @@ pub fn session_media_events(session: &SessionId) -> Subject {
     Subject(format!("{PREFIX}.session.{session}.media"))
 }
 
+/// What sessions report to the ACD (`AcdReport`), session → routers (queue group `routers`).
+pub fn acd_reports() -> Subject {
+    Subject(format!("{PREFIX}.acd.reports"))
+}
+
+/// What the ACD tells a caller's session (`AcdInstruction`), router → the session's owner.
+pub fn session_acd(session: &SessionId) -> Subject {
+    Subject(format!("{PREFIX}.session.{session}.acd"))
+}
+
 /// Media allocation requests (request/reply, queue group `media`).
 pub fn media_allocate() -> Subject {
     Subject(format!("{PREFIX}.media.allocate"))
 }
 
-/// Commands for one media node (request/reply).
 /// Allocation requests for one media node (chosen by its headroom), as `media_allocate`.
 pub fn media_node_allocate(node: &NodeId) -> Subject {
     Subject(format!("{PREFIX}.media.{node}.allocate"))
 }
 
+/// Commands for one media node (request/reply).
 pub fn media_commands(node: &NodeId) -> Subject {
     Subject(format!("{PREFIX}.media.{node}.commands"))
 }

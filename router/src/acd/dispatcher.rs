@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use super::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, QueueSpec, Reservation, State, Status};
 use super::plan::{self, Intent, View};
 use super::store::{AcdStore, Revision, StoreError};
-use super::strategy::Mark;
+use super::strategy::{Mark, Strategy};
 
 /// What the ACD tells the sessions and the event feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +185,11 @@ impl Acd {
         // every reservation of one offer lapses together.
         let (mut offered, since, until) = match &caller.state {
             CallerState::Waiting => (Vec::new(), now, now + queue.ring_ms),
-            CallerState::Offered { agents, since_ms, until_ms, .. } => (agents.clone(), *since_ms, *until_ms),
-            CallerState::Bridged { .. } => return Ok(()),
+            CallerState::Offered { agents, since_ms, until_ms, .. } if queue.strategy == Strategy::RingProgressively => {
+                (agents.clone(), *since_ms, *until_ms)
+            }
+            // Offered meanwhile by another router (our plan was made from an older reading).
+            CallerState::Offered { .. } | CallerState::Bridged { .. } => return Ok(()),
         };
         let before = offered.len();
         offered.extend(agents.iter().cloned());

@@ -10,17 +10,21 @@
 //! - [`plan`]: what should happen next, from a snapshot.
 //! - [`dispatcher`]: one router's ACD, applying plans (and, in `reports`, what sessions
 //!   report).
-//! - [`store`]: where the records live (the registry in a cluster, memory in one process).
+//! - [`store`]: where the records live; [`registry_store`]: in the registry (JetStream KV
+//!   in a cluster), [`wire`]: as it stores them.
 
 pub mod dispatcher;
 pub mod model;
 pub mod plan;
+pub mod registry_store;
 mod reports;
 pub mod skills;
 pub mod store;
 pub mod strategy;
+pub mod wire;
 
 pub use self::dispatcher::{Acd, AcdEvent, Decline, Failed, Outcome};
 pub use self::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, QueueSpec, State, Status, Tier};
+pub use self::registry_store::RegistryStore;
 pub use self::store::{AcdStore, MemoryStore, StoreError};
 pub use self::strategy::Strategy;
