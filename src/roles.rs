@@ -176,6 +176,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             decision_timeout: Duration::from_secs(5),
             drain: drain.clone(),
             interceptors: extensions.interceptors,
+            acd: router::acd::service::AcdSettings { queues: config.acd.queues.clone(), agents: config.acd.agents.clone() },
         };
         node.router = Some(router::start(router, bus.clone(), registry.clone()).await?);
     }

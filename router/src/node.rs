@@ -19,6 +19,7 @@ use session_core::policy::{IncomingCallPolicy, TimeoutAction};
 use sip::message::Message;
 use tracing::Instrument;
 
+use crate::acd::service::{AcdSettings, AcdStartError};
 use crate::decider::{self, call_info};
 use crate::routes::{self, Route, Target};
 use crate::stats::RouterStats;
@@ -35,6 +36,8 @@ pub struct RouterConfig {
     pub drain: Drain,
     /// In-process interceptors by name, for routes that name one instead of a policy.
     pub interceptors: Interceptors,
+    /// The queues and agents of the ACD (none: no ACD).
+    pub acd: AcdSettings,
 }
 
 /// Signaling interceptors an embedding program registers by name; a route with
@@ -72,6 +75,8 @@ pub enum StartError {
     Bus(#[from] BusError),
     #[error("route {route}: no interceptor named {name:?} (registered: {registered:?})")]
     UnknownInterceptor { route: String, name: String, registered: Vec<String> },
+    #[error("the ACD: {0}")]
+    Acd(#[from] AcdStartError),
 }
 
 struct Router {
@@ -90,6 +95,8 @@ pub async fn start(config: RouterConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Re
         }
     }
     let mut calls = typed::queue_subscribe::<IncomingCall>(bus.as_ref(), &subjects::incoming_calls(), groups::ROUTERS).await?;
+    let acd = config.acd.clone();
+    crate::acd::service::start(acd, config.node_id.clone(), bus.clone(), registry.clone(), config.drain.clone()).await?;
     let stats = Arc::new(RouterStats::default());
     let drain = config.drain.clone();
     let router = Arc::new(Router { config, bus, registry, stats: stats.clone() });
@@ -184,7 +191,7 @@ impl Router {
         queue: Option<(u32, TimeoutAction)>,
     ) {
         match &route.target {
-            Target::Uri(_) | Target::Conference(_) => {
+            Target::Uri(_) | Target::Conference(_) | Target::Queue(_) => {
                 let target = route.target.expand(&info.target_user).unwrap_or_default();
                 self.send(call, route, vec![target], queue).await
             }

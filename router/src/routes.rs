@@ -15,6 +15,8 @@ pub enum Target {
     Registered,
     /// A conference room; `${user}` is replaced by the dialled user (`conference:${user}`).
     Conference(String),
+    /// A queue of the ACD (`queue:<name>`).
+    Queue(String),
 }
 
 /// One route.
@@ -54,6 +56,7 @@ impl Target {
         match self {
             Target::Uri(template) => Some(template.replace("${user}", user)),
             Target::Conference(room) => Some(format!("conference:{}", room.replace("${user}", user))),
+            Target::Queue(queue) => Some(format!("queue:{queue}")),
             Target::Registered => None,
         }
     }

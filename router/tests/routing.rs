@@ -48,6 +48,7 @@ fn config(routes: Vec<Route>, interceptors: Interceptors) -> RouterConfig {
         decision_timeout: Duration::from_millis(300),
         drain: Default::default(),
         interceptors,
+        acd: Default::default(),
     }
 }
 

@@ -102,10 +102,13 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
 
 async fn take(ctx: Arc<Ctx>, routed: RoutedCall) {
     let _active = ctx.stats.active.begin();
-    let room = routed.targets.first().and_then(|t| t.strip_prefix(crate::call::conference::PREFIX)).map(str::to_owned);
-    let call = match room {
-        Some(room) => Call::conference(ctx.clone(), routed, &room).await,
-        None => Call::new(ctx.clone(), routed),
+    let target = routed.targets.first().cloned().unwrap_or_default();
+    let call = if let Some(room) = target.strip_prefix(crate::call::conference::PREFIX) {
+        Call::conference(ctx.clone(), routed, room).await
+    } else if let Some(queue) = target.strip_prefix(crate::call::queue::PREFIX) {
+        Call::queue(ctx.clone(), routed, queue).await
+    } else {
+        Call::new(ctx.clone(), routed)
     };
     let Some(call) = call else {
         tracing::warn!("routed call without a usable INVITE or target");

@@ -3,6 +3,7 @@
 //! each overriding the one before. Unknown keys and bad values are errors that name the key;
 //! [`Config::load`] returns them and the binary exits non-zero.
 
+pub mod acd;
 mod overrides;
 mod validate;
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub kube: KubeSection,
     pub users: Vec<User>,
     pub routes: Vec<RouteSection>,
+    pub queues: Vec<acd::QueueSection>,
+    pub agents: Vec<acd::AgentSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,8 +196,8 @@ pub struct RouteSection {
     pub name: Option<String>,
     /// Regular expression on the Request-URI user part.
     pub user: String,
-    /// A SIP URI (`${user}` is the dialled user), `registered`, or `conference:<room>` (a
-    /// room name or template, e.g. `conference:${user}`).
+    /// A SIP URI (`${user}` is the dialled user), `registered`, `conference:<room>` (a
+    /// room name or template, e.g. `conference:${user}`), or `queue:<name>` (`[[queues]]`).
     pub target: String,
     /// The incoming-call policy (default `accept_all`).
     #[serde(default = "accept_all")]

@@ -39,6 +39,8 @@ pub struct Validated {
     pub recordings_dir: Option<PathBuf>,
     pub media_zone: String,
     pub media_limits: media_node::limits::Limits,
+    /// Queues and agents.
+    pub acd: super::acd::AcdConfig,
     pub realm: String,
     pub secret: String,
     pub users: HashMap<String, String>,
@@ -80,7 +82,7 @@ fn parse_node_address(s: &str) -> Result<NodeAddress, ConfigError> {
     }
 }
 
-fn invalid(key: &str, why: impl std::fmt::Display) -> ConfigError {
+pub(super) fn invalid(key: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid(format!("{key}: {why}"))
 }
 
@@ -103,7 +105,7 @@ fn specific_ip(key: &str, s: &str) -> Result<IpAddr, ConfigError> {
     }
 }
 
-fn parse_uri(key: &str, s: &str) -> Result<(), ConfigError> {
+pub(super) fn parse_uri(key: &str, s: &str) -> Result<(), ConfigError> {
     match Uri::parse(s) {
         Ok(Uri::Sip(_) | Uri::Tel(_)) => Ok(()),
         Ok(_) => Err(invalid(key, format!("{s:?} is not a sip: URI"))),
@@ -172,6 +174,10 @@ impl Config {
             max_cpu_percent: (cpu > 0.0).then_some(cpu),
         };
         let recordings = (!self.media.recordings_dir.is_empty()).then(|| PathBuf::from(&self.media.recordings_dir));
+        let acd = super::acd::validate(&self.queues, &self.agents)?;
+        for (queue, file) in &acd.music_on_hold {
+            prompt_file(&format!("queues ({queue}).music_on_hold"), prompts.as_deref(), file)?;
+        }
         let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
         let mut routes = Vec::new();
         for (i, r) in sections.into_iter().enumerate() {
@@ -179,6 +185,11 @@ impl Config {
             let user = Regex::new(&r.user).map_err(|e| invalid(&key("user"), format!("invalid regular expression: {e}")))?;
             let target = if r.target == "registered" {
                 Target::Registered
+            } else if let Some(queue) = r.target.strip_prefix("queue:") {
+                if !acd.queues.iter().any(|q| q.name == queue) {
+                    return Err(invalid(&key("target"), format!("no queue {queue:?} in [[queues]]")));
+                }
+                Target::Queue(queue.to_owned())
             } else if let Some(room) = r.target.strip_prefix("conference:") {
                 let example = room.replace("${user}", "1000");
                 if !media_node::rooms::valid_room(&example) {
@@ -200,6 +211,12 @@ impl Config {
             if r.record && recordings.is_none() {
                 return Err(invalid(&key("record"), "needs media.recordings_dir"));
             }
+            // A queue's callers hear its music unless the route says otherwise.
+            let queue_music = match &target {
+                Target::Queue(q) => acd.music_on_hold.get(q).cloned(),
+                _ => None,
+            };
+            let music_on_hold = r.music_on_hold.or(queue_music);
             routes.push(Route {
                 name: r.name.unwrap_or_else(|| format!("routes[{i}]")),
                 user,
@@ -208,7 +225,7 @@ impl Config {
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
                 interceptor: r.interceptor,
-                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold: r.music_on_hold, zone: r.media_zone },
+                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold, zone: r.media_zone },
             });
         }
         let kube = KubeSettings {
@@ -233,6 +250,7 @@ impl Config {
             recordings_dir: recordings,
             media_zone: self.media.zone.clone(),
             media_limits,
+            acd,
             realm: self.auth.realm,
             secret: self.auth.secret,
             users,

@@ -74,7 +74,9 @@ fn spawn_with(
     );
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
-    cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", "warn");
+    // TEST_CALLMESH_LOG=<filter> shows more of what the processes under test do.
+    let log = std::env::var("TEST_CALLMESH_LOG").unwrap_or_else(|_| "warn".into());
+    cmd.args(args).arg("--config").arg(&path).env("RUST_LOG", log);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let mut p = Spawned::spawn(name, cmd).unwrap();
     p.wait_for_line("ready:", Duration::from_secs(30)).unwrap();

@@ -341,7 +341,10 @@ impl Room {
                 let _ = self.mixer.push(room_player(p.id), &pcm);
             }
         }
-        if self.seats.len() == 1
+        // Alone: the only seat that hears or is heard (a queue's agent, ringing, sits muted
+        // and deaf beside its caller until they are put through).
+        let present = self.seats.values().filter(|s| !(s.muted && s.deaf)).count();
+        if present == 1
             && let Some(pcm) = self.hold_music.as_mut().and_then(|m| m.next(n))
         {
             let _ = self.mixer.push(HOLD_MUSIC, &pcm);

@@ -8,6 +8,7 @@
 //! - [`skills`]: skill requirements as expressions (`skills HAS "spanish" AND level >= 2`).
 //! - [`model`]: queues and agents as configured, and their changing records.
 //! - [`plan`]: what should happen next, from a snapshot.
+//! - [`service`]: the ACD in the router role, on the bus and the registry.
 //! - [`dispatcher`]: one router's ACD, applying plans (and, in `reports`, what sessions
 //!   report).
 //! - [`store`]: where the records live; [`registry_store`]: in the registry (JetStream KV
@@ -18,6 +19,7 @@ pub mod model;
 pub mod plan;
 pub mod registry_store;
 mod reports;
+pub mod service;
 pub mod skills;
 pub mod store;
 pub mod strategy;

@@ -126,15 +126,19 @@ impl Seated {
 /// The prompt id of a route's greeting.
 pub const GREETING: u32 = 1;
 
-/// The engine answering `invite` with the seat as its media.
-pub fn engine(config: EngineConfig, seat: &Seat, invite: Message, tx: ServerTx, route: Route) -> Engine {
-    let end = LocalEnd {
+/// Our end of a call whose media is `seat`.
+pub fn local_end(seat: &Seat) -> LocalEnd {
+    LocalEnd {
         media: LocalMedia::new(seat.rtp.ip(), seat.rtp.port()),
         negotiation: NegotiationOptions::default(),
         identity: String::new(),
         credentials: None,
         reinvite_retries: 0,
         user_agent: "callmesh".into(),
-    };
-    Engine::answering(config, end, invite, tx, route, Instant::now())
+    }
+}
+
+/// The engine answering `invite` with the seat as its media.
+pub fn engine(config: EngineConfig, seat: &Seat, invite: Message, tx: ServerTx, route: Route) -> Engine {
+    Engine::answering(config, local_end(seat), invite, tx, route, Instant::now())
 }

@@ -4,31 +4,30 @@
 //! registry when the engine says its durable state changed (before what follows is sent).
 
 pub(crate) mod conference;
+pub(crate) mod queue;
+mod routed;
 mod wire;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
-use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall, TimeoutAction};
+use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall};
 use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, EngineConfig, MediaInput, MediaOutput, OnTimeout, Output, Replacement, Replaces,
-    RingPolicy, Route, ServerTx, Target, peer_from_contract, replacement,
+    CALLER, CallEvent, Command, Engine, MediaInput, MediaOutput, Output, Replacement, Replaces, replacement,
 };
-use sip::endpoint::peer_for_uri;
-use sip::message::Uri;
-use sip::transaction::TransportKind;
 
 use media_node::Seat;
 
 use crate::node::Ctx;
+use routed::{caller, dial_plan};
 
 /// A call being driven.
 pub(crate) struct Call {
@@ -55,6 +54,8 @@ pub(crate) struct Call {
     /// The engine's clock starts here; the wall clock read then.
     started: Instant,
     started_ms: u64,
+    /// A caller in a queue, or an agent's leg for one (`queue.rs`).
+    acd: Option<queue::Role>,
 }
 
 impl Call {
@@ -121,11 +122,42 @@ impl Call {
             answered: false,
             started: Instant::now(),
             started_ms: contracts::unix_ms(),
+            acd: None,
         }
     }
 
-    /// Runs the call to its end (or until another node takes it over).
-    pub async fn run(mut self, mut events: TypedSubscription<EdgeEvent>, mut media: TypedSubscription<MediaEvent>) {
+    /// A routed call to queue `queue`: answered with a seat in a room of its own, then queued.
+    pub async fn queue(ctx: Arc<Ctx>, routed: RoutedCall, queue: &str) -> Option<Call> {
+        let incoming = routed.call.as_ref()?;
+        let (edge_id, edge_uri, invite) = (incoming.edge_id.clone(), incoming.edge_uri.clone(), incoming.invite.clone());
+        let id = SessionId::new(routed.call.as_ref()?.session_id.clone()).ok()?;
+        let mut call = Call::conference(ctx, routed, &queue::room_of(&id)).await?;
+        if call.seat.is_some() {
+            call.acd = Some(queue::Role::Caller(queue::Waiting::new(queue, &edge_id, &edge_uri, invite)));
+        }
+        Some(call)
+    }
+
+    /// An agent's leg for a queue caller: `engine` calls the agent with `seat` as its media.
+    pub(crate) fn agent(ctx: Arc<Ctx>, id: SessionId, engine: Engine, seat: conference::Seated, leg: queue::AgentLeg) -> Call {
+        let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
+        let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, Some(seat));
+        call.seat_options = None;
+        call.acd = Some(queue::Role::agent(leg));
+        call
+    }
+
+    /// Runs the call to its end (or until another node takes it over). Boxed: a queue
+    /// caller's call starts its agents' legs, calls run by this same function.
+    pub fn run(
+        self,
+        events: TypedSubscription<EdgeEvent>,
+        media: TypedSubscription<MediaEvent>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(self.drive(events, media))
+    }
+
+    async fn drive(mut self, mut events: TypedSubscription<EdgeEvent>, mut media: TypedSubscription<MediaEvent>) {
         loop {
             if !self.carry_out().await {
                 tracing::warn!(session = %self.id, "session taken over by another node: leaving it");
@@ -147,6 +179,7 @@ impl Call {
                     (_, Some(input)) => self.engine.handle_media(input, Instant::now()),
                     (_, None) => {}
                 },
+                Some(input) = queue::next(&mut self.acd) => self.on_acd(input).await,
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     self.engine.handle_timeout(Instant::now());
                 }
@@ -171,6 +204,7 @@ impl Call {
                     self.engine.handle_command(Command::Replacement { found }, Instant::now());
                 }
                 sip => {
+                    tracing::trace!(session = %self.id, ?sip, "SIP out");
                     if let Output::Send { key, route, .. } = &sip {
                         self.edges.insert(*key, route.edge.clone());
                     }
@@ -249,12 +283,14 @@ impl Call {
                     if let Some(route) = self.seat_options.take() {
                         conference::apply_route(&self.ctx, seat, &self.id, &route).await;
                     }
+                    self.join_queue().await;
                 }
             }
         }
     }
 
     async fn on_event(&mut self, event: CallEvent) {
+        self.on_agent_event(&event);
         if self.seat.is_some() {
             // The conference takes the call, and whatever the caller re-offers (hold); it
             // transfers nobody.
@@ -325,8 +361,10 @@ impl Call {
         true
     }
 
-    /// Forgets the call: its record, its busy mark.
+    /// Forgets the call: its record, its busy mark, its place in a queue.
     async fn finish(&mut self) {
+        let agent_leg = matches!(self.acd, Some(queue::Role::Agent(_)));
+        self.leave_acd().await;
         if let Some(node) = self.media_node.take() {
             let _ = self.ctx.media.release(&node, &self.id).await;
         }
@@ -341,55 +379,8 @@ impl Call {
         {
             tracing::warn!(session = %self.id, error = %e, "session record not removed");
         }
-        self.ctx.stats.finished(self.answered);
-    }
-}
-
-/// The engine's dial plan for a routed call: every target at once (a registered user's
-/// devices ring together), through the edge the router chose, with the route's ring policy.
-fn dial_plan(routed: &RoutedCall, caller_edge: &str) -> Command {
-    let edge = if routed.target_edge_id.is_empty() { caller_edge.to_owned() } else { routed.target_edge_id.clone() };
-    let flow = routed.target_flow.as_ref().and_then(peer_from_contract);
-    let targets = routed
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, uri)| {
-            // The target's own address first (a registered Contact is where the user is
-            // reached); the flow its registration came over when it cannot be resolved.
-            let resolved = Uri::parse(uri).ok().and_then(|u| peer_for_uri(&u, TransportKind::Udp));
-            let peer = resolved.or(if i == 0 { flow } else { None });
-            Target { uri: uri.clone(), route: peer.map(|peer| Route { edge: edge.clone(), peer }) }
-        })
-        .collect();
-    let on_timeout = match TimeoutAction::try_from(routed.on_timeout).unwrap_or(TimeoutAction::Reject) {
-        TimeoutAction::Accept => OnTimeout::Accept,
-        TimeoutAction::Voicemail if !routed.voicemail.is_empty() => {
-            OnTimeout::Divert(Target { uri: routed.voicemail.clone(), route: None })
+        if !agent_leg {
+            self.ctx.stats.finished(self.answered);
         }
-        _ => OnTimeout::Reject,
-    };
-    let timeout = (routed.ring_timeout_secs > 0).then(|| Duration::from_secs(u64::from(routed.ring_timeout_secs)));
-    Command::Dial { targets, parallel: true, ring: RingPolicy { timeout, on_timeout } }
-}
-
-/// What a routed call's INVITE gives its engine.
-struct Caller {
-    id: SessionId,
-    invite: sip::message::Message,
-    route: Route,
-    config: EngineConfig,
-    /// The INVITE's server transaction, on the edge it came through.
-    tx: ServerTx,
-}
-
-fn caller(routed: &RoutedCall) -> Option<Caller> {
-    let incoming = routed.call.as_ref()?;
-    let id = SessionId::new(incoming.session_id.clone()).ok()?;
-    let invite = wire::parse(incoming.invite.clone())?;
-    let route = Route { edge: incoming.edge_id.clone(), peer: peer_from_contract(incoming.source.as_ref()?)? };
-    let contact = incoming.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
-    let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
-    let tx = ServerTx { edge: incoming.edge_id.clone(), id: incoming.edge_tx };
-    Some(Caller { id, invite, route, config, tx })
+    }
 }

@@ -1,0 +1,334 @@
+//! Calls in the ACD's queues. A caller dialling `queue:<name>` is answered by the session
+//! itself, as a conference caller is, with a seat in a room of its own (`q-<session>`)
+//! where music on hold plays while it is alone; then it joins the queue (`AcdReport`) and
+//! does what the routers tell it (`AcdInstruction`): for each offer, a leg to the agent —
+//! another call of this node, whose media is a seat in the same room, muted and deaf (the
+//! caller still alone, hearing music) until the routers say it has the caller, when the
+//! two hear each other. Whichever hangs up first ends the other; the routers hear of every
+//! answer, decline and end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::bus::typed::{self, TypedSubscription};
+use cluster::contracts::{
+    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdLeft, AcdOffer, AcdReport, EdgeEvent,
+    MediaEvent, acd_instruction, acd_report,
+};
+use cluster::subjects::{self, SessionId};
+use session_core::engine::{CallEvent, Command, Engine, EngineConfig, LocalEnd, Outgoing, Route, peer_from_contract};
+use sip::endpoint::peer_for_uri;
+use sip::message::Uri;
+use sip::transaction::TransportKind;
+use tokio::sync::mpsc;
+
+use super::{Call, conference};
+use crate::node::Ctx;
+
+/// The target prefix that names a queue.
+pub const PREFIX: &str = "queue:";
+
+/// What an agent's leg tells its caller's call.
+#[derive(Debug)]
+pub(crate) enum Note {
+    Answered,
+    Declined(&'static str),
+    /// The agent hung up after talking.
+    Ended,
+}
+
+/// What a caller's call tells one of its agents' legs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ToAgent {
+    Bridge,
+    HangUp,
+}
+
+/// A call's part in the ACD.
+pub(crate) enum Role {
+    Caller(Waiting),
+    Agent(AgentLeg),
+}
+
+/// A caller in a queue, and its agents' legs.
+pub(crate) struct Waiting {
+    queue: String,
+    joined: bool,
+    instructions: Option<TypedSubscription<AcdInstruction>>,
+    /// The edge the caller came through, for the agents' legs (any edge serves them).
+    edge_id: String,
+    edge_uri: String,
+    /// Who the agents see calling: the caller's From, without its tag.
+    identity: String,
+    agents: HashMap<String, mpsc::UnboundedSender<ToAgent>>,
+    notes: mpsc::UnboundedReceiver<(String, Note)>,
+    notes_tx: mpsc::UnboundedSender<(String, Note)>,
+    bridged: Option<String>,
+}
+
+/// An agent's leg for a caller.
+pub(crate) struct AgentLeg {
+    agent: String,
+    caller: mpsc::UnboundedSender<(String, Note)>,
+    commands: mpsc::UnboundedReceiver<ToAgent>,
+    answered: bool,
+    bridged: bool,
+    told: bool,
+}
+
+/// What one of the ACD's sources gave.
+pub(crate) enum Input {
+    Instruction(AcdInstruction),
+    Note(String, Note),
+    Command(ToAgent),
+}
+
+impl Waiting {
+    /// A caller of `queue` who came through `edge_id` (`edge_uri`) with `invite`.
+    pub fn new(queue: &str, edge_id: &str, edge_uri: &str, invite: bytes::Bytes) -> Waiting {
+        let (notes_tx, notes) = mpsc::unbounded_channel();
+        let from = sip::message::Message::parse_datagram(invite)
+            .ok()
+            .and_then(|m| m.header(sip::message::HeaderName::From).map(str::to_owned))
+            .unwrap_or_default();
+        let identity = from.split(';').next().filter(|f| f.contains("sip:")).unwrap_or("<sip:queue@callmesh.invalid>");
+        Waiting {
+            queue: queue.to_owned(),
+            joined: false,
+            instructions: None,
+            edge_id: edge_id.to_owned(),
+            edge_uri: edge_uri.to_owned(),
+            identity: identity.trim().to_owned(),
+            agents: HashMap::new(),
+            notes,
+            notes_tx,
+            bridged: None,
+        }
+    }
+}
+
+/// The next input for a call's ACD role (pending forever without one).
+pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
+    match role {
+        Some(Role::Caller(w)) => {
+            let instructions = async {
+                match w.instructions.as_mut() {
+                    Some(s) => s.next().await.map(|r| r.message),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(i) = instructions => Some(Input::Instruction(i)),
+                Some((agent, note)) = w.notes.recv() => Some(Input::Note(agent, note)),
+            }
+        }
+        Some(Role::Agent(a)) => a.commands.recv().await.map(Input::Command),
+        None => std::future::pending().await,
+    }
+}
+
+impl Call {
+    /// Reports to the routers about this (caller's) session.
+    async fn report(&self, report: acd_report::Report) {
+        let message =
+            AcdReport { meta: contracts::meta(self.ctx.node.as_str()), session_id: self.id.to_string(), report: Some(report) };
+        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subjects::acd_reports(), &message).await {
+            tracing::warn!(session = %self.id, error = %e, "ACD report not sent");
+        }
+    }
+
+    /// The caller has its seat and music: it joins its queue (once).
+    pub(super) async fn join_queue(&mut self) {
+        let Some(Role::Caller(w)) = &mut self.acd else { return };
+        if w.joined {
+            return;
+        }
+        w.joined = true;
+        match typed::subscribe::<AcdInstruction>(self.ctx.bus.as_ref(), &subjects::session_acd(&self.id)).await {
+            Ok(s) => w.instructions = Some(s),
+            Err(e) => tracing::warn!(session = %self.id, error = %e, "no ACD instructions"),
+        }
+        let _ = self.ctx.bus.flush().await;
+        let queue = w.queue.clone();
+        self.report(acd_report::Report::Join(AcdJoin { queue, priority: 0, requires: String::new() })).await;
+    }
+
+    pub(super) async fn on_acd(&mut self, input: Input) {
+        match input {
+            Input::Instruction(i) => self.on_instruction(i).await,
+            Input::Note(agent, note) => self.on_note(agent, note).await,
+            Input::Command(ToAgent::Bridge) => {
+                if let (Some(Role::Agent(a)), Some(seated)) = (&mut self.acd, &self.seat) {
+                    a.bridged = true;
+                    if let Err(e) = self.ctx.media.seat_control(&seated.seat, &self.id, false, false).await {
+                        tracing::warn!(session = %self.id, error = %e, "agent's seat not opened");
+                    }
+                }
+            }
+            Input::Command(ToAgent::HangUp) => self.engine.handle_command(Command::Hangup, Instant::now()),
+        }
+    }
+
+    async fn on_instruction(&mut self, instruction: AcdInstruction) {
+        tracing::debug!(session = %self.id, ?instruction, "ACD instruction");
+        let Some(Role::Caller(w)) = &mut self.acd else { return };
+        match instruction.instruction {
+            Some(acd_instruction::Instruction::Offer(offer)) => {
+                let (agent, notes) = (offer.agent.clone(), w.notes_tx.clone());
+                let via = Via { edge_id: w.edge_id.clone(), edge_uri: w.edge_uri.clone(), identity: w.identity.clone() };
+                let room = room_of(&self.id);
+                match spawn_agent_leg(self.ctx.clone(), offer, &room, via, notes).await {
+                    Ok(tx) => {
+                        w.agents.insert(agent, tx);
+                    }
+                    Err(why) => {
+                        tracing::warn!(session = %self.id, %agent, %why, "agent not called");
+                        self.report(acd_report::Report::Declined(AcdAgentDeclined { agent, why: "no-answer".into() })).await
+                    }
+                }
+            }
+            Some(acd_instruction::Instruction::Cancel(c)) => {
+                if let Some(tx) = w.agents.remove(&c.agent) {
+                    let _ = tx.send(ToAgent::HangUp);
+                }
+            }
+            Some(acd_instruction::Instruction::Bridge(b)) => {
+                w.bridged = Some(b.agent.clone());
+                if let Some(tx) = w.agents.get(&b.agent) {
+                    let _ = tx.send(ToAgent::Bridge);
+                }
+            }
+            Some(acd_instruction::Instruction::Overflow(o)) => {
+                tracing::info!(session = %self.id, target = %o.target, status = o.status, "the queue gives the caller up");
+                if let Some(queue) = o.target.strip_prefix(PREFIX) {
+                    w.queue = queue.to_owned();
+                    let join = AcdJoin { queue: queue.to_owned(), priority: 0, requires: String::new() };
+                    self.report(acd_report::Report::Join(join)).await;
+                } else {
+                    // Answered already: the caller is let go (a URI overflow is not served yet).
+                    self.engine.handle_command(Command::Hangup, Instant::now());
+                }
+            }
+            None => {}
+        }
+    }
+
+    async fn on_note(&mut self, agent: String, note: Note) {
+        match note {
+            Note::Answered => self.report(acd_report::Report::Answered(AcdAgentAnswered { agent })).await,
+            Note::Declined(why) => {
+                if let Some(Role::Caller(w)) = &mut self.acd {
+                    w.agents.remove(&agent);
+                }
+                self.report(acd_report::Report::Declined(AcdAgentDeclined { agent, why: why.into() })).await
+            }
+            Note::Ended => self.engine.handle_command(Command::Hangup, Instant::now()),
+        }
+    }
+
+    /// An agent leg's own events: its answer, or why it was not answered.
+    pub(super) fn on_agent_event(&mut self, event: &CallEvent) {
+        let Some(Role::Agent(a)) = &mut self.acd else { return };
+        match event {
+            CallEvent::Answered { .. } if !a.answered => {
+                a.answered = true;
+                let _ = a.caller.send((a.agent.clone(), Note::Answered));
+            }
+            CallEvent::LegEnded { status, .. } if !a.answered && !a.told => {
+                a.told = true;
+                let why = match status {
+                    486 | 600 => "busy",
+                    603 => "rejected",
+                    _ => "no-answer",
+                };
+                let _ = a.caller.send((a.agent.clone(), Note::Declined(why)));
+            }
+            _ => {}
+        }
+    }
+
+    /// The call ends: a caller leaves its queue and lets its agents go; an agent's leg
+    /// tells its caller.
+    pub(super) async fn leave_acd(&mut self) {
+        match self.acd.take() {
+            Some(Role::Caller(w)) => {
+                for tx in w.agents.values() {
+                    let _ = tx.send(ToAgent::HangUp);
+                }
+                if w.joined {
+                    let report = match w.bridged {
+                        Some(_) => acd_report::Report::Ended(AcdEnded {}),
+                        None => acd_report::Report::Left(AcdLeft {}),
+                    };
+                    self.report(report).await;
+                }
+            }
+            Some(Role::Agent(a)) => {
+                let note = match (a.bridged, a.answered || a.told) {
+                    (true, _) => Some(Note::Ended),
+                    (false, false) => Some(Note::Declined("no-answer")),
+                    (false, true) => None,
+                };
+                if let Some(note) = note {
+                    let _ = a.caller.send((a.agent, note));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// The room a queue caller waits in.
+pub fn room_of(session: &SessionId) -> String {
+    format!("q-{session}")
+}
+
+/// How an agent's leg goes out: the edge (when the offer names none), our URI there, and
+/// who it says is calling.
+struct Via {
+    edge_id: String,
+    edge_uri: String,
+    identity: String,
+}
+
+/// Starts a leg to `offer`'s agent, seated (muted, deaf) in `room`; its commands' sender.
+async fn spawn_agent_leg(
+    ctx: Arc<Ctx>,
+    offer: AcdOffer,
+    room: &str,
+    via: Via,
+    caller: mpsc::UnboundedSender<(String, Note)>,
+) -> Result<mpsc::UnboundedSender<ToAgent>, String> {
+    let target = offer.contacts.first().and_then(|c| Uri::parse(c).ok()).ok_or("no contact to ring")?;
+    let flow = offer.flow.as_ref().and_then(peer_from_contract);
+    let peer = peer_for_uri(&target, TransportKind::Udp).or(flow).ok_or_else(|| format!("{target} cannot be reached"))?;
+    let edge = if offer.edge_id.is_empty() { via.edge_id.clone() } else { offer.edge_id.clone() };
+    let id = SessionId::random();
+    let seat = conference::take_seat(&ctx, &id, room, None).await.map_err(|e| format!("no seat in {room}: {e}"))?;
+    if let Err(e) = ctx.media.seat_control(&seat, &id, true, true).await {
+        tracing::warn!(session = %id, error = %e, "agent's seat not closed while ringing");
+    }
+    let ring = Duration::from_millis(offer.until_ms.saturating_sub(contracts::unix_ms()).max(1000));
+    let outgoing = Outgoing { target, call_id: format!("{id}@callmesh"), headers: Vec::new(), answer_timeout: Some(ring) };
+    let contact = via.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
+    let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
+    let end = LocalEnd { identity: via.identity, ..conference::local_end(&seat) };
+    let engine = Engine::calling(config, end, outgoing, Route { edge, peer }, Instant::now());
+    let (tx, commands) = mpsc::unbounded_channel();
+    let leg = AgentLeg { agent: offer.agent, caller, commands, answered: false, bridged: false, told: false };
+    let call = Call::agent(ctx.clone(), id.clone(), engine, conference::Seated::new(seat, room), leg);
+    let events = typed::subscribe::<EdgeEvent>(ctx.bus.as_ref(), &subjects::session_events(&id)).await;
+    let media = typed::subscribe::<MediaEvent>(ctx.bus.as_ref(), &subjects::session_media_events(&id)).await;
+    let (events, media) = (events.map_err(|e| e.to_string())?, media.map_err(|e| e.to_string())?);
+    let _ = ctx.bus.flush().await;
+    tracing::debug!(session = %id, %room, "agent leg started");
+    tokio::spawn(call.run(events, media));
+    Ok(tx)
+}
+
+impl Role {
+    pub fn agent(leg: AgentLeg) -> Role {
+        Role::Agent(leg)
+    }
+}
