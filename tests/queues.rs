@@ -3,7 +3,8 @@
 //! one at a time (longest idle first: agent1, who declines, then agent2, who answers); then
 //! caller and agent hear each other's tone; when the caller hangs up, the agent's call ends
 //! — in `callmesh all` and across the cluster on a real nats-server (its routers running
-//! the ACD over JetStream).
+//! the ACD over JetStream). And agents as SIP users, rung at the devices they registered:
+//! the first lets the call ring out, the next answers.
 
 mod common;
 
@@ -12,7 +13,8 @@ use std::time::Duration;
 use common::Callmesh;
 use common::tones::play;
 use media::audio::tone;
-use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
+use session_core::peer::{Call, HistoryFilter, IncomingCallPolicy, SimplePeer};
+use session_core::policy::TimeoutAction;
 
 const WAIT: Duration = Duration::from_secs(15);
 const MUSIC: f64 = 300.0;
@@ -70,17 +72,34 @@ async fn a_caller_waits_with_music_and_reaches_the_agent_who_answers(cluster: bo
     assert_eq!(dominant(&call, &waiting), Some(MUSIC), "the caller hears the queue's music while waiting");
 
     // agent1 declines; agent2's phone rings and it answers (AcceptAll).
-    let agent_call = tokio::time::timeout(WAIT, async {
+    let agent_call = offered(&answers).await;
+    let agent_talks = put_through(&call, &agent_call).await;
+    assert!(declines.active_calls().is_empty(), "agent1 declined and is not on the call");
+    hang_up(&call, &answers).await;
+    for t in [talking, agent_talks] {
+        t.await.unwrap();
+    }
+    tokio::task::spawn_blocking(move || cm.wait_idle()).await.unwrap();
+}
+
+/// The call `agent` is offered (answered by its policy), within `WAIT`.
+async fn offered(agent: &SimplePeer) -> Call {
+    let found = tokio::time::timeout(WAIT, async {
         loop {
-            if let Some(c) = answers.active_calls().pop() {
+            if let Some(c) = agent.active_calls().pop() {
                 return c;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("agent2 is offered the caller\n{}", cm.output()));
-    agent_call.wait_established(WAIT).await.unwrap();
+    });
+    let call = found.await.expect("the agent is offered the caller");
+    call.wait_established(WAIT).await.unwrap();
+    call
+}
+
+/// Once the agent answered: the caller hears it (music until the routers put it through)
+/// and it hears the caller. The agent's tone, playing.
+async fn put_through(call: &Call, agent_call: &Call) -> tokio::task::JoinHandle<()> {
     let agent_talks = play(agent_call.clone(), AGENT);
     // Bounded: the caller hears the music until the routers put the agent through.
     let mut heard_agent = false;
@@ -91,18 +110,58 @@ async fn a_caller_waits_with_music_and_reaches_the_agent_who_answers(cluster: bo
         }
     }
     assert!(heard_agent, "the caller hears the agent once put through");
-    hear(&agent_call, 0.5).await;
-    assert_eq!(dominant(&agent_call, &hear(&agent_call, 0.5).await), Some(CALLER), "the agent hears the caller");
-    assert!(declines.active_calls().is_empty(), "agent1 declined and is not on the call");
+    hear(agent_call, 0.5).await;
+    assert_eq!(dominant(agent_call, &hear(agent_call, 0.5).await), Some(CALLER), "the agent hears the caller");
+    agent_talks
+}
 
+/// The caller hangs up; the agent's call ends with it.
+async fn hang_up(call: &Call, agent: &SimplePeer) {
     call.hangup().await.unwrap();
-    tokio::time::timeout(WAIT, async {
-        while !answers.active_calls().is_empty() {
+    let ended = tokio::time::timeout(WAIT, async {
+        while !agent.active_calls().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    })
-    .await
-    .expect("the agent's call ends with the caller's");
+    });
+    ended.await.expect("the agent's call ends with the caller's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_agents_are_rung_and_one_ringing_out_passes_the_caller_on() {
+    let prompts = tempfile::tempdir().unwrap();
+    music_file(prompts.path());
+    let config = format!(
+        "[media]\nprompts_dir = \"{}\"\n\
+         [[users]]\nusername = \"agent1\"\npassword = \"one\"\n[[users]]\nusername = \"agent2\"\npassword = \"two\"\n\
+         [[queues]]\nname = \"support\"\nstrategy = \"top-down\"\nring_secs = 2\nmusic_on_hold = \"music.wav\"\n\
+         [[agents]]\nuser = \"agent1\"\nqueues = [\"support\"]\n[[agents]]\nuser = \"agent2\"\nqueues = [\"support\"]\n\
+         [[routes]]\nuser = '^7100$'\ntarget = \"queue:support\"\n",
+        prompts.path().display()
+    );
+    let cm = tokio::task::spawn_blocking(move || Callmesh::cluster(&config)).await.unwrap();
+    let registrar = format!("sip:{}", cm.sip[0]);
+    // agent1's phone rings for a minute unless cancelled; agent2 answers.
+    let rings = IncomingCallPolicy::QueueWithTimeout { timeout_secs: 60, on_timeout: TimeoutAction::Reject };
+    let first = SimplePeer::builder("agent1").credentials("agent1", "one").incoming_call_policy(rings).build().await.unwrap();
+    let second = SimplePeer::builder("agent2")
+        .credentials("agent2", "two")
+        .incoming_call_policy(IncomingCallPolicy::AcceptAll)
+        .build()
+        .await
+        .unwrap();
+    let _registrations = (first.register(&registrar).await.unwrap(), second.register(&registrar).await.unwrap());
+
+    let caller = SimplePeer::new("caller").await.unwrap();
+    let call = caller.call(&format!("sip:7100@{}", cm.sip[0])).await.unwrap();
+    call.wait_established(WAIT).await.unwrap();
+    let talking = play(call.clone(), CALLER);
+    let agent_call = offered(&second).await;
+    let agent_talks = put_through(&call, &agent_call).await;
+    assert!(first.active_calls().is_empty(), "agent1's ringing phone was cancelled");
+    let rang = first.call_history(&HistoryFilter { answered: Some(false), ..Default::default() });
+    assert_eq!(rang.len(), 1, "agent1 was offered the caller first and let it ring out");
+    assert!(rang[0].remote_uri.contains("caller"), "agent1 saw who was calling: {}", rang[0].remote_uri);
+    hang_up(&call, &second).await;
     for t in [talking, agent_talks] {
         t.await.unwrap();
     }
