@@ -4,7 +4,8 @@
 //! caller and agent hear each other's tone; when the caller hangs up, the agent's call ends
 //! — in `callmesh all` and across the cluster on a real nats-server (its routers running
 //! the ACD over JetStream). And agents as SIP users, rung at the devices they registered:
-//! the first lets the call ring out, the next answers.
+//! the first lets the call ring out, the next answers. And a queue's announcement, and its
+//! exit key putting the caller through to the exit's target.
 
 mod common;
 
@@ -20,6 +21,7 @@ const WAIT: Duration = Duration::from_secs(15);
 const MUSIC: f64 = 300.0;
 const CALLER: f64 = 440.0;
 const AGENT: f64 = 1000.0;
+const ANNOUNCEMENT: f64 = 600.0;
 
 /// The next `seconds` of what `call` hears.
 async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
@@ -33,13 +35,17 @@ async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
 }
 
 fn dominant(call: &Call, samples: &[i16]) -> Option<f64> {
-    tone::dominant_tone(samples, call.sample_rate(), &[MUSIC, CALLER, AGENT]).map(|(f, _)| f)
+    tone::dominant_tone(samples, call.sample_rate(), &[MUSIC, CALLER, AGENT, ANNOUNCEMENT]).map(|(f, _)| f)
 }
 
 fn music_file(dir: &std::path::Path) {
+    tone_file(&dir.join("music.wav"), MUSIC, 2.0);
+}
+
+fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
     let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut wav = hound::WavWriter::create(dir.join("music.wav"), spec).unwrap();
-    for s in tone::sine(MUSIC, 8000, 16_000, 6000.0) {
+    let mut wav = hound::WavWriter::create(path, spec).unwrap();
+    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
         wav.write_sample(s).unwrap();
     }
     wav.finalize().unwrap();
@@ -176,4 +182,45 @@ async fn a_queue_in_one_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_across_the_cluster() {
     a_caller_waits_with_music_and_reaches_the_agent_who_answers(true).await;
+}
+
+/// A queue with nobody to answer: the caller hears the music, the announcement every 5 s in
+/// its place, then presses the exit key and is put through to the exit's target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_hears_the_announcement_and_leaves_by_the_exit_key() {
+    let prompts = tempfile::tempdir().unwrap();
+    music_file(prompts.path());
+    tone_file(&prompts.path().join("announce.wav"), ANNOUNCEMENT, 1.0);
+    let voicemail = SimplePeer::builder("voicemail").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let config = format!(
+        "[media]\nprompts_dir = \"{}\"\n\
+         [[queues]]\nname = \"help\"\nmusic_on_hold = \"music.wav\"\nannounce = \"announce.wav\"\nannounce_secs = 5\n\
+         exit_key = \"0\"\nexit_target = \"{}\"\n\
+         [[routes]]\nuser = '^7200$'\ntarget = \"queue:help\"\n",
+        prompts.path().display(),
+        voicemail.uri()
+    );
+    let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(&config)).await.unwrap();
+    let caller = SimplePeer::new("caller").await.unwrap();
+    let call = caller.call(&format!("sip:7200@{}", cm.sip[0])).await.unwrap();
+    call.wait_established(WAIT).await.unwrap();
+    let talking = play(call.clone(), CALLER);
+    assert_eq!(dominant(&call, &hear(&call, 0.5).await), Some(MUSIC), "music while waiting");
+    // Bounded by the 5 s period: the announcement takes the music's place, then the music again.
+    let mut announced = false;
+    for _ in 0..30 {
+        if dominant(&call, &hear(&call, 0.25).await) == Some(ANNOUNCEMENT) {
+            announced = true;
+            break;
+        }
+    }
+    assert!(announced, "the announcement plays within its period");
+    call.send_dtmf('0', Duration::from_millis(120)).await.unwrap();
+    let onward = offered(&voicemail).await;
+    let onward_talks = put_through(&call, &onward).await;
+    hang_up(&call, &voicemail).await;
+    for t in [talking, onward_talks] {
+        t.await.unwrap();
+    }
+    tokio::task::spawn_blocking(move || cm.wait_idle()).await.unwrap();
 }

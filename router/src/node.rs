@@ -238,6 +238,8 @@ impl Router {
             greeting: route.media.greeting.clone().unwrap_or_default(),
             music_on_hold: route.media.music_on_hold.clone().unwrap_or_default(),
             media_zone: route.media.zone.clone().unwrap_or_default(),
+            announce: route.media.announce.as_ref().map(|(f, _)| f.clone()).unwrap_or_default(),
+            announce_secs: route.media.announce.as_ref().map_or(0, |(_, s)| *s),
         }
     }
 

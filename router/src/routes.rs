@@ -48,6 +48,8 @@ pub struct RouteMedia {
     pub music_on_hold: Option<String>,
     /// Media nodes of this zone only.
     pub zone: Option<String>,
+    /// A queue route's periodic announcement: the prompt file, every so many seconds.
+    pub announce: Option<(String, u32)>,
 }
 
 impl Target {

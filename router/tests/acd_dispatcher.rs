@@ -151,3 +151,23 @@ async fn callers_overflow_by_max_wait_and_by_max_length_and_abandoning_cancels_t
     );
     assert!(store.agent("x").await.unwrap().unwrap().0.free(600), "x is free at once");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_exit_key_takes_a_waiting_caller_to_its_target_and_other_keys_do_nothing() {
+    let mut queue = QueueSpec::new("q", Strategy::RingAll);
+    queue.exit_key = Some(('0', Overflow::Uri("sip:voicemail@example.com".into())));
+    let (store, acd) = setup(queue, vec![agent("x", 1, 1)], &[("c1", 0)]).await;
+    let s = store.as_ref();
+    acd.tick(s, 10, |_| 0).await.unwrap();
+    assert!(acd.key(s, "c1", '5', 100).await.unwrap().is_empty(), "not the exit key");
+    let events = acd.key(s, "c1", '0', 200).await.unwrap();
+    assert_eq!(
+        events,
+        [
+            AcdEvent::Cancel { caller: "c1".into(), agent: "x".into() },
+            AcdEvent::Overflow { caller: "c1".into(), target: Overflow::Uri("sip:voicemail@example.com".into()) }
+        ]
+    );
+    assert!(store.caller("c1").await.unwrap().is_none(), "out of the queue");
+    assert!(store.agent("x").await.unwrap().unwrap().0.free(300), "its offer released");
+}

@@ -9,6 +9,9 @@
 //! max_wait_secs = 120
 //! overflow = "sip:voicemail@127.0.0.1:5090"   # or "queue:<name>", or a status: "486"
 //! music_on_hold = "music.wav"     # media.prompts_dir
+//! announce = "please-hold.wav"    # every announce_secs (30)
+//! exit_key = "0"                  # leaves the queue ...
+//! exit_target = "sip:voicemail@127.0.0.1:5090"   # ... to here
 //!
 //! [[agents]]
 //! user = "agent1"                 # a SIP user: offered at the contacts it registered
@@ -63,6 +66,11 @@ pub struct QueueSection {
     pub requires: Option<String>,
     /// A prompt file (`media.prompts_dir`) played, looped, while callers wait.
     pub music_on_hold: Option<String>,
+    /// A prompt file played to each waiting caller every `announce_secs` (in place of the
+    /// music while it plays).
+    pub announce: Option<String>,
+    #[serde(default = "thirty")]
+    pub announce_secs: u32,
 }
 
 fn longest_idle() -> String {
@@ -76,6 +84,9 @@ fn ten() -> u64 {
 }
 fn twenty() -> u64 {
     20
+}
+fn thirty() -> u32 {
+    30
 }
 fn refuse_480() -> String {
     "480".into()
@@ -140,6 +151,8 @@ pub struct AcdConfig {
     pub agents: Vec<(AgentSpec, Status)>,
     /// Music on hold of each queue that has one.
     pub music_on_hold: BTreeMap<String, String>,
+    /// The periodic announcement of each queue that has one: file, interval in seconds.
+    pub announce: BTreeMap<String, (String, u32)>,
 }
 
 fn overflow(key: &str, text: &str) -> Result<Overflow, ConfigError> {
@@ -189,6 +202,9 @@ pub fn validate(queues: &[QueueSection], agents: &[AgentSection]) -> Result<AcdC
         spec.requires = q.requires.as_deref().map(Requirement::parse).transpose().map_err(|e| invalid(&key("requires"), e))?;
         if let Some(file) = &q.music_on_hold {
             out.music_on_hold.insert(q.name.clone(), file.clone());
+        }
+        if let Some(file) = &q.announce {
+            out.announce.insert(q.name.clone(), (file.clone(), q.announce_secs.max(5)));
         }
         out.queues.push(spec);
     }

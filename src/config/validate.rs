@@ -175,8 +175,9 @@ impl Config {
         };
         let recordings = (!self.media.recordings_dir.is_empty()).then(|| PathBuf::from(&self.media.recordings_dir));
         let acd = super::acd::validate(&self.queues, &self.agents)?;
-        for (queue, file) in &acd.music_on_hold {
-            prompt_file(&format!("queues ({queue}).music_on_hold"), prompts.as_deref(), file)?;
+        let queue_prompts = acd.music_on_hold.iter().map(|(q, f)| (q, f, "music_on_hold"));
+        for (queue, file, key) in queue_prompts.chain(acd.announce.iter().map(|(q, (f, _))| (q, f, "announce"))) {
+            prompt_file(&format!("queues ({queue}).{key}"), prompts.as_deref(), file)?;
         }
         let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
         let mut routes = Vec::new();
@@ -212,9 +213,9 @@ impl Config {
                 return Err(invalid(&key("record"), "needs media.recordings_dir"));
             }
             // A queue's callers hear its music unless the route says otherwise.
-            let queue_music = match &target {
-                Target::Queue(q) => acd.music_on_hold.get(q).cloned(),
-                _ => None,
+            let (queue_music, announce) = match &target {
+                Target::Queue(q) => (acd.music_on_hold.get(q).cloned(), acd.announce.get(q).cloned()),
+                _ => (None, None),
             };
             let music_on_hold = r.music_on_hold.or(queue_music);
             routes.push(Route {
@@ -225,7 +226,7 @@ impl Config {
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
                 interceptor: r.interceptor,
-                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold, zone: r.media_zone },
+                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold, zone: r.media_zone, announce },
             });
         }
         let kube = KubeSettings {

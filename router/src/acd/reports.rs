@@ -164,6 +164,24 @@ impl Acd {
         Ok(())
     }
 
+    /// The waiting caller pressed `digit`: the queue's exit key takes them out of the queue
+    /// to its target (an offer in progress is cancelled); any other key does nothing.
+    pub async fn key(&self, store: &dyn AcdStore, session: &str, digit: char, now: u64) -> Outcome {
+        let mut events = Vec::new();
+        let Ok(Some((caller, _))) = store.caller(session).await else { return Ok(events) };
+        let Some((_, target)) = self.queue(&caller.queue).and_then(|q| q.exit_key.clone()).filter(|(k, _)| *k == digit) else {
+            return Ok(events);
+        };
+        if matches!(caller.state, CallerState::Bridged { .. }) {
+            return Ok(events);
+        }
+        let result = self.left_in(store, session, now, &mut events).await;
+        // Taken out by a key, not abandoned: the caller goes on to the exit's target.
+        events.retain(|e| !matches!(e, AcdEvent::Abandoned { .. }));
+        events.push(AcdEvent::Overflow { caller: session.to_owned(), target });
+        outcome(events, result)
+    }
+
     /// Sets an agent's status (log in, out, break).
     pub async fn set_status(&self, store: &dyn AcdStore, agent: &str, status: Status, now: u64) -> Result<bool, StoreError> {
         self.update_agent(store, agent, |rec| {

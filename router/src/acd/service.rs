@@ -115,6 +115,10 @@ impl Service {
             }
             Some(acd_report::Report::Left(_)) => self.acd.left(store, session, now).await,
             Some(acd_report::Report::Ended(_)) => self.acd.ended(store, session, now).await,
+            Some(acd_report::Report::Key(k)) => match k.digit.chars().next() {
+                Some(digit) => self.acd.key(store, session, digit, now).await,
+                None => Ok(Vec::new()),
+            },
             None => Ok(Vec::new()),
         }
     }

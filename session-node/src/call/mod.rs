@@ -130,10 +130,12 @@ impl Call {
     pub async fn queue(ctx: Arc<Ctx>, routed: RoutedCall, queue: &str) -> Option<Call> {
         let incoming = routed.call.as_ref()?;
         let (edge_id, edge_uri, invite) = (incoming.edge_id.clone(), incoming.edge_uri.clone(), incoming.invite.clone());
+        let announce = (!routed.announce.is_empty()).then(|| (routed.announce.clone(), routed.announce_secs));
         let id = SessionId::new(routed.call.as_ref()?.session_id.clone()).ok()?;
         let mut call = Call::conference(ctx, routed, &queue::room_of(&id)).await?;
         if call.seat.is_some() {
-            call.acd = Some(queue::Role::Caller(queue::Waiting::new(queue, &edge_id, &edge_uri, invite)));
+            let waiting = queue::Waiting::new(queue, &edge_id, &edge_uri, invite).announcing(announce);
+            call.acd = Some(queue::Role::Caller(waiting));
         }
         Some(call)
     }
@@ -174,8 +176,8 @@ impl Call {
                     }
                 }
                 Some(m) = media.next() => match (&mut self.seat, wire::media_input(&self.id, m.message)) {
-                    // A conference seat's keys are the room's controls (`*6`: mute).
-                    (Some(seat), Some(MediaInput::Dtmf { digit, .. })) => seat.key(&self.ctx, &self.id, digit).await,
+                    // A seat's keys: the room's controls (`*6`: mute), a queue's exit key.
+                    (Some(_), Some(MediaInput::Dtmf { digit, .. })) => self.on_key(digit).await,
                     (_, Some(input)) => self.engine.handle_media(input, Instant::now()),
                     (_, None) => {}
                 },

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::contracts::{
-    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdLeft, AcdOffer, AcdReport, EdgeEvent,
-    MediaEvent, acd_instruction, acd_report,
+    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdKey, AcdLeft, AcdOffer, AcdReport, EdgeEvent,
+    MediaEvent, RoomPlay, acd_instruction, acd_report,
 };
 use cluster::subjects::{self, SessionId};
 use session_core::engine::{CallEvent, Command, Engine, EngineConfig, LocalEnd, Outgoing, Route, peer_from_contract};
@@ -65,6 +65,8 @@ pub(crate) struct Waiting {
     notes: mpsc::UnboundedReceiver<(String, Note)>,
     notes_tx: mpsc::UnboundedSender<(String, Note)>,
     bridged: Option<String>,
+    /// The queue's periodic announcement, and its clock.
+    announce: Option<(String, tokio::time::Interval)>,
 }
 
 /// An agent's leg for a caller.
@@ -82,6 +84,7 @@ pub(crate) enum Input {
     Instruction(AcdInstruction),
     Note(String, Note),
     Command(ToAgent),
+    Announce,
 }
 
 impl Waiting {
@@ -104,9 +107,30 @@ impl Waiting {
             notes,
             notes_tx,
             bridged: None,
+            announce: None,
         }
     }
+
+    /// Plays `file` to the caller every `secs` seconds while it waits (the first one after
+    /// that long).
+    pub fn announcing(mut self, announce: Option<(String, u32)>) -> Waiting {
+        self.announce = announce.map(|(file, secs)| {
+            let every = Duration::from_secs(u64::from(secs.max(5)));
+            (file, tokio::time::interval_at(tokio::time::Instant::now() + every, every))
+        });
+        self
+    }
 }
+
+/// The leg a caller is sent on to when the queue overflows to a URI (not an agent: it is
+/// put through when it answers, without the routers).
+const ONWARD: &str = "onward";
+
+/// How long the overflow target rings.
+const ONWARD_RING: Duration = Duration::from_secs(60);
+
+/// The prompt id of a queue's announcement.
+const ANNOUNCEMENT: u32 = 2;
 
 /// The next input for a call's ACD role (pending forever without one).
 pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
@@ -118,9 +142,17 @@ pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
                     None => std::future::pending().await,
                 }
             };
+            let waiting = w.bridged.is_none();
+            let announce = async {
+                match w.announce.as_mut() {
+                    Some((_, every)) if waiting => every.tick().await,
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(i) = instructions => Some(Input::Instruction(i)),
                 Some((agent, note)) = w.notes.recv() => Some(Input::Note(agent, note)),
+                _ = announce => Some(Input::Announce),
             }
         }
         Some(Role::Agent(a)) => a.commands.recv().await.map(Input::Command),
@@ -167,6 +199,28 @@ impl Call {
                 }
             }
             Input::Command(ToAgent::HangUp) => self.engine.handle_command(Command::Hangup, Instant::now()),
+            Input::Announce => {
+                let (Some(Role::Caller(w)), Some(seated)) = (&self.acd, &self.seat) else { return };
+                let Some((file, _)) = &w.announce else { return };
+                let play = RoomPlay { id: ANNOUNCEMENT, file: file.clone(), looped: false, own_seat_only: true };
+                if let Err(e) = self.ctx.media.seat_play(&seated.seat, &self.id, play).await {
+                    tracing::warn!(session = %self.id, error = %e, "announcement not played");
+                }
+            }
+        }
+    }
+
+    /// A key the caller pressed in its seat: the room's controls, and for a caller waiting
+    /// in a queue, a key the routers may take as the queue's exit.
+    pub(super) async fn on_key(&mut self, digit: char) {
+        if let Some(seat) = &mut self.seat {
+            seat.key(&self.ctx, &self.id, digit).await;
+        }
+        if let Some(Role::Caller(w)) = &self.acd
+            && w.joined
+            && w.bridged.is_none()
+        {
+            self.report(acd_report::Report::Key(AcdKey { digit: digit.to_string() })).await;
         }
     }
 
@@ -205,9 +259,23 @@ impl Call {
                     w.queue = queue.to_owned();
                     let join = AcdJoin { queue: queue.to_owned(), priority: 0, requires: String::new() };
                     self.report(acd_report::Report::Join(join)).await;
-                } else {
-                    // Answered already: the caller is let go (a URI overflow is not served yet).
+                } else if o.target.is_empty() {
+                    // A refusal: the caller was answered already, so it is let go.
                     self.engine.handle_command(Command::Hangup, Instant::now());
+                } else {
+                    // On to a URI (voicemail, another site): a leg there, put through on answer.
+                    let until_ms = contracts::unix_ms() + ONWARD_RING.as_millis() as u64;
+                    let offer = AcdOffer { agent: ONWARD.into(), contacts: vec![o.target], until_ms, ..Default::default() };
+                    let via = Via { edge_id: w.edge_id.clone(), edge_uri: w.edge_uri.clone(), identity: w.identity.clone() };
+                    match spawn_agent_leg(self.ctx.clone(), offer, &room_of(&self.id), via, w.notes_tx.clone()).await {
+                        Ok(tx) => {
+                            w.agents.insert(ONWARD.into(), tx);
+                        }
+                        Err(why) => {
+                            tracing::warn!(session = %self.id, %why, "overflow target not called");
+                            self.engine.handle_command(Command::Hangup, Instant::now());
+                        }
+                    }
                 }
             }
             None => {}
@@ -215,6 +283,19 @@ impl Call {
     }
 
     async fn on_note(&mut self, agent: String, note: Note) {
+        if agent == ONWARD {
+            // The overflow target: put through when it answers; the caller goes when it goes.
+            match (note, &mut self.acd) {
+                (Note::Answered, Some(Role::Caller(w))) => {
+                    w.bridged = Some(agent.clone());
+                    if let Some(tx) = w.agents.get(&agent) {
+                        let _ = tx.send(ToAgent::Bridge);
+                    }
+                }
+                _ => self.engine.handle_command(Command::Hangup, Instant::now()),
+            }
+            return;
+        }
         match note {
             Note::Answered => self.report(acd_report::Report::Answered(AcdAgentAnswered { agent })).await,
             Note::Declined(why) => {
