@@ -110,7 +110,7 @@ async fn put_through(call: &Call, agent_call: &Call) -> tokio::task::JoinHandle<
     // Bounded: the caller hears the music until the routers put the agent through.
     let mut heard_agent = false;
     for _ in 0..10 {
-        if dominant(&call, &hear(&call, 0.5).await) == Some(AGENT) {
+        if dominant(call, &hear(call, 0.5).await) == Some(AGENT) {
             heard_agent = true;
             break;
         }

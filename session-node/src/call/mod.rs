@@ -3,6 +3,7 @@
 //! order: SIP to the edges, requests to the media node, the call's record written to the
 //! registry when the engine says its durable state changed (before what follows is sent).
 
+mod agent_leg;
 pub(crate) mod conference;
 pub(crate) mod queue;
 mod routed;
@@ -135,13 +136,19 @@ impl Call {
         let mut call = Call::conference(ctx, routed, &queue::room_of(&id)).await?;
         if call.seat.is_some() {
             let waiting = queue::Waiting::new(queue, &edge_id, &edge_uri, invite).announcing(announce);
-            call.acd = Some(queue::Role::Caller(waiting));
+            call.acd = Some(queue::Role::Caller(Box::new(waiting)));
         }
         Some(call)
     }
 
     /// An agent's leg for a queue caller: `engine` calls the agent with `seat` as its media.
-    pub(crate) fn agent(ctx: Arc<Ctx>, id: SessionId, engine: Engine, seat: conference::Seated, leg: queue::AgentLeg) -> Call {
+    pub(crate) fn agent(
+        ctx: Arc<Ctx>,
+        id: SessionId,
+        engine: Engine,
+        seat: conference::Seated,
+        leg: agent_leg::AgentLeg,
+    ) -> Call {
         let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
         let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, Some(seat));
         call.seat_options = None;

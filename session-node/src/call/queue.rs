@@ -8,23 +8,19 @@
 //! answer, decline and end.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::contracts::{
-    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdKey, AcdLeft, AcdOffer, AcdReport, EdgeEvent,
-    MediaEvent, RoomPlay, acd_instruction, acd_report,
+    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdKey, AcdLeft, AcdOffer, AcdReport, RoomPlay,
+    acd_instruction, acd_report,
 };
 use cluster::subjects::{self, SessionId};
-use session_core::engine::{CallEvent, Command, Engine, EngineConfig, LocalEnd, Outgoing, Route, peer_from_contract};
-use sip::endpoint::peer_for_uri;
-use sip::message::Uri;
-use sip::transaction::TransportKind;
+use session_core::engine::{CallEvent, Command};
 use tokio::sync::mpsc;
 
-use super::{Call, conference};
-use crate::node::Ctx;
+use super::Call;
+use super::agent_leg::{AgentLeg, Via, spawn_agent_leg};
 
 /// The target prefix that names a queue.
 pub const PREFIX: &str = "queue:";
@@ -47,7 +43,7 @@ pub(crate) enum ToAgent {
 
 /// A call's part in the ACD.
 pub(crate) enum Role {
-    Caller(Waiting),
+    Caller(Box<Waiting>),
     Agent(AgentLeg),
 }
 
@@ -67,16 +63,6 @@ pub(crate) struct Waiting {
     bridged: Option<String>,
     /// The queue's periodic announcement, and its clock.
     announce: Option<(String, tokio::time::Interval)>,
-}
-
-/// An agent's leg for a caller.
-pub(crate) struct AgentLeg {
-    agent: String,
-    caller: mpsc::UnboundedSender<(String, Note)>,
-    commands: mpsc::UnboundedReceiver<ToAgent>,
-    answered: bool,
-    bridged: bool,
-    told: bool,
 }
 
 /// What one of the ACD's sources gave.
@@ -363,53 +349,4 @@ impl Call {
 /// The room a queue caller waits in.
 pub fn room_of(session: &SessionId) -> String {
     format!("q-{session}")
-}
-
-/// How an agent's leg goes out: the edge (when the offer names none), our URI there, and
-/// who it says is calling.
-struct Via {
-    edge_id: String,
-    edge_uri: String,
-    identity: String,
-}
-
-/// Starts a leg to `offer`'s agent, seated (muted, deaf) in `room`; its commands' sender.
-async fn spawn_agent_leg(
-    ctx: Arc<Ctx>,
-    offer: AcdOffer,
-    room: &str,
-    via: Via,
-    caller: mpsc::UnboundedSender<(String, Note)>,
-) -> Result<mpsc::UnboundedSender<ToAgent>, String> {
-    let target = offer.contacts.first().and_then(|c| Uri::parse(c).ok()).ok_or("no contact to ring")?;
-    let flow = offer.flow.as_ref().and_then(peer_from_contract);
-    let peer = peer_for_uri(&target, TransportKind::Udp).or(flow).ok_or_else(|| format!("{target} cannot be reached"))?;
-    let edge = if offer.edge_id.is_empty() { via.edge_id.clone() } else { offer.edge_id.clone() };
-    let id = SessionId::random();
-    let seat = conference::take_seat(&ctx, &id, room, None).await.map_err(|e| format!("no seat in {room}: {e}"))?;
-    if let Err(e) = ctx.media.seat_control(&seat, &id, true, true).await {
-        tracing::warn!(session = %id, error = %e, "agent's seat not closed while ringing");
-    }
-    let ring = Duration::from_millis(offer.until_ms.saturating_sub(contracts::unix_ms()).max(1000));
-    let outgoing = Outgoing { target, call_id: format!("{id}@callmesh"), headers: Vec::new(), answer_timeout: Some(ring) };
-    let contact = via.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
-    let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
-    let end = LocalEnd { identity: via.identity, ..conference::local_end(&seat) };
-    let engine = Engine::calling(config, end, outgoing, Route { edge, peer }, Instant::now());
-    let (tx, commands) = mpsc::unbounded_channel();
-    let leg = AgentLeg { agent: offer.agent, caller, commands, answered: false, bridged: false, told: false };
-    let call = Call::agent(ctx.clone(), id.clone(), engine, conference::Seated::new(seat, room), leg);
-    let events = typed::subscribe::<EdgeEvent>(ctx.bus.as_ref(), &subjects::session_events(&id)).await;
-    let media = typed::subscribe::<MediaEvent>(ctx.bus.as_ref(), &subjects::session_media_events(&id)).await;
-    let (events, media) = (events.map_err(|e| e.to_string())?, media.map_err(|e| e.to_string())?);
-    let _ = ctx.bus.flush().await;
-    tracing::debug!(session = %id, %room, "agent leg started");
-    tokio::spawn(call.run(events, media));
-    Ok(tx)
-}
-
-impl Role {
-    pub fn agent(leg: AgentLeg) -> Role {
-        Role::Agent(leg)
-    }
 }

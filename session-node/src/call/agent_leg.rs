@@ -1,0 +1,79 @@
+//! An agent's leg for a queue caller: a call this session node places to the agent, whose
+//! media is a seat in the caller's room — muted and deaf while it rings, so the caller
+//! still hears the queue's music, opened when the routers put the two through. What
+//! becomes of it (answered, declined, ended) goes to the caller's call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::bus::typed;
+use cluster::contracts::{self, AcdOffer, EdgeEvent, MediaEvent};
+use cluster::subjects::{self, SessionId};
+use session_core::engine::{Engine, EngineConfig, LocalEnd, Outgoing, Route, peer_from_contract};
+use sip::endpoint::peer_for_uri;
+use sip::message::Uri;
+use sip::transaction::TransportKind;
+use tokio::sync::mpsc;
+
+use super::queue::{Note, Role, ToAgent};
+use super::{Call, conference};
+use crate::node::Ctx;
+
+/// An agent's leg for a caller.
+pub(crate) struct AgentLeg {
+    pub(super) agent: String,
+    pub(super) caller: mpsc::UnboundedSender<(String, Note)>,
+    pub(super) commands: mpsc::UnboundedReceiver<ToAgent>,
+    pub(super) answered: bool,
+    pub(super) bridged: bool,
+    pub(super) told: bool,
+}
+
+/// How an agent's leg goes out: the edge (when the offer names none), our URI there, and
+/// who it says is calling.
+pub(super) struct Via {
+    pub(super) edge_id: String,
+    pub(super) edge_uri: String,
+    pub(super) identity: String,
+}
+
+/// Starts a leg to `offer`'s agent, seated (muted, deaf) in `room`; its commands' sender.
+pub(super) async fn spawn_agent_leg(
+    ctx: Arc<Ctx>,
+    offer: AcdOffer,
+    room: &str,
+    via: Via,
+    caller: mpsc::UnboundedSender<(String, Note)>,
+) -> Result<mpsc::UnboundedSender<ToAgent>, String> {
+    let target = offer.contacts.first().and_then(|c| Uri::parse(c).ok()).ok_or("no contact to ring")?;
+    let flow = offer.flow.as_ref().and_then(peer_from_contract);
+    let peer = peer_for_uri(&target, TransportKind::Udp).or(flow).ok_or_else(|| format!("{target} cannot be reached"))?;
+    let edge = if offer.edge_id.is_empty() { via.edge_id.clone() } else { offer.edge_id.clone() };
+    let id = SessionId::random();
+    let seat = conference::take_seat(&ctx, &id, room, None).await.map_err(|e| format!("no seat in {room}: {e}"))?;
+    if let Err(e) = ctx.media.seat_control(&seat, &id, true, true).await {
+        tracing::warn!(session = %id, error = %e, "agent's seat not closed while ringing");
+    }
+    let ring = Duration::from_millis(offer.until_ms.saturating_sub(contracts::unix_ms()).max(1000));
+    let outgoing = Outgoing { target, call_id: format!("{id}@callmesh"), headers: Vec::new(), answer_timeout: Some(ring) };
+    let contact = via.edge_uri.replacen("sip:", &format!("sip:{id}@"), 1);
+    let config = EngineConfig { session: id.to_string(), contact, sdp_user: "callmesh".into() };
+    let end = LocalEnd { identity: via.identity, ..conference::local_end(&seat) };
+    let engine = Engine::calling(config, end, outgoing, Route { edge, peer }, Instant::now());
+    let (tx, commands) = mpsc::unbounded_channel();
+    let leg = AgentLeg { agent: offer.agent, caller, commands, answered: false, bridged: false, told: false };
+    let call = Call::agent(ctx.clone(), id.clone(), engine, conference::Seated::new(seat, room), leg);
+    let events = typed::subscribe::<EdgeEvent>(ctx.bus.as_ref(), &subjects::session_events(&id)).await;
+    let media = typed::subscribe::<MediaEvent>(ctx.bus.as_ref(), &subjects::session_media_events(&id)).await;
+    let (events, media) = (events.map_err(|e| e.to_string())?, media.map_err(|e| e.to_string())?);
+    let _ = ctx.bus.flush().await;
+    tracing::debug!(session = %id, %room, "agent leg started");
+    tokio::spawn(call.run(events, media));
+    Ok(tx)
+}
+
+impl Role {
+    pub fn agent(leg: AgentLeg) -> Role {
+        Role::Agent(leg)
+    }
+}
