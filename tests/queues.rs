@@ -224,3 +224,44 @@ async fn a_waiting_caller_hears_the_announcement_and_leaves_by_the_exit_key() {
     }
     tokio::task::spawn_blocking(move || cm.wait_idle()).await.unwrap();
 }
+
+/// The SDK's call-center agent example, run as a user runs it: it registers to Callmesh as
+/// agent `carol`, the queue offers it a caller, it answers and talks until the caller hangs
+/// up, then says what it heard and, asked for one call, unregisters and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_center_agent_example_takes_a_queue_call() {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "callmesh-session-core", "--example", "call_center_agent"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the example builds");
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples").join("call_center_agent");
+    let config = "[[users]]\nusername = \"carol\"\npassword = \"c4r0l\"\n[[queues]]\nname = \"sales\"\n\
+                  [[agents]]\nuser = \"carol\"\nqueues = [\"sales\"]\n[[routes]]\nuser = '^7000$'\ntarget = \"queue:sales\"\n";
+    let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(config)).await.unwrap();
+    let mut cmd = std::process::Command::new(example);
+    cmd.args(["--registrar", &format!("sip:{}", cm.sip[0]), "--user", "carol", "--password", "c4r0l", "--calls", "1"]);
+    let mut agent = testkit::process::Spawned::spawn("call_center_agent", cmd).unwrap();
+    agent.wait_for_line("registered as carol", WAIT).expect("the agent registers");
+
+    let caller = SimplePeer::new("caller").await.unwrap();
+    let call = caller.call(&format!("sip:7000@{}", cm.sip[0])).await.unwrap();
+    call.wait_established(WAIT).await.unwrap();
+    let talking = play(call.clone(), CALLER);
+    let mut heard_agent = false;
+    for _ in 0..20 {
+        if dominant(&call, &hear(&call, 0.5).await) == Some(AGENT) {
+            heard_agent = true;
+            break;
+        }
+    }
+    assert!(heard_agent, "the caller reaches the agent");
+    hear(&call, 1.0).await;
+    call.hangup().await.unwrap();
+    talking.await.unwrap();
+    assert!(agent.wait(WAIT).expect("the agent exits after one call").success(), "{}", agent.output());
+    let out = agent.output();
+    assert!(out.contains("call from <sip:caller@") || out.contains("call from sip:caller@"), "{out}");
+    assert!(out.contains("heard mostly 440 Hz") && out.contains("took 1 call(s)"), "{out}");
+}
