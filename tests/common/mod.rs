@@ -34,7 +34,7 @@ pub struct Callmesh {
 }
 
 /// An RTP port range nobody else in this test run uses (ranges of 200 ports).
-fn rtp_range() -> (u16, u16) {
+pub fn rtp_range() -> (u16, u16) {
     let slot = free_local_addr().port() % 150;
     let min = 30_000 + slot * 200;
     (min, min + 199)
