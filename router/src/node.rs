@@ -240,6 +240,8 @@ impl Router {
             media_zone: route.media.zone.clone().unwrap_or_default(),
             announce: route.media.announce.as_ref().map(|(f, _)| f.clone()).unwrap_or_default(),
             announce_secs: route.media.announce.as_ref().map_or(0, |(_, s)| *s),
+            queue_priority: route.media.priority,
+            queue_requires: route.media.requires.clone().unwrap_or_default(),
         }
     }
 

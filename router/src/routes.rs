@@ -50,6 +50,9 @@ pub struct RouteMedia {
     pub zone: Option<String>,
     /// A queue route's periodic announcement: the prompt file, every so many seconds.
     pub announce: Option<(String, u32)>,
+    /// A queue route's callers' priority (higher first) and required skills.
+    pub priority: u32,
+    pub requires: Option<String>,
 }
 
 impl Target {

@@ -277,7 +277,7 @@ mod tests {
         let text = format!(
             "{SALES}[[agents]]\nuser = \"agent1\"\nqueues = [\"sales\", \"support\"]\nskills = {{ spanish = 2 }}\n\
              [[agents]]\nuser = \"agent2\"\ntiers = [{{ queue = \"support\", level = 2, position = 3 }}]\nstatus = \"on-break\"\n\
-             [[routes]]\nuser = '^7000$'\ntarget = \"queue:sales\"\n"
+             [[routes]]\nuser = '^7000$'\ntarget = \"queue:sales\"\npriority = 5\nrequires = 'spanish >= 2'\n"
         );
         let v = load(&text).unwrap();
         let sales = &v.acd.queues[0];
@@ -294,6 +294,7 @@ mod tests {
         assert_eq!((agent1.skills["spanish"], *status1), (2, Status::Available));
         assert_eq!((v.acd.agents[1].0.tiers[0].level, v.acd.agents[1].1), (2, Status::OnBreak));
         assert_eq!(v.routes[0].target, router::Target::Queue("sales".into()));
+        assert_eq!((v.routes[0].media.priority, v.routes[0].media.requires.as_deref()), (5, Some("spanish >= 2")));
     }
 
     #[test]
@@ -308,6 +309,10 @@ mod tests {
             ("[[queues]]\nname = \"q\"\n[[agents]]\nuser = \"a\"\nqueues = [\"r\"]", "agents[0].queues"),
             ("[[queues]]\nname = \"q\"\n[[agents]]\nuser = \"a\"\nstatus = \"away\"", "agents[0].status"),
             ("[[routes]]\nuser = \".*\"\ntarget = \"queue:none\"", "routes[0].target"),
+            (
+                "[[queues]]\nname = \"q\"\n[[routes]]\nuser = \".*\"\ntarget = \"queue:q\"\nrequires = \"x >\"",
+                "routes[0].requires",
+            ),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(key), "{text:?}: {e}");

@@ -218,6 +218,11 @@ pub struct RouteSection {
     pub music_on_hold: Option<String>,
     /// Media nodes of this zone only (`media.zone` of the nodes).
     pub media_zone: Option<String>,
+    /// A queue route's callers' priority: higher is served first.
+    #[serde(default)]
+    pub priority: u32,
+    /// A queue route's callers need agents with these skills (`skills HAS "spanish"`).
+    pub requires: Option<String>,
 }
 
 fn accept_all() -> IncomingCallPolicy {
@@ -261,6 +266,8 @@ impl Config {
             greeting: None,
             music_on_hold: None,
             media_zone: None,
+            priority: 0,
+            requires: None,
         }]
     }
 }

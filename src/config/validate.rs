@@ -218,6 +218,9 @@ impl Config {
                 _ => (None, None),
             };
             let music_on_hold = r.music_on_hold.or(queue_music);
+            if let Some(text) = &r.requires {
+                router::acd::skills::Requirement::parse(text).map_err(|e| invalid(&key("requires"), e))?;
+            }
             routes.push(Route {
                 name: r.name.unwrap_or_else(|| format!("routes[{i}]")),
                 user,
@@ -226,7 +229,15 @@ impl Config {
                 ring_timeout_secs: r.ring_timeout_secs,
                 voicemail: r.voicemail,
                 interceptor: r.interceptor,
-                media: RouteMedia { record: r.record, greeting: r.greeting, music_on_hold, zone: r.media_zone, announce },
+                media: RouteMedia {
+                    record: r.record,
+                    greeting: r.greeting,
+                    music_on_hold,
+                    zone: r.media_zone,
+                    announce,
+                    priority: r.priority,
+                    requires: r.requires,
+                },
             });
         }
         let kube = KubeSettings {

@@ -132,10 +132,12 @@ impl Call {
         let incoming = routed.call.as_ref()?;
         let (edge_id, edge_uri, invite) = (incoming.edge_id.clone(), incoming.edge_uri.clone(), incoming.invite.clone());
         let announce = (!routed.announce.is_empty()).then(|| (routed.announce.clone(), routed.announce_secs));
+        let (routed_priority, routed_requires) = (routed.queue_priority, routed.queue_requires.clone());
         let id = SessionId::new(routed.call.as_ref()?.session_id.clone()).ok()?;
         let mut call = Call::conference(ctx, routed, &queue::room_of(&id)).await?;
         if call.seat.is_some() {
-            let waiting = queue::Waiting::new(queue, &edge_id, &edge_uri, invite).announcing(announce);
+            let mut waiting = queue::Waiting::new(queue, &edge_id, &edge_uri, invite).announcing(announce);
+            waiting.needs(routed_priority, routed_requires);
             call.acd = Some(queue::Role::Caller(Box::new(waiting)));
         }
         Some(call)

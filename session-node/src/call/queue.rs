@@ -63,6 +63,9 @@ pub(crate) struct Waiting {
     bridged: Option<String>,
     /// The queue's periodic announcement, and its clock.
     announce: Option<(String, tokio::time::Interval)>,
+    /// The caller's priority and the skills it needs (from its route).
+    priority: u32,
+    requires: String,
 }
 
 /// What one of the ACD's sources gave.
@@ -94,7 +97,14 @@ impl Waiting {
             notes_tx,
             bridged: None,
             announce: None,
+            priority: 0,
+            requires: String::new(),
         }
+    }
+
+    /// The caller's priority (higher first) and the skills it requires (empty: none).
+    pub fn needs(&mut self, priority: u32, requires: String) {
+        (self.priority, self.requires) = (priority, requires);
     }
 
     /// Plays `file` to the caller every `secs` seconds while it waits (the first one after
@@ -168,8 +178,8 @@ impl Call {
             Err(e) => tracing::warn!(session = %self.id, error = %e, "no ACD instructions"),
         }
         let _ = self.ctx.bus.flush().await;
-        let queue = w.queue.clone();
-        self.report(acd_report::Report::Join(AcdJoin { queue, priority: 0, requires: String::new() })).await;
+        let join = AcdJoin { queue: w.queue.clone(), priority: w.priority, requires: w.requires.clone() };
+        self.report(acd_report::Report::Join(join)).await;
     }
 
     pub(super) async fn on_acd(&mut self, input: Input) {
@@ -243,7 +253,7 @@ impl Call {
                 tracing::info!(session = %self.id, target = %o.target, status = o.status, "the queue gives the caller up");
                 if let Some(queue) = o.target.strip_prefix(PREFIX) {
                     w.queue = queue.to_owned();
-                    let join = AcdJoin { queue: queue.to_owned(), priority: 0, requires: String::new() };
+                    let join = AcdJoin { queue: queue.to_owned(), priority: w.priority, requires: w.requires.clone() };
                     self.report(acd_report::Report::Join(join)).await;
                 } else if o.target.is_empty() {
                     // A refusal: the caller was answered already, so it is let go.
