@@ -4,13 +4,17 @@
 //! caller and agent hear each other's tone; when the caller hangs up, the agent's call ends
 //! — in `callmesh all` and across the cluster on a real nats-server (its routers running
 //! the ACD over JetStream). And agents as SIP users, rung at the devices they registered:
-//! the first lets the call ring out, the next answers. And a queue's announcement, and its
+//! the first lets the call ring out, the next answers, the queue's event feed telling it
+//! in order. And a queue's announcement, and its
 //! exit key putting the caller through to the exit's target.
 
 mod common;
 
 use std::time::Duration;
 
+use cluster::bus::{Bus, NatsBus, typed};
+use cluster::contracts::{QueueEvent, queue_event};
+use cluster::subjects;
 use common::Callmesh;
 use common::tones::play;
 use media::audio::tone;
@@ -146,6 +150,10 @@ async fn registered_agents_are_rung_and_one_ringing_out_passes_the_caller_on() {
     );
     let cm = tokio::task::spawn_blocking(move || Callmesh::cluster(&config)).await.unwrap();
     let registrar = format!("sip:{}", cm.sip[0]);
+    // The queue's event feed, as an integrator reads it.
+    let bus = NatsBus::connect(cm.nats_url().unwrap(), "wallboard").await.unwrap();
+    let mut feed = typed::subscribe::<QueueEvent>(&bus, &subjects::acd_events()).await.unwrap();
+    bus.flush().await.unwrap();
     // agent1's phone rings for a minute unless cancelled; agent2 answers.
     let rings = IncomingCallPolicy::QueueWithTimeout { timeout_secs: 60, on_timeout: TimeoutAction::Reject };
     let first = SimplePeer::builder("agent1").credentials("agent1", "one").incoming_call_policy(rings).build().await.unwrap();
@@ -168,6 +176,20 @@ async fn registered_agents_are_rung_and_one_ringing_out_passes_the_caller_on() {
     assert_eq!(rang.len(), 1, "agent1 was offered the caller first and let it ring out");
     assert!(rang[0].remote_uri.contains("caller"), "agent1 saw who was calling: {}", rang[0].remote_uri);
     hang_up(&call, &second).await;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &String| e.starts_with("ended")) {
+        let e = tokio::time::timeout(WAIT, feed.next()).await.expect("the feed goes on to the call's end").unwrap();
+        seen.push(match e.message.event.unwrap() {
+            queue_event::Event::CallerJoined(j) => format!("joined {}", j.queue),
+            queue_event::Event::AgentOffered(o) => format!("offered {}", o.agent),
+            queue_event::Event::AgentNoAnswer(o) => format!("no answer {}", o.agent),
+            queue_event::Event::AgentAnswered(o) => format!("answered {}", o.agent),
+            queue_event::Event::CallEnded(_) => "ended".into(),
+            other => format!("{other:?}"),
+        });
+    }
+    let expected = ["joined support", "offered agent1", "no answer agent1", "offered agent2", "answered agent2", "ended"];
+    assert_eq!(seen, expected, "the queue's events, in order");
     for t in [talking, agent_talks] {
         t.await.unwrap();
     }

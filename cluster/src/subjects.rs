@@ -131,6 +131,11 @@ pub fn acd_reports() -> Subject {
     Subject(format!("{PREFIX}.acd.reports"))
 }
 
+/// What happens in the queues (`QueueEvent`), routers → anyone listening.
+pub fn acd_events() -> Subject {
+    Subject(format!("{PREFIX}.acd.events"))
+}
+
 /// What the ACD tells a caller's session (`AcdInstruction`), router → the session's owner.
 pub fn session_acd(session: &SessionId) -> Subject {
     Subject(format!("{PREFIX}.session.{session}.acd"))

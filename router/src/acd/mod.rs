@@ -8,13 +8,15 @@
 //! - [`skills`]: skill requirements as expressions (`skills HAS "spanish" AND level >= 2`).
 //! - [`model`]: queues and agents as configured, and their changing records.
 //! - [`plan`]: what should happen next, from a snapshot.
-//! - [`service`]: the ACD in the router role, on the bus and the registry.
+//! - [`service`]: the ACD in the router role, on the bus and the registry; [`feed`]: its
+//!   event feed.
 //! - [`dispatcher`]: one router's ACD, applying plans (and, in `reports`, what sessions
 //!   report).
 //! - [`store`]: where the records live; [`registry_store`]: in the registry (JetStream KV
 //!   in a cluster), [`wire`]: as it stores them.
 
 pub mod dispatcher;
+pub mod feed;
 pub mod model;
 pub mod plan;
 pub mod registry_store;

@@ -18,6 +18,7 @@ use cluster::locations;
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
 
+use super::feed;
 use super::{
     Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, Decline, Outcome, Overflow, QueueSpec, RegistryStore, Status, StoreError,
 };
@@ -102,7 +103,11 @@ impl Service {
             Some(acd_report::Report::Join(j)) => {
                 let mut caller = CallerRecord::new(session, &j.queue, j.priority, now);
                 caller.requires = Some(j.requires).filter(|r| !r.is_empty());
-                self.acd.join(store, caller).await
+                let outcome = self.acd.join(store, caller).await;
+                if matches!(&outcome, Ok(events) if events.is_empty()) {
+                    feed::publish(self.bus.as_ref(), self.node.as_str(), feed::joined(session, &j.queue, j.priority)).await;
+                }
+                outcome
             }
             Some(acd_report::Report::Answered(a)) => self.acd.answered(store, session, &a.agent, now).await,
             Some(acd_report::Report::Declined(d)) => {
@@ -114,7 +119,10 @@ impl Service {
                 self.acd.declined(store, session, &d.agent, why, now).await
             }
             Some(acd_report::Report::Left(_)) => self.acd.left(store, session, now).await,
-            Some(acd_report::Report::Ended(_)) => self.acd.ended(store, session, now).await,
+            Some(acd_report::Report::Ended(_)) => {
+                feed::publish(self.bus.as_ref(), self.node.as_str(), feed::ended(session)).await;
+                self.acd.ended(store, session, now).await
+            }
             Some(acd_report::Report::Key(k)) => match k.digit.chars().next() {
                 Some(digit) => self.acd.key(store, session, digit, now).await,
                 None => Ok(Vec::new()),
@@ -133,6 +141,9 @@ impl Service {
             }
         };
         for event in events {
+            if let Some(fed) = feed::of(&event) {
+                feed::publish(self.bus.as_ref(), self.node.as_str(), fed).await;
+            }
             let (caller, instruction) = match event {
                 AcdEvent::Offer { caller, agent, until_ms } => {
                     let offer = self.offer(&agent, until_ms).await;
