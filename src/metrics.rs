@@ -86,6 +86,16 @@ pub async fn render(node: &Node) -> String {
             "How long a call waited for its media allocation, bus round trip included.",
             &s.media_allocation.snapshot(),
         );
+        m.histogram(
+            "session_acd_offer_wait_seconds",
+            "Queue callers: from joining the queue to the first agent's offer.",
+            &s.acd_offer_wait.snapshot(),
+        );
+        m.histogram(
+            "session_acd_answer_wait_seconds",
+            "Queue callers: from joining the queue to an agent put through (speed of answer).",
+            &s.acd_answer_wait.snapshot(),
+        );
     }
     if let Some(media) = &node.media {
         use std::sync::atomic::Ordering::Relaxed;

@@ -81,6 +81,10 @@ pub struct Cli {
     /// Users in the registration storm.
     #[arg(long, default_value_t = 1000)]
     pub users: u32,
+    /// Agents of the queue (queue scenario): each answers at the far end; a caller holds
+    /// for --hold-secs (2) after it is answered by the queue.
+    #[arg(long, default_value_t = 100)]
+    pub agents: u32,
     /// Setup time p99 (SIPp, ms) above which a step fails as degraded.
     #[arg(long, default_value_t = 100.0)]
     pub max_p99_ms: f64,

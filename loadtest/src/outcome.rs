@@ -83,11 +83,25 @@ pub struct StepOutcome {
     pub rtp: Option<RtpCounts>,
     /// Memory the system grew by per simultaneous call, KiB (concurrent scenario).
     pub rss_per_call_kib: Option<f64>,
+    /// Calls into a queue: how many reached an agent, and the callers' waits (queue scenario).
+    pub queue: Option<QueueFigures>,
     /// CPU used by processes outside the test during the step, percent of one core.
     pub foreign_cpu_pct: f64,
     pub wall_secs: f64,
     pub passed: bool,
     pub fail_reasons: Vec<String>,
+}
+
+/// A queue step's figures, from the session nodes' histograms: callers put through to an
+/// agent, their wait to the first offer and to an agent put through (bucket upper bounds,
+/// ms).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct QueueFigures {
+    pub reached_agents: u64,
+    pub offer_wait_p50_ms: Option<f64>,
+    pub offer_wait_p99_ms: Option<f64>,
+    pub answer_wait_p50_ms: Option<f64>,
+    pub answer_wait_p99_ms: Option<f64>,
 }
 
 impl StepOutcome {
@@ -120,6 +134,9 @@ impl StepOutcome {
         }
         if c.achieved_cps < limits.min_rate_fraction * f64::from(self.offered_cps) {
             reasons.push(format!("achieved {:.1} cps", c.achieved_cps));
+        }
+        if let Some(q) = self.queue.filter(|q| q.reached_agents < c.successful) {
+            reasons.push(format!("reached agents {}/{}", q.reached_agents, c.successful));
         }
         if let Some(p99) = self.setup.map(|s| s.p99_ms).filter(|p| *p > limits.max_p99_ms) {
             reasons.push(format!("setup p99 {p99} ms"));
@@ -160,6 +177,7 @@ mod tests {
             generator_usage: vec![],
             rtp: None,
             rss_per_call_kib: None,
+            queue: None,
             foreign_cpu_pct: 0.0,
             wall_secs: 1.0,
             passed: false,

@@ -56,6 +56,17 @@ pub fn row(s: &StepOutcome) -> String {
     ) + &s
         .setup_captured
         .map_or(String::new(), |p| format!(" [captured setup p50/p95/p99 {}/{}/{} ms]", p.p50_ms, p.p95_ms, p.p99_ms))
+        + &s.queue.map_or(String::new(), |q| {
+            let ms = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v}"));
+            format!(
+                " [reached agents {}; offer wait p50/p99 ≤ {}/{} ms, answer wait ≤ {}/{} ms]",
+                q.reached_agents,
+                ms(q.offer_wait_p50_ms),
+                ms(q.offer_wait_p99_ms),
+                ms(q.answer_wait_p50_ms),
+                ms(q.answer_wait_p99_ms)
+            )
+        })
 }
 
 /// A system's result over the run.

@@ -88,6 +88,8 @@ pub struct Plan {
     pub plays: u32,
     /// Registering users (register scenario).
     pub users: u32,
+    /// Agents of the queue, all answering at the far end (queue scenario).
+    pub agents: u32,
 }
 
 impl Plan {
@@ -233,7 +235,7 @@ mod tests {
     use super::*;
 
     fn plan(scenario: Scenario, plays: u32) -> Plan {
-        Plan { scenario, step_secs: 20, hold_ms: 60_000, plays, users: 10 }
+        Plan { scenario, step_secs: 20, hold_ms: 60_000, plays, users: 10, agents: 10 }
     }
 
     #[test]

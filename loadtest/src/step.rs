@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::outcome::{Limits, ProcessUsage, RtpCounts, StepOutcome};
+use crate::outcome::{Limits, ProcessUsage, QueueFigures, RtpCounts, StepOutcome};
 use crate::procs::Proc;
 use crate::scenario::{PCAP_PACKETS, Plan, scenarios_dir};
 use crate::sippstat::{self, Percentiles};
@@ -66,6 +66,11 @@ impl Step<'_> {
         }
         let uac_wall = t0.elapsed().as_secs_f64();
         let relayed = plan.has_rtp().then(|| system.relayed_rtp()).flatten();
+        let waits = (plan.scenario == crate::scenario::Scenario::Queue).then(|| {
+            let q = |name: &str, q: f64| system.histogram_quantile(name, q);
+            let (offer, answer) = ("callmesh_session_acd_offer_wait_seconds", "callmesh_session_acd_answer_wait_seconds");
+            (system.histogram_count(answer), [q(offer, 0.5), q(offer, 0.99), q(answer, 0.5), q(answer, 0.99)])
+        });
         let echoed = match (&mut uas, plan.has_rtp()) {
             (Some(uas), true) => screen_counter(uas, &self.dir),
             _ => None,
@@ -112,6 +117,15 @@ impl Step<'_> {
             unexpected_other,
             setup: Percentiles::of(sippstat::parse_rtt(&sippstat::read_matching(&self.dir, prefix, "_rtt.csv"))),
             setup_captured: crate::capture::setup_percentiles(&self.dir.join("lat.pcap"), ports.uac_sip.port()),
+            queue: waits.map(|(reached, [offer_wait_p50_ms, offer_wait_p99_ms, answer_wait_p50_ms, answer_wait_p99_ms])| {
+                QueueFigures {
+                    reached_agents: reached,
+                    offer_wait_p50_ms,
+                    offer_wait_p99_ms,
+                    answer_wait_p50_ms,
+                    answer_wait_p99_ms,
+                }
+            }),
             rss_per_call_kib: (plan.scenario == crate::scenario::Scenario::Concurrent && uac_counters.max_concurrent > 0)
                 .then(|| (peak_system.saturating_sub(memory0) as f64 / uac_counters.max_concurrent as f64 * 10.0).round() / 10.0),
             rtp: plan.has_rtp().then(|| RtpCounts {

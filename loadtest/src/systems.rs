@@ -81,6 +81,36 @@ impl Running {
         total
     }
 
+    /// The `q`-quantile (0-1) of histogram `name` summed over the system's processes: the
+    /// upper bound of the bucket it falls in, in ms (`None`: no observation).
+    pub fn histogram_quantile(&self, name: &str, q: f64) -> Option<f64> {
+        let mut buckets: Vec<(f64, u64)> = Vec::new();
+        for addr in &self.metrics {
+            let Ok(m) = testkit::metrics::scrape(*addr) else { continue };
+            for (key, count) in m {
+                let Some(le) = key.strip_prefix(&format!("{name}_bucket{{le=\"")).and_then(|r| r.strip_suffix("\"}")) else {
+                    continue;
+                };
+                let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                match buckets.iter_mut().find(|(b, _)| *b == bound) {
+                    Some((_, c)) => *c += count,
+                    None => buckets.push((bound, count)),
+                }
+            }
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total = buckets.last()?.1;
+        let want = (q * total as f64).ceil() as u64;
+        let (bound, _) = buckets.iter().find(|(_, c)| *c >= want.max(1))?;
+        (total > 0).then_some(bound * 1000.0)
+    }
+
+    /// Observations of histogram `name` over the system's processes.
+    pub fn histogram_count(&self, name: &str) -> u64 {
+        let key = format!("{name}_count");
+        self.metrics.iter().filter_map(|a| testkit::metrics::scrape(*a).ok()).filter_map(|m| m.get(&key).copied()).sum()
+    }
+
     /// Stops every process, the one started last first.
     pub fn stop(mut self) {
         while let Some(mut p) = self.procs.pop() {
@@ -180,10 +210,25 @@ fn callmesh(setup: &Setup, name: &str, args: &[&str], config: &Path, http: Socke
 /// The Callmesh configuration of a run: SIP and RTP on loopback, every call routed to the
 /// far end, and the storm's users when registering.
 fn write_config(plan: &Plan, ports: &Ports, dir: &Path) -> anyhow::Result<PathBuf> {
+    // Every call to the far end; in the queue scenario into one queue whose agents are the
+    // far end, each at its own user there.
+    let target = match plan.scenario {
+        Scenario::Queue => "queue:load".to_owned(),
+        _ => format!("sip:${{user}}@{}", ports.uas_sip),
+    };
     let mut toml = format!(
-        "[sip]\nlisten = \"{}\"\n\n[media]\nrtp_ports = \"{}-{}\"\n\n[[routes]]\nuser = \".*\"\ntarget = \"sip:${{user}}@{}\"\n",
-        ports.system_sip, ports.rtp_min, ports.rtp_max, ports.uas_sip
+        "[sip]\nlisten = \"{}\"\n\n[media]\nrtp_ports = \"{}-{}\"\n\n[[routes]]\nuser = \".*\"\ntarget = \"{target}\"\n",
+        ports.system_sip, ports.rtp_min, ports.rtp_max
     );
+    if plan.scenario == Scenario::Queue {
+        toml.push_str("\n[[queues]]\nname = \"load\"\nring_secs = 10\n");
+        for i in 0..plan.agents {
+            toml.push_str(&format!(
+                "\n[[agents]]\nuser = \"agent{i}\"\nqueues = [\"load\"]\ncontact = \"sip:agent{i}@{}\"\n",
+                ports.uas_sip
+            ));
+        }
+    }
     if plan.scenario == Scenario::Register {
         for i in 0..plan.users {
             toml.push_str(&format!("\n[[users]]\nusername = \"{}\"\npassword = \"{}\"\n", user_name(i), user_password(i)));
@@ -213,7 +258,7 @@ mod tests {
     #[test]
     fn the_callmesh_configuration_routes_to_the_far_end_and_lists_the_storm_users() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = Plan { scenario: Scenario::Register, step_secs: 1, hold_ms: 0, plays: 0, users: 3 };
+        let plan = Plan { scenario: Scenario::Register, step_secs: 1, hold_ms: 0, plays: 0, users: 3, agents: 1 };
         let text = std::fs::read_to_string(write_config(&plan, &Ports::standard(), dir.path()).unwrap()).unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["routes"][0]["target"].as_str(), Some("sip:${user}@127.0.0.1:5070"));

@@ -43,6 +43,10 @@ pub struct SessionStats {
     pub unanswered: AtomicU64,
     /// How long a call waits for its media allocation (the bus round trip included).
     pub media_allocation: Arc<Histogram>,
+    /// Queue callers: from joining the queue to the first agent's offer, and to an agent
+    /// put through (the speed of answer).
+    pub acd_offer_wait: Histogram,
+    pub acd_answer_wait: Histogram,
 }
 
 impl SessionStats {

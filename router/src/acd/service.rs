@@ -83,6 +83,9 @@ pub async fn start(
                     let Some(report) = report else { break };
                     let outcome = service.report(report.message).await;
                     service.carry_out(outcome).await;
+                    // A caller arrived or left, an agent came free: plan now, not at the next tick.
+                    let outcome = service.acd.tick(&service.store, contracts::unix_ms(), |n| rand::random_range(0..n.max(1))).await;
+                    service.carry_out(outcome).await;
                 }
                 _ = ticker.tick() => {
                     let outcome = service.acd.tick(&service.store, contracts::unix_ms(), |n| rand::random_range(0..n.max(1))).await;

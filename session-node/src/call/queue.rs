@@ -66,6 +66,9 @@ pub(crate) struct Waiting {
     /// The caller's priority and the skills it needs (from its route).
     priority: u32,
     requires: String,
+    /// When it joined; whether it was offered yet.
+    joined_at: Option<Instant>,
+    offered: bool,
 }
 
 /// What one of the ACD's sources gave.
@@ -99,6 +102,8 @@ impl Waiting {
             announce: None,
             priority: 0,
             requires: String::new(),
+            joined_at: None,
+            offered: false,
         }
     }
 
@@ -173,6 +178,7 @@ impl Call {
             return;
         }
         w.joined = true;
+        w.joined_at = Some(Instant::now());
         match typed::subscribe::<AcdInstruction>(self.ctx.bus.as_ref(), &subjects::session_acd(&self.id)).await {
             Ok(s) => w.instructions = Some(s),
             Err(e) => tracing::warn!(session = %self.id, error = %e, "no ACD instructions"),
@@ -225,6 +231,10 @@ impl Call {
         let Some(Role::Caller(w)) = &mut self.acd else { return };
         match instruction.instruction {
             Some(acd_instruction::Instruction::Offer(offer)) => {
+                if let Some(joined) = w.joined_at.filter(|_| !w.offered) {
+                    w.offered = true;
+                    self.ctx.stats.acd_offer_wait.observe(joined.elapsed());
+                }
                 let (agent, notes) = (offer.agent.clone(), w.notes_tx.clone());
                 let via = Via { edge_id: w.edge_id.clone(), edge_uri: w.edge_uri.clone(), identity: w.identity.clone() };
                 let room = room_of(&self.id);
@@ -244,6 +254,9 @@ impl Call {
                 }
             }
             Some(acd_instruction::Instruction::Bridge(b)) => {
+                if let Some(joined) = w.joined_at {
+                    self.ctx.stats.acd_answer_wait.observe(joined.elapsed());
+                }
                 w.bridged = Some(b.agent.clone());
                 if let Some(tx) = w.agents.get(&b.agent) {
                     let _ = tx.send(ToAgent::Bridge);
