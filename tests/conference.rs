@@ -9,25 +9,14 @@ mod common;
 use std::time::Duration;
 
 use common::Callmesh;
-use common::tones::play;
+use common::tones::{hear, play};
 use media::audio::tone;
 use media::sdp::Codec;
-use session_core::peer::{Call, CallOptions, SimplePeer};
+use session_core::peer::{CallOptions, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ROUTE: &str = "[[routes]]\nuser = '^8'\ntarget = \"conference:${user}\"\n";
 const FREQS: [f64; 3] = [440.0, 1000.0, 1800.0];
-
-/// The next `seconds` of what `call` hears.
-async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
-    let want = (f64::from(call.sample_rate()) * seconds) as usize;
-    let mut heard = Vec::new();
-    while heard.len() < want {
-        let frame = tokio::time::timeout(WAIT, call.recv_audio()).await.expect("the room's audio keeps coming").unwrap();
-        heard.extend_from_slice(&frame.samples);
-    }
-    heard
-}
 
 async fn three_in_a_room(cm: &Callmesh) {
     let target = format!("sip:800@{}", cm.sip[0]);

@@ -16,7 +16,7 @@ use cluster::bus::{Bus, NatsBus, typed};
 use cluster::contracts::{QueueEvent, queue_event};
 use cluster::subjects;
 use common::Callmesh;
-use common::tones::play;
+use common::tones::{hear, play};
 use media::audio::tone;
 use session_core::peer::{Call, HistoryFilter, IncomingCallPolicy, SimplePeer};
 use session_core::policy::TimeoutAction;
@@ -27,15 +27,14 @@ const CALLER: f64 = 440.0;
 const AGENT: f64 = 1000.0;
 const ANNOUNCEMENT: f64 = 600.0;
 
-/// The next `seconds` of what `call` hears.
-async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
-    let want = (f64::from(call.sample_rate()) * seconds) as usize;
-    let mut heard = Vec::new();
-    while heard.len() < want {
-        let frame = tokio::time::timeout(WAIT, call.recv_audio()).await.expect("audio keeps coming").unwrap();
-        heard.extend_from_slice(&frame.samples);
+/// Whether `call` hears `freq` above the other tones within `halves` half seconds.
+async fn until_heard(call: &Call, freq: f64, halves: usize) -> bool {
+    for _ in 0..halves {
+        if dominant(call, &hear(call, 0.5).await) == Some(freq) {
+            return true;
+        }
     }
-    heard
+    false
 }
 
 fn dominant(call: &Call, samples: &[i16]) -> Option<f64> {
@@ -59,7 +58,9 @@ async fn a_caller_waits_with_music_and_reaches_the_agent_who_answers(cluster: bo
     let prompts = tempfile::tempdir().unwrap();
     music_file(prompts.path());
     let declines = SimplePeer::builder("agent1").incoming_call_policy(IncomingCallPolicy::RejectAll).build().await.unwrap();
-    let answers = SimplePeer::builder("agent2").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    // agent2's phone rings a second before it answers: the caller hears the music meanwhile.
+    let after_a_second = IncomingCallPolicy::QueueWithTimeout { timeout_secs: 1, on_timeout: TimeoutAction::Accept };
+    let answers = SimplePeer::builder("agent2").incoming_call_policy(after_a_second).build().await.unwrap();
     let config = format!(
         "[media]\nprompts_dir = \"{}\"\n\
          [[queues]]\nname = \"sales\"\nring_secs = 5\nmusic_on_hold = \"music.wav\"\n\
@@ -81,7 +82,7 @@ async fn a_caller_waits_with_music_and_reaches_the_agent_who_answers(cluster: bo
     let waiting = hear(&call, 0.5).await;
     assert_eq!(dominant(&call, &waiting), Some(MUSIC), "the caller hears the queue's music while waiting");
 
-    // agent1 declines; agent2's phone rings and it answers (AcceptAll).
+    // agent1 declines; agent2's phone rings and it answers.
     let agent_call = offered(&answers).await;
     let agent_talks = put_through(&call, &agent_call).await;
     assert!(declines.active_calls().is_empty(), "agent1 declined and is not on the call");
@@ -112,14 +113,7 @@ async fn offered(agent: &SimplePeer) -> Call {
 async fn put_through(call: &Call, agent_call: &Call) -> tokio::task::JoinHandle<()> {
     let agent_talks = play(agent_call.clone(), AGENT);
     // Bounded: the caller hears the music until the routers put the agent through.
-    let mut heard_agent = false;
-    for _ in 0..10 {
-        if dominant(call, &hear(call, 0.5).await) == Some(AGENT) {
-            heard_agent = true;
-            break;
-        }
-    }
-    assert!(heard_agent, "the caller hears the agent once put through");
+    assert!(until_heard(call, AGENT, 10).await, "the caller hears the agent once put through");
     hear(agent_call, 0.5).await;
     assert_eq!(dominant(agent_call, &hear(agent_call, 0.5).await), Some(CALLER), "the agent hears the caller");
     agent_talks
@@ -271,14 +265,7 @@ async fn the_call_center_agent_example_takes_a_queue_call() {
     let call = caller.call(&format!("sip:7000@{}", cm.sip[0])).await.unwrap();
     call.wait_established(WAIT).await.unwrap();
     let talking = play(call.clone(), CALLER);
-    let mut heard_agent = false;
-    for _ in 0..20 {
-        if dominant(&call, &hear(&call, 0.5).await) == Some(AGENT) {
-            heard_agent = true;
-            break;
-        }
-    }
-    assert!(heard_agent, "the caller reaches the agent");
+    assert!(until_heard(&call, AGENT, 20).await, "the caller reaches the agent");
     hear(&call, 1.0).await;
     call.hangup().await.unwrap();
     talking.await.unwrap();

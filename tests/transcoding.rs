@@ -9,24 +9,13 @@ mod common;
 use std::time::Duration;
 
 use common::Callmesh;
-use common::tones::play;
+use common::tones::{hear, play};
 use media::audio::tone;
 use media::sdp::Codec;
-use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
+use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
 const FREQS: [f64; 2] = [440.0, 1000.0];
-
-/// The next `seconds` of what `call` hears.
-async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
-    let want = (f64::from(call.sample_rate()) * seconds) as usize;
-    let mut heard = Vec::new();
-    while heard.len() < want {
-        let frame = tokio::time::timeout(WAIT, call.recv_audio()).await.expect("the other phone's audio").unwrap();
-        heard.extend_from_slice(&frame.samples);
-    }
-    heard
-}
 
 /// A phone of `caller` codec calls one of `callee` codec through a fresh Callmesh.
 async fn tones_cross(caller_codec: Codec, callee_codec: Codec, cluster: bool) {

@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::RouterStore;
+use common::{RouterStore, offers};
 use router::acd::model::Tier;
 use router::acd::{
     Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, CallerState, MemoryStore, Overflow, QueueSpec, Status, Strategy,
@@ -16,16 +16,6 @@ use router::acd::{
 
 fn agent(id: &str, level: u32, position: u32) -> AgentSpec {
     AgentSpec::new(id, vec![Tier { queue: "q".into(), level, position }])
-}
-
-fn offers(events: &[AcdEvent]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            AcdEvent::Offer { caller, agent, .. } => Some((caller.clone(), agent.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 async fn setup(queue: QueueSpec, agents: Vec<AgentSpec>, callers: &[(&str, u64)]) -> (Arc<MemoryStore>, Acd) {

@@ -4,12 +4,15 @@
 //! answers reported to the other router bridge; when those calls end the remaining callers
 //! are offered the agents; in the end no caller is left in the bucket.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::bus::NatsBus;
 use cluster::registry::{JetStreamRegistry, Registry, RegistryConfig};
+use common::offers;
 use router::acd::model::Tier;
 use router::acd::{Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, QueueSpec, RegistryStore, Status, Strategy};
 use testkit::nats::NatsServer;
@@ -19,16 +22,6 @@ async fn router_store(server: &NatsServer, name: &str) -> RegistryStore {
     let registry: Arc<dyn Registry> =
         Arc::new(JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::default()).await.expect("buckets"));
     RegistryStore::start(registry).await.expect("the ACD store watches its bucket")
-}
-
-fn offers(events: &[AcdEvent]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            AcdEvent::Offer { caller, agent, .. } => Some((caller.clone(), agent.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Waits until `store`'s cache shows `n` callers (its watch caught up), at most 5 s.

@@ -1,4 +1,5 @@
-//! Audio for end-to-end tests: an SDK call playing a tone, paced like a phone.
+//! Audio for end-to-end tests: an SDK call playing a tone, paced like a phone, and what a
+//! call hears.
 
 use std::time::Duration;
 
@@ -18,4 +19,15 @@ pub fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// The next `seconds` of what `call` hears (each frame awaited 10 s at most).
+pub async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
+    let want = (f64::from(call.sample_rate()) * seconds) as usize;
+    let mut heard = Vec::new();
+    while heard.len() < want {
+        let frame = tokio::time::timeout(Duration::from_secs(10), call.recv_audio()).await.expect("audio keeps coming").unwrap();
+        heard.extend_from_slice(&frame.samples);
+    }
+    heard
 }

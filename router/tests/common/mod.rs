@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use router::acd::store::Revision;
 use router::acd::strategy::Memory;
-use router::acd::{AcdStore, AgentRecord, CallerRecord, MemoryStore, StoreError};
+use router::acd::{AcdEvent, AcdStore, AgentRecord, CallerRecord, MemoryStore, StoreError};
 
 /// xorshift64*: small, seedable, the same everywhere.
 pub struct Rng(pub u64);
@@ -99,4 +99,15 @@ impl AcdStore for RouterStore {
         self.gate(true).await?;
         self.inner.put_memory(q, m).await
     }
+}
+
+/// The (caller, agent) pairs of the offers among `events`.
+pub fn offers(events: &[AcdEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AcdEvent::Offer { caller, agent, .. } => Some((caller.clone(), agent.clone())),
+            _ => None,
+        })
+        .collect()
 }
