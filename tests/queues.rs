@@ -274,3 +274,50 @@ async fn the_call_center_agent_example_takes_a_queue_call() {
     assert!(out.contains("call from <sip:caller@") || out.contains("call from sip:caller@"), "{out}");
     assert!(out.contains("heard mostly 440 Hz") && out.contains("took 1 call(s)"), "{out}");
 }
+
+/// An agent on a call outside the queues (called directly) is not offered a queue's caller
+/// until that call ends; then it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_a_direct_call_is_offered_the_queue_only_once_it_hangs_up() {
+    let prompts = tempfile::tempdir().unwrap();
+    music_file(prompts.path());
+    let config = format!(
+        "[media]\nprompts_dir = \"{}\"\n[[users]]\nusername = \"dave\"\npassword = \"d4ve\"\n\
+         [[queues]]\nname = \"q\"\nmusic_on_hold = \"music.wav\"\n[[agents]]\nuser = \"dave\"\nqueues = [\"q\"]\n\
+         [[routes]]\nuser = '^7000$'\ntarget = \"queue:q\"\n[[routes]]\nuser = '^dave$'\ntarget = \"registered\"\n",
+        prompts.path().display()
+    );
+    let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(&config)).await.unwrap();
+    let dave = SimplePeer::builder("dave")
+        .credentials("dave", "d4ve")
+        .incoming_call_policy(IncomingCallPolicy::AcceptAll)
+        .build()
+        .await
+        .unwrap();
+    let _registration = dave.register(&format!("sip:{}", cm.sip[0])).await.unwrap();
+    let friend = SimplePeer::new("friend").await.unwrap();
+    let direct = friend.call(&format!("sip:dave@{}", cm.sip[0])).await.unwrap();
+    direct.wait_established(WAIT).await.unwrap();
+    assert!(offered(&dave).await.remote_uri().contains("friend"), "dave talks to a friend");
+
+    let caller = SimplePeer::new("caller").await.unwrap();
+    let call = caller.call(&format!("sip:7000@{}", cm.sip[0])).await.unwrap();
+    call.wait_established(WAIT).await.unwrap();
+    // Two seconds of the queue's music: dave, busy, is not offered the caller meanwhile.
+    for _ in 0..4 {
+        assert_eq!(dominant(&call, &hear(&call, 0.5).await), Some(MUSIC), "the caller waits");
+        assert_eq!(dave.active_calls().len(), 1, "dave is not offered the queue while on a call");
+    }
+    direct.hangup().await.unwrap();
+    let queued = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(c) = dave.active_calls().into_iter().find(|c| c.remote_uri().contains("caller")) {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    queued.await.expect("dave, free again, is offered the queue's caller");
+    hang_up(&call, &dave).await;
+    tokio::task::spawn_blocking(move || cm.wait_idle()).await.unwrap();
+}

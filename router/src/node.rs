@@ -213,15 +213,18 @@ impl Router {
     fn routed(&self, call: IncomingCall, route: &Route, targets: Vec<String>, queue: Option<(u32, TimeoutAction)>) -> RoutedCall {
         let (ring_timeout_secs, on_timeout) = queue.unwrap_or((route.ring_timeout_secs, TimeoutAction::Reject));
         let on_timeout = decider::timeout_to_wire(on_timeout);
+        let invite = Message::parse_datagram(call.invite.clone()).ok();
+        let callee = invite.as_ref().and_then(|m| m.request_uri().ok().and_then(|u| u.user().map(str::to_owned)));
         let busy_key = match route.policy {
-            IncomingCallPolicy::RejectWhenBusy => {
-                let user = Message::parse_datagram(call.invite.clone())
-                    .ok()
-                    .and_then(|m| m.request_uri().ok().and_then(|u| u.user().map(str::to_owned)))
-                    .unwrap_or_default();
-                locations::busy_key(&user)
-            }
+            IncomingCallPolicy::RejectWhenBusy => locations::busy_key(callee.as_deref().unwrap_or_default()),
             _ => String::new(),
+        };
+        // The queues' agents on this call (calling or called) are busy while it is up.
+        let caller = invite.as_ref().map(|m| call_info(&call, m).from_user);
+        let is_agent = |user: &String| self.config.acd.agents.iter().any(|(a, _)| a.id.eq_ignore_ascii_case(user));
+        let agents_busy = match route.target {
+            Target::Queue(_) => Vec::new(),
+            _ => [callee, caller].into_iter().flatten().filter(is_agent).map(|u| locations::busy_key(&u)).collect(),
         };
         RoutedCall {
             meta: contracts::meta(self.config.node_id.as_str()),
@@ -242,6 +245,7 @@ impl Router {
             announce_secs: route.media.announce.as_ref().map_or(0, |(_, s)| *s),
             queue_priority: route.media.priority,
             queue_requires: route.media.requires.clone().unwrap_or_default(),
+            agents_busy,
         }
     }
 

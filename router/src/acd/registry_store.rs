@@ -1,6 +1,7 @@
 //! The ACD's records in the registry's `agents` bucket (JetStream KV in a cluster, its
 //! in-memory twin in one process): `agent.<id>`, `caller.<session>`, `memory.<queue>`.
-//! Planning reads a cache a watch keeps up to date (a snapshot that may lag: the writes
+//! Busy marks of users on calls outside the queues (`busy.<user>`, written by session nodes)
+//! make those agents busy elsewhere. Planning reads a cache a watch keeps up to date (a snapshot that may lag: the writes
 //! that follow are compare-and-set, so a stale plan fails rather than double-books); the
 //! read-modify-write steps read the registry itself.
 
@@ -23,6 +24,8 @@ struct Cache {
     agents: BTreeMap<String, (AgentRecord, Revision)>,
     callers: BTreeMap<String, (CallerRecord, Revision)>,
     memory: BTreeMap<String, Memory>,
+    /// Users on a call outside the queues (`busy.<user>`, lower case).
+    busy: std::collections::BTreeSet<String>,
 }
 
 /// The store over a registry.
@@ -68,6 +71,8 @@ impl Cache {
         } else if let Some(queue) = key.strip_prefix("memory.") {
             let Ok(m) = AcdMemory::decode(value) else { return };
             self.memory.insert(decode_id(queue), wire::memory_from_wire(&m));
+        } else if let Some(user) = key.strip_prefix("busy.") {
+            self.busy.insert(decode_id(user));
         }
     }
 
@@ -79,6 +84,8 @@ impl Cache {
             }
         } else if let Some(id) = key.strip_prefix("agent.") {
             self.agents.remove(&decode_id(id));
+        } else if let Some(user) = key.strip_prefix("busy.") {
+            self.busy.remove(&decode_id(user));
         }
     }
 }
@@ -146,7 +153,14 @@ impl Drop for RegistryStore {
 #[async_trait]
 impl AcdStore for RegistryStore {
     async fn agents(&self) -> Result<BTreeMap<String, (AgentRecord, Revision)>, StoreError> {
-        Ok(self.cached(|c| c.agents.clone()))
+        // An agent on a call outside the queues is busy elsewhere (ring-in-use queues only).
+        Ok(self.cached(|c| {
+            let mut agents = c.agents.clone();
+            for (id, (record, _)) in agents.iter_mut() {
+                record.busy_elsewhere = c.busy.contains(&id.to_ascii_lowercase());
+            }
+            agents
+        }))
     }
 
     async fn agent(&self, id: &str) -> Result<Option<(AgentRecord, Revision)>, StoreError> {

@@ -50,7 +50,8 @@ pub(crate) struct Call {
     record: bool,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
     edges: HashMap<u64, String>,
-    busy_key: String,
+    /// Keys marking users busy while the call is up (`RejectWhenBusy`, agents of queues).
+    busy_keys: Vec<String>,
     answered: bool,
     /// The engine's clock starts here; the wall clock read then.
     started: Instant,
@@ -118,7 +119,10 @@ impl Call {
             seat,
             caller_ip,
             edges: HashMap::new(),
-            busy_key: routed.busy_key.clone(),
+            busy_keys: std::iter::once(routed.busy_key.clone())
+                .chain(routed.agents_busy.clone())
+                .filter(|k| !k.is_empty())
+                .collect(),
             seat_options: conference.then_some(routed),
             answered: false,
             started: Instant::now(),
@@ -325,8 +329,8 @@ impl Call {
             && !self.answered
         {
             self.answered = true;
-            if !self.busy_key.is_empty() {
-                let _ = self.ctx.registry.put(Bucket::Agents, &self.busy_key, Bytes::from(self.id.to_string())).await;
+            for key in &self.busy_keys {
+                let _ = self.ctx.registry.put(Bucket::Agents, key, Bytes::from(self.id.to_string())).await;
             }
         }
     }
@@ -382,8 +386,8 @@ impl Call {
         if let Some(seated) = self.seat.take() {
             conference::leave_seat(&self.ctx, &seated.seat, &self.id, &seated.room).await;
         }
-        if !self.busy_key.is_empty() {
-            let _ = self.ctx.registry.delete(Bucket::Agents, &self.busy_key, None).await;
+        for key in &self.busy_keys {
+            let _ = self.ctx.registry.delete(Bucket::Agents, key, None).await;
         }
         if let Some(owned) = self.owned.take()
             && let Err(e) = self.ctx.store.remove(owned).await
