@@ -174,6 +174,8 @@ async fn registered_agents_are_rung_and_one_ringing_out_passes_the_caller_on() {
     while !seen.iter().any(|e: &String| e.starts_with("ended")) {
         let e = tokio::time::timeout(WAIT, feed.next()).await.expect("the feed goes on to the call's end").unwrap();
         seen.push(match e.message.event.unwrap() {
+            // The queues' statistics, every 5 s: not part of the call's story.
+            queue_event::Event::Stats(_) => continue,
             queue_event::Event::CallerJoined(j) => format!("joined {}", j.queue),
             queue_event::Event::AgentOffered(o) => format!("offered {}", o.agent),
             queue_event::Event::AgentNoAnswer(o) => format!("no answer {}", o.agent),

@@ -81,6 +81,11 @@ impl Acd {
         self.queues.get(name)
     }
 
+    /// The queues and agents it serves.
+    pub fn served(&self) -> (Vec<&QueueSpec>, &[AgentSpec]) {
+        (self.queues.values().collect(), &self.agents)
+    }
+
     pub(super) fn spec(&self, agent: &str) -> Option<&AgentSpec> {
         self.agents.iter().find(|a| a.id == agent)
     }

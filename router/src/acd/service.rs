@@ -34,6 +34,8 @@ pub enum AcdStartError {
 
 /// How often each router plans.
 const TICK: Duration = Duration::from_millis(250);
+/// How often each router publishes its queues' statistics.
+const STATS: Duration = Duration::from_secs(5);
 
 /// The queues and agents a router serves.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +79,7 @@ pub async fn start(
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut stats = tokio::time::interval(STATS);
         loop {
             tokio::select! {
                 report = reports.next() => {
@@ -91,6 +94,7 @@ pub async fn start(
                     let outcome = service.acd.tick(&service.store, contracts::unix_ms(), |n| rand::random_range(0..n.max(1))).await;
                     service.carry_out(outcome).await;
                 }
+                _ = stats.tick() => service.publish_stats().await,
                 _ = drain.started() => break,
             }
         }
@@ -131,6 +135,17 @@ impl Service {
                 None => Ok(Vec::new()),
             },
             None => Ok(Vec::new()),
+        }
+    }
+
+    /// Each queue as it stands, on the feed.
+    async fn publish_stats(&self) {
+        let (Ok(agents), Ok(callers)) = (self.store.agents().await, self.store.callers().await) else { return };
+        let records = agents.into_iter().map(|(id, (r, _))| (id, r)).collect();
+        let callers: Vec<CallerRecord> = callers.into_iter().map(|(c, _)| c).collect();
+        let (queues, specs) = self.acd.served();
+        for s in feed::stats(&queues, specs, &records, &callers, contracts::unix_ms()) {
+            feed::publish(self.bus.as_ref(), self.node.as_str(), cluster::contracts::queue_event::Event::Stats(s)).await;
         }
     }
 
