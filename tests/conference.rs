@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::Callmesh;
-use common::tones::{hear, play};
+use common::tones::{hear, play, tone_file};
 use media::audio::tone;
 use media::sdp::Codec;
 use session_core::peer::{CallOptions, SimplePeer};
@@ -118,16 +118,6 @@ async fn a_real_softphone_confers_with_two_sdk_phones() {
     for p in players {
         p.await.unwrap();
     }
-}
-
-/// Writes a mono 8 kHz WAV of `seconds` of `freq` Hz.
-fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut wav = hound::WavWriter::create(path, spec).unwrap();
-    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
-        wav.write_sample(s).unwrap();
-    }
-    wav.finalize().unwrap();
 }
 
 /// The tone among `candidates` that dominates `samples`.

@@ -16,7 +16,7 @@ use cluster::bus::{Bus, NatsBus, typed};
 use cluster::contracts::{QueueEvent, queue_event};
 use cluster::subjects;
 use common::Callmesh;
-use common::tones::{hear, play};
+use common::tones::{hear, play, tone_file};
 use media::audio::tone;
 use session_core::peer::{Call, HistoryFilter, IncomingCallPolicy, SimplePeer};
 use session_core::policy::TimeoutAction;
@@ -43,15 +43,6 @@ fn dominant(call: &Call, samples: &[i16]) -> Option<f64> {
 
 fn music_file(dir: &std::path::Path) {
     tone_file(&dir.join("music.wav"), MUSIC, 2.0);
-}
-
-fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut wav = hound::WavWriter::create(path, spec).unwrap();
-    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
-        wav.write_sample(s).unwrap();
-    }
-    wav.finalize().unwrap();
 }
 
 async fn a_caller_waits_with_music_and_reaches_the_agent_who_answers(cluster: bool) {

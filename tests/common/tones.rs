@@ -1,5 +1,5 @@
-//! Audio for end-to-end tests: an SDK call playing a tone, paced like a phone, and what a
-//! call hears.
+//! Audio for end-to-end tests: an SDK call playing a tone, paced like a phone, what a call
+//! hears, and tones written as prompt files.
 
 use std::time::Duration;
 
@@ -30,4 +30,14 @@ pub async fn hear(call: &Call, seconds: f64) -> Vec<i16> {
         heard.extend_from_slice(&frame.samples);
     }
     heard
+}
+
+/// Writes a mono 8 kHz WAV of `seconds` of `freq` Hz (a prompt file).
+pub fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut wav = hound::WavWriter::create(path, spec).unwrap();
+    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
+        wav.write_sample(s).unwrap();
+    }
+    wav.finalize().unwrap();
 }
