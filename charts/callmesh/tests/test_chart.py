@@ -189,7 +189,10 @@ def test_the_configuration_carries_users_routes_and_a_kept_secret():
             "routes": [
                 {"user": "^1\\d{3}$", "target": "registered", "ring_timeout_secs": 30},
                 {"user": "^9", "target": "sip:${user}@gateway.example:5060", "policy": {"queue_with_timeout": {"secs": 20}}},
+                {"user": "^7000$", "target": "queue:sales", "priority": 5, "requires": 'skills HAS "spanish"'},
             ],
+            "queues": [{"name": "sales", "strategy": "round-robin", "max_wait_secs": 120}],
+            "agents": [{"user": "agent1", "queues": ["sales"], "skills": {"spanish": 2}}],
         }
     }
     secret = find(render(values), "Secret", "callmesh-config")["stringData"]
@@ -197,13 +200,16 @@ def test_the_configuration_carries_users_routes_and_a_kept_secret():
     assert toml["users"] == [{"username": "alice", "password": "wonderland"}]
     assert toml["routes"][0]["user"] == "^1\\d{3}$" and toml["routes"][0]["ring_timeout_secs"] == 30
     assert toml["routes"][1]["policy"] == {"queue_with_timeout": {"secs": 20}}
+    assert toml["routes"][2]["target"] == "queue:sales" and toml["routes"][2]["priority"] == 5
+    assert toml["queues"] == [{"name": "sales", "strategy": "round-robin", "max_wait_secs": 120}]
+    assert toml["agents"] == [{"user": "agent1", "queues": ["sales"], "skills": {"spanish": 2}}]
     # No secret given: one is generated (32 characters), not the old default.
     assert len(toml["auth"]["secret"]) == 32 and toml["auth"]["secret"] != "callmesh"
     assert secret["auth-secret"] == toml["auth"]["secret"]
     # Every key of the file is one callmesh reads (src/config/overrides.rs lists them).
     keys = dict(re.findall(r'\("(\w+)", &\[([^\]]*)\]\)', (REPO / "src/config/overrides.rs").read_text()))
     for section, table in toml.items():
-        if section in ("users", "routes"):
+        if section in ("users", "routes", "queues", "agents"):
             continue
         allowed = re.findall(r'"(\w+)"', keys[section])
         assert set(table) <= set(allowed), (section, table)
