@@ -161,3 +161,18 @@ async fn the_exit_key_takes_a_waiting_caller_to_its_target_and_other_keys_do_not
     assert!(store.caller("c1").await.unwrap().is_none(), "out of the queue");
     assert!(store.agent("x").await.unwrap().unwrap().0.free(300), "its offer released");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_router_counts_answers_within_the_service_level_and_abandons() {
+    let queue = QueueSpec::new("q", Strategy::RingAll); // 20 s service level
+    let (store, acd) = setup(queue, vec![agent("x", 1, 1), agent("y", 1, 2)], &[("c1", 0), ("c2", 0), ("c3", 0)]).await;
+    let s = store.as_ref();
+    acd.tick(s, 10, |_| 0).await.unwrap();
+    acd.answered(s, "c1", "x", 5_000).await.unwrap();
+    acd.ended(s, "c1", 6_000).await.unwrap();
+    acd.left(s, "c3", 7_000).await.unwrap();
+    acd.tick(s, 29_000, |_| 0).await.unwrap();
+    acd.answered(s, "c2", "x", 30_000).await.unwrap();
+    let c = acd.counts("q");
+    assert_eq!((c.answered, c.answered_within_service_level, c.abandoned, c.answer_wait_ms), (2, 1, 1, 35_000));
+}

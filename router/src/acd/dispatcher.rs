@@ -70,15 +70,47 @@ pub struct Acd {
     router: String,
     queues: BTreeMap<String, QueueSpec>,
     agents: Vec<AgentSpec>,
+    /// What this router decided, per queue, since it started.
+    counts: std::sync::Mutex<BTreeMap<String, Counts>>,
+}
+
+/// A queue's outcomes as one router decided them: callers answered (and how long they
+/// waited), answered within the service level, abandoned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub answered: u64,
+    pub answered_within_service_level: u64,
+    pub answer_wait_ms: u64,
+    pub abandoned: u64,
+}
+
+impl Counts {
+    pub(super) fn answered(&mut self, waited_ms: u64, queue: Option<&QueueSpec>) {
+        self.answered += 1;
+        self.answer_wait_ms += waited_ms;
+        if queue.is_some_and(|q| waited_ms <= q.service_level_ms) {
+            self.answered_within_service_level += 1;
+        }
+    }
 }
 
 impl Acd {
     pub fn new(router: &str, queues: Vec<QueueSpec>, agents: Vec<AgentSpec>) -> Acd {
-        Acd { router: router.into(), queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(), agents }
+        let queues = queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+        Acd { router: router.into(), queues, agents, counts: Default::default() }
     }
 
     pub fn queue(&self, name: &str) -> Option<&QueueSpec> {
         self.queues.get(name)
+    }
+
+    /// What this router decided for `queue` since it started.
+    pub fn counts(&self, queue: &str) -> Counts {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).get(queue).copied().unwrap_or_default()
+    }
+
+    pub(super) fn count(&self, queue: &str, f: impl FnOnce(&mut Counts)) {
+        f(self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry(queue.to_owned()).or_default());
     }
 
     /// The queues and agents it serves.

@@ -27,7 +27,7 @@ impl Acd {
         events: &mut Vec<AcdEvent>,
     ) -> Result<(), StoreError> {
         let mut others = Vec::new();
-        let mut won = false;
+        let mut won = None;
         for _ in 0..ATTEMPTS {
             let Some((mut caller, rev)) = store.caller(session).await? else { break };
             let CallerState::Offered { agents, .. } = &caller.state else { break };
@@ -38,17 +38,18 @@ impl Acd {
             caller.state = CallerState::Bridged { agent: agent.to_owned() };
             match store.put_caller(&caller, Some(rev)).await {
                 Ok(_) => {
-                    won = true;
+                    won = Some(caller);
                     break;
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e),
             }
         }
-        if !won {
+        let Some(caller) = won else {
             events.push(AcdEvent::Cancel { caller: session.to_owned(), agent: agent.to_owned() });
             return Ok(());
-        }
+        };
+        self.count(&caller.queue, |c| c.answered(now.saturating_sub(caller.joined_ms), self.queue(&caller.queue)));
         events.push(AcdEvent::Bridge { caller: session.to_owned(), agent: agent.to_owned() });
         self.update_agent(store, agent, |rec| {
             rec.reservation = None;
@@ -125,6 +126,7 @@ impl Acd {
                 Ok(()) => {}
             }
             events.push(AcdEvent::Abandoned { caller: session.to_owned() });
+            self.count(&caller.queue, |c| c.abandoned += 1);
             if let CallerState::Offered { agents, .. } = caller.state {
                 for agent in agents {
                     events.push(AcdEvent::Cancel { caller: session.to_owned(), agent: agent.clone() });

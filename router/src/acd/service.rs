@@ -144,7 +144,11 @@ impl Service {
         let records = agents.into_iter().map(|(id, (r, _))| (id, r)).collect();
         let callers: Vec<CallerRecord> = callers.into_iter().map(|(c, _)| c).collect();
         let (queues, specs) = self.acd.served();
-        for s in feed::stats(&queues, specs, &records, &callers, contracts::unix_ms()) {
+        for mut s in feed::stats(&queues, specs, &records, &callers, contracts::unix_ms()) {
+            let c = self.acd.counts(&s.queue);
+            (s.answered, s.answered_within_service_level, s.abandoned) =
+                (c.answered, c.answered_within_service_level, c.abandoned);
+            s.average_speed_of_answer_ms = c.answer_wait_ms.checked_div(c.answered).unwrap_or(0);
             feed::publish(self.bus.as_ref(), self.node.as_str(), cluster::contracts::queue_event::Event::Stats(s)).await;
         }
     }
