@@ -15,6 +15,7 @@
 //! - [`placement`]: which media node takes a call (headroom, zone).
 //! - [`client`]: how session nodes call it.
 
+mod allocation;
 pub mod client;
 pub mod counters;
 pub mod dtmf;

@@ -213,6 +213,26 @@ pub fn encode_key(text: &str) -> String {
     out
 }
 
+/// The text [`encode_key`] encoded.
+pub fn decode_key(key: &str) -> String {
+    let mut out = Vec::with_capacity(key.len());
+    let bytes = key.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&key[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +246,8 @@ mod tests {
         let k = encode_key("alice@example.com");
         assert_eq!(k, "alice=40example=2Ecom");
         assert!(is_valid_key(&k) && !k.contains('.'));
+        for text in ["agent1", "alice@example.com", "a.b=c d"] {
+            assert_eq!(decode_key(&encode_key(text)), text);
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cluster::contracts::{AcdAgent, AcdCaller, AcdMemory};
-use cluster::registry::{Bucket, Change, Registry, RegistryError, Since, encode_key};
+use cluster::registry::{Bucket, Change, Registry, RegistryError, Since, decode_key, encode_key};
 use prost::Message;
 
 use super::model::{AgentRecord, CallerRecord};
@@ -59,7 +59,7 @@ impl Cache {
     fn put(&mut self, key: &str, value: &[u8], revision: Revision) {
         if let Some(_id) = key.strip_prefix("agent.") {
             let Ok(a) = AcdAgent::decode(value) else { return };
-            let id = decode_id(_id);
+            let id = decode_key(_id);
             if self.agents.get(&id).is_none_or(|(_, r)| *r < revision) {
                 self.agents.insert(id, (wire::agent_from_wire(&a), revision));
             }
@@ -70,44 +70,24 @@ impl Cache {
             }
         } else if let Some(queue) = key.strip_prefix("memory.") {
             let Ok(m) = AcdMemory::decode(value) else { return };
-            self.memory.insert(decode_id(queue), wire::memory_from_wire(&m));
+            self.memory.insert(decode_key(queue), wire::memory_from_wire(&m));
         } else if let Some(user) = key.strip_prefix("busy.") {
-            self.busy.insert(decode_id(user));
+            self.busy.insert(decode_key(user));
         }
     }
 
     fn delete(&mut self, key: &str, revision: Revision) {
         if let Some(session) = key.strip_prefix("caller.") {
-            let session = decode_id(session);
+            let session = decode_key(session);
             if self.callers.get(&session).is_some_and(|(_, r)| *r < revision) {
                 self.callers.remove(&session);
             }
         } else if let Some(id) = key.strip_prefix("agent.") {
-            self.agents.remove(&decode_id(id));
+            self.agents.remove(&decode_key(id));
         } else if let Some(user) = key.strip_prefix("busy.") {
-            self.busy.remove(&decode_id(user));
+            self.busy.remove(&decode_key(user));
         }
     }
-}
-
-/// The text `encode_key` encoded.
-fn decode_id(key: &str) -> String {
-    let mut out = Vec::with_capacity(key.len());
-    let bytes = key.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&key[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl RegistryStore {
@@ -204,17 +184,5 @@ impl AcdStore for RegistryStore {
         let revision = self.registry.put(Bucket::Agents, &key, value.clone()).await.map_err(store_error)?;
         self.cached(|c| c.put(&key, &value, revision));
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encoded_ids_decode_back() {
-        for id in ["agent1", "alice@example.com", "a.b=c d"] {
-            assert_eq!(decode_id(&encode_key(id)), id);
-        }
     }
 }

@@ -37,6 +37,11 @@ const TICK: Duration = Duration::from_millis(250);
 /// How often each router publishes its queues' statistics.
 const STATS: Duration = Duration::from_secs(5);
 
+/// A random draw in `0..n` (random strategies).
+fn draw(n: u64) -> u64 {
+    rand::random_range(0..n.max(1))
+}
+
 /// The queues and agents a router serves.
 #[derive(Debug, Clone, Default)]
 pub struct AcdSettings {
@@ -87,11 +92,11 @@ pub async fn start(
                     let outcome = service.report(report.message).await;
                     service.carry_out(outcome).await;
                     // A caller arrived or left, an agent came free: plan now, not at the next tick.
-                    let outcome = service.acd.tick(&service.store, contracts::unix_ms(), |n| rand::random_range(0..n.max(1))).await;
+                    let outcome = service.acd.tick(&service.store, contracts::unix_ms(), draw).await;
                     service.carry_out(outcome).await;
                 }
                 _ = ticker.tick() => {
-                    let outcome = service.acd.tick(&service.store, contracts::unix_ms(), |n| rand::random_range(0..n.max(1))).await;
+                    let outcome = service.acd.tick(&service.store, contracts::unix_ms(), draw).await;
                     service.carry_out(outcome).await;
                 }
                 _ = stats.tick() => service.publish_stats().await,

@@ -5,6 +5,7 @@
 
 mod agent_leg;
 pub(crate) mod conference;
+mod media_out;
 pub(crate) mod queue;
 mod routed;
 mod wire;
@@ -21,9 +22,7 @@ use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
-use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, MediaInput, MediaOutput, Output, Replacement, Replaces, replacement,
-};
+use session_core::engine::{CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement};
 
 use media_node::Seat;
 
@@ -245,62 +244,6 @@ impl Call {
         };
         if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subjects::edge_commands(&edge), &message).await {
             tracing::warn!(session = %self.id, error = %e, "edge command not sent");
-        }
-    }
-
-    async fn media(&mut self, request: MediaOutput) {
-        match request {
-            MediaOutput::Allocate { caller, .. } => {
-                let zone = Some(self.media_zone.as_str()).filter(|z| !z.is_empty());
-                let input = match self.ctx.media.allocate(&self.id, caller, zone).await {
-                    Ok(a) => {
-                        if self.record
-                            && let Err(e) = self.ctx.media.record(&a.node, &self.id, true, "stereo").await
-                        {
-                            tracing::warn!(session = %self.id, error = %e, "recording not started");
-                        }
-                        let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
-                        self.media_node = Some(a.node);
-                        input
-                    }
-                    Err(e) => MediaInput::Unavailable { reason: e.to_string() },
-                };
-                self.engine.handle_media(input, Instant::now());
-            }
-            MediaOutput::Dtmf { slot, digit, duration_ms } => {
-                if let Some(node) = &self.media_node
-                    && let Err(e) = self.ctx.media.dtmf(node, &self.id, slot, digit, duration_ms).await
-                {
-                    tracing::warn!(session = %self.id, error = %e, "DTMF not written");
-                }
-            }
-            MediaOutput::Connect { slot, far } => {
-                if let Some(node) = &self.media_node
-                    && let Err(e) = self.ctx.media.connect(node, &self.id, slot, far).await
-                {
-                    tracing::warn!(session = %self.id, error = %e, "media not connected");
-                }
-            }
-            MediaOutput::Release => {
-                if let Some(node) = self.media_node.take()
-                    && let Err(e) = self.ctx.media.release(&node, &self.id).await
-                {
-                    tracing::warn!(session = %self.id, error = %e, "media not released");
-                }
-            }
-            // A conference seat's stream, as offer/answer agreed it.
-            MediaOutput::Local(negotiated) => {
-                if let Some(seated) = &self.seat {
-                    let seat = &seated.seat;
-                    if let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await {
-                        tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
-                    }
-                    if let Some(route) = self.seat_options.take() {
-                        conference::apply_route(&self.ctx, seat, &self.id, &route).await;
-                    }
-                    self.join_queue().await;
-                }
-            }
         }
     }
 
