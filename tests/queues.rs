@@ -5,8 +5,9 @@
 //! — in `callmesh all` and across the cluster on a real nats-server (its routers running
 //! the ACD over JetStream). And agents as SIP users, rung at the devices they registered:
 //! the first lets the call ring out, the next answers, the queue's event feed telling it
-//! in order. And a queue's announcement, and its
-//! exit key putting the caller through to the exit's target.
+//! in order. And a queue's announcement with the caller's position, a caller who hangs up
+//! and calls back taking its place again, and the exit key putting a caller through to the
+//! exit's target.
 
 mod common;
 
@@ -26,6 +27,9 @@ const MUSIC: f64 = 300.0;
 const CALLER: f64 = 440.0;
 const AGENT: f64 = 1000.0;
 const ANNOUNCEMENT: f64 = 600.0;
+const POSITION: f64 = 800.0;
+const ONE: f64 = 1500.0;
+const TWO: f64 = 1800.0;
 
 /// Whether `call` hears `freq` above the other tones within `halves` half seconds.
 async fn until_heard(call: &Call, freq: f64, halves: usize) -> bool {
@@ -38,7 +42,7 @@ async fn until_heard(call: &Call, freq: f64, halves: usize) -> bool {
 }
 
 fn dominant(call: &Call, samples: &[i16]) -> Option<f64> {
-    tone::dominant_tone(samples, call.sample_rate(), &[MUSIC, CALLER, AGENT, ANNOUNCEMENT]).map(|(f, _)| f)
+    tone::dominant_tone(samples, call.sample_rate(), &[MUSIC, CALLER, AGENT, ANNOUNCEMENT, POSITION, ONE, TWO]).map(|(f, _)| f)
 }
 
 fn music_file(dir: &std::path::Path) {
@@ -193,41 +197,85 @@ async fn a_queue_across_the_cluster() {
     a_caller_waits_with_music_and_reaches_the_agent_who_answers(true).await;
 }
 
-/// A queue with nobody to answer: the caller hears the music, the announcement every 5 s in
-/// its place, then presses the exit key and is put through to the exit's target.
+/// Writes the prompts a queue announcing positions needs: "you are caller number", then
+/// the numbers (1 and 2 as tones of their own, the rest alike).
+fn position_prompts(dir: &std::path::Path) {
+    std::fs::create_dir(dir.join("digits")).unwrap();
+    tone_file(&dir.join("queue-position.wav"), POSITION, 0.5);
+    for n in (0..=20).chain((30..=90).step_by(10)) {
+        let freq = match n {
+            1 => ONE,
+            2 => TWO,
+            _ => 2500.0,
+        };
+        tone_file(&dir.join(format!("digits/{n}.wav")), freq, 0.5);
+    }
+}
+
+/// The position the caller hears in its next announcement (bounded: 40 quarter seconds,
+/// more than the 5 s period and the announcement itself).
+async fn announced_position(call: &Call) -> Option<f64> {
+    let mut heard = Vec::new();
+    for _ in 0..40 {
+        let tone = dominant(call, &hear(call, 0.25).await)?;
+        if heard.last() != Some(&tone) {
+            heard.push(tone);
+        }
+        if let Some(at) = heard.iter().position(|t| *t == ANNOUNCEMENT)
+            && heard.len() >= at + 3
+        {
+            assert_eq!(heard[at + 1], POSITION, "the position follows the announcement: {heard:?}");
+            return Some(heard[at + 2]);
+        }
+    }
+    None
+}
+
+/// A queue with nobody to answer, announcing positions and keeping abandoned callers'
+/// places: Bob, second in line, hears the music, then every 5 s the announcement and "you
+/// are caller number 2". Alice, first, hangs up and calls back: she takes her place again,
+/// so Bob is still number 2. Then Bob presses the exit key and is put through to the
+/// exit's target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_caller_hears_the_announcement_and_leaves_by_the_exit_key() {
+async fn waiting_callers_hear_their_position_resume_their_place_and_leave_by_the_exit_key() {
     let prompts = tempfile::tempdir().unwrap();
     music_file(prompts.path());
     tone_file(&prompts.path().join("announce.wav"), ANNOUNCEMENT, 1.0);
+    position_prompts(prompts.path());
     let voicemail = SimplePeer::builder("voicemail").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
     let config = format!(
         "[media]\nprompts_dir = \"{}\"\n\
          [[queues]]\nname = \"help\"\nmusic_on_hold = \"music.wav\"\nannounce = \"announce.wav\"\nannounce_secs = 5\n\
-         exit_key = \"0\"\nexit_target = \"{}\"\n\
+         announce_position = true\nresume_secs = 60\nexit_key = \"0\"\nexit_target = \"{}\"\n\
          [[routes]]\nuser = '^7200$'\ntarget = \"queue:help\"\n",
         prompts.path().display(),
         voicemail.uri()
     );
     let cm = tokio::task::spawn_blocking(move || Callmesh::all_in_one(&config)).await.unwrap();
-    let caller = SimplePeer::new("caller").await.unwrap();
-    let call = caller.call(&format!("sip:7200@{}", cm.sip[0])).await.unwrap();
+    let queue = format!("sip:7200@{}", cm.sip[0]);
+    let (alice, bob) = (SimplePeer::new("alice").await.unwrap(), SimplePeer::new("bob").await.unwrap());
+    let first = alice.call(&queue).await.unwrap();
+    first.wait_established(WAIT).await.unwrap();
+    assert_eq!(dominant(&first, &hear(&first, 0.5).await), Some(MUSIC), "music while waiting");
+    let call = bob.call(&queue).await.unwrap();
     call.wait_established(WAIT).await.unwrap();
     let talking = play(call.clone(), CALLER);
     assert_eq!(dominant(&call, &hear(&call, 0.5).await), Some(MUSIC), "music while waiting");
-    // Bounded by the 5 s period: the announcement takes the music's place, then the music again.
-    let mut announced = false;
-    for _ in 0..30 {
-        if dominant(&call, &hear(&call, 0.25).await) == Some(ANNOUNCEMENT) {
-            announced = true;
-            break;
-        }
-    }
-    assert!(announced, "the announcement plays within its period");
+    assert_eq!(announced_position(&call).await, Some(TWO), "Bob is second");
+
+    first.hangup().await.unwrap();
+    first.wait_ended(WAIT).await.unwrap();
+    let again = alice.call(&queue).await.unwrap();
+    again.wait_established(WAIT).await.unwrap();
+    assert_eq!(dominant(&again, &hear(&again, 0.5).await), Some(MUSIC), "Alice waits again");
+    assert_eq!(announced_position(&call).await, Some(TWO), "Alice took her place back, ahead of Bob");
+    assert_eq!(announced_position(&again).await, Some(ONE), "Alice is first");
+
     call.send_dtmf('0', Duration::from_millis(120)).await.unwrap();
-    let onward = offered(&voicemail, "caller").await;
+    let onward = offered(&voicemail, "bob").await;
     let onward_talks = put_through(&call, &onward).await;
     hang_up(&call, &voicemail).await;
+    again.hangup().await.unwrap();
     for t in [talking, onward_talks] {
         t.await.unwrap();
     }

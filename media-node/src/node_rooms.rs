@@ -76,6 +76,30 @@ impl MediaNode {
         Ok(prompt)
     }
 
+    /// `first` then `then`, as one prompt: the files' samples one after the other, at the
+    /// rooms' rate when their rates differ.
+    fn playlist(&self, first: &str, then: &[String]) -> Result<Prompt, String> {
+        let first = self.prompt(first)?;
+        if then.is_empty() {
+            return Ok(first);
+        }
+        let mut prompts = vec![first];
+        for file in then {
+            prompts.push(self.prompt(file)?);
+        }
+        let rate = if prompts.iter().all(|p| p.1 == prompts[0].1) { prompts[0].1 } else { MIX_RATE };
+        let mut samples = Vec::with_capacity(prompts.iter().map(|p| p.0.len()).sum());
+        for (part, from) in &prompts {
+            if *from == rate {
+                samples.extend_from_slice(part);
+            } else {
+                let mut resampler = media::codec::Resampler::new(*from, rate).map_err(|e| e.to_string())?;
+                resampler.process(part, &mut samples);
+            }
+        }
+        Ok((Arc::new(samples), rate))
+    }
+
     /// Sends `command` to `session`'s room, or says it has none.
     fn to_room(&self, session: &str, command: RoomCommand) -> Result<(), String> {
         let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,7 +120,7 @@ impl MediaNode {
             Some(media_command::Command::RoomControl(c)) => {
                 self.to_room(&session, RoomCommand::Control { session: session.clone(), muted: c.muted, deaf: c.deaf })
             }
-            Some(media_command::Command::RoomPlay(p)) => self.prompt(&p.file).and_then(|prompt| {
+            Some(media_command::Command::RoomPlay(p)) => self.playlist(&p.file, &p.then).and_then(|prompt| {
                 let seat = p.own_seat_only.then(|| session.clone());
                 let samples = prompt.0.clone();
                 let play =

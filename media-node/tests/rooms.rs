@@ -154,15 +154,42 @@ async fn a_prompt_plays_to_the_room_and_its_end_is_reported() {
     let mut events = typed::subscribe::<MediaEvent>(&bus as &dyn Bus, &subjects::session_media_events(&session)).await.unwrap();
 
     for bad in ["../beep.wav", "/etc/passwd", "missing.wav"] {
-        let play = RoomPlay { id: 1, file: bad.into(), looped: false, own_seat_only: false };
+        let play = RoomPlay { id: 1, file: bad.into(), looped: false, own_seat_only: false, then: Vec::new() };
         assert!(client.seat_play(&seat, &session, play).await.is_err(), "{bad} refused");
+        let play = RoomPlay { id: 1, file: "beep.wav".into(), looped: false, own_seat_only: false, then: vec![bad.into()] };
+        assert!(client.seat_play(&seat, &session, play).await.is_err(), "{bad} refused in a list");
     }
-    let play = RoomPlay { id: 7, file: "beep.wav".into(), looped: false, own_seat_only: false };
+    let play = RoomPlay { id: 7, file: "beep.wav".into(), looped: false, own_seat_only: false, then: Vec::new() };
     client.seat_play(&seat, &session, play).await.unwrap();
     talk(&mut phones, 20).await;
     assert!(phones[0].power(1200.0) > 50.0 * phones[0].power(440.0).max(1.0), "the room hears the prompt (a 48 kHz file)");
     let ended = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the prompt's end").unwrap();
     assert!(matches!(ended.message.event, Some(media_event::Event::PromptEnded(p)) if p.id == 7), "{:?}", ended.message.event);
+
+    // Two files as one prompt, the second at another rate (8 kHz): one, then the other,
+    // then one end.
+    tone_file(&dir.path().join("low.wav"), 600.0, 0.9);
+    let play = RoomPlay { id: 8, file: "beep.wav".into(), looped: false, own_seat_only: false, then: vec!["low.wav".into()] };
+    client.seat_play(&seat, &session, play).await.unwrap();
+    phones[0].clear();
+    talk(&mut phones, 15).await;
+    assert!(phones[0].power(1200.0) > 50.0 * phones[0].power(600.0).max(1.0), "the first file first");
+    talk(&mut phones, 15).await; // across the change, at 0.5 s
+    phones[0].clear();
+    talk(&mut phones, 20).await;
+    assert!(phones[0].power(600.0) > 50.0 * phones[0].power(1200.0).max(1.0), "then the second");
+    let ended = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the list's end").unwrap();
+    assert!(matches!(ended.message.event, Some(media_event::Event::PromptEnded(p)) if p.id == 8), "{:?}", ended.message.event);
+}
+
+/// Writes `seconds` of `freq` Hz as a mono 8 kHz WAV.
+fn tone_file(path: &std::path::Path, freq: f64, seconds: f64) {
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut wav = hound::WavWriter::create(path, spec).unwrap();
+    for s in tone::sine(freq, 8000, (8000.0 * seconds) as usize, 6000.0) {
+        wav.write_sample(s).unwrap();
+    }
+    wav.finalize().unwrap();
 }
 
 /// `digits` as DTMF tones (100 ms each, 100 ms apart) at 8 kHz.

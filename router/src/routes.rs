@@ -48,8 +48,9 @@ pub struct RouteMedia {
     pub music_on_hold: Option<String>,
     /// Media nodes of this zone only.
     pub zone: Option<String>,
-    /// A queue route's periodic announcement: the prompt file, every so many seconds.
-    pub announce: Option<(String, u32)>,
+    /// A queue route's periodic announcement: every so many seconds (what it says, the
+    /// routers tell the session each time).
+    pub announce_secs: Option<u32>,
     /// A queue route's callers' priority (higher first) and required skills.
     pub priority: u32,
     pub requires: Option<String>,

@@ -1,8 +1,8 @@
 //! The ACD's operations one at a time, on a shared in-memory store: two routers whose plans
 //! differ racing for the same agents (only one offer per agent succeeds), ring-all's first
 //! answer winning, no-answers putting an agent on break, wrap-up, tier levels opening with
-//! waiting time, overflow by max wait and by max length, and an abandoned caller's offers
-//! cancelled.
+//! waiting time, overflow by max wait and by max length, an abandoned caller's offers
+//! cancelled, and an abandoned caller's place resumed when it calls back in time.
 
 mod common;
 
@@ -175,4 +175,48 @@ async fn a_router_counts_answers_within_the_service_level_and_abandons() {
     acd.answered(s, "c2", "x", 30_000).await.unwrap();
     let c = acd.counts("q");
     assert_eq!((c.answered, c.answered_within_service_level, c.abandoned, c.answer_wait_ms), (2, 1, 1, 35_000));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_who_calls_back_in_time_resumes_its_place_once_and_not_after() {
+    let mut queue = QueueSpec::new("q", Strategy::LongestIdleAgent);
+    queue.resume_ms = 60_000;
+    queue.exit_key = Some(('0', Overflow::Refuse(486)));
+    let (store, acd) = setup(queue, vec![], &[]).await;
+    let s = store.as_ref();
+    let caller = |session: &str, who: &str, priority: u32, at: u64| {
+        let mut c = CallerRecord::new(session, "q", priority, at);
+        c.who = who.into();
+        c
+    };
+    acd.join(s, caller("a1", "sip:alice@example.com", 3, 1_000)).await.unwrap();
+    acd.join(s, caller("b1", "sip:bob@example.com", 3, 2_000)).await.unwrap();
+    acd.left(s, "a1", 5_000).await.unwrap();
+    // Alice calls back (without the priority her route gave her first) 20 s later: she is
+    // again ahead of Bob, with her first arrival and her priority.
+    let events = acd.join(s, caller("a2", "sip:alice@example.com", 0, 25_000)).await.unwrap();
+    let joined = AcdEvent::Joined { caller: "a2".into(), queue: "q".into(), priority: 3, waited_before_ms: 24_000 };
+    assert_eq!(events, [joined]);
+    let (a2, _) = store.caller("a2").await.unwrap().unwrap();
+    let (b1, _) = store.caller("b1").await.unwrap().unwrap();
+    assert_eq!((a2.joined_ms, a2.priority), (1_000, 3));
+    assert!(a2.order_key() < b1.order_key(), "Alice first");
+    // Her place was taken: a third call of hers is a new caller.
+    let events = acd.join(s, caller("a3", "sip:alice@example.com", 0, 26_000)).await.unwrap();
+    assert!(matches!(&events[..], [AcdEvent::Joined { waited_before_ms: 0, .. }]), "{events:?}");
+    // Bob leaves by the exit key (he did not abandon): no place is kept for him.
+    acd.key(s, "b1", '0', 27_000).await.unwrap();
+    let events = acd.join(s, caller("b2", "sip:bob@example.com", 0, 28_000)).await.unwrap();
+    assert!(matches!(&events[..], [AcdEvent::Joined { waited_before_ms: 0, .. }]), "{events:?}");
+    // Alice hangs up again and calls back too late: her place lapsed, and a plan drops it.
+    acd.left(s, "a2", 30_000).await.unwrap();
+    assert_eq!(s.places().await.unwrap().len(), 1);
+    acd.tick(s, 90_000, |_| 0).await.unwrap();
+    assert!(s.places().await.unwrap().is_empty(), "the lapsed place dropped");
+    let events = acd.join(s, caller("a4", "sip:alice@example.com", 0, 91_000)).await.unwrap();
+    assert!(matches!(&events[..], [AcdEvent::Joined { waited_before_ms: 0, .. }]), "{events:?}");
+    // Anonymous callers never resume.
+    acd.join(s, caller("x1", "", 0, 92_000)).await.unwrap();
+    acd.left(s, "x1", 93_000).await.unwrap();
+    assert!(s.places().await.unwrap().is_empty());
 }

@@ -2,7 +2,8 @@
 //! run it: two routers on two connections, each with its own watch-fed cache, plan at once
 //! with different draws for six callers and three agents. Each agent is offered once;
 //! answers reported to the other router bridge; when those calls end the remaining callers
-//! are offered the agents; in the end no caller is left in the bucket.
+//! are offered the agents; in the end no caller is left in the bucket. And an abandoned
+//! caller's place, kept by one router, is seen by the other and taken back by one call.
 
 mod common;
 
@@ -82,4 +83,39 @@ async fn two_routers_on_jetstream_offer_each_agent_once_and_serve_every_caller()
         a.ended(&sa, caller, now + 1_000).await.unwrap();
     }
     callers_seen(&sb, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_callers_place_is_shared_by_routers_and_taken_back_once() {
+    let server = NatsServer::start().expect("nats-server starts");
+    let (sa, sb) = (router_store(&server, "router-a").await, router_store(&server, "router-b").await);
+    let mut queue = QueueSpec::new("q.sales", Strategy::LongestIdleAgent);
+    queue.resume_ms = 60_000;
+    let (a, b) = (Acd::new("router-a", vec![queue.clone()], vec![]), Acd::new("router-b", vec![queue], vec![]));
+    let who = "sip:alice.smith@example.com";
+    let mut first = CallerRecord::new("call-1", "q.sales", 2, 1_000);
+    first.who = who.into();
+    a.join(&sa, first).await.unwrap();
+    a.left(&sa, "call-1", 4_000).await.unwrap();
+    // Router b's watch sees the place under its queue and caller, dots and all.
+    let seen = || async { sb.places().await.unwrap().contains_key(&("q.sales".to_owned(), who.to_owned())) };
+    testkit::wait::until_async("router b's watch to show the place", Duration::from_secs(5), seen).await;
+    // The caller calls back through router b, twice at once: one call takes the place.
+    let again = |session: &str| {
+        let mut c = CallerRecord::new(session, "q.sales", 0, 10_000);
+        c.who = who.into();
+        c
+    };
+    let (ea, eb) = tokio::join!(b.join(&sb, again("call-2")), a.join(&sa, again("call-3")));
+    let waited: Vec<u64> = ea
+        .unwrap()
+        .into_iter()
+        .chain(eb.unwrap())
+        .filter_map(|e| match e {
+            AcdEvent::Joined { waited_before_ms, .. } => Some(waited_before_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(BTreeSet::from_iter(waited.iter().copied()), BTreeSet::from([0, 9_000]), "one resumed: {waited:?}");
+    assert!(sb.place("q.sales", who).await.unwrap().is_none(), "the place is gone from the bucket");
 }

@@ -6,7 +6,9 @@
 //! snapshot it planned from: queue order and longest-idle exactly), half all routers run at
 //! once, interleaved at every store call, their clocks a little apart. Throughout: no agent rings for two callers at
 //! once, none talks to two, no caller is bridged twice; at the end every caller was
-//! answered, abandoned or overflowed. A failure prints its seed (`ACD_SEED=<n>` replays it).
+//! answered, abandoned or overflowed; and a caller who calls back takes a place only if it
+//! left that place in that queue within the queue's resume time, and takes it once. A
+//! failure prints its seed (`ACD_SEED=<n>` replays it).
 
 mod common;
 
@@ -44,6 +46,7 @@ fn config(rng: &mut Rng) -> (Vec<QueueSpec>, Vec<AgentSpec>) {
             q.tier_wait_ms = rng.chance(300).then_some(5_000);
             q.wrap_up_ms = rng.below(3) * 1_000;
             q.overflow = Overflow::Uri("sip:voicemail@example.com".into());
+            q.resume_ms = if rng.chance(500) { 30_000 } else { 0 };
             q
         })
         .collect();
@@ -83,6 +86,13 @@ struct World {
     abandoned: u64,
     overflowed: u64,
     waiting: BTreeSet<String>,
+    /// session → (queue, who is calling, when its place was first taken).
+    callers: BTreeMap<String, (String, String, u64)>,
+    /// (queue, who) → (abandoned at, first joined): the places a queue should keep.
+    places: BTreeMap<(String, String), (u64, u64)>,
+    /// Each queue's resume time.
+    resume_ms: BTreeMap<String, u64>,
+    resumed: u64,
 }
 
 fn take(events: Vec<AcdEvent>, w: &mut World, rng: &mut Rng, never_answer: &BTreeSet<String>, now: u64, seed: u64) {
@@ -123,8 +133,21 @@ fn take(events: Vec<AcdEvent>, w: &mut World, rng: &mut Rng, never_answer: &BTre
             AcdEvent::Abandoned { caller } => {
                 assert!(w.waiting.remove(&caller), "seed {seed}: {caller} abandoned but was not waiting");
                 w.abandoned += 1;
+                let (queue, who, first) = w.callers[&caller].clone();
+                if w.resume_ms[&queue] > 0 {
+                    w.places.insert((queue, who), (now, first));
+                }
             }
-            AcdEvent::OnBreak { .. } => {}
+            AcdEvent::Joined { caller, queue, waited_before_ms, .. } if waited_before_ms > 0 => {
+                let who = w.callers[&caller].1.clone();
+                let place = w.places.remove(&(queue.clone(), who.clone()));
+                let Some((left_at, first)) = place else { panic!("seed {seed}: {caller} ({who}) resumed no place in {queue}") };
+                assert!(now < left_at + w.resume_ms[&queue], "seed {seed}: {who} resumed a lapsed place at {now}");
+                assert_eq!(waited_before_ms, now - first, "seed {seed}: {who} resumed its own place");
+                w.callers.get_mut(&caller).unwrap().2 = first;
+                w.resumed += 1;
+            }
+            AcdEvent::OnBreak { .. } | AcdEvent::Joined { .. } => {}
         }
     }
 }
@@ -203,7 +226,8 @@ async fn snapshot(store: &MemoryStore) -> Snapshot {
     }
 }
 
-async fn run(seed: u64) {
+/// Runs one seed; says how many callers resumed a place.
+async fn run(seed: u64) -> u64 {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let (queues, agents) = config(&mut rng);
     let queue_map: BTreeMap<String, QueueSpec> = queues.iter().map(|q| (q.name.clone(), q.clone())).collect();
@@ -216,7 +240,7 @@ async fn run(seed: u64) {
         .collect();
     routers[0].0.ensure_agents(&routers[0].1, |_| Status::Available, 0).await.unwrap();
     let never_answer: BTreeSet<String> = agents.iter().filter(|_| rng.chance(150)).map(|a| a.id.clone()).collect();
-    let mut w = World::default();
+    let mut w = World { resume_ms: queues.iter().map(|q| (q.name.clone(), q.resume_ms)).collect(), ..World::default() };
     let alive = |routers: &[(Acd, RouterStore)]| -> Vec<usize> { (0..routers.len()).filter(|i| !routers[*i].1.dead()).collect() };
     let (busy_ms, end_ms) = (300_000, 480_000);
     let mut now = 0;
@@ -233,6 +257,8 @@ async fn run(seed: u64) {
             if rng.chance(100) {
                 c.requires = Some("skills HAS \"vip\"".into());
             }
+            // Twenty people call, so some call back after hanging up (and may resume their place).
+            c.who = format!("sip:person{}@example.com", rng.below(20));
             // A session asks another router when the one it asked fails.
             let mut events = Vec::new();
             for _ in 0..3 {
@@ -245,6 +271,7 @@ async fn run(seed: u64) {
             }
             w.joined += 1;
             w.waiting.insert(c.session.clone());
+            w.callers.insert(c.session.clone(), (c.queue.clone(), c.who.clone(), now));
             take(events, &mut w, &mut rng, &never_answer, now, seed);
             // Every caller's patience runs out in the end (the vip ones may find no agent).
             w.hangups.push((now + 3_000 + rng.below(150_000), c.session));
@@ -328,6 +355,7 @@ async fn run(seed: u64) {
     assert!(left.is_empty() && w.waiting.is_empty(), "seed {seed}: callers left at {now}: {left:?}");
     assert_eq!(w.joined, w.answered + w.abandoned + w.overflowed, "seed {seed}: every caller answered, abandoned or overflowed");
     assert!(w.answered > w.joined / 3, "seed {seed}: {} of {} answered", w.answered, w.joined);
+    w.resumed
 }
 
 #[test]
@@ -337,7 +365,7 @@ fn routers_dying_mid_offer_never_double_offer_an_agent_and_serve_every_caller_on
         Err(_) => (1..=24).collect(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    for seed in seeds {
-        runtime.block_on(run(seed));
-    }
+    let several = seeds.len() > 1;
+    let resumed: u64 = seeds.into_iter().map(|seed| runtime.block_on(run(seed))).sum();
+    assert!(resumed > 0 || !several, "some callers called back in time and resumed their place");
 }

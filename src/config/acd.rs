@@ -10,6 +10,9 @@
 //! overflow = "sip:voicemail@127.0.0.1:5090"   # or "queue:<name>", or a status: "486"
 //! music_on_hold = "music.wav"     # media.prompts_dir
 //! announce = "please-hold.wav"    # every announce_secs (30)
+//! announce_position = true        # then "you are caller number" 3
+//! announce_wait = true            # then "your expected wait is" 4 "minutes"
+//! resume_secs = 120               # a caller who hangs up and calls back resumes its place
 //! exit_key = "0"                  # leaves the queue ...
 //! exit_target = "sip:voicemail@127.0.0.1:5090"   # ... to here
 //!
@@ -22,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use router::acd::skills::Requirement;
-use router::acd::{AgentSpec, Overflow, QueueSpec, Status, Strategy, Tier};
+use router::acd::{AgentSpec, Overflow, QueueSpec, Status, Strategy, Tier, announce};
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -71,6 +74,16 @@ pub struct QueueSection {
     pub announce: Option<String>,
     #[serde(default = "thirty")]
     pub announce_secs: u32,
+    /// The announcement goes on with the caller's position in the queue ...
+    #[serde(default)]
+    pub announce_position: bool,
+    /// ... and the expected wait, in prompts (`router::acd::announce`).
+    #[serde(default)]
+    pub announce_wait: bool,
+    /// A caller who hangs up while waiting and calls back within this long takes its place
+    /// again (0: no).
+    #[serde(default)]
+    pub resume_secs: u64,
 }
 
 fn longest_idle() -> String {
@@ -151,8 +164,21 @@ pub struct AcdConfig {
     pub agents: Vec<(AgentSpec, Status)>,
     /// Music on hold of each queue that has one.
     pub music_on_hold: BTreeMap<String, String>,
-    /// The periodic announcement of each queue that has one: file, interval in seconds.
-    pub announce: BTreeMap<String, (String, u32)>,
+    /// How often each queue that announces anything announces, in seconds.
+    pub announce_secs: BTreeMap<String, u32>,
+}
+
+impl AcdConfig {
+    /// Every prompt file the queues play is in `prompts` (the media nodes' directory).
+    pub fn check_prompts(&self, prompts: Option<&std::path::Path>) -> Result<(), ConfigError> {
+        let music = self.music_on_hold.iter().map(|(q, f)| (q.clone(), f.clone(), "music_on_hold"));
+        let announced =
+            self.queues.iter().flat_map(|q| announce::prompts(q).into_iter().map(|f| (q.name.clone(), f, "announce")));
+        for (queue, file, key) in music.chain(announced) {
+            super::validate::prompt_file(&format!("queues ({queue}).{key}"), prompts, &file)?;
+        }
+        Ok(())
+    }
 }
 
 fn overflow(key: &str, text: &str) -> Result<Overflow, ConfigError> {
@@ -203,9 +229,12 @@ pub fn validate(queues: &[QueueSection], agents: &[AgentSection]) -> Result<AcdC
         if let Some(file) = &q.music_on_hold {
             out.music_on_hold.insert(q.name.clone(), file.clone());
         }
-        if let Some(file) = &q.announce {
-            out.announce.insert(q.name.clone(), (file.clone(), q.announce_secs.max(5)));
+        spec.announce = q.announce.clone();
+        (spec.announce_position, spec.announce_wait) = (q.announce_position, q.announce_wait);
+        if q.announce.is_some() || q.announce_position || q.announce_wait {
+            out.announce_secs.insert(q.name.clone(), q.announce_secs.max(5));
         }
+        spec.resume_ms = q.resume_secs * 1000;
         out.queues.push(spec);
     }
     for spec in &out.queues {
@@ -270,6 +299,7 @@ mod tests {
     }
 
     const SALES: &str = "[[queues]]\nname = \"sales\"\nstrategy = \"round-robin\"\nmax_wait_secs = 60\noverflow = \"queue:support\"\n\
+                         resume_secs = 90\n\
                          [[queues]]\nname = \"support\"\ntier_wait_secs = 10\nrequires = 'skills HAS \"spanish\"'\n";
 
     #[test]
@@ -285,6 +315,7 @@ mod tests {
             (sales.strategy, sales.max_wait_ms, &sales.overflow),
             (Strategy::RoundRobin, 60_000, &Overflow::Queue("support".into()))
         );
+        assert_eq!((v.acd.queues[0].resume_ms, v.acd.queues[1].resume_ms), (90_000, 0));
         assert_eq!(v.acd.queues[1].tier_wait_ms, Some(10_000));
         let (agent1, status1) = &v.acd.agents[0];
         assert_eq!(
@@ -309,6 +340,7 @@ mod tests {
             ("[[queues]]\nname = \"q\"\n[[agents]]\nuser = \"a\"\nqueues = [\"r\"]", "agents[0].queues"),
             ("[[queues]]\nname = \"q\"\n[[agents]]\nuser = \"a\"\nstatus = \"away\"", "agents[0].status"),
             ("[[routes]]\nuser = \".*\"\ntarget = \"queue:none\"", "routes[0].target"),
+            ("[[queues]]\nname = \"q\"\nannounce_position = true", "queues (q).announce: needs media.prompts_dir"),
             (
                 "[[queues]]\nname = \"q\"\n[[routes]]\nuser = \".*\"\ntarget = \"queue:q\"\nrequires = \"x >\"",
                 "routes[0].requires",

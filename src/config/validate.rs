@@ -175,10 +175,7 @@ impl Config {
         };
         let recordings = (!self.media.recordings_dir.is_empty()).then(|| PathBuf::from(&self.media.recordings_dir));
         let acd = super::acd::validate(&self.queues, &self.agents)?;
-        let queue_prompts = acd.music_on_hold.iter().map(|(q, f)| (q, f, "music_on_hold"));
-        for (queue, file, key) in queue_prompts.chain(acd.announce.iter().map(|(q, (f, _))| (q, f, "announce"))) {
-            prompt_file(&format!("queues ({queue}).{key}"), prompts.as_deref(), file)?;
-        }
+        acd.check_prompts(prompts.as_deref())?;
         let sections = if self.routes.is_empty() { Config::default_routes() } else { self.routes };
         let mut routes = Vec::new();
         for (i, r) in sections.into_iter().enumerate() {
@@ -213,8 +210,8 @@ impl Config {
                 return Err(invalid(&key("record"), "needs media.recordings_dir"));
             }
             // A queue's callers hear its music unless the route says otherwise.
-            let (queue_music, announce) = match &target {
-                Target::Queue(q) => (acd.music_on_hold.get(q).cloned(), acd.announce.get(q).cloned()),
+            let (queue_music, announce_secs) = match &target {
+                Target::Queue(q) => (acd.music_on_hold.get(q).cloned(), acd.announce_secs.get(q).copied()),
                 _ => (None, None),
             };
             let music_on_hold = r.music_on_hold.or(queue_music);
@@ -234,7 +231,7 @@ impl Config {
                     greeting: r.greeting,
                     music_on_hold,
                     zone: r.media_zone,
-                    announce,
+                    announce_secs,
                     priority: r.priority,
                     requires: r.requires,
                 },
@@ -294,7 +291,7 @@ mod async_nats_addr {
 }
 
 /// A prompt a route names: a WAV file in the prompt directory.
-fn prompt_file(key: &str, dir: Option<&std::path::Path>, file: &str) -> Result<(), ConfigError> {
+pub(super) fn prompt_file(key: &str, dir: Option<&std::path::Path>, file: &str) -> Result<(), ConfigError> {
     let dir = dir.ok_or_else(|| invalid(key, "needs media.prompts_dir"))?;
     let plain = std::path::Path::new(file).components().all(|c| matches!(c, std::path::Component::Normal(_)));
     if !plain || !dir.join(file).is_file() {

@@ -20,6 +20,8 @@ use super::strategy::{Mark, Strategy};
 /// What the ACD tells the sessions and the event feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcdEvent {
+    /// `caller` joined `queue` (a caller who called back: having waited that long before).
+    Joined { caller: String, queue: String, priority: u32, waited_before_ms: u64 },
     /// Ring `agent` for `caller` until `until_ms`.
     Offer { caller: String, agent: String, until_ms: u64 },
     /// Stop ringing `agent` for `caller` (another answered, the caller left, the offer lapsed).
@@ -147,7 +149,12 @@ impl Acd {
         outcome(events, result)
     }
 
-    async fn join_in(&self, store: &dyn AcdStore, caller: CallerRecord, events: &mut Vec<AcdEvent>) -> Result<(), StoreError> {
+    async fn join_in(
+        &self,
+        store: &dyn AcdStore,
+        mut caller: CallerRecord,
+        events: &mut Vec<AcdEvent>,
+    ) -> Result<(), StoreError> {
         let Some(queue) = self.queues.get(&caller.queue) else {
             events.push(AcdEvent::Overflow { caller: caller.session, target: Overflow::Refuse(404) });
             return Ok(());
@@ -159,8 +166,15 @@ impl Acd {
                 return Ok(());
             }
         }
+        let waited_before_ms = self.resume(store, &mut caller).await?;
         match store.put_caller(&caller, None).await {
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Ok(_) => {
+                let (queue, priority) = (caller.queue.clone(), caller.priority);
+                events.push(AcdEvent::Joined { caller: caller.session, queue, priority, waited_before_ms });
+                Ok(())
+            }
+            // Joined already (the report came twice).
+            Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -191,6 +205,7 @@ impl Acd {
             memory: &memory,
         };
         let intents = plan::plan(&view, random);
+        self.drop_lapsed_places(store, now).await?;
         for intent in intents {
             match intent {
                 Intent::Offer { caller, agents } => self.offer(store, &caller, agents, now, events).await?,

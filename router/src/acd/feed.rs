@@ -31,12 +31,14 @@ pub fn of(event: &AcdEvent) -> Option<queue_event::Event> {
             };
             queue_event::Event::CallerOverflowed(CallerOverflowed { session: caller.clone(), target })
         }
+        AcdEvent::Joined { caller, queue, priority, waited_before_ms } => queue_event::Event::CallerJoined(CallerJoined {
+            session: caller.clone(),
+            queue: queue.clone(),
+            priority: *priority,
+            waited_before_ms: *waited_before_ms,
+        }),
         AcdEvent::Cancel { .. } => return None,
     })
-}
-
-pub fn joined(session: &str, queue: &str, priority: u32) -> queue_event::Event {
-    queue_event::Event::CallerJoined(CallerJoined { session: session.to_owned(), queue: queue.to_owned(), priority })
 }
 
 pub fn ended(session: &str) -> queue_event::Event {

@@ -14,10 +14,14 @@
 //!   report).
 //! - [`store`]: where the records live; [`registry_store`]: in the registry (JetStream KV
 //!   in a cluster), [`wire`]: as it stores them.
+//! - [`announce`]: what a waiting caller hears (position, expected wait); `places`: where
+//!   an abandoned caller stood, for when it calls back.
 
+pub mod announce;
 pub mod dispatcher;
 pub mod feed;
 pub mod model;
+mod places;
 pub mod plan;
 pub mod registry_store;
 mod reports;
@@ -28,7 +32,7 @@ pub mod strategy;
 pub mod wire;
 
 pub use self::dispatcher::{Acd, AcdEvent, Decline, Failed, Outcome};
-pub use self::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, QueueSpec, State, Status, Tier};
+pub use self::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, Place, QueueSpec, State, Status, Tier};
 pub use self::registry_store::RegistryStore;
 pub use self::store::{AcdStore, MemoryStore, StoreError};
 pub use self::strategy::Strategy;

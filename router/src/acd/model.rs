@@ -46,6 +46,11 @@ pub struct QueueSpec {
     pub requires: Option<Requirement>,
     /// A caller who hangs up and calls back within this long resumes their place (0: no).
     pub resume_ms: u64,
+    /// The prompt a waiting caller hears at each announcement, and whether the caller's
+    /// position and expected wait follow it (`announce.rs`).
+    pub announce: Option<String>,
+    pub announce_position: bool,
+    pub announce_wait: bool,
 }
 
 impl QueueSpec {
@@ -66,6 +71,9 @@ impl QueueSpec {
             ring_in_use: false,
             requires: None,
             resume_ms: 0,
+            announce: None,
+            announce_position: false,
+            announce_wait: false,
         }
     }
 }
@@ -224,6 +232,9 @@ pub struct CallerRecord {
     pub state: CallerState,
     /// Agents who did not answer this caller (not offered again to them).
     pub tried: BTreeSet<String>,
+    /// Who is calling (the caller's address, lower case; empty: anonymous), for a queue
+    /// that keeps an abandoned caller's place.
+    pub who: String,
 }
 
 impl CallerRecord {
@@ -236,6 +247,7 @@ impl CallerRecord {
             requires: None,
             state: CallerState::Waiting,
             tried: BTreeSet::new(),
+            who: String::new(),
         }
     }
 
@@ -244,6 +256,15 @@ impl CallerRecord {
     pub fn order_key(&self) -> (std::cmp::Reverse<u32>, u64, &str) {
         (std::cmp::Reverse(self.priority), self.joined_ms, &self.session)
     }
+}
+
+/// Where a caller who hung up before an agent answered stood in a queue, kept for the
+/// queue's `resume_ms`: calling back before `expires_ms` takes this place again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub joined_ms: u64,
+    pub priority: u32,
+    pub expires_ms: u64,
 }
 
 /// A queue's shared memory (round-robin position).

@@ -1,5 +1,6 @@
 //! The ACD's records in the registry's `agents` bucket (JetStream KV in a cluster, its
-//! in-memory twin in one process): `agent.<id>`, `caller.<session>`, `memory.<queue>`.
+//! in-memory twin in one process): `agent.<id>`, `caller.<session>`, `memory.<queue>`,
+//! `place.<queue>.<caller address>`.
 //! Busy marks of users on calls outside the queues (`busy.<user>`, written by session nodes)
 //! make those agents busy elsewhere. Planning reads a cache a watch keeps up to date (a snapshot that may lag: the writes
 //! that follow are compare-and-set, so a stale plan fails rather than double-books); the
@@ -10,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cluster::contracts::{AcdAgent, AcdCaller, AcdMemory};
+use cluster::contracts::{AcdAgent, AcdCaller, AcdMemory, AcdPlace};
 use cluster::registry::{Bucket, Change, Registry, RegistryError, Since, decode_key, encode_key};
 use prost::Message;
 
-use super::model::{AgentRecord, CallerRecord};
+use super::model::{AgentRecord, CallerRecord, Place};
 use super::store::{AcdStore, Revision, StoreError};
 use super::strategy::Memory;
 use super::wire;
@@ -24,6 +25,7 @@ struct Cache {
     agents: BTreeMap<String, (AgentRecord, Revision)>,
     callers: BTreeMap<String, (CallerRecord, Revision)>,
     memory: BTreeMap<String, Memory>,
+    places: BTreeMap<(String, String), (Place, Revision)>,
     /// Users on a call outside the queues (`busy.<user>`, lower case).
     busy: std::collections::BTreeSet<String>,
 }
@@ -45,6 +47,16 @@ fn caller_key(session: &str) -> String {
 
 fn memory_key(queue: &str) -> String {
     format!("memory.{}", encode_key(queue))
+}
+
+fn place_key(queue: &str, who: &str) -> String {
+    format!("place.{}.{}", encode_key(queue), encode_key(who))
+}
+
+/// The (queue, caller address) of a place's key, after `place.`.
+fn place_of(rest: &str) -> Option<(String, String)> {
+    let (queue, who) = rest.split_once('.')?;
+    Some((decode_key(queue), decode_key(who)))
 }
 
 fn store_error(e: RegistryError) -> StoreError {
@@ -73,6 +85,11 @@ impl Cache {
             self.memory.insert(decode_key(queue), wire::memory_from_wire(&m));
         } else if let Some(user) = key.strip_prefix("busy.") {
             self.busy.insert(decode_key(user));
+        } else if let Some(place) = key.strip_prefix("place.").and_then(place_of) {
+            let Ok(p) = AcdPlace::decode(value) else { return };
+            if self.places.get(&place).is_none_or(|(_, r)| *r < revision) {
+                self.places.insert(place, (wire::place_from_wire(&p), revision));
+            }
         }
     }
 
@@ -86,6 +103,10 @@ impl Cache {
             self.agents.remove(&decode_key(id));
         } else if let Some(user) = key.strip_prefix("busy.") {
             self.busy.remove(&decode_key(user));
+        } else if let Some(place) = key.strip_prefix("place.").and_then(place_of)
+            && self.places.get(&place).is_some_and(|(_, r)| *r < revision)
+        {
+            self.places.remove(&place);
         }
     }
 }
@@ -183,6 +204,30 @@ impl AcdStore for RegistryStore {
         let value = Bytes::from(wire::memory_to_wire(memory).encode_to_vec());
         let revision = self.registry.put(Bucket::Agents, &key, value.clone()).await.map_err(store_error)?;
         self.cached(|c| c.put(&key, &value, revision));
+        Ok(())
+    }
+
+    async fn places(&self) -> Result<BTreeMap<(String, String), (Place, Revision)>, StoreError> {
+        Ok(self.cached(|c| c.places.clone()))
+    }
+
+    async fn place(&self, queue: &str, who: &str) -> Result<Option<(Place, Revision)>, StoreError> {
+        let entry = self.registry.get(Bucket::Agents, &place_key(queue, who)).await.map_err(store_error)?;
+        Ok(entry.and_then(|e| AcdPlace::decode(e.value.as_ref()).ok().map(|p| (wire::place_from_wire(&p), e.revision))))
+    }
+
+    async fn put_place(&self, queue: &str, who: &str, place: &Place) -> Result<(), StoreError> {
+        let key = place_key(queue, who);
+        let value = Bytes::from(wire::place_to_wire(place).encode_to_vec());
+        let revision = self.registry.put(Bucket::Agents, &key, value.clone()).await.map_err(store_error)?;
+        self.cached(|c| c.put(&key, &value, revision));
+        Ok(())
+    }
+
+    async fn take_place(&self, queue: &str, who: &str, expected: Revision) -> Result<(), StoreError> {
+        let key = place_key(queue, who);
+        self.registry.delete(Bucket::Agents, &key, Some(expected)).await.map_err(store_error)?;
+        self.cached(|c| c.delete(&key, expected + 1));
         Ok(())
     }
 }

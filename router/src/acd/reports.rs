@@ -110,11 +110,20 @@ impl Acd {
     /// call ends as `ended` does.
     pub async fn left(&self, store: &dyn AcdStore, session: &str, now: u64) -> Outcome {
         let mut events = Vec::new();
-        let result = self.left_in(store, session, now, &mut events).await;
+        let result = self.left_in(store, session, now, true, &mut events).await;
         outcome(events, result)
     }
 
-    async fn left_in(&self, store: &dyn AcdStore, session: &str, now: u64, events: &mut Vec<AcdEvent>) -> Result<(), StoreError> {
+    /// Takes the caller out of its queue; an abandoning caller's place is kept if
+    /// `keep_place` and the queue says so.
+    async fn left_in(
+        &self,
+        store: &dyn AcdStore,
+        session: &str,
+        now: u64,
+        keep_place: bool,
+        events: &mut Vec<AcdEvent>,
+    ) -> Result<(), StoreError> {
         for _ in 0..ATTEMPTS {
             let Some((caller, rev)) = store.caller(session).await? else { return Ok(()) };
             if let CallerState::Bridged { .. } = caller.state {
@@ -127,6 +136,9 @@ impl Acd {
             }
             events.push(AcdEvent::Abandoned { caller: session.to_owned() });
             self.count(&caller.queue, |c| c.abandoned += 1);
+            if keep_place {
+                self.keep_place(store, &caller, now).await?;
+            }
             if let CallerState::Offered { agents, .. } = caller.state {
                 for agent in agents {
                     events.push(AcdEvent::Cancel { caller: session.to_owned(), agent: agent.clone() });
@@ -177,7 +189,7 @@ impl Acd {
         if matches!(caller.state, CallerState::Bridged { .. }) {
             return Ok(events);
         }
-        let result = self.left_in(store, session, now, &mut events).await;
+        let result = self.left_in(store, session, now, false, &mut events).await;
         // Taken out by a key, not abandoned: the caller goes on to the exit's target.
         events.retain(|e| !matches!(e, AcdEvent::Abandoned { .. }));
         events.push(AcdEvent::Overflow { caller: session.to_owned(), target });

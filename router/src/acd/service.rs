@@ -2,7 +2,7 @@
 //! registry (`RegistryStore`), takes what sessions report (`acd.reports`, queue group
 //! `routers`), and tells each caller's session what to do (`session.<id>.acd`): ring an
 //! agent — at its configured contact, or at the devices it registered — cancel a ring,
-//! bridge, or leave the queue. Time is the Unix clock in milliseconds, shared by routers.
+//! bridge, leave the queue, or what to play at its announcement. Time is the Unix clock in milliseconds, shared by routers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, AcdBridge, AcdCancel, AcdInstruction, AcdOffer, AcdOverflow, AcdReport, acd_instruction, acd_report,
+    self, AcdAnnounce, AcdBridge, AcdCancel, AcdInstruction, AcdOffer, AcdOverflow, AcdReport, acd_instruction, acd_report,
 };
 use cluster::drain::Drain;
 use cluster::locations;
@@ -89,6 +89,10 @@ pub async fn start(
             tokio::select! {
                 report = reports.next() => {
                     let Some(report) = report else { break };
+                    if let Some(acd_report::Report::Where(_)) = report.message.report {
+                        service.announce(&report.message.session_id).await;
+                        continue;
+                    }
                     let outcome = service.report(report.message).await;
                     service.carry_out(outcome).await;
                     // A caller arrived or left, an agent came free: plan now, not at the next tick.
@@ -115,11 +119,8 @@ impl Service {
             Some(acd_report::Report::Join(j)) => {
                 let mut caller = CallerRecord::new(session, &j.queue, j.priority, now);
                 caller.requires = Some(j.requires).filter(|r| !r.is_empty());
-                let outcome = self.acd.join(store, caller).await;
-                if matches!(&outcome, Ok(events) if events.is_empty()) {
-                    feed::publish(self.bus.as_ref(), self.node.as_str(), feed::joined(session, &j.queue, j.priority)).await;
-                }
-                outcome
+                caller.who = j.who.to_ascii_lowercase();
+                self.acd.join(store, caller).await
             }
             Some(acd_report::Report::Answered(a)) => self.acd.answered(store, session, &a.agent, now).await,
             Some(acd_report::Report::Declined(d)) => {
@@ -139,7 +140,26 @@ impl Service {
                 Some(digit) => self.acd.key(store, session, digit, now).await,
                 None => Ok(Vec::new()),
             },
-            None => Ok(Vec::new()),
+            Some(acd_report::Report::Where(_)) | None => Ok(Vec::new()),
+        }
+    }
+
+    /// Tells a waiting caller's session what to play at its announcement.
+    async fn announce(&self, session: &str) {
+        let files = match self.acd.announcement(&self.store, session, contracts::unix_ms()).await {
+            Ok(files) if !files.is_empty() => files,
+            Ok(_) => return,
+            Err(e) => return tracing::warn!(%session, error = %e, "no announcement"),
+        };
+        self.instruct(session.to_owned(), acd_instruction::Instruction::Announce(AcdAnnounce { files })).await;
+    }
+
+    async fn instruct(&self, caller: String, instruction: acd_instruction::Instruction) {
+        let Ok(session) = SessionId::new(caller.clone()) else { return };
+        let message =
+            AcdInstruction { meta: contracts::meta(self.node.as_str()), session_id: caller, instruction: Some(instruction) };
+        if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::session_acd(&session), &message).await {
+            tracing::warn!(%session, error = %e, "ACD instruction not sent");
         }
     }
 
@@ -186,6 +206,7 @@ impl Service {
                     };
                     (caller, acd_instruction::Instruction::Overflow(overflow))
                 }
+                AcdEvent::Joined { .. } => continue,
                 AcdEvent::NoAnswer { caller, agent } => {
                     tracing::info!(%caller, %agent, "agent did not answer");
                     continue;
@@ -199,12 +220,7 @@ impl Service {
                     continue;
                 }
             };
-            let Ok(session) = SessionId::new(caller.clone()) else { continue };
-            let message =
-                AcdInstruction { meta: contracts::meta(self.node.as_str()), session_id: caller, instruction: Some(instruction) };
-            if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::session_acd(&session), &message).await {
-                tracing::warn!(%session, error = %e, "ACD instruction not sent");
-            }
+            self.instruct(caller, instruction).await;
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::model::{AgentRecord, CallerRecord};
+use super::model::{AgentRecord, CallerRecord, Place};
 use super::strategy::Memory;
 
 /// A record's revision: what a compare-and-set names.
@@ -35,6 +35,12 @@ pub trait AcdStore: Send + Sync {
     async fn delete_caller(&self, session: &str, expected: Revision) -> Result<(), StoreError>;
     async fn memory(&self) -> Result<BTreeMap<String, Memory>, StoreError>;
     async fn put_memory(&self, queue: &str, memory: &Memory) -> Result<(), StoreError>;
+    /// Every place kept, by (queue, caller address).
+    async fn places(&self) -> Result<BTreeMap<(String, String), (Place, Revision)>, StoreError>;
+    async fn place(&self, queue: &str, who: &str) -> Result<Option<(Place, Revision)>, StoreError>;
+    async fn put_place(&self, queue: &str, who: &str, place: &Place) -> Result<(), StoreError>;
+    /// Removes the place if its revision is still `expected` (one caller takes it).
+    async fn take_place(&self, queue: &str, who: &str, expected: Revision) -> Result<(), StoreError>;
 }
 
 #[derive(Default)]
@@ -43,6 +49,7 @@ struct Tables {
     agents: BTreeMap<String, (AgentRecord, Revision)>,
     callers: BTreeMap<String, (CallerRecord, Revision)>,
     memory: BTreeMap<String, Memory>,
+    places: BTreeMap<(String, String), (Place, Revision)>,
 }
 
 /// The store in one process: a map per kind behind a lock, revisions from one counter.
@@ -116,5 +123,32 @@ impl AcdStore for MemoryStore {
     async fn put_memory(&self, queue: &str, memory: &Memory) -> Result<(), StoreError> {
         self.with(|t| t.memory.insert(queue.to_owned(), memory.clone()));
         Ok(())
+    }
+
+    async fn places(&self) -> Result<BTreeMap<(String, String), (Place, Revision)>, StoreError> {
+        Ok(self.with(|t| t.places.clone()))
+    }
+
+    async fn place(&self, queue: &str, who: &str) -> Result<Option<(Place, Revision)>, StoreError> {
+        Ok(self.with(|t| t.places.get(&(queue.to_owned(), who.to_owned())).copied()))
+    }
+
+    async fn put_place(&self, queue: &str, who: &str, place: &Place) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.next += 1;
+            t.places.insert((queue.to_owned(), who.to_owned()), (*place, t.next));
+        });
+        Ok(())
+    }
+
+    async fn take_place(&self, queue: &str, who: &str, expected: Revision) -> Result<(), StoreError> {
+        let key = (queue.to_owned(), who.to_owned());
+        self.with(|t| match t.places.get(&key) {
+            Some((_, r)) if *r == expected => {
+                t.places.remove(&key);
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        })
     }
 }

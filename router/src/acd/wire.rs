@@ -1,10 +1,11 @@
 //! The ACD's records as the registry stores them (`acd.proto`), and back.
 
 use cluster::contracts::{
-    AcdAgent, AcdBridged, AcdCaller, AcdMemory, AcdOffered, AcdReservation, AcdWaiting, AgentState, AgentStatus, acd_caller,
+    AcdAgent, AcdBridged, AcdCaller, AcdMemory, AcdOffered, AcdPlace, AcdReservation, AcdWaiting, AgentState, AgentStatus,
+    acd_caller,
 };
 
-use super::model::{AgentRecord, CallerRecord, CallerState, Reservation, State, Status};
+use super::model::{AgentRecord, CallerRecord, CallerState, Place, Reservation, State, Status};
 use super::strategy::{Mark, Memory};
 
 pub fn agent_to_wire(r: &AgentRecord) -> AcdAgent {
@@ -84,6 +85,7 @@ pub fn caller_to_wire(c: &CallerRecord) -> AcdCaller {
         requires: c.requires.clone().unwrap_or_default(),
         state: Some(state),
         tried: c.tried.iter().cloned().collect(),
+        who: c.who.clone(),
     }
 }
 
@@ -106,7 +108,16 @@ pub fn caller_from_wire(c: &AcdCaller) -> CallerRecord {
         requires: Some(c.requires.clone()).filter(|r| !r.is_empty()),
         state,
         tried: c.tried.iter().cloned().collect(),
+        who: c.who.clone(),
     }
+}
+
+pub fn place_to_wire(p: &Place) -> AcdPlace {
+    AcdPlace { joined_ms: p.joined_ms, priority: p.priority, expires_ms: p.expires_ms }
+}
+
+pub fn place_from_wire(p: &AcdPlace) -> Place {
+    Place { joined_ms: p.joined_ms, priority: p.priority, expires_ms: p.expires_ms }
 }
 
 pub fn memory_to_wire(m: &Memory) -> AcdMemory {
@@ -137,11 +148,14 @@ mod tests {
         let mut caller = CallerRecord::new("s1", "sales", 3, 1000);
         caller.requires = Some("spanish >= 2".into());
         caller.tried.insert("a1".into());
+        caller.who = "sip:alice@example.com".into();
         caller.state = CallerState::Offered { agents: vec!["a2".into()], router: "r1".into(), since_ms: 5, until_ms: 9 };
         assert_eq!(caller_from_wire(&caller_to_wire(&caller)), caller);
         caller.state = CallerState::Bridged { agent: "a2".into() };
         assert_eq!(caller_from_wire(&caller_to_wire(&caller)), caller);
         let memory = Memory { last_offered: Some(Mark { agent: "a1".into(), position: 2 }), last_answered: None };
         assert_eq!(memory_from_wire(&memory_to_wire(&memory)), memory);
+        let place = Place { joined_ms: 5, priority: 2, expires_ms: 60_005 };
+        assert_eq!(place_from_wire(&place_to_wire(&place)), place);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use router::acd::store::Revision;
 use router::acd::strategy::Memory;
-use router::acd::{AcdEvent, AcdStore, AgentRecord, CallerRecord, MemoryStore, StoreError};
+use router::acd::{AcdEvent, AcdStore, AgentRecord, CallerRecord, MemoryStore, Place, StoreError};
 
 /// xorshift64*: small, seedable, the same everywhere.
 pub struct Rng(pub u64);
@@ -98,6 +98,22 @@ impl AcdStore for RouterStore {
     async fn put_memory(&self, q: &str, m: &Memory) -> Result<(), StoreError> {
         self.gate(true).await?;
         self.inner.put_memory(q, m).await
+    }
+    async fn places(&self) -> Result<BTreeMap<(String, String), (Place, Revision)>, StoreError> {
+        self.gate(false).await?;
+        self.inner.places().await
+    }
+    async fn place(&self, q: &str, w: &str) -> Result<Option<(Place, Revision)>, StoreError> {
+        self.gate(false).await?;
+        self.inner.place(q, w).await
+    }
+    async fn put_place(&self, q: &str, w: &str, p: &Place) -> Result<(), StoreError> {
+        self.gate(true).await?;
+        self.inner.put_place(q, w, p).await
+    }
+    async fn take_place(&self, q: &str, w: &str, e: Revision) -> Result<(), StoreError> {
+        self.gate(true).await?;
+        self.inner.take_place(q, w, e).await
     }
 }
 

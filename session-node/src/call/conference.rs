@@ -80,7 +80,7 @@ pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &Ro
         results.push(("music on hold", ctx.media.seat_hold_music(seat, session, &route.music_on_hold).await));
     }
     if !route.greeting.is_empty() {
-        let play = RoomPlay { id: GREETING, file: route.greeting.clone(), looped: false, own_seat_only: true };
+        let play = RoomPlay { id: GREETING, file: route.greeting.clone(), looped: false, own_seat_only: true, then: Vec::new() };
         results.push(("greeting", ctx.media.seat_play(seat, session, play).await));
     }
     if route.record {

@@ -8,6 +8,7 @@ pub(crate) mod conference;
 mod media_out;
 pub(crate) mod queue;
 mod routed;
+mod waiting;
 mod wire;
 
 use std::collections::HashMap;
@@ -134,7 +135,7 @@ impl Call {
     pub async fn queue(ctx: Arc<Ctx>, routed: RoutedCall, queue: &str) -> Option<Call> {
         let incoming = routed.call.as_ref()?;
         let (edge_id, edge_uri, invite) = (incoming.edge_id.clone(), incoming.edge_uri.clone(), incoming.invite.clone());
-        let announce = (!routed.announce.is_empty()).then(|| (routed.announce.clone(), routed.announce_secs));
+        let announce = routed.announce_secs;
         let (routed_priority, routed_requires) = (routed.queue_priority, routed.queue_requires.clone());
         let id = SessionId::new(routed.call.as_ref()?.session_id.clone()).ok()?;
         let mut call = Call::conference(ctx, routed, &queue::room_of(&id)).await?;

@@ -7,20 +7,19 @@
 //! two hear each other. Whichever hangs up first ends the other; the routers hear of every
 //! answer, decline and end.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cluster::bus::typed::{self, TypedSubscription};
+use cluster::bus::typed;
 use cluster::contracts::{
-    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdJoin, AcdKey, AcdLeft, AcdOffer, AcdReport, RoomPlay,
+    self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdKey, AcdLeft, AcdOffer, AcdReport, AcdWhere, RoomPlay,
     acd_instruction, acd_report,
 };
 use cluster::subjects::{self, SessionId};
 use session_core::engine::{CallEvent, Command};
-use tokio::sync::mpsc;
 
 use super::Call;
 use super::agent_leg::{AgentLeg, Via, spawn_agent_leg};
+pub(crate) use super::waiting::Waiting;
 
 /// The target prefix that names a queue.
 pub const PREFIX: &str = "queue:";
@@ -47,80 +46,12 @@ pub(crate) enum Role {
     Agent(AgentLeg),
 }
 
-/// A caller in a queue, and its agents' legs.
-pub(crate) struct Waiting {
-    queue: String,
-    joined: bool,
-    instructions: Option<TypedSubscription<AcdInstruction>>,
-    /// The edge the caller came through, for the agents' legs (any edge serves them).
-    edge_id: String,
-    edge_uri: String,
-    /// Who the agents see calling: the caller's From, without its tag.
-    identity: String,
-    agents: HashMap<String, mpsc::UnboundedSender<ToAgent>>,
-    notes: mpsc::UnboundedReceiver<(String, Note)>,
-    notes_tx: mpsc::UnboundedSender<(String, Note)>,
-    bridged: Option<String>,
-    /// The queue's periodic announcement, and its clock.
-    announce: Option<(String, tokio::time::Interval)>,
-    /// The caller's priority and the skills it needs (from its route).
-    priority: u32,
-    requires: String,
-    /// When it joined; whether it was offered yet.
-    joined_at: Option<Instant>,
-    offered: bool,
-}
-
 /// What one of the ACD's sources gave.
 pub(crate) enum Input {
     Instruction(AcdInstruction),
     Note(String, Note),
     Command(ToAgent),
     Announce,
-}
-
-impl Waiting {
-    /// A caller of `queue` who came through `edge_id` (`edge_uri`) with `invite`.
-    pub fn new(queue: &str, edge_id: &str, edge_uri: &str, invite: bytes::Bytes) -> Waiting {
-        let (notes_tx, notes) = mpsc::unbounded_channel();
-        let from = sip::message::Message::parse_datagram(invite)
-            .ok()
-            .and_then(|m| m.header(sip::message::HeaderName::From).map(str::to_owned))
-            .unwrap_or_default();
-        let identity = from.split(';').next().filter(|f| f.contains("sip:")).unwrap_or("<sip:queue@callmesh.invalid>");
-        Waiting {
-            queue: queue.to_owned(),
-            joined: false,
-            instructions: None,
-            edge_id: edge_id.to_owned(),
-            edge_uri: edge_uri.to_owned(),
-            identity: identity.trim().to_owned(),
-            agents: HashMap::new(),
-            notes,
-            notes_tx,
-            bridged: None,
-            announce: None,
-            priority: 0,
-            requires: String::new(),
-            joined_at: None,
-            offered: false,
-        }
-    }
-
-    /// The caller's priority (higher first) and the skills it requires (empty: none).
-    pub fn needs(&mut self, priority: u32, requires: String) {
-        (self.priority, self.requires) = (priority, requires);
-    }
-
-    /// Plays `file` to the caller every `secs` seconds while it waits (the first one after
-    /// that long).
-    pub fn announcing(mut self, announce: Option<(String, u32)>) -> Waiting {
-        self.announce = announce.map(|(file, secs)| {
-            let every = Duration::from_secs(u64::from(secs.max(5)));
-            (file, tokio::time::interval_at(tokio::time::Instant::now() + every, every))
-        });
-        self
-    }
 }
 
 /// The leg a caller is sent on to when the queue overflows to a URI (not an agent: it is
@@ -146,7 +77,7 @@ pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
             let waiting = w.bridged.is_none();
             let announce = async {
                 match w.announce.as_mut() {
-                    Some((_, every)) if waiting => every.tick().await,
+                    Some(every) if waiting => every.tick().await,
                     _ => std::future::pending().await,
                 }
             };
@@ -184,7 +115,7 @@ impl Call {
             Err(e) => tracing::warn!(session = %self.id, error = %e, "no ACD instructions"),
         }
         let _ = self.ctx.bus.flush().await;
-        let join = AcdJoin { queue: w.queue.clone(), priority: w.priority, requires: w.requires.clone() };
+        let join = w.join();
         self.report(acd_report::Report::Join(join)).await;
     }
 
@@ -201,14 +132,8 @@ impl Call {
                 }
             }
             Input::Command(ToAgent::HangUp) => self.engine.handle_command(Command::Hangup, Instant::now()),
-            Input::Announce => {
-                let (Some(Role::Caller(w)), Some(seated)) = (&self.acd, &self.seat) else { return };
-                let Some((file, _)) = &w.announce else { return };
-                let play = RoomPlay { id: ANNOUNCEMENT, file: file.clone(), looped: false, own_seat_only: true };
-                if let Err(e) = self.ctx.media.seat_play(&seated.seat, &self.id, play).await {
-                    tracing::warn!(session = %self.id, error = %e, "announcement not played");
-                }
-            }
+            // The routers say what the announcement plays: it tells where the caller stands.
+            Input::Announce => self.report(acd_report::Report::Where(AcdWhere {})).await,
         }
     }
 
@@ -266,7 +191,7 @@ impl Call {
                 tracing::info!(session = %self.id, target = %o.target, status = o.status, "the queue gives the caller up");
                 if let Some(queue) = o.target.strip_prefix(PREFIX) {
                     w.queue = queue.to_owned();
-                    let join = AcdJoin { queue: queue.to_owned(), priority: w.priority, requires: w.requires.clone() };
+                    let join = w.join();
                     self.report(acd_report::Report::Join(join)).await;
                 } else if o.target.is_empty() {
                     // A refusal: the caller was answered already, so it is let go.
@@ -285,6 +210,17 @@ impl Call {
                             self.engine.handle_command(Command::Hangup, Instant::now());
                         }
                     }
+                }
+            }
+            Some(acd_instruction::Instruction::Announce(a)) => {
+                let (Some(first), Some(seated)) = (a.files.first(), &self.seat) else { return };
+                if w.bridged.is_some() {
+                    return;
+                }
+                let then = a.files[1..].to_vec();
+                let play = RoomPlay { id: ANNOUNCEMENT, file: first.clone(), looped: false, own_seat_only: true, then };
+                if let Err(e) = self.ctx.media.seat_play(&seated.seat, &self.id, play).await {
+                    tracing::warn!(session = %self.id, error = %e, "announcement not played");
                 }
             }
             None => {}
