@@ -96,6 +96,11 @@ pub async fn render(node: &Node) -> String {
             "Queue callers: from joining the queue to an agent put through (speed of answer).",
             &s.acd_answer_wait.snapshot(),
         );
+        m.counter(
+            "session_acd_talk_ms_total",
+            "Queue calls: milliseconds callers and agents talked (agent occupancy over staffed time).",
+            s.acd_talk_ms.load(Relaxed),
+        );
     }
     if let Some(media) = &node.media {
         use std::sync::atomic::Ordering::Relaxed;

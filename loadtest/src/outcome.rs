@@ -92,12 +92,14 @@ pub struct StepOutcome {
     pub fail_reasons: Vec<String>,
 }
 
-/// A queue step's figures, from the session nodes' histograms: callers put through to an
-/// agent, their wait to the first offer and to an agent put through (bucket upper bounds,
-/// ms).
+/// A queue step's figures, from the session nodes' metrics: callers put through to an
+/// agent, the agents' occupancy (talk time over the agents' time while callers came), their
+/// wait to the first offer and to an agent put through (bucket upper bounds, ms).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct QueueFigures {
     pub reached_agents: u64,
+    #[serde(default)]
+    pub occupancy_pct: f64,
     pub offer_wait_p50_ms: Option<f64>,
     pub offer_wait_p99_ms: Option<f64>,
     pub answer_wait_p50_ms: Option<f64>,

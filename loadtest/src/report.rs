@@ -59,8 +59,9 @@ pub fn row(s: &StepOutcome) -> String {
         + &s.queue.map_or(String::new(), |q| {
             let ms = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v}"));
             format!(
-                " [reached agents {}; offer wait p50/p99 ≤ {}/{} ms, answer wait ≤ {}/{} ms]",
+                " [reached agents {}, occupancy {}%; offer wait p50/p99 ≤ {}/{} ms, answer wait ≤ {}/{} ms]",
                 q.reached_agents,
+                q.occupancy_pct,
                 ms(q.offer_wait_p50_ms),
                 ms(q.offer_wait_p99_ms),
                 ms(q.answer_wait_p50_ms),

@@ -69,7 +69,8 @@ impl Step<'_> {
         let waits = (plan.scenario == crate::scenario::Scenario::Queue).then(|| {
             let q = |name: &str, q: f64| system.histogram_quantile(name, q);
             let (offer, answer) = ("callmesh_session_acd_offer_wait_seconds", "callmesh_session_acd_answer_wait_seconds");
-            (system.histogram_count(answer), [q(offer, 0.5), q(offer, 0.99), q(answer, 0.5), q(answer, 0.99)])
+            let talk_ms = system.counter("callmesh_session_acd_talk_ms_total");
+            (system.histogram_count(answer), talk_ms, [q(offer, 0.5), q(offer, 0.99), q(answer, 0.5), q(answer, 0.99)])
         });
         let echoed = match (&mut uas, plan.has_rtp()) {
             (Some(uas), true) => screen_counter(uas, &self.dir),
@@ -117,15 +118,19 @@ impl Step<'_> {
             unexpected_other,
             setup: Percentiles::of(sippstat::parse_rtt(&sippstat::read_matching(&self.dir, prefix, "_rtt.csv"))),
             setup_captured: crate::capture::setup_percentiles(&self.dir.join("lat.pcap"), ports.uac_sip.port()),
-            queue: waits.map(|(reached, [offer_wait_p50_ms, offer_wait_p99_ms, answer_wait_p50_ms, answer_wait_p99_ms])| {
-                QueueFigures {
-                    reached_agents: reached,
-                    offer_wait_p50_ms,
-                    offer_wait_p99_ms,
-                    answer_wait_p50_ms,
-                    answer_wait_p99_ms,
-                }
-            }),
+            queue: waits.map(
+                |(reached, talk_ms, [offer_wait_p50_ms, offer_wait_p99_ms, answer_wait_p50_ms, answer_wait_p99_ms])| {
+                    QueueFigures {
+                        reached_agents: reached,
+                        occupancy_pct: (1000.0 * talk_ms as f64 / (f64::from(plan.agents.max(1)) * uac_wall * 1000.0)).round()
+                            / 10.0,
+                        offer_wait_p50_ms,
+                        offer_wait_p99_ms,
+                        answer_wait_p50_ms,
+                        answer_wait_p99_ms,
+                    }
+                },
+            ),
             rss_per_call_kib: (plan.scenario == crate::scenario::Scenario::Concurrent && uac_counters.max_concurrent > 0)
                 .then(|| (peak_system.saturating_sub(memory0) as f64 / uac_counters.max_concurrent as f64 * 10.0).round() / 10.0),
             rtp: plan.has_rtp().then(|| RtpCounts {

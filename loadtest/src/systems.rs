@@ -105,6 +105,11 @@ impl Running {
         (total > 0).then_some(bound * 1000.0)
     }
 
+    /// Counter `name` summed over the system's processes.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.metrics.iter().filter_map(|a| testkit::metrics::scrape(*a).ok()).filter_map(|m| m.get(name).copied()).sum()
+    }
+
     /// Observations of histogram `name` over the system's processes.
     pub fn histogram_count(&self, name: &str) -> u64 {
         let key = format!("{name}_count");

@@ -47,6 +47,9 @@ pub struct SessionStats {
     /// put through (the speed of answer).
     pub acd_offer_wait: Histogram,
     pub acd_answer_wait: Histogram,
+    /// Milliseconds queue callers and agents talked (agent occupancy is this over the
+    /// agents' staffed time).
+    pub acd_talk_ms: AtomicU64,
 }
 
 impl SessionStats {

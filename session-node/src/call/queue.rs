@@ -183,6 +183,7 @@ impl Call {
                     self.ctx.stats.acd_answer_wait.observe(joined.elapsed());
                 }
                 w.bridged = Some(b.agent.clone());
+                w.bridged_at = Some(Instant::now());
                 if let Some(tx) = w.agents.get(&b.agent) {
                     let _ = tx.send(ToAgent::Bridge);
                 }
@@ -281,6 +282,9 @@ impl Call {
             Some(Role::Caller(w)) => {
                 for tx in w.agents.values() {
                     let _ = tx.send(ToAgent::HangUp);
+                }
+                if let Some(at) = w.bridged_at {
+                    self.ctx.stats.acd_talk_ms.fetch_add(at.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
                 if w.joined {
                     let report = match w.bridged {

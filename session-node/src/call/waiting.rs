@@ -33,8 +33,9 @@ pub(crate) struct Waiting {
     /// The caller's priority and the skills it needs (from its route).
     pub(super) priority: u32,
     pub(super) requires: String,
-    /// When it joined; whether it was offered yet.
+    /// When it joined; whether it was offered yet; when an agent was put through.
     pub(super) joined_at: Option<Instant>,
+    pub(super) bridged_at: Option<Instant>,
     pub(super) offered: bool,
 }
 
@@ -63,6 +64,7 @@ impl Waiting {
             priority: 0,
             requires: String::new(),
             joined_at: None,
+            bridged_at: None,
             offered: false,
         }
     }
