@@ -1,8 +1,8 @@
 //! A queue served by independent SIP agents and callers: SIPp phones register as three
 //! agents — one rings for ever and never answers, two answer after a second and hang up
 //! after two of talk — and SIPp callers dial the queue and wait until an agent hangs up on
-//! them. Through the cluster with two routers sharing the ACD over JetStream: every caller
-//! is served once, by exactly one answering agent; the agent who never answers is rung,
+//! them. In `callmesh all`, and through the cluster with two routers sharing the ACD over
+//! JetStream: every caller is served once, by exactly one answering agent; the agent who never answers is rung,
 //! cancelled, and after three such offers put on break.
 
 mod common;
@@ -35,18 +35,22 @@ fn register(edge: SocketAddr, user: &str, phone: SocketAddr) {
         .assert_clean(1);
 }
 
-#[test]
-fn sipp_agents_serve_sipp_callers_through_two_routers() {
-    let (min, max) = rtp_range();
+/// The queue and its agents' users.
+fn config() -> String {
     let users: String =
         ["ringer", "alice", "bob"].iter().map(|u| format!("[[users]]\nusername = \"{u}\"\npassword = \"{u}\"\n")).collect();
-    let config = format!(
+    format!(
         "{users}[[queues]]\nname = \"sales\"\nstrategy = \"top-down\"\nring_secs = 2\n\
          [[agents]]\nuser = \"ringer\"\nqueues = [\"sales\"]\n\
          [[agents]]\nuser = \"alice\"\nqueues = [\"sales\"]\n\
          [[agents]]\nuser = \"bob\"\nqueues = [\"sales\"]\n\
          [[routes]]\nuser = '^7000$'\ntarget = \"queue:sales\"\n"
-    );
+    )
+}
+
+#[test]
+fn sipp_agents_serve_sipp_callers_through_two_routers() {
+    let (min, max) = rtp_range();
     let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
     let roles = [
         ("edge", "edge-0", ""),
@@ -55,7 +59,16 @@ fn sipp_agents_serve_sipp_callers_through_two_routers() {
         ("session", "session-0", ""),
         ("media", "media-0", media.as_str()),
     ];
-    let cm = Callmesh::processes(&config, &roles);
+    serve(&Callmesh::processes(&config(), &roles));
+}
+
+#[test]
+fn sipp_agents_serve_sipp_callers_in_one_process() {
+    serve(&Callmesh::all_in_one(&config()));
+}
+
+/// Registers the agents' SIPp phones, sends the callers, and checks who served whom.
+fn serve(cm: &Callmesh) {
     let edge = cm.sip[0];
     let phones: Vec<SocketAddr> = (0..3).map(|_| free_local_addr()).collect();
     let ringer = Sipp::scenario_file(scenario("uas_ring.xml")).local(phones[0]).timeout(Duration::from_secs(60)).spawn().unwrap();
