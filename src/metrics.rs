@@ -81,6 +81,11 @@ pub async fn render(node: &Node) -> String {
         m.gauge("session_calls_active", "Calls in progress.", s.active.count() as u64);
         m.counter("session_calls_answered_total", "Calls that were answered, ended.", s.answered.load(Relaxed));
         m.counter("session_calls_unanswered_total", "Calls that ended without an answer.", s.unanswered.load(Relaxed));
+        m.counter(
+            "session_calls_taken_over_total",
+            "Calls this node took over from session nodes that died.",
+            s.taken_over.load(Relaxed),
+        );
         m.histogram(
             "session_media_allocation_seconds",
             "How long a call waited for its media allocation, bus round trip included.",

@@ -220,7 +220,9 @@ fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {
     }
     let (session, media, drain) = (node.session.clone(), node.media.clone(), node.drain.clone());
     let zone = if node.media.is_some() { node.config.media_zone.clone() } else { String::new() };
-    Heartbeat::start(registry, Duration::from_secs(5), move || NodeHeartbeat {
+    // Each second: a session node silent for three is dead to the others, who take its
+    // calls over (`session_node::takeover`).
+    Heartbeat::start(registry, Duration::from_secs(1), move || NodeHeartbeat {
         node_id: id.clone(),
         role: role as i32,
         addresses: addresses.clone(),

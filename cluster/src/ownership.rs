@@ -86,13 +86,14 @@ impl SessionStore {
 
     /// Creates the record of a new session, owned by this node at epoch 1.
     pub async fn create(&self, session: &SessionId, engine: EngineState) -> Result<OwnedSession, OwnershipError> {
-        let mut record = SessionRecord {
-            session_id: session.to_string(),
-            owner: self.node.to_string(),
-            epoch: 1,
-            engine: Some(engine),
-            ..Default::default()
-        };
+        self.create_record(session, SessionRecord { engine: Some(engine), ..Default::default() }).await
+    }
+
+    /// Creates `record` as the record of a new session, owned by this node at epoch 1.
+    pub async fn create_record(&self, session: &SessionId, mut record: SessionRecord) -> Result<OwnedSession, OwnershipError> {
+        record.session_id = session.to_string();
+        record.owner = self.node.to_string();
+        record.epoch = 1;
         let value = self.stamp(&mut record);
         match self.registry.create(Bucket::Sessions, session.as_str(), value).await {
             Ok(revision) => Ok(OwnedSession { record, revision }),
@@ -142,15 +143,43 @@ impl SessionStore {
 
     /// Takes `session` over with a new epoch. Unless `force`, only once its lease expired.
     pub async fn take_over(&self, session: &SessionId, force: bool) -> Result<OwnedSession, OwnershipError> {
-        let (mut record, revision) = self.load(session).await?.ok_or_else(|| OwnershipError::NotFound(session.to_string()))?;
-        let now = (self.clock)();
-        if !force && record.owner != self.node.as_str() && record.lease_expires_unix_ms > now {
-            return Err(OwnershipError::LeaseActive {
+        self.take(session, |record, now| {
+            if !force && record.owner != self.node.as_str() && record.lease_expires_unix_ms > now {
+                return Err(OwnershipError::LeaseActive {
+                    session: session.to_string(),
+                    owner: record.owner.clone(),
+                    remaining_ms: record.lease_expires_unix_ms - now,
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Takes `session` over from `dead`, a node known to have died (its lease aside), with a
+    /// new epoch — only while `dead` still owns it: of several nodes claiming it, one wins.
+    pub async fn claim(&self, session: &SessionId, dead: &str) -> Result<OwnedSession, OwnershipError> {
+        self.take(session, |record, _| match record.owner == dead {
+            true => Ok(()),
+            false => Err(OwnershipError::Fenced {
                 session: session.to_string(),
-                owner: record.owner,
-                remaining_ms: record.lease_expires_unix_ms - now,
-            });
-        }
+                owner: record.owner.clone(),
+                epoch: record.epoch,
+                ours: record.epoch + 1,
+            }),
+        })
+        .await
+    }
+
+    /// Writes `session`'s record as ours with the next epoch, if `allowed` by what it says
+    /// (and the time), by compare-and-set on the revision read.
+    async fn take(
+        &self,
+        session: &SessionId,
+        allowed: impl FnOnce(&SessionRecord, u64) -> Result<(), OwnershipError>,
+    ) -> Result<OwnedSession, OwnershipError> {
+        let (mut record, revision) = self.load(session).await?.ok_or_else(|| OwnershipError::NotFound(session.to_string()))?;
+        allowed(&record, (self.clock)())?;
         let previous = (record.owner.clone(), record.epoch);
         record.owner = self.node.to_string();
         record.epoch += 1;

@@ -116,6 +116,12 @@ pub fn any_edge_commands() -> Subject {
     Subject(format!("{PREFIX}.edge.any.commands"))
 }
 
+/// Commands for every edge (no queue group): a session taken over asks for its requests
+/// again.
+pub fn all_edge_commands() -> Subject {
+    Subject(format!("{PREFIX}.edge.all.commands"))
+}
+
 /// Events of one session, edges → the session's owner (who subscribes while it owns it).
 pub fn session_events(session: &SessionId) -> Subject {
     Subject(format!("{PREFIX}.session.{session}.events"))

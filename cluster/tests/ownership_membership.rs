@@ -17,6 +17,7 @@ use common::{Fabric, within};
 conformance!(RegistryConfig::default();
     a_takeover_fences_the_old_owner,
     an_expired_lease_can_be_taken_without_force,
+    a_dead_nodes_session_is_claimed_by_one_survivor,
     members_join_leave_and_die,
 );
 
@@ -66,6 +67,29 @@ async fn an_expired_lease_can_be_taken_without_force(f: Fabric) {
     assert_eq!(owned.record.lease_expires_unix_ms, 5_010_001 + 10_000);
     let missing = SessionId::new("nope").unwrap();
     assert!(matches!(b.take_over(&missing, true).await, Err(OwnershipError::NotFound(_))));
+}
+
+async fn a_dead_nodes_session_is_claimed_by_one_survivor(f: Fabric) {
+    let clock = Arc::new(AtomicU64::new(7_000_000));
+    let (dead, b, c) =
+        (store(&f, "node-a", clock.clone()), store(&f, "node-b", clock.clone()), store(&f, "node-c", clock.clone()));
+    let id = SessionId::new("call-3").unwrap();
+    let mut record =
+        cluster::contracts::SessionRecord { kind: "queue".into(), busy_keys: vec!["busy.alice".into()], ..Default::default() };
+    record.engine = Some(EngineState { session: "Answered".into(), ..Default::default() });
+    let mut owned_dead = dead.create_record(&id, record).await.unwrap();
+    // Two survivors claim at once from the dead node, its lease still running: one wins.
+    let (by_b, by_c) = tokio::join!(b.claim(&id, "node-a"), c.claim(&id, "node-a"));
+    let winner = match (by_b, by_c) {
+        (Ok(owned), Err(OwnershipError::Fenced { .. })) | (Err(OwnershipError::Fenced { .. }), Ok(owned)) => owned,
+        other => panic!("exactly one claim wins: {other:?}"),
+    };
+    assert_eq!(winner.epoch(), 2);
+    assert_eq!((winner.record.kind.as_str(), winner.record.busy_keys.as_slice()), ("queue", &["busy.alice".to_owned()][..]));
+    // A claim from a node that does not own it any more fails; the dead node, back, is fenced.
+    let again = if winner.record.owner == "node-b" { &c } else { &b };
+    assert!(matches!(again.claim(&id, "node-a").await, Err(OwnershipError::Fenced { .. })));
+    assert!(matches!(dead.save(&mut owned_dead).await, Err(OwnershipError::Fenced { .. })));
 }
 
 fn heartbeat(node: &'static str, calls: Arc<AtomicU64>) -> impl Fn() -> NodeHeartbeat + Send + 'static {

@@ -1,5 +1,6 @@
 //! Commands other nodes give this edge: respond on a server transaction, start a client
-//! transaction (stamped with this edge's Via), send the ACK for a 2xx, cancel an INVITE.
+//! transaction (stamped with this edge's Via), send the ACK for a 2xx, cancel an INVITE,
+//! publish again a session's requests not answered yet (its new owner asks).
 
 use bytes::Bytes;
 use cluster::contracts::{self, EdgeCommand, FailureReason, edge_command, edge_event};
@@ -20,6 +21,9 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
         tracing::warn!(session = %command.session_id, "edge command with an invalid session id");
         return;
     };
+    if let Some(edge_command::Command::Replay(_)) = command.command {
+        return replay(edge, &session).await;
+    }
     edge.unclaimed.remove(&session);
     let done = match command.command {
         Some(edge_command::Command::Respond(r)) => respond(edge, r),
@@ -29,11 +33,30 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
             Some(tx) => edge.handle.cancel(*tx).await.is_ok(),
             None => false,
         },
-        None => false,
+        Some(edge_command::Command::Replay(_)) | None => false,
     };
     if !done {
         edge.stats.bad_commands.inc();
         tracing::debug!(session = %command.session_id, "edge command not carried out");
+    }
+}
+
+/// Publishes again `session`'s requests waiting for an answer, with a fresh deadline: its
+/// new owner was not there to take them.
+async fn replay(edge: &mut Edge, session: &SessionId) {
+    let deadline = tokio::time::Instant::now() + edge.orphan_timeout;
+    let mut waiting = Vec::new();
+    for (tx, (request, peer, until)) in edge.unanswered.iter_mut() {
+        if request.to_tag().and_then(cluster::tags::session_of).is_some_and(|(s, _)| &s == session) {
+            *until = deadline;
+            waiting.push((*tx, request.clone(), *peer));
+        }
+    }
+    for (tx, request, peer) in waiting {
+        tracing::info!(%session, tx = tx.as_u64(), "request published again for the session's new owner");
+        let source = Some(peers::to_contract(peer));
+        let again = contracts::RequestReceived { tx: tx.as_u64(), request: request.as_bytes().clone(), source };
+        edge.publish_event(session, edge_event::Event::Request(again)).await;
     }
 }
 

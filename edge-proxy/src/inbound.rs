@@ -104,7 +104,7 @@ impl Edge {
                     if method == Method::Invite {
                         self.server_invites.insert(tx, session.clone());
                     }
-                    self.unanswered.insert(tx, (request.clone(), Instant::now() + self.orphan_timeout));
+                    self.unanswered.insert(tx, (request.clone(), peer, Instant::now() + self.orphan_timeout));
                     let forwarded = contracts::RequestReceived {
                         tx: tx.as_u64(),
                         request: request.as_bytes().clone(),

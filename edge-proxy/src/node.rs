@@ -22,7 +22,7 @@ use cluster::subjects::{self, NodeId, SessionId, groups};
 use sip::endpoint::{Endpoint, EndpointConfig, EndpointHandle, EndpointStats};
 use sip::message::{Builder, Host, HostPort, Message};
 use sip::shard_map::ShardedMap;
-use sip::transaction::{TransportKind, TxId, new_tag};
+use sip::transaction::{Peer, TransportKind, TxId, new_tag};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -104,7 +104,7 @@ pub(crate) struct Edge {
     /// New calls no node has acted on yet: the INVITE, its transaction, the deadline.
     pub unclaimed: HashMap<SessionId, (TxId, Message, Instant)>,
     /// In-dialog requests forwarded and not yet answered.
-    pub unanswered: HashMap<TxId, (Message, Instant)>,
+    pub unanswered: HashMap<TxId, (Message, Peer, Instant)>,
     /// INVITE client transactions to forget once their 2xx retransmissions are over.
     pub forget_later: VecDeque<(Instant, TxId)>,
     pub drain: Drain,
@@ -119,6 +119,7 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
     let own: TypedSubscription<EdgeCommand> = typed::subscribe(bus.as_ref(), &subjects::edge_commands(&config.node_id)).await?;
     let shared: TypedSubscription<EdgeCommand> =
         typed::queue_subscribe(bus.as_ref(), &subjects::any_edge_commands(), groups::EDGES).await?;
+    let all: TypedSubscription<EdgeCommand> = typed::subscribe(bus.as_ref(), &subjects::all_edge_commands()).await?;
     let stats = Arc::new(EdgeStats::default());
     let in_flight = Arc::new(InFlight::default());
     in_flight.set(1);
@@ -142,7 +143,7 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
         in_flight: in_flight.clone(),
     };
     tokio::spawn(async move {
-        edge.run(endpoint, own, shared, stop_rx).await;
+        edge.run(endpoint, [own, all], shared, stop_rx).await;
         let _ = ended.send(true);
     });
     Ok(EdgeHandle { node_id: config.node_id, endpoint: handle, stats, in_flight, stop, stopped: ended_rx })
@@ -169,7 +170,7 @@ impl Edge {
     async fn run(
         mut self,
         mut endpoint: Endpoint,
-        mut own: TypedSubscription<EdgeCommand>,
+        [mut own, mut all]: [TypedSubscription<EdgeCommand>; 2],
         shared: TypedSubscription<EdgeCommand>,
         mut stopped: watch::Receiver<bool>,
     ) {
@@ -184,6 +185,7 @@ impl Edge {
                     None => return,
                 },
                 Some(cmd) = own.next() => self.command(cmd).await,
+                Some(cmd) = all.next() => self.command(cmd).await,
                 Some(cmd) = next_command(&mut shared) => self.command(cmd).await,
                 _ = drain.started(), if shared.is_some() => {
                     tracing::info!(edge = %self.id, "draining: refusing new calls, serving transactions in progress");
@@ -254,9 +256,9 @@ impl Edge {
                 self.respond(tx, &request, 503, "Service Unavailable");
             }
         }
-        let unanswered: Vec<TxId> = self.unanswered.iter().filter(|(_, (_, d))| *d <= now).map(|(t, _)| *t).collect();
+        let unanswered: Vec<TxId> = self.unanswered.iter().filter(|(_, (_, _, d))| *d <= now).map(|(t, _)| *t).collect();
         for tx in unanswered {
-            if let Some((request, _)) = self.unanswered.remove(&tx) {
+            if let Some((request, _, _)) = self.unanswered.remove(&tx) {
                 self.stats.unanswered.inc();
                 self.respond(tx, &request, 481, "Call/Transaction Does Not Exist");
             }

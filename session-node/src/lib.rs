@@ -3,8 +3,10 @@
 //! - [`node`]: the role — routed calls in, one task per call.
 //! - `call`: the driver — edge and media events into the engine, its outputs carried out
 //!   (SIP through the edges, media requests, the call's state written to the registry).
+//! - [`takeover`]: the calls of session nodes that die, resumed by those that survive.
 
 mod call;
 pub mod node;
+pub mod takeover;
 
 pub use self::node::{SessionConfig, SessionStats, start};

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::call::Call;
 
-/// A node whose heartbeat (every 5 s) is older than this is gone.
+/// A node whose heartbeat (every second) is older than this is gone, for media placement.
 const MEMBER_TTL: Duration = Duration::from_secs(15);
 
 /// Settings of a session node.
@@ -50,6 +50,8 @@ pub struct SessionStats {
     /// Milliseconds queue callers and agents talked (agent occupancy is this over the
     /// agents' staffed time).
     pub acd_talk_ms: AtomicU64,
+    /// Calls taken over from session nodes that died.
+    pub taken_over: AtomicU64,
 }
 
 impl SessionStats {
@@ -67,6 +69,8 @@ pub(crate) struct Ctx {
     pub store: SessionStore,
     pub media: MediaClient,
     pub stats: Arc<SessionStats>,
+    /// Media nodes seen to die (their relays' calls move to another).
+    pub media_gone: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Starts a session node.
@@ -81,6 +85,7 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
     }
     let stats = Arc::new(SessionStats { media_allocation: media.allocation_time(), ..Default::default() });
     let drain = config.drain.clone();
+    let takeover_drain = drain.clone();
     let ctx = Arc::new(Ctx {
         store: SessionStore::new(registry.clone(), config.node_id.clone(), config.lease),
         media,
@@ -88,7 +93,11 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         bus,
         registry,
         stats: stats.clone(),
+        media_gone: tokio::sync::broadcast::channel(64).0,
     });
+    if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
+        tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");
+    }
     tokio::spawn(async move {
         loop {
             let call = tokio::select! {
@@ -121,6 +130,12 @@ async fn take(ctx: Arc<Ctx>, routed: RoutedCall) {
         tracing::warn!("routed call without a usable INVITE or target");
         return;
     };
+    drive(ctx, call, async {}).await;
+}
+
+/// Runs `call` to its end: its session's events subscribed first (so no answer can arrive
+/// unheard), then `subscribed` done, then the call driven.
+pub(crate) async fn drive(ctx: Arc<Ctx>, call: Call, subscribed: impl std::future::Future<Output = ()>) {
     let id: SessionId = call.id.clone();
     // Subscribe before anything is sent, so no answer can arrive unheard.
     let events = typed::subscribe::<EdgeEvent>(ctx.bus.as_ref(), &subjects::session_events(&id)).await;
@@ -132,6 +147,7 @@ async fn take(ctx: Arc<Ctx>, routed: RoutedCall) {
     if ctx.bus.flush().await.is_err() {
         tracing::warn!(session = %id, "bus flush failed");
     }
+    subscribed.await;
     ctx.stats.started.fetch_add(1, Ordering::Relaxed);
     call.run(events, media).await;
 }

@@ -130,10 +130,18 @@ impl Callmesh {
     /// Processes of the given roles on a real nats-server, each `(role, node id, its own
     /// TOML)` over `extra`; the edge (if any) on a free address first in `sip`.
     pub fn processes(extra: &str, processes: &[(&str, &str, &str)]) -> Callmesh {
-        let dir = tempfile::tempdir().unwrap();
         let nats = NatsServer::start().unwrap();
+        let mut cm = Callmesh::processes_on(&nats.url, extra, processes);
+        cm._nats = Some(nats);
+        cm
+    }
+
+    /// Processes as [`Callmesh::processes`] makes them, on the NATS servers at `urls`
+    /// (comma-separated) that the caller runs.
+    pub fn processes_on(urls: &str, extra: &str, processes: &[(&str, &str, &str)]) -> Callmesh {
+        let dir = tempfile::tempdir().unwrap();
         let sip = free_local_addr();
-        let common = merge(extra, &[("nats", "url", nats.url.clone()), ("sip", "listen", sip.to_string())]);
+        let common = merge(extra, &[("nats", "url", urls.to_owned()), ("sip", "listen", sip.to_string())]);
         let (mut spawned, mut http) = (Vec::new(), Vec::new());
         for (role, id, own) in processes {
             let mut config: toml::Table = own.parse().expect("a process's TOML");
@@ -154,7 +162,7 @@ impl Callmesh {
             spawned.push(p);
             http.push(h);
         }
-        Callmesh { processes: spawned, sip: vec![sip], http, _nats: Some(nats), dir }
+        Callmesh { processes: spawned, sip: vec![sip], http, _nats: None, dir }
     }
 
     /// A cluster on a real nats-server: two edges (127.0.0.2 and 127.0.0.3), a router, two

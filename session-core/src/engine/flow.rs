@@ -38,6 +38,8 @@ impl Engine {
                 }
             },
             LegEvent::UpdateDone if self.is_local() => self.local_updated(leg, 200),
+            // A re-offer of the relay's move: nothing to carry across.
+            LegEvent::UpdateDone | LegEvent::UpdateFailed if !self.leg(leg).glare && self.reoffered(leg) => {}
             LegEvent::UpdateDone => {
                 if let Some(p) = self.partner(leg) {
                     self.work.push_back((p, LegInput::AcceptUpdate));

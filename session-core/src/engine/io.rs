@@ -94,6 +94,9 @@ pub enum Command {
     /// Before answering: 183 Session Progress with our answer, and our media set up, so the
     /// caller hears us before the call is taken (early media).
     EarlyMedia,
+    /// The relay's media node is gone: allocate a new relay and re-offer every leg that is
+    /// up an address on it (relayed calls).
+    Reanchor,
     /// Offer again in a re-INVITE: holding the far end (`sendonly`) or not.
     Reoffer {
         hold: bool,

@@ -26,6 +26,7 @@ mod inbound;
 pub mod io;
 mod leg;
 mod local;
+mod relay;
 mod sdp;
 mod sip_out;
 mod state;
@@ -120,6 +121,8 @@ pub struct Engine {
     /// media node was last told; the print is not in the snapshot).
     connected: BTreeMap<u32, (SocketAddr, u64)>,
     allocating: bool,
+    /// The relay is being moved to another media node (not in the snapshot).
+    reanchor: Option<relay::Reanchor>,
     timers: BTreeMap<Timer, Instant>,
     /// The best failure heard from the targets (what the caller gets when all fail).
     best_failure: Option<(u16, String)>,
@@ -154,6 +157,7 @@ impl Engine {
             slots: Vec::new(),
             connected: BTreeMap::new(),
             allocating: false,
+            reanchor: None,
             timers: BTreeMap::new(),
             best_failure: None,
             work: VecDeque::new(),
@@ -200,11 +204,14 @@ impl Engine {
                 }
                 self.out.push_back(Output::Persist);
                 self.dial_waiting(now);
+                self.reanchored();
             }
             MediaInput::Unavailable { reason } => {
                 self.allocating = false;
                 tracing::warn!(session = %self.config.session, %reason, "no media for the call");
-                self.reject_caller(503, "Service Unavailable");
+                if !self.reanchor_failed() {
+                    self.reject_caller(503, "Service Unavailable");
+                }
             }
             MediaInput::Dtmf { slot, digit, duration_ms } => self.dtmf_from_rtp(slot, digit, duration_ms),
             MediaInput::NoRtp { slot } => {
@@ -229,6 +236,7 @@ impl Engine {
             Command::Answer => self.work.push_back((CALLER, LegInput::Answer)),
             Command::Reject { status, reason } => self.reject_caller(status, &reason),
             Command::Hangup => self.hangup_all(),
+            Command::Reanchor => self.reanchor(),
             Command::Replacement { found } => self.on_replacement(found, now),
             other => {
                 if !self.local_command(other) {
@@ -347,33 +355,6 @@ impl Engine {
             }
             self.out.push_back(Output::Event(CallEvent::Ended));
         }
-    }
-
-    /// Tells the relay where leg `leg`'s far end wants RTP, when that changed.
-    fn connect_slot(&mut self, leg: LegId) {
-        if self.is_local() {
-            return;
-        }
-        let Some(far) = self.far_media(leg) else { return };
-        let slot = self.leg(leg).slot;
-        let now = (far.rtp, sdp::codecs_print(&far.codecs));
-        if self.connected.insert(slot, now) != Some(now) {
-            self.out.push_back(Output::Media(MediaOutput::Connect { slot, far }));
-        }
-    }
-
-    /// The relay address of `slot`, once media is allocated.
-    fn relay(&self, slot: u32) -> Option<SocketAddr> {
-        self.slots.get(slot as usize).copied()
-    }
-
-    /// `far` anchored for leg `toward`: what that leg's far end receives.
-    fn anchored_for(&mut self, toward: LegId, far: &FarSdp) -> Option<String> {
-        let relay = self.relay(self.leg(toward).slot)?;
-        let coded = self.codecs_for(toward, &far.parsed);
-        let far = coded.as_ref().unwrap_or(&far.parsed);
-        let adapted = self.events_for(toward, far);
-        Some(media::sdp::anchor(adapted.as_ref().unwrap_or(far), relay, &mut self.leg_mut(toward).origin))
     }
 }
 

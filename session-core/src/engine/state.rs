@@ -72,6 +72,12 @@ impl Engine {
         }
     }
 
+    /// The media node holding the call's relay, once allocated (what a node resuming the
+    /// call commands and releases).
+    pub fn media_node(&self) -> Option<&str> {
+        self.media_node.as_deref()
+    }
+
     /// The engine `state` describes, going on at `now` (which reads `wall_ms`). Its next
     /// outputs are the ones the engine it was taken from would have produced.
     pub fn restore(state: EngineState, now: Instant, wall_ms: u64) -> Result<Engine, RestoreError> {
@@ -107,6 +113,7 @@ impl Engine {
             slots,
             connected,
             allocating: state.allocating,
+            reanchor: None,
             timers,
             best_failure: (state.best_failure_status > 0)
                 .then_some((state.best_failure_status as u16, state.best_failure_reason)),

@@ -7,6 +7,7 @@ mod agent_leg;
 pub(crate) mod conference;
 mod media_out;
 pub(crate) mod queue;
+mod record;
 mod routed;
 mod waiting;
 mod wire;
@@ -19,7 +20,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall};
-use cluster::ownership::{OwnedSession, OwnershipError};
+use cluster::ownership::OwnedSession;
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
@@ -58,6 +59,8 @@ pub(crate) struct Call {
     started_ms: u64,
     /// A caller in a queue, or an agent's leg for one (`queue.rs`).
     acd: Option<queue::Role>,
+    /// Media nodes that died (the call's relay may have been on one).
+    media_gone: tokio::sync::broadcast::Receiver<String>,
 }
 
 impl Call {
@@ -108,6 +111,7 @@ impl Call {
     ) -> Call {
         let conference = seat.is_some();
         Call {
+            media_gone: ctx.media_gone.subscribe(),
             ctx,
             id,
             engine,
@@ -195,6 +199,12 @@ impl Call {
                     (_, None) => {}
                 },
                 Some(input) = queue::next(&mut self.acd) => self.on_acd(input).await,
+                Ok(node) = self.media_gone.recv() => {
+                    if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
+                        self.media_node = None;
+                        self.engine.handle_command(Command::Reanchor, Instant::now());
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     self.engine.handle_timeout(Instant::now());
                 }
@@ -291,33 +301,6 @@ impl Call {
                 None
             }
         }
-    }
-
-    /// Writes the engine's state: creates the record the first time. False when fenced.
-    async fn persist(&mut self) -> bool {
-        let now = Instant::now();
-        let wall = self.started_ms + now.duration_since(self.started).as_millis() as u64;
-        let state = self.engine.snapshot(now, wall);
-        match self.owned.as_mut() {
-            None => match self.ctx.store.create(&self.id, state).await {
-                Ok(owned) => self.owned = Some(owned),
-                // The call goes on; it cannot be taken over if this node dies.
-                Err(e) => tracing::warn!(session = %self.id, error = %e, "session not recorded"),
-            },
-            Some(owned) => {
-                *owned.engine_mut() = state;
-                match self.ctx.store.save(owned).await {
-                    Ok(()) => {}
-                    Err(e @ OwnershipError::Fenced { .. }) => {
-                        tracing::warn!(session = %self.id, error = %e, "fenced: another node owns the session");
-                        self.owned = None;
-                        return false;
-                    }
-                    Err(e) => tracing::warn!(session = %self.id, error = %e, "session record not saved"),
-                }
-            }
-        }
-        true
     }
 
     /// Forgets the call: its record, its busy mark, its place in a queue.

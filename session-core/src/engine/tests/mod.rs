@@ -8,4 +8,5 @@ mod harness;
 mod in_dialog;
 mod local;
 mod properties;
+mod relay;
 mod transfer;

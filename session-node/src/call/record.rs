@@ -1,0 +1,91 @@
+//! A call's record in the registry: written when the engine says its durable state changed
+//! (created the first time, with what the call is — relayed, a conference seat, a queue
+//! caller, an agent's leg — and the users it marks busy), and a relayed call resumed from
+//! it by another node when its owner died (`crate::takeover`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cluster::contracts::{self, RoutedCall, SessionRecord};
+use cluster::ownership::{OwnedSession, OwnershipError};
+use cluster::subjects::{NodeId, SessionId};
+use session_core::engine::Engine;
+
+use super::{Call, queue};
+use crate::node::Ctx;
+
+/// The record's kind of a relayed call.
+const RELAYED: &str = "";
+
+impl Call {
+    /// What the record says this call is, for a node that resumes it.
+    fn kind(&self) -> &'static str {
+        match (&self.acd, &self.seat) {
+            (Some(queue::Role::Caller(_)), _) => "queue",
+            (Some(queue::Role::Agent(_)), _) => "agent",
+            (None, Some(_)) => "conference",
+            (None, None) => RELAYED,
+        }
+    }
+
+    /// A relayed call another node ran, resumed from its record (`None`: not a relayed
+    /// call, or a record that does not restore).
+    pub fn resume(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
+        if owned.record.kind != RELAYED {
+            return None;
+        }
+        let state = owned.record.engine.clone()?;
+        let engine = match Engine::restore(state, Instant::now(), contracts::unix_ms()) {
+            Ok(engine) => engine,
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "session record does not restore");
+                return None;
+            }
+        };
+        let media_node = engine.media_node().and_then(|n| NodeId::new(n).ok());
+        let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
+        let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, None);
+        call.busy_keys = owned.record.busy_keys.clone();
+        call.answered = owned.record.answered;
+        call.media_node = media_node;
+        call.owned = Some(owned);
+        Some(call)
+    }
+
+    /// Writes the engine's state: creates the record the first time. False when fenced.
+    pub(super) async fn persist(&mut self) -> bool {
+        let now = Instant::now();
+        let wall = self.started_ms + now.duration_since(self.started).as_millis() as u64;
+        let state = self.engine.snapshot(now, wall);
+        let (kind, busy_keys, answered) = (self.kind(), self.busy_keys.clone(), self.answered);
+        match self.owned.as_mut() {
+            None => match self
+                .ctx
+                .store
+                .create_record(
+                    &self.id,
+                    SessionRecord { engine: Some(state), kind: kind.into(), busy_keys, answered, ..Default::default() },
+                )
+                .await
+            {
+                Ok(owned) => self.owned = Some(owned),
+                // The call goes on; it cannot be taken over if this node dies.
+                Err(e) => tracing::warn!(session = %self.id, error = %e, "session not recorded"),
+            },
+            Some(owned) => {
+                *owned.engine_mut() = state;
+                owned.record.answered = answered;
+                match self.ctx.store.save(owned).await {
+                    Ok(()) => {}
+                    Err(e @ OwnershipError::Fenced { .. }) => {
+                        tracing::warn!(session = %self.id, error = %e, "fenced: another node owns the session");
+                        self.owned = None;
+                        return false;
+                    }
+                    Err(e) => tracing::warn!(session = %self.id, error = %e, "session record not saved"),
+                }
+            }
+        }
+        true
+    }
+}
