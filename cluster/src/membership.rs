@@ -1,7 +1,10 @@
 //! Node membership: each node puts a `NodeHeartbeat` (role, addresses, load) in the `nodes`
 //! bucket every interval; a watch turns the bucket's changes into joins, leaves (a node
 //! deleted its heartbeat on shutdown) and deaths (no heartbeat within the TTL, judged by
-//! the watcher's own clock, so nodes need no synchronised clocks).
+//! the watcher's own clock, so nodes need no synchronised clocks). No death is declared
+//! while the bucket itself is silent — no heartbeat from anyone, the watcher's own
+//! included, for half the TTL: that is the registry (a JetStream server's death, a leader
+//! election) or the watcher's link failing, not every node dying at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,12 +129,20 @@ pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut seen: HashMap<String, Instant> = HashMap::new();
+        let mut last_put: Option<Instant> = None;
         loop {
             let next_death = seen.values().min().map(|t| *t + ttl);
             let change = tokio::select! {
                 c = changes.next() => c,
                 _ = tokio::time::sleep_until(next_death.unwrap_or_else(Instant::now)), if next_death.is_some() => {
                     let now = Instant::now();
+                    if last_put.is_some_and(|t| now.duration_since(t) > ttl / 2) {
+                        // The bucket is silent: no verdict until heartbeats flow again.
+                        for t in seen.values_mut() {
+                            *t = (*t).max(now - ttl / 2);
+                        }
+                        continue;
+                    }
                     let dead: Vec<String> = seen.iter().filter(|(_, t)| **t + ttl <= now).map(|(k, _)| k.clone()).collect();
                     for node in dead {
                         seen.remove(&node);
@@ -151,6 +162,7 @@ pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch
                     None => continue,
                 },
                 Some(Ok(Change::Put(entry))) => {
+                    last_put = Some(Instant::now());
                     let Ok(hb) = NodeHeartbeat::decode(&entry.value[..]) else {
                         tracing::warn!(key = %entry.key, "undecodable heartbeat");
                         continue;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::contracts::{self, EngineState, SessionRecord};
-use crate::registry::{Bucket, Registry, RegistryError};
+use crate::registry::{Bucket, Registry, RegistryError, patiently};
 use crate::subjects::{NodeId, SessionId};
 
 /// Milliseconds since the Unix epoch, as the store sees them (replaceable in tests).
@@ -116,7 +116,10 @@ impl SessionStore {
             .map_err(|_| OwnershipError::Corrupt(owned.record.session_id.clone()))?;
         for _ in 0..2 {
             let value = self.stamp(&mut owned.record);
-            match self.registry.update(Bucket::Sessions, session.as_str(), value, owned.revision).await {
+            let revision = owned.revision;
+            let written =
+                patiently("session write", || self.registry.update(Bucket::Sessions, session.as_str(), value.clone(), revision));
+            match written.await {
                 Ok(revision) => {
                     owned.revision = revision;
                     return Ok(());
@@ -202,11 +205,14 @@ impl SessionStore {
     /// Deletes the record of an ended session (only if this node still owns it as written).
     pub async fn remove(&self, owned: OwnedSession) -> Result<(), OwnershipError> {
         let key = owned.record.session_id.clone();
-        match self.registry.delete(Bucket::Sessions, &key, Some(owned.revision)).await {
+        let removed = patiently("session removal", || self.registry.delete(Bucket::Sessions, &key, Some(owned.revision)));
+        match removed.await {
             Ok(()) => Ok(()),
             Err(RegistryError::WrongRevision { .. }) => {
                 let current = self.registry.get(Bucket::Sessions, &key).await?;
-                let owner = current
+                // Gone already: our delete landed, its acknowledgement was lost.
+                let Some(current) = current else { return Ok(()) };
+                let owner = Some(current)
                     .and_then(|e| SessionRecord::decode(&e.value[..]).ok())
                     .map(|r| (r.owner, r.epoch))
                     .unwrap_or_default();

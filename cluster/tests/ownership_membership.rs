@@ -105,13 +105,21 @@ async fn members_join_leave_and_die(f: Fabric) {
     let ttl = Duration::from_millis(800);
     let interval = Duration::from_millis(150);
     let calls = Arc::new(AtomicU64::new(3));
+    // The watching node's own heartbeat, as a real node has.
+    let watcher = Heartbeat::start(f.registry.clone(), interval, heartbeat("watcher", calls.clone()));
     let a = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-a", calls.clone()));
     let mut watch = membership::watch(f.registry.as_ref(), ttl).await.unwrap();
-    let first = within("member-a joining", watch.next()).await.unwrap();
-    assert!(
-        matches!(&first, MemberEvent::Joined(hb) if hb.node_id == "member-a" && hb.load.unwrap().active_calls == 3),
-        "{first:?}"
-    );
+    let mut joined_a = false;
+    while !joined_a {
+        match within("member-a joining", watch.next()).await.unwrap() {
+            MemberEvent::Joined(hb) if hb.node_id == "member-a" => {
+                assert_eq!(hb.load.unwrap().active_calls, 3);
+                joined_a = true;
+            }
+            MemberEvent::Joined(_) | MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
     let b = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-b", calls.clone()));
     let mut joined_b = false;
     while !joined_b {
@@ -122,7 +130,7 @@ async fn members_join_leave_and_die(f: Fabric) {
         }
     }
     let alive = membership::members(f.registry.as_ref(), ttl).await.unwrap();
-    assert_eq!(alive.len(), 2);
+    assert_eq!(alive.len(), 3);
     b.leave().await.unwrap();
     loop {
         match within("member-b leaving", watch.next()).await.unwrap() {
@@ -136,6 +144,39 @@ async fn members_join_leave_and_die(f: Fabric) {
         match within("member-a dying (no heartbeat for the TTL)", watch.next()).await.unwrap() {
             MemberEvent::Died(node) if node == "member-a" => break,
             MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // Every heartbeat stops at once (the registry, or the watcher's link, failing): for
+    // three TTLs nobody is declared dead. When the watcher's own heartbeat flows again,
+    // the node that stayed silent is.
+    let c = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-c", calls.clone()));
+    loop {
+        match within("member-c joining", watch.next()).await.unwrap() {
+            MemberEvent::Joined(hb) if hb.node_id == "member-c" => break,
+            MemberEvent::Updated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop((watcher, c));
+    let silent = tokio::time::timeout(3 * ttl, async {
+        loop {
+            match watch.next().await {
+                Some(MemberEvent::Updated(_)) => {}
+                other => return other,
+            }
+        }
+    });
+    assert!(silent.await.is_err(), "no verdict while the bucket is silent");
+    let _watcher = Heartbeat::start(f.registry.clone(), interval, heartbeat("watcher", calls.clone()));
+    loop {
+        match within("the silent node declared dead once heartbeats flow", watch.next()).await.unwrap() {
+            MemberEvent::Died(node) => {
+                assert_eq!(node, "member-c", "only the node that stays silent");
+                break;
+            }
+            MemberEvent::Updated(_) | MemberEvent::Joined(_) => {}
             other => panic!("unexpected {other:?}"),
         }
     }

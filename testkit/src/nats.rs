@@ -7,6 +7,12 @@ use std::time::Duration;
 use crate::ports::free_local_addr;
 use crate::process::Spawned;
 
+/// The nats-server binary: `CALLMESH_NATS_SERVER` when set (a newer server than the
+/// system's, to run the failure tests against), else `nats-server` on the path.
+pub fn binary() -> String {
+    std::env::var("CALLMESH_NATS_SERVER").unwrap_or_else(|_| "nats-server".into())
+}
+
 /// A `nats-server` with JetStream.
 pub struct NatsServer {
     pub url: String,
@@ -23,7 +29,7 @@ impl NatsServer {
 
     fn spawn(name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> Result<NatsServer, String> {
         let store = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("nats-server");
+        let mut cmd = Command::new(binary());
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n", name]);
         cmd.arg("-sd").arg(store.path());
         if let Some((cluster_port, routes)) = cluster {

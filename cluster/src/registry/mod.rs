@@ -9,6 +9,7 @@
 
 mod jetstream;
 mod memory;
+mod patience;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 pub use self::jetstream::JetStreamRegistry;
 pub use self::memory::MemoryRegistry;
+pub use self::patience::{PATIENCE, patiently};
 
 /// The buckets of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
