@@ -48,6 +48,11 @@ pub async fn render(node: &Node) -> String {
         m.counter("edge_calls_total", "New INVITEs published to the routers.", s.calls.get());
         m.counter("edge_calls_unclaimed_total", "New calls refused with 503 because no node took them.", s.unclaimed.get());
         m.counter("edge_in_dialog_requests_total", "In-dialog requests forwarded to their session.", s.in_dialog.get());
+        m.counter(
+            "edge_responses_relayed_total",
+            "Responses relayed to the edge sharing our address that sent their request (sip.reuse_port).",
+            s.relayed.get(),
+        );
         m.counter("edge_registrations_total", "REGISTER requests received.", s.registrations.get());
         m.counter("edge_bad_commands_total", "Commands from other nodes that could not be carried out.", s.bad_commands.get());
         m.histogram(
@@ -85,6 +90,11 @@ pub async fn render(node: &Node) -> String {
             "session_calls_taken_over_total",
             "Calls this node took over from session nodes that died.",
             s.taken_over.load(Relaxed),
+        );
+        m.gauge(
+            "session_edges_gone",
+            "Edges this node saw die (its requests go through the others).",
+            s.edges_gone.load(Relaxed),
         );
         m.histogram(
             "session_media_allocation_seconds",

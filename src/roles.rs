@@ -193,6 +193,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             advertise: Some(advertised.sip.clone()),
             registrar,
             orphan_timeout: config.orphan_timeout,
+            reuse_port: config.reuse_port,
             drain: drain.clone(),
         };
         node.edge = Some(

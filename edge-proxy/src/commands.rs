@@ -1,6 +1,7 @@
 //! Commands other nodes give this edge: respond on a server transaction, start a client
 //! transaction (stamped with this edge's Via), send the ACK for a 2xx, cancel an INVITE,
-//! publish again a session's requests not answered yet (its new owner asks).
+//! publish again a session's requests not answered yet (its new owner asks), take a
+//! response another edge on our address received for us.
 
 use bytes::Bytes;
 use cluster::contracts::{self, EdgeCommand, FailureReason, edge_command, edge_event};
@@ -16,6 +17,11 @@ fn parse(bytes: Bytes) -> Option<Message> {
 }
 
 pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
+    if let Some(edge_command::Command::Relay(r)) = command.command {
+        let Some(source) = r.source.as_ref().and_then(peers::from_contract) else { return edge.stats.bad_commands.inc() };
+        let _ = edge.handle.inject(r.message, source);
+        return;
+    }
     let Ok(session) = SessionId::new(command.session_id.clone()) else {
         edge.stats.bad_commands.inc();
         tracing::warn!(session = %command.session_id, "edge command with an invalid session id");
@@ -33,7 +39,7 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
             Some(tx) => edge.handle.cancel(*tx).await.is_ok(),
             None => false,
         },
-        Some(edge_command::Command::Replay(_)) | None => false,
+        Some(edge_command::Command::Replay(_) | edge_command::Command::Relay(_)) | None => false,
     };
     if !done {
         edge.stats.bad_commands.inc();
@@ -82,7 +88,7 @@ async fn send_request(edge: &mut Edge, session: &SessionId, s: contracts::SendRe
         return false;
     };
     let invite = request.method() == Some(&Method::Invite);
-    let Ok(request) = request.with_top_via(&edge.handle.via(peer.transport)) else { return false };
+    let Ok(request) = request.with_top_via(&edge.via(peer.transport)) else { return false };
     match edge.handle.send_request(request, peer).await {
         Ok(tx) => {
             edge.clients.insert(tx, (session.clone(), s.correlation, invite));
@@ -100,7 +106,7 @@ async fn send_request(edge: &mut Edge, session: &SessionId, s: contracts::SendRe
 
 fn send_ack(edge: &mut Edge, session: &SessionId, a: contracts::SendAck) -> bool {
     let (Some(ack), Some(peer)) = (parse(a.ack), a.destination.as_ref().and_then(peers::from_contract)) else { return false };
-    let Ok(ack) = ack.with_top_via(&edge.handle.via(peer.transport)) else { return false };
+    let Ok(ack) = ack.with_top_via(&edge.via(peer.transport)) else { return false };
     let invite_tx = edge.correlations.get(&(session.clone(), a.invite_correlation)).copied();
     edge.handle.send_ack(invite_tx, ack, peer).is_ok()
 }

@@ -39,7 +39,10 @@ impl Edge {
                 }
             }
             Event::Response { tx, response } => self.on_response(tx, response).await,
-            Event::StrayResponse { response, .. } => {
+            Event::StrayResponse { response, peer } => {
+                if let Some(owner) = self.sent_by_another(&response) {
+                    return self.relay(owner, response, peer).await;
+                }
                 if let Some((session, _)) = response.from_tag().and_then(tags::session_of) {
                     let r = contracts::ResponseReceived { correlation: 0, response: response.as_bytes().clone() };
                     self.publish_event(&session, edge_event::Event::Response(r)).await;

@@ -2,7 +2,8 @@
 //!
 //! - [`node`]: the role — endpoint events to the bus, bus commands to the endpoint.
 //! - [`registrar`]: REGISTER with digest authentication, bindings in the registry.
-//! - `inbound`: what arrives from SIP; `commands`: what sessions ask the edge to do.
+//! - `inbound`: what arrives from SIP; `commands`: what sessions ask the edge to do;
+//!   `shared`: several edges on one address.
 //! - [`peers`]: flow conversions; [`stats`]: counters.
 
 mod commands;
@@ -10,6 +11,7 @@ mod inbound;
 pub mod node;
 pub mod peers;
 pub mod registrar;
+mod shared;
 pub mod stats;
 
 pub use self::node::{EdgeConfig, EdgeError, EdgeHandle, start};

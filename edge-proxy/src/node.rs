@@ -44,6 +44,8 @@ pub struct EdgeConfig {
     /// long; an in-dialog request nobody answered gets 481.
     pub orphan_timeout: Duration,
     pub drain: Drain,
+    /// Share `listen` with other edges (SO_REUSEPORT; `shared.rs`).
+    pub reuse_port: bool,
 }
 
 /// A running edge.
@@ -113,7 +115,11 @@ pub(crate) struct Edge {
 
 /// Starts an edge on `bus`, with registrations in `registry`.
 pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<EdgeHandle, EdgeError> {
-    let endpoint_config = EndpointConfig { advertise: config.advertise.clone(), ..EndpointConfig::udp_and_tcp(config.listen) };
+    let endpoint_config = EndpointConfig {
+        advertise: config.advertise.clone(),
+        reuse_port: config.reuse_port,
+        ..EndpointConfig::udp_and_tcp(config.listen)
+    };
     let endpoint = Endpoint::bind(endpoint_config).await.map_err(EdgeError::Bind)?;
     let handle = endpoint.handle();
     let own: TypedSubscription<EdgeCommand> = typed::subscribe(bus.as_ref(), &subjects::edge_commands(&config.node_id)).await?;

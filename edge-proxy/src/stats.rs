@@ -16,6 +16,8 @@ pub struct EdgeStats {
     /// Commands from other nodes that could not be carried out (bad message, unknown
     /// transaction).
     pub bad_commands: Counter,
+    /// Responses relayed to the edge on our address that sent their request.
+    pub relayed: Counter,
     /// From a new INVITE to the first ringing or answer sent back (post-dial delay as the
     /// caller sees it).
     pub call_setup: Histogram,

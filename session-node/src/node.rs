@@ -52,6 +52,8 @@ pub struct SessionStats {
     pub acd_talk_ms: AtomicU64,
     /// Calls taken over from session nodes that died.
     pub taken_over: AtomicU64,
+    /// Edges seen to die (and not back since).
+    pub edges_gone: AtomicU64,
 }
 
 impl SessionStats {
@@ -71,6 +73,8 @@ pub(crate) struct Ctx {
     pub stats: Arc<SessionStats>,
     /// Media nodes seen to die (their relays' calls move to another).
     pub media_gone: tokio::sync::broadcast::Sender<String>,
+    /// Edges seen to die: requests for them go through any edge.
+    pub edges_gone: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Starts a session node.
@@ -94,6 +98,7 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         registry,
         stats: stats.clone(),
         media_gone: tokio::sync::broadcast::channel(64).0,
+        edges_gone: Default::default(),
     });
     if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
         tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");

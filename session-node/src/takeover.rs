@@ -16,7 +16,9 @@
 //! not yet (their records say what they are, and they are left to their owner).
 //!
 //! The same watch sees media nodes die: their calls are told (`Ctx::media_gone`), and
-//! each relayed call moves its relay to another media node (`Command::Reanchor`).
+//! each relayed call moves its relay to another media node (`Command::Reanchor`); and
+//! edges die: the requests calls send through one go through any other
+//! (`Ctx::edges_gone`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
         let me = ctx.node.to_string();
         // Session nodes seen, and those of them that take calls over (not draining).
         let (mut known, mut alive) = (BTreeSet::new(), BTreeSet::from([me.clone()]));
-        let mut media = BTreeSet::new();
+        let (mut media, mut edges) = (BTreeSet::new(), BTreeSet::new());
         let sweep = tokio::time::sleep(DEAD_AFTER);
         tokio::pin!(sweep);
         let mut swept = false;
@@ -50,6 +52,12 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
             tokio::select! {
                 event = watch.next() => match event {
                     None => break,
+                    Some(MemberEvent::Joined(hb)) if runs(&hb, Role::Edge) && !runs(&hb, Role::Media) => {
+                        edges.insert(hb.node_id.clone());
+                        let mut gone = ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner());
+                        gone.remove(&hb.node_id);
+                        ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) if runs(&hb, Role::Media) => {
                         media.insert(hb.node_id.clone());
                         if runs(&hb, Role::Session) {
@@ -69,6 +77,12 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                     }
                     Some(MemberEvent::Died(node) | MemberEvent::Left(node)) if node != me => {
                         alive.remove(&node);
+                        if edges.remove(&node) {
+                            tracing::warn!(%node, "edge gone: requests go through the others");
+                            let mut gone = ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner());
+                            gone.insert(node.clone());
+                            ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
                         if media.remove(&node) {
                             tracing::warn!(%node, "media node gone: its calls move to another");
                             let _ = ctx.media_gone.send(node.clone());

@@ -76,11 +76,14 @@ pub struct SipSection {
     pub advertise: String,
     /// A new call no router or session node takes is refused with 503 after this long.
     pub orphan_timeout_secs: u64,
+    /// Share `listen` with other edge processes (SO_REUSEPORT): any of them serves any
+    /// call, and the others take a dead one's peers.
+    pub reuse_port: bool,
 }
 
 impl Default for SipSection {
     fn default() -> Self {
-        SipSection { listen: "127.0.0.1:5060".into(), advertise: String::new(), orphan_timeout_secs: 5 }
+        SipSection { listen: "127.0.0.1:5060".into(), advertise: String::new(), orphan_timeout_secs: 5, reuse_port: false }
     }
 }
 

@@ -18,7 +18,7 @@ use super::ConfigError;
 pub(super) const KEYS: [(&str, &[&str]); 8] = [
     ("node", &["id", "drain_timeout_secs"]),
     ("nats", &["url", "replicas"]),
-    ("sip", &["listen", "advertise", "orphan_timeout_secs"]),
+    ("sip", &["listen", "advertise", "orphan_timeout_secs", "reuse_port"]),
     (
         "media",
         &[

@@ -30,6 +30,7 @@ pub struct Validated {
     /// The host for Via and Contact, when configured (else learned at start).
     pub sip_advertise: Option<Host>,
     pub orphan_timeout: Duration,
+    pub reuse_port: bool,
     pub media_bind: IpAddr,
     /// The address for SDP, when configured (else learned at start).
     pub media_advertise: Option<IpAddr>,
@@ -251,6 +252,7 @@ impl Config {
             sip_listen,
             sip_advertise,
             orphan_timeout: Duration::from_secs(self.sip.orphan_timeout_secs.max(1)),
+            reuse_port: self.sip.reuse_port,
             media_bind,
             media_advertise,
             rtp_ports: parse_ports(&self.media.rtp_ports)?,

@@ -248,12 +248,21 @@ impl Call {
             tracing::warn!(session = %self.id, edge, "no edge to carry the message");
             return;
         };
+        use cluster::contracts::edge_command::Command as C;
+        // A request (or a 2xx's ACK) for an edge that died goes through any other: it only
+        // needs to reach the far end. Responses and CANCELs belong to the dead edge's
+        // transactions, and are lost with it.
+        let gone = self.ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner()).contains(edge.as_str());
+        let subject = match &command {
+            C::SendRequest(_) | C::SendAck(_) if gone => subjects::any_edge_commands(),
+            _ => subjects::edge_commands(&edge),
+        };
         let message = EdgeCommand {
             meta: contracts::meta(self.ctx.node.as_str()),
             session_id: self.id.to_string(),
             command: Some(command),
         };
-        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subjects::edge_commands(&edge), &message).await {
+        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subject, &message).await {
             tracing::warn!(session = %self.id, error = %e, "edge command not sent");
         }
     }

@@ -24,6 +24,7 @@ pub(crate) enum Command {
     Cancel { tx: TxId, reply: oneshot::Sender<Result<Option<TxId>, TxError>> },
     SendAck { invite_tx: Option<TxId>, ack: Message, peer: Peer },
     SendStateless { message: Message, peer: Peer },
+    Inject { datagram: Bytes, peer: Peer },
     Stats { reply: oneshot::Sender<EndpointStats> },
 }
 
@@ -112,6 +113,7 @@ impl Driver {
             }
             Command::SendAck { invite_tx, ack, peer } => self.layer.send_ack(invite_tx, &ack, peer),
             Command::SendStateless { message, peer } => self.layer.send_stateless(&message, peer),
+            Command::Inject { datagram, peer } => self.layer.handle_datagram(datagram, peer, t),
             Command::Stats { reply } => {
                 let _ = reply.send(EndpointStats {
                     transactions: self.layer.stats(),

@@ -50,6 +50,9 @@ pub struct EndpointConfig {
     /// reach us at. When `None`, the bound address — or, bound to `0.0.0.0` / `::`, this
     /// host's interface address ([`advertised_ip`]): never the unspecified address.
     pub advertise: Option<Host>,
+    /// Bind with `SO_REUSEPORT`: several processes share one address (the kernel spreads
+    /// peers among their sockets, and moves a dead one's peers to the others).
+    pub reuse_port: bool,
 }
 
 impl EndpointConfig {
@@ -71,6 +74,7 @@ impl Default for EndpointConfig {
             tcp_settings: TcpConfig::default(),
             event_capacity: 16 * 1024,
             advertise: None,
+            reuse_port: false,
         }
     }
 }
@@ -172,14 +176,14 @@ async fn bind_sockets(config: &EndpointConfig) -> io::Result<(Option<UdpSocket>,
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let udp_socket = config.udp.map(udp::bind).transpose()?;
+        let udp_socket = config.udp.map(|a| udp::bind(a, config.reuse_port)).transpose()?;
         let udp_addr = udp_socket.as_ref().map(|s| s.local_addr()).transpose()?;
         let Some(mut addr) = config.tcp else { return Ok((udp_socket, None)) };
         let shared_port = addr.port() == 0 && config.udp.is_some_and(|u| u.port() == 0);
         if let (0, Some(u)) = (addr.port(), udp_addr) {
             addr.set_port(u.port());
         }
-        match TcpListener::bind(addr).await {
+        match tcp::listen(addr, config.reuse_port) {
             Ok(listener) => return Ok((udp_socket, Some(listener))),
             Err(e) if shared_port && e.kind() == io::ErrorKind::AddrInUse && attempt < ATTEMPTS => {}
             Err(e) => return Err(e),
@@ -238,6 +242,12 @@ impl EndpointHandle {
     /// Sends the ACK for a 2xx; see [`TransactionLayer::send_ack`].
     pub fn send_ack(&self, invite_tx: Option<TxId>, ack: Message, peer: Peer) -> Result<(), EndpointError> {
         self.send(Command::SendAck { invite_tx, ack, peer })
+    }
+
+    /// Takes `datagram` as if it had arrived from `peer` over UDP (another process sharing
+    /// our address received a response to a request we sent).
+    pub fn inject(&self, datagram: bytes::Bytes, peer: Peer) -> Result<(), EndpointError> {
+        self.send(Command::Inject { datagram, peer })
     }
 
     /// Sends a message outside any transaction.

@@ -68,6 +68,20 @@ pub enum TcpEvent {
 }
 
 /// Accepts connections until the listener fails or the driver goes away.
+/// A listening socket on `addr` (shared with other processes: `reuse_port`).
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 pub async fn accept_loop(listener: TcpListener, events: mpsc::Sender<TcpEvent>, cfg: TcpConfig) {
     loop {
         match listener.accept().await {

@@ -17,9 +17,12 @@ const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// Largest datagram.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// Binds a UDP socket for SIP on `addr`.
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// Binds a UDP socket for SIP on `addr` (shared with other processes: `reuse_port`).
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
