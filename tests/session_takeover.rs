@@ -1,10 +1,12 @@
 //! Calls survive the death of their session node: a cluster of processes on a real
-//! nats-server (an edge, a router, two session nodes, a media node) carries six calls with
-//! audio both ways between two SDK phones; the session node owning most of them is killed
-//! with SIGKILL and, at once, one of its calls hangs up — a BYE that reaches no owner. The
+//! nats-server (an edge, a router, two session nodes, a media node) carries calls with
+//! audio both ways between two SDK phones, and one more call rings a third phone (which
+//! answers only after the takeover). The session node owning the ringing call is killed with SIGKILL
+//! and, at once, one of its answered calls hangs up — a BYE that reaches no owner. The
 //! other session node takes the dead one's calls over within a bound: the BYE is answered
-//! and ends the call at both ends, the other calls keep their audio both ways and end
-//! normally later, and nothing is left in the registry.
+//! and ends the call at both ends, the ringing call is answered and put through, the
+//! other calls keep their audio both ways and end normally later, and nothing is left in
+//! the registry.
 
 mod common;
 
@@ -41,10 +43,11 @@ async fn sessions(registry: &dyn Registry) -> Vec<SessionRecord> {
     out
 }
 
-/// The SIP Call-ID of a record's caller leg.
+/// The SIP Call-ID of a record's caller leg (from its INVITE: a ringing call has no dialog).
 fn caller_call_id(record: &SessionRecord) -> String {
     let engine = record.engine.as_ref().expect("the engine's state");
-    engine.legs[0].dialog.as_ref().map(|d| d.call_id.clone()).unwrap_or_default()
+    let invite = sip::message::Message::parse_datagram(engine.legs[0].invite.clone()).expect("the caller's INVITE");
+    invite.call_id().unwrap_or_default().to_owned()
 }
 
 /// Whether each of `calls` hears `freq` above the other phone's tone now: the frames
@@ -68,7 +71,12 @@ async fn bobs_calls(bob: &SimplePeer, n: usize) -> Vec<Call> {
 async fn calls_survive_the_death_of_their_session_node() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
     let (min, max) = rtp_range();
-    let config = format!("[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
+    let carol = SimplePeer::builder("carol").incoming_call_policy(IncomingCallPolicy::RequireManual).build().await.unwrap();
+    let config = format!(
+        "[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n[[routes]]\nuser = '^carol$'\ntarget = \"{}\"\n",
+        bob.uri(),
+        carol.uri()
+    );
     let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
     let mut cm = tokio::task::spawn_blocking(move || {
         let roles = [
@@ -83,24 +91,46 @@ async fn calls_survive_the_death_of_their_session_node() {
     .await
     .unwrap();
     let registry = registry(cm.nats_url().unwrap()).await;
-    let alice = SimplePeer::new("alice").await.unwrap();
+    let alice = Arc::new(SimplePeer::new("alice").await.unwrap());
     let mut calls = Vec::new();
     for _ in 0..CALLS {
         let call = alice.call(&format!("sip:bob@{}", cm.sip[0])).await.unwrap();
         call.wait_established(WAIT).await.unwrap();
         calls.push(call);
     }
+    // A call that rings carol; its record names its owner, who dies.
+    // (`call` returns once the call is answered or failed: it runs on its own.)
+    let dialing = tokio::spawn({
+        let (alice, target) = (alice.clone(), format!("sip:carol@{}", cm.sip[0]));
+        async move { alice.call(&target).await }
+    });
+    let rings = carol.next_incoming_within(WAIT).await.expect("carol's phone rings");
+    let ringing = alice.active_calls().into_iter().find(|c| c.remote_uri().contains("carol")).expect("alice's ringing call");
+    let owner_of = |id: String| {
+        let registry = registry.clone();
+        async move { sessions(registry.as_ref()).await.into_iter().find(|r| caller_call_id(r) == id).map(|r| r.owner) }
+    };
+    let what = "the ringing call's record";
+    testkit::wait::until_async(what, WAIT, || async { owner_of(ringing.id().as_str().to_owned()).await.is_some() }).await;
+    let dying = owner_of(ringing.id().as_str().to_owned()).await.unwrap();
+    let (victim, survivor) = if dying == "session-0" { (2, 3) } else { (3, 2) };
+    // It owns answered calls too (more are made until it does).
+    let owned = |records: &[SessionRecord]| -> Vec<String> {
+        records.iter().filter(|r| r.owner == dying).map(caller_call_id).filter(|id| id != ringing.id().as_str()).collect()
+    };
+    while owned(&sessions(registry.as_ref()).await).is_empty() {
+        assert!(calls.len() < CALLS + 10, "some answered call on {dying}");
+        let call = alice.call(&format!("sip:bob@{}", cm.sip[0])).await.unwrap();
+        call.wait_established(WAIT).await.unwrap();
+        calls.push(call);
+    }
+    let n = calls.len();
     let mut players: Vec<_> = calls.iter().map(|c| play(c.clone(), ALICE)).collect();
-    players.extend(bobs_calls(&bob, CALLS).await.into_iter().map(|c| play(c, BOB)));
-
-    // The session node that owns most calls dies.
-    let records = sessions(registry.as_ref()).await;
-    assert_eq!(records.len(), CALLS, "every call has its record");
-    let owned_by = |node: &str| records.iter().filter(|r| r.owner == node).map(caller_call_id).collect::<Vec<_>>();
-    let (victim, survivor) = if owned_by("session-0").len() >= owned_by("session-1").len() { (2, 3) } else { (3, 2) };
-    let doomed_ids = owned_by(if victim == 2 { "session-0" } else { "session-1" });
+    players.extend(bobs_calls(&bob, n).await.into_iter().map(|c| play(c, BOB)));
+    let doomed_ids = owned(&sessions(registry.as_ref()).await);
     let doomed: Vec<&Call> = calls.iter().filter(|c| doomed_ids.contains(&c.id().as_str().to_owned())).collect();
     assert_eq!(doomed.len(), doomed_ids.len(), "the records name alice's calls");
+    assert!(!ringing.state().is_established(), "carol's phone still rings");
     let killed = Instant::now();
     cm.processes[victim].kill();
     // At once, one of its calls hangs up: its BYE reaches no owner yet.
@@ -110,7 +140,7 @@ async fn calls_survive_the_death_of_their_session_node() {
     // The survivor takes the calls over (their records say so), within a bound.
     let survivor_http = cm.http[survivor];
     let taken = move || common::scrape(survivor_http).get("callmesh_session_calls_taken_over_total").copied().unwrap_or(0);
-    let want = doomed.len() as u64;
+    let want = doomed.len() as u64 + 1;
     tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + WAIT;
         while taken() < want {
@@ -126,17 +156,26 @@ async fn calls_survive_the_death_of_their_session_node() {
 
     // The BYE sent meanwhile is answered: the call ends at both ends.
     gone.wait_ended(WAIT).await.unwrap();
-    let left = bobs_calls(&bob, CALLS - 1).await;
+    let left = bobs_calls(&bob, n - 1).await;
+    // Carol answers the call that rang through the takeover: it is put through.
+    let carols = vec![rings.accept().await.expect("carol answers")];
+    dialing.await.unwrap().expect("the ringing call is answered after the takeover");
+    players.push(play(ringing.clone(), ALICE));
+    players.push(play(carols[0].clone(), BOB));
     // The others still carry audio both ways.
-    let kept: Vec<Call> = calls.iter().filter(|c| c.id() != gone.id()).cloned().collect();
-    assert_eq!(hear_now(&kept, BOB).await, vec![true; CALLS - 1], "alice's calls hear bob after the takeover");
-    assert_eq!(hear_now(&left, ALICE).await, vec![true; CALLS - 1], "bob's calls hear alice after the takeover");
+    let mut kept: Vec<Call> = calls.iter().filter(|c| c.id() != gone.id()).cloned().collect();
+    kept.push(ringing.clone());
+    let mut theirs = left.clone();
+    theirs.extend(carols);
+    assert_eq!(hear_now(&kept, BOB).await, vec![true; n], "alice's calls hear the far end after the takeover");
+    assert_eq!(hear_now(&theirs, ALICE).await, vec![true; n], "the far ends hear alice after the takeover");
     // And end normally: alice hangs up, bob's calls end with them.
-    for call in calls.iter().filter(|c| c.id() != gone.id()) {
+    for call in kept.iter() {
         call.hangup().await.unwrap();
         call.wait_ended(WAIT).await.unwrap();
     }
     bobs_calls(&bob, 0).await;
+    bobs_calls(&carol, 0).await;
     for p in players {
         p.await.unwrap();
     }
