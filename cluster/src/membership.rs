@@ -18,6 +18,10 @@ use tokio::time::Instant;
 use crate::contracts::{self, NodeHeartbeat};
 use crate::registry::{Bucket, Change, Registry, RegistryError, Since};
 
+/// How long a node may be silent before the others take it for dead (three heartbeats of
+/// a second): session nodes take its calls over, routers forget its queue callers.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
 /// What a membership watch reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MemberEvent {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{RouterStore, offers};
 use router::acd::model::Tier;
 use router::acd::{
-    Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, CallerState, MemoryStore, Overflow, QueueSpec, Status, Strategy,
+    Acd, AcdEvent, AcdStore, AgentSpec, CallerRecord, CallerState, MemoryStore, Overflow, QueueSpec, State, Status, Strategy,
 };
 
 fn agent(id: &str, level: u32, position: u32) -> AgentSpec {
@@ -219,4 +219,33 @@ async fn a_caller_who_calls_back_in_time_resumes_its_place_once_and_not_after() 
     acd.join(s, caller("x1", "", 0, 92_000)).await.unwrap();
     acd.left(s, "x1", 93_000).await.unwrap();
     assert!(s.places().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dead_session_nodes_callers_leave_and_its_bridged_agents_wrap_up() {
+    let mut queue = QueueSpec::new("q", Strategy::LongestIdleAgent);
+    (queue.wrap_up_ms, queue.resume_ms) = (5_000, 60_000);
+    let (store, acd) = setup(queue, vec![agent("x", 1, 1), agent("y", 1, 2)], &[]).await;
+    let s = store.as_ref();
+    for (session, owner, at) in [("c1", "session-a", 0), ("c2", "session-a", 10), ("c3", "session-b", 20)] {
+        let mut c = CallerRecord::new(session, "q", 0, at);
+        (c.owner, c.who) = (owner.into(), format!("sip:{session}@example.com"));
+        acd.join(s, c).await.unwrap();
+    }
+    // c1 talks to x, c2 rings y; c3 (on another node) waits.
+    acd.tick(s, 100, |_| 0).await.unwrap();
+    acd.answered(s, "c1", "x", 200).await.unwrap();
+    assert!(matches!(store.caller("c2").await.unwrap().unwrap().0.state, CallerState::Offered { .. }));
+    let events = acd.orphaned(s, "session-a", 1_000).await.unwrap();
+    assert!(events.contains(&AcdEvent::Abandoned { caller: "c2".into() }), "{events:?}");
+    assert!(events.contains(&AcdEvent::Cancel { caller: "c2".into(), agent: "y".into() }), "{events:?}");
+    assert!(store.caller("c1").await.unwrap().is_none() && store.caller("c2").await.unwrap().is_none());
+    assert!(store.caller("c3").await.unwrap().is_some(), "another node's caller stays");
+    let (x, _) = store.agent("x").await.unwrap().unwrap();
+    assert_eq!((x.state, x.ready_at_ms), (State::WrapUp, 6_000), "the bridged agent wraps up");
+    assert!(store.agent("y").await.unwrap().unwrap().0.free(1_000), "the ringing agent is released");
+    // The waiting caller's place is kept for when it calls back.
+    assert!(s.place("q", "sip:c2@example.com").await.unwrap().is_some());
+    // A second router doing the same finds nothing left to do.
+    assert!(acd.orphaned(s, "session-a", 1_100).await.unwrap().is_empty());
 }

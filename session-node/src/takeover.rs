@@ -12,8 +12,10 @@
 //! call is answered by the new owner. The same sweep runs once at start, for calls whose
 //! owners died while no session node was watching (every session node restarted).
 //!
-//! Relayed calls are taken over; conference seats, queue callers and agents' legs are
-//! not yet (their records say what they are, and they are left to their owner).
+//! Relayed calls are taken over. Conference seats, queue callers and agents' legs are not
+//! yet: their engines run in local mode, which the snapshot does not hold, so they write
+//! no record (should one say it is such a call, it is claimed and left). When their node
+//! dies the routers forget its queue callers (`router::acd::service`).
 //!
 //! The same watch sees media nodes die: their calls are told (`Ctx::media_gone`), and
 //! each relayed call moves its relay to another media node (`Command::Reanchor`); and
@@ -22,7 +24,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cluster::bus::typed;
 use cluster::contracts::{self, EdgeCommand, NodeHeartbeat, Replay, Role, edge_command};
@@ -34,8 +36,7 @@ use cluster::subjects::{self, SessionId};
 use crate::call::Call;
 use crate::node::{Ctx, drive};
 
-/// A session node silent this long is dead (three missed heartbeats).
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+pub use cluster::membership::DEAD_AFTER;
 
 /// Watches the session nodes and takes over the calls of those that die.
 pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryError> {

@@ -235,6 +235,8 @@ pub struct CallerRecord {
     /// Who is calling (the caller's address, lower case; empty: anonymous), for a queue
     /// that keeps an abandoned caller's place.
     pub who: String,
+    /// The session node that runs the caller's call (empty: unknown).
+    pub owner: String,
 }
 
 impl CallerRecord {
@@ -248,6 +250,7 @@ impl CallerRecord {
             state: CallerState::Waiting,
             tried: BTreeSet::new(),
             who: String::new(),
+            owner: String::new(),
         }
     }
 

@@ -196,6 +196,28 @@ impl Acd {
         outcome(events, result)
     }
 
+    /// The session node `node` died with its calls: its callers are gone — a bridged
+    /// call ended (the agent wraps up), a waiting one left (its offers cancelled; its
+    /// place kept, when the queue keeps places, for when it calls back).
+    pub async fn orphaned(&self, store: &dyn AcdStore, node: &str, now: u64) -> Outcome {
+        let mut events = Vec::new();
+        let mut result = Ok(());
+        let callers = match store.callers().await {
+            Ok(callers) => callers,
+            Err(e) => return outcome(events, Err(e)),
+        };
+        for (caller, _) in callers.into_iter().filter(|(c, _)| c.owner == node) {
+            result = match caller.state {
+                CallerState::Bridged { .. } => self.ended_in(store, &caller.session, now).await,
+                _ => self.left_in(store, &caller.session, now, true, &mut events).await,
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        outcome(events, result)
+    }
+
     /// Sets an agent's status (log in, out, break).
     pub async fn set_status(&self, store: &dyn AcdStore, agent: &str, status: Status, now: u64) -> Result<bool, StoreError> {
         self.update_agent(store, agent, |rec| {

@@ -4,17 +4,18 @@
 //! agent — at its configured contact, or at the devices it registered — cancel a ring,
 //! bridge, leave the queue, or what to play at its announcement. Time is the Unix clock in milliseconds, shared by routers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{
-    self, AcdAnnounce, AcdBridge, AcdCancel, AcdInstruction, AcdOffer, AcdOverflow, AcdReport, acd_instruction, acd_report,
+    self, AcdAnnounce, AcdBridge, AcdCancel, AcdInstruction, AcdOffer, AcdOverflow, AcdReport, Role, acd_instruction, acd_report,
 };
 use cluster::drain::Drain;
 use cluster::locations;
+use cluster::membership::{self, MemberEvent};
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
 
@@ -80,11 +81,20 @@ pub async fn start(
         tracing::warn!(error = %e, "agents' records not made yet");
     }
     let mut reports = typed::queue_subscribe::<AcdReport>(bus.as_ref(), &subjects::acd_reports(), groups::ROUTERS).await?;
+    let mut members = match membership::watch(registry.as_ref(), membership::DEAD_AFTER).await {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!(error = %e, "no membership watch: queue callers of dead session nodes stay");
+            None
+        }
+    };
     let service = Arc::new(Service { acd, store, bus, registry, node, contacts });
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut stats = tokio::time::interval(STATS);
+        // Session nodes seen: when one dies, its queue callers are gone.
+        let mut sessions = BTreeSet::new();
         loop {
             tokio::select! {
                 report = reports.next() => {
@@ -104,12 +114,34 @@ pub async fn start(
                     service.carry_out(outcome).await;
                 }
                 _ = stats.tick() => service.publish_stats().await,
+                member = next_member(&mut members) => match member {
+                    Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) => {
+                        if matches!(Role::try_from(hb.role), Ok(Role::Session | Role::All)) {
+                            sessions.insert(hb.node_id);
+                        }
+                    }
+                    Some(MemberEvent::Died(node) | MemberEvent::Left(node)) if sessions.remove(&node) => {
+                        tracing::warn!(%node, "session node gone: its queue callers with it");
+                        let outcome = service.acd.orphaned(&service.store, &node, contracts::unix_ms()).await;
+                        service.carry_out(outcome).await;
+                    }
+                    Some(_) => {}
+                    None => members = None,
+                },
                 _ = drain.started() => break,
             }
         }
         tracing::info!("router draining: the ACD stopped planning");
     });
     Ok(())
+}
+
+/// The next membership event (pending for ever without a watch).
+async fn next_member(watch: &mut Option<membership::MemberWatch>) -> Option<MemberEvent> {
+    match watch {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Service {
@@ -120,6 +152,7 @@ impl Service {
                 let mut caller = CallerRecord::new(session, &j.queue, j.priority, now);
                 caller.requires = Some(j.requires).filter(|r| !r.is_empty());
                 caller.who = j.who.to_ascii_lowercase();
+                caller.owner = report.meta.as_ref().map(|m| m.sender.clone()).unwrap_or_default();
                 self.acd.join(store, caller).await
             }
             Some(acd_report::Report::Answered(a)) => self.acd.answered(store, session, &a.agent, now).await,

@@ -86,6 +86,7 @@ pub fn caller_to_wire(c: &CallerRecord) -> AcdCaller {
         state: Some(state),
         tried: c.tried.iter().cloned().collect(),
         who: c.who.clone(),
+        owner: c.owner.clone(),
     }
 }
 
@@ -109,6 +110,7 @@ pub fn caller_from_wire(c: &AcdCaller) -> CallerRecord {
         state,
         tried: c.tried.iter().cloned().collect(),
         who: c.who.clone(),
+        owner: c.owner.clone(),
     }
 }
 
@@ -149,6 +151,7 @@ mod tests {
         caller.requires = Some("spanish >= 2".into());
         caller.tried.insert("a1".into());
         caller.who = "sip:alice@example.com".into();
+        caller.owner = "session-1".into();
         caller.state = CallerState::Offered { agents: vec!["a2".into()], router: "r1".into(), since_ms: 5, until_ms: 9 };
         assert_eq!(caller_from_wire(&caller_to_wire(&caller)), caller);
         caller.state = CallerState::Bridged { agent: "a2".into() };
