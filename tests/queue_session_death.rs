@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Callmesh, rtp_range};
+use common::faults::{SESSION_0, SESSION_1, two_session_nodes};
 use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -24,25 +24,12 @@ async fn agent_calls(agent: &SimplePeer, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_of_a_call_whose_session_node_died_takes_the_next_caller() {
     let agent = SimplePeer::builder("agent").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let (min, max) = rtp_range();
     let config = format!(
         "[[queues]]\nname = \"help\"\n[[agents]]\nuser = \"agent\"\ncontact = \"{}\"\nqueues = [\"help\"]\n\
          [[routes]]\nuser = '^7000$'\ntarget = \"queue:help\"\n",
         agent.uri()
     );
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("session", "session-1", ""),
-            ("media", "media-0", media.as_str()),
-        ];
-        Callmesh::processes(&config, &roles)
-    })
-    .await
-    .unwrap();
+    let mut cm = tokio::task::spawn_blocking(move || two_session_nodes(None, &config)).await.unwrap();
     let queue = format!("sip:7000@{}", cm.sip[0]);
     let first = Arc::new(SimplePeer::new("first").await.unwrap());
     let call = first.call(&queue).await.unwrap();
@@ -50,7 +37,7 @@ async fn the_agent_of_a_call_whose_session_node_died_takes_the_next_caller() {
     agent_calls(&agent, 1).await;
 
     // The session node running the queue call (the caller's and the agent's legs) dies.
-    let victim = if cm.metric_of(2, "session_calls_active") > 0 { 2 } else { 3 };
+    let victim = if cm.metric_of(SESSION_0, "session_calls_active") > 0 { SESSION_0 } else { SESSION_1 };
     let killed = Instant::now();
     cm.processes[victim].kill();
 

@@ -16,16 +16,13 @@ use std::time::{Duration, Instant};
 use cluster::bus::NatsBus;
 use cluster::contracts::SessionRecord;
 use cluster::registry::{Bucket, JetStreamRegistry, Registry, RegistryConfig};
-use common::tones::{hear, play};
-use common::{Callmesh, rtp_range};
-use media::audio::tone;
+use common::faults::{ALICE, BOB, calls_up, hear_now, two_session_nodes};
+use common::tones::play;
 use prost::Message;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
 const CALLS: usize = 6;
 const WAIT: Duration = Duration::from_secs(10);
-const ALICE: f64 = 440.0;
-const BOB: f64 = 1000.0;
 
 async fn registry(url: &str) -> Arc<dyn Registry> {
     let bus = NatsBus::connect(url, "takeover-test").await.expect("connects to NATS");
@@ -50,46 +47,16 @@ fn caller_call_id(record: &SessionRecord) -> String {
     invite.call_id().unwrap_or_default().to_owned()
 }
 
-/// Whether each of `calls` hears `freq` above the other phone's tone now: the frames
-/// queued meanwhile (2 s at most, from before the kill) are read first.
-async fn hear_now(calls: &[Call], freq: f64) -> Vec<bool> {
-    futures::future::join_all(calls.iter().map(|call| async move {
-        hear(call, 2.0).await;
-        let heard = hear(call, 0.5).await;
-        tone::dominant_tone(&heard, call.sample_rate(), &[ALICE, BOB]).map(|(f, _)| f) == Some(freq)
-    }))
-    .await
-}
-
-async fn bobs_calls(bob: &SimplePeer, n: usize) -> Vec<Call> {
-    let what = format!("bob to have {n} calls up");
-    testkit::wait::until(&what, WAIT, || bob.active_calls().len() == n).await;
-    bob.active_calls()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_the_death_of_their_session_node() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let (min, max) = rtp_range();
     let carol = SimplePeer::builder("carol").incoming_call_policy(IncomingCallPolicy::RequireManual).build().await.unwrap();
     let config = format!(
         "[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n[[routes]]\nuser = '^carol$'\ntarget = \"{}\"\n",
         bob.uri(),
         carol.uri()
     );
-    let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("session", "session-1", ""),
-            ("media", "media-0", media.as_str()),
-        ];
-        Callmesh::processes(&config, &roles)
-    })
-    .await
-    .unwrap();
+    let mut cm = tokio::task::spawn_blocking(move || two_session_nodes(None, &config)).await.unwrap();
     let registry = registry(cm.nats_url().unwrap()).await;
     let alice = Arc::new(SimplePeer::new("alice").await.unwrap());
     let mut calls = Vec::new();
@@ -126,7 +93,7 @@ async fn calls_survive_the_death_of_their_session_node() {
     }
     let n = calls.len();
     let mut players: Vec<_> = calls.iter().map(|c| play(c.clone(), ALICE)).collect();
-    players.extend(bobs_calls(&bob, n).await.into_iter().map(|c| play(c, BOB)));
+    players.extend(calls_up(&bob, n).await.into_iter().map(|c| play(c, BOB)));
     let doomed_ids = owned(&sessions(registry.as_ref()).await);
     let doomed: Vec<&Call> = calls.iter().filter(|c| doomed_ids.contains(&c.id().as_str().to_owned())).collect();
     assert_eq!(doomed.len(), doomed_ids.len(), "the records name alice's calls");
@@ -156,7 +123,7 @@ async fn calls_survive_the_death_of_their_session_node() {
 
     // The BYE sent meanwhile is answered: the call ends at both ends.
     gone.wait_ended(WAIT).await.unwrap();
-    let left = bobs_calls(&bob, n - 1).await;
+    let left = calls_up(&bob, n - 1).await;
     // Carol answers the call that rang through the takeover: it is put through.
     let carols = vec![rings.accept().await.expect("carol answers")];
     dialing.await.unwrap().expect("the ringing call is answered after the takeover");
@@ -174,8 +141,8 @@ async fn calls_survive_the_death_of_their_session_node() {
         call.hangup().await.unwrap();
         call.wait_ended(WAIT).await.unwrap();
     }
-    bobs_calls(&bob, 0).await;
-    bobs_calls(&carol, 0).await;
+    calls_up(&bob, 0).await;
+    calls_up(&carol, 0).await;
     for p in players {
         p.await.unwrap();
     }

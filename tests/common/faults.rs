@@ -1,0 +1,85 @@
+//! What the node-death tests share: the cluster they kill nodes of (an edge, a router, two
+//! session nodes, a media node), the two phones' tones, and what each phone hears now.
+
+use session_core::peer::{Call, SimplePeer};
+
+use super::{Callmesh, rtp_range};
+use crate::common::tones::hear;
+
+/// The caller's and the callee's tones.
+pub const ALICE: f64 = 440.0;
+pub const BOB: f64 = 1000.0;
+
+/// Indices of the processes of [`two_session_nodes`].
+pub const SESSION_0: usize = 2;
+pub const SESSION_1: usize = 3;
+pub const MEDIA: usize = 4;
+
+/// An edge, a router, two session nodes and a media node (processes 0-4), with `extra`
+/// TOML, on their own nats-server or on the servers at `urls`.
+pub fn two_session_nodes(urls: Option<&str>, extra: &str) -> Callmesh {
+    let (min, max) = rtp_range();
+    let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
+    let roles = [
+        ("edge", "edge-0", ""),
+        ("router", "router-0", ""),
+        ("session", "session-0", ""),
+        ("session", "session-1", ""),
+        ("media", "media-0", media.as_str()),
+    ];
+    match urls {
+        Some(urls) => Callmesh::processes_on(urls, extra, &roles),
+        None => Callmesh::processes(extra, &roles),
+    }
+}
+
+/// Whether each of `calls` hears `freq` above the other phone's tone now: the frames
+/// queued meanwhile (2 s at most, the SDK's queue) are read first.
+pub async fn hear_now(calls: &[Call], freq: f64) -> Vec<bool> {
+    futures::future::join_all(calls.iter().map(|call| async move {
+        hear(call, 2.0).await;
+        let heard = hear(call, 0.5).await;
+        media::audio::tone::dominant_tone(&heard, call.sample_rate(), &[ALICE, BOB]).map(|(f, _)| f) == Some(freq)
+    }))
+    .await
+}
+
+/// `peer`'s calls once it has `n` up (waiting 15 s at most).
+pub async fn calls_up(peer: &SimplePeer, n: usize) -> Vec<Call> {
+    let what = format!("{} to have {n} calls up", peer.name());
+    testkit::wait::until(&what, std::time::Duration::from_secs(15), || peer.active_calls().len() == n).await;
+    peer.active_calls()
+}
+
+/// `n` calls from `alice` to `bob` through `target`, each side playing its tone: alice's
+/// calls, bob's, and the players (each ends with its call).
+pub async fn talking(
+    alice: &SimplePeer,
+    bob: &SimplePeer,
+    target: &str,
+    n: usize,
+) -> (Vec<Call>, Vec<Call>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut calls = Vec::new();
+    for _ in 0..n {
+        let call = alice.call(target).await.unwrap();
+        call.wait_established(std::time::Duration::from_secs(15)).await.unwrap();
+        calls.push(call);
+    }
+    let theirs = calls_up(bob, n).await;
+    let mut players: Vec<_> = calls.iter().map(|c| crate::common::tones::play(c.clone(), ALICE)).collect();
+    players.extend(theirs.iter().map(|c| crate::common::tones::play(c.clone(), BOB)));
+    (calls, theirs, players)
+}
+
+/// Alice hangs up each of `calls`; each ends at both ends (bob has none left) and its
+/// players stop.
+pub async fn hang_up(calls: &[Call], bob: &SimplePeer, players: Vec<tokio::task::JoinHandle<()>>) {
+    for call in calls {
+        call.hangup().await.unwrap();
+        call.wait_ended(std::time::Duration::from_secs(15)).await.expect("the BYE is answered");
+    }
+    calls_up(bob, 0).await;
+    for p in players {
+        p.await.unwrap();
+    }
+}
