@@ -95,10 +95,11 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                     }
                     Some(_) => {}
                 },
-                // Once the live nodes had time to be seen: calls whose owner is none of them.
+                // Once the live nodes had time to be seen: calls whose owner is none of them
+                // (a draining node is alive: its calls are its own until it dies).
                 _ = &mut sweep, if !swept => {
                     swept = true;
-                    claim(&ctx, &alive, |owner| !alive.contains(owner)).await;
+                    claim(&ctx, &alive, |owner| !known.contains(owner)).await;
                 }
                 _ = drain.started() => break,
             }
