@@ -6,7 +6,8 @@
 //! other session node takes the dead one's calls over within a bound: the BYE is answered
 //! and ends the call at both ends, the ringing call is answered and put through, the
 //! other calls keep their audio both ways and end normally later, and nothing is left in
-//! the registry.
+//! the registry. And when the only session node dies and a new one starts, the new one
+//! resumes the calls.
 
 mod common;
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use cluster::bus::NatsBus;
 use cluster::contracts::SessionRecord;
 use cluster::registry::{Bucket, JetStreamRegistry, Registry, RegistryConfig};
-use common::faults::{ALICE, BOB, calls_up, hear_now, two_session_nodes};
+use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, talking, two_session_nodes};
 use common::tones::play;
 use prost::Message;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
@@ -158,4 +159,48 @@ async fn calls_survive_the_death_of_their_session_node() {
     })
     .await
     .unwrap();
+}
+
+/// Every session node restarts: the only one is killed with SIGKILL and a new one started
+/// in its place. The new node sees calls whose owner is not alive and resumes them: audio
+/// both ways, and they end normally at both ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_resume_when_every_session_node_restarts() {
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let config = format!("[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
+    let mut cm = tokio::task::spawn_blocking(move || {
+        let (min, max) = common::rtp_range();
+        let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
+        let roles = [
+            ("edge", "edge-0", ""),
+            ("router", "router-0", ""),
+            ("session", "session-0", ""),
+            ("media", "media-0", media.as_str()),
+        ];
+        common::Callmesh::processes(&config, &roles)
+    })
+    .await
+    .unwrap();
+    let registry = registry(cm.nats_url().unwrap()).await;
+    let alice = SimplePeer::new("alice").await.unwrap();
+    let (calls, theirs, players) = talking(&alice, &bob, &format!("sip:bob@{}", cm.sip[0]), 2).await;
+
+    cm.processes[2].kill();
+    let cm = tokio::task::spawn_blocking(move || {
+        cm.start("session", "session-1");
+        let deadline = Instant::now() + WAIT;
+        while cm.metric_of(4, "session_calls_taken_over_total") < 2 {
+            assert!(Instant::now() < deadline, "the new session node resumed both calls:\n{}", cm.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cm
+    })
+    .await
+    .unwrap();
+    assert_eq!(hear_now(&calls, BOB).await, vec![true; 2], "alice's calls hear bob after the restart");
+    assert_eq!(hear_now(&theirs, ALICE).await, vec![true; 2], "bob's calls hear alice after the restart");
+    hang_up(&calls, &bob, players).await;
+    let what = "every session record to be removed";
+    testkit::wait::until_async(what, WAIT, || async { sessions(registry.as_ref()).await.is_empty() }).await;
+    drop(cm);
 }

@@ -32,6 +32,8 @@ pub struct Callmesh {
     pub http: Vec<SocketAddr>,
     _nats: Option<NatsServer>,
     dir: tempfile::TempDir,
+    /// The configuration every process of `processes_on` shares (to start more).
+    common: toml::Table,
 }
 
 /// An RTP port range nobody else in this test run uses (ranges of 200 ports).
@@ -100,7 +102,7 @@ impl Callmesh {
             merge(extra, &[("sip", "listen", free_local_addr().to_string()), ("media", "rtp_ports", format!("{min}-{max}"))]);
         let sip = config["sip"]["listen"].as_str().unwrap().parse().unwrap();
         let (p, http) = spawn_with(&dir, "callmesh-all", &["all".into()], &config, env);
-        Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir }
+        Callmesh { processes: vec![p], sip: vec![sip], http: vec![http], _nats: None, dir, common: toml::Table::new() }
     }
 
     /// One process per role on a real nats-server — edge, router, session, media, in that
@@ -125,7 +127,7 @@ impl Callmesh {
             processes.push(p);
             http.push(h);
         }
-        Callmesh { processes, sip: vec![sip], http, _nats: Some(nats), dir }
+        Callmesh { processes, sip: vec![sip], http, _nats: Some(nats), dir, common: toml::Table::new() }
     }
 
     /// Processes of the given roles on a real nats-server, each `(role, node id, its own
@@ -163,7 +165,15 @@ impl Callmesh {
             spawned.push(p);
             http.push(h);
         }
-        Callmesh { processes: spawned, sip: vec![sip], http, _nats: None, dir }
+        Callmesh { processes: spawned, sip: vec![sip], http, _nats: None, dir, common }
+    }
+
+    /// Starts one more process of `role` named `id`, as `processes_on` did the others
+    /// (a node restarted, or added); its index is the last.
+    pub fn start(&mut self, role: &str, id: &str) {
+        let (p, h) = spawn(&self.dir, id, &[role.into(), "--node-id".into(), id.into()], &self.common);
+        self.processes.push(p);
+        self.http.push(h);
     }
 
     /// A cluster on a real nats-server: two edges (127.0.0.2 and 127.0.0.3), a router, two
@@ -188,7 +198,7 @@ impl Callmesh {
             processes.push(p);
             http.push(h);
         }
-        Callmesh { processes, sip, http, _nats: Some(nats), dir }
+        Callmesh { processes, sip, http, _nats: Some(nats), dir, common: toml::Table::new() }
     }
 
     /// Every metric of every process, summed by name.
