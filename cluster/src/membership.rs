@@ -127,8 +127,10 @@ impl Drop for MemberWatch {
     }
 }
 
-/// Watches the `nodes` bucket: the nodes alive now are reported as `Joined` first.
-pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch, RegistryError> {
+/// Watches the `nodes` bucket: the nodes alive now are reported as `Joined` first. A watch
+/// that hears nothing at all for twice the TTL (not even the watcher's own heartbeat) is
+/// started again: its consumer may have died with a NATS server.
+pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<MemberWatch, RegistryError> {
     let mut changes = registry.watch(Bucket::Nodes, ">", Since::LatestValues).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
@@ -140,10 +142,20 @@ pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<MemberWatch
                 c = changes.next() => c,
                 _ = tokio::time::sleep_until(next_death.unwrap_or_else(Instant::now)), if next_death.is_some() => {
                     let now = Instant::now();
-                    if last_put.is_some_and(|t| now.duration_since(t) > ttl / 2) {
+                    if let Some(silent) = last_put.map(|t| now.duration_since(t)).filter(|s| *s > ttl / 2) {
                         // The bucket is silent: no verdict until heartbeats flow again.
                         for t in seen.values_mut() {
                             *t = (*t).max(now - ttl / 2);
+                        }
+                        if silent > 2 * ttl {
+                            match registry.watch(Bucket::Nodes, ">", Since::LatestValues).await {
+                                Ok(again) => {
+                                    tracing::info!("membership watch silent: started again");
+                                    changes = again;
+                                    last_put = Some(now);
+                                }
+                                Err(e) => tracing::warn!(error = %e, "membership watch not started again"),
+                            }
                         }
                         continue;
                     }

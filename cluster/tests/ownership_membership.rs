@@ -108,7 +108,7 @@ async fn members_join_leave_and_die(f: Fabric) {
     // The watching node's own heartbeat, as a real node has.
     let watcher = Heartbeat::start(f.registry.clone(), interval, heartbeat("watcher", calls.clone()));
     let a = Heartbeat::start(f.registry.clone(), interval, heartbeat("member-a", calls.clone()));
-    let mut watch = membership::watch(f.registry.as_ref(), ttl).await.unwrap();
+    let mut watch = membership::watch(f.registry.clone(), ttl).await.unwrap();
     let mut joined_a = false;
     while !joined_a {
         match within("member-a joining", watch.next()).await.unwrap() {

@@ -36,7 +36,7 @@ fn is_media(hb: &NodeHeartbeat) -> bool {
 
 impl Placement {
     /// A view kept up to date from the registry's heartbeats (nodes silent for `ttl` are gone).
-    pub async fn watch(registry: &dyn Registry, ttl: Duration) -> Result<Placement, cluster::registry::RegistryError> {
+    pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<Placement, cluster::registry::RegistryError> {
         let mut events = membership::watch(registry, ttl).await?;
         let placement = Placement::default();
         let view = placement.clone();

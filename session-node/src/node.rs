@@ -71,10 +71,14 @@ pub(crate) struct Ctx {
     pub store: SessionStore,
     pub media: MediaClient,
     pub stats: Arc<SessionStats>,
-    /// Media nodes seen to die (their relays' calls move to another).
+    /// Media nodes seen to die (their relays' calls move to another), told to the calls
+    /// running, and kept for the calls resumed later.
     pub media_gone: tokio::sync::broadcast::Sender<String>,
-    /// Edges seen to die: requests for them go through any edge.
+    pub media_dead: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Edges seen to die: requests for them go through any edge; the calls are told, and
+    /// send their requests in flight through one again.
     pub edges_gone: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub edge_died: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Starts a session node.
@@ -83,7 +87,7 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
     // Media nodes are chosen by the headroom their heartbeats announce (any node answers
     // while none is known).
     let mut media = MediaClient::new(bus.clone(), &config.node_id, config.media_timeout);
-    match Placement::watch(registry.as_ref(), MEMBER_TTL).await {
+    match Placement::watch(registry.clone(), MEMBER_TTL).await {
         Ok(placement) => media = media.with_placement(placement),
         Err(e) => tracing::warn!(error = %e, "no view of the media nodes: any node takes each call"),
     }
@@ -98,7 +102,9 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         registry,
         stats: stats.clone(),
         media_gone: tokio::sync::broadcast::channel(64).0,
+        media_dead: Default::default(),
         edges_gone: Default::default(),
+        edge_died: tokio::sync::broadcast::channel(16).0,
     });
     if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
         tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");

@@ -40,7 +40,7 @@ pub use cluster::membership::DEAD_AFTER;
 
 /// Watches the session nodes and takes over the calls of those that die.
 pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryError> {
-    let mut watch = membership::watch(ctx.registry.as_ref(), DEAD_AFTER).await?;
+    let mut watch = membership::watch(ctx.registry.clone(), DEAD_AFTER).await?;
     tokio::spawn(async move {
         let me = ctx.node.to_string();
         // Session nodes seen, and those of them that take calls over (not draining).
@@ -60,7 +60,9 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                         ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     }
                     Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) if runs(&hb, Role::Media) => {
-                        media.insert(hb.node_id.clone());
+                        if media.insert(hb.node_id.clone()) {
+                            ctx.media_dead.lock().unwrap_or_else(|e| e.into_inner()).remove(&hb.node_id);
+                        }
                         if runs(&hb, Role::Session) {
                             known.insert(hb.node_id.clone());
                             match hb.draining {
@@ -83,9 +85,11 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                             let mut gone = ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner());
                             gone.insert(node.clone());
                             ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            let _ = ctx.edge_died.send(node.clone());
                         }
                         if media.remove(&node) {
                             tracing::warn!(%node, "media node gone: its calls move to another");
+                            ctx.media_dead.lock().unwrap_or_else(|e| e.into_inner()).insert(node.clone());
                             let _ = ctx.media_gone.send(node.clone());
                         }
                         if known.remove(&node) {

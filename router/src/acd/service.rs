@@ -81,7 +81,7 @@ pub async fn start(
         tracing::warn!(error = %e, "agents' records not made yet");
     }
     let mut reports = typed::queue_subscribe::<AcdReport>(bus.as_ref(), &subjects::acd_reports(), groups::ROUTERS).await?;
-    let mut members = match membership::watch(registry.as_ref(), membership::DEAD_AFTER).await {
+    let mut members = match membership::watch(registry.clone(), membership::DEAD_AFTER).await {
         Ok(watch) => Some(watch),
         Err(e) => {
             tracing::warn!(error = %e, "no membership watch: queue callers of dead session nodes stay");

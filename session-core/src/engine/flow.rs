@@ -25,7 +25,11 @@ impl Engine {
                 self.leg_mut(leg).failure.get_or_insert((487, "Request Terminated".into()));
                 self.cancel_ringing_for(leg);
             }
-            LegEvent::Confirmed => self.local_confirmed(),
+            LegEvent::Confirmed if self.is_local() => self.local_confirmed(),
+            // The caller's ACK came: recorded, so a node taking the call over knows the
+            // dialog confirmed (it re-offers it, takes its re-INVITEs).
+            LegEvent::Confirmed if self.leg(leg).role == LegRole::Uas => self.out.push_back(Output::Persist),
+            LegEvent::Confirmed => {}
             LegEvent::UpdateRequested if self.is_local() => self.local_reoffered(leg),
             LegEvent::UpdateRequested => match self.partner(leg) {
                 Some(p) if self.leg(p).state() == LegState::Confirmed => self.work.push_back((p, LegInput::Update)),

@@ -99,7 +99,9 @@ impl Engine {
                 self.out.push_back(Output::Persist);
                 return;
             };
-            if self.leg(leg).state() == LegState::Confirmed && self.partner(leg).is_some() {
+            let (state, partner) = (self.leg(leg).state(), self.partner(leg));
+            tracing::debug!(session = %self.config.session, leg = leg.0, ?state, ?partner, "relay moved: re-offering");
+            if state == LegState::Confirmed && partner.is_some() {
                 if let Some(moving) = self.reanchor.as_mut() {
                     moving.current = Some(leg);
                 }

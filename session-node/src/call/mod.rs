@@ -5,6 +5,7 @@
 
 mod agent_leg;
 pub(crate) mod conference;
+mod in_flight;
 mod media_out;
 pub(crate) mod queue;
 mod record;
@@ -61,6 +62,9 @@ pub(crate) struct Call {
     acd: Option<queue::Role>,
     /// Media nodes that died (the call's relay may have been on one).
     media_gone: tokio::sync::broadcast::Receiver<String>,
+    /// Edges that died, and the requests sent through one not answered yet.
+    edge_died: tokio::sync::broadcast::Receiver<String>,
+    in_flight: in_flight::InFlight,
 }
 
 impl Call {
@@ -112,6 +116,8 @@ impl Call {
         let conference = seat.is_some();
         Call {
             media_gone: ctx.media_gone.subscribe(),
+            edge_died: ctx.edge_died.subscribe(),
+            in_flight: Default::default(),
             ctx,
             id,
             engine,
@@ -188,6 +194,7 @@ impl Call {
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
                 Some(e) = events.next() => {
+                    self.in_flight.heard(&e.message);
                     if let Some(input) = wire::sip_input(e.message) {
                         self.engine.handle_sip(input, Instant::now());
                     }
@@ -199,6 +206,12 @@ impl Call {
                     (_, None) => {}
                 },
                 Some(input) = queue::next(&mut self.acd) => self.on_acd(input).await,
+                Ok(edge) = self.edge_died.recv() => {
+                    for command in self.in_flight.through(&edge) {
+                        tracing::info!(session = %self.id, %edge, "request sent again through another edge");
+                        self.publish(&subjects::any_edge_commands(), command).await;
+                    }
+                }
                 Ok(node) = self.media_gone.recv() => {
                     if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
                         self.media_node = None;
@@ -243,7 +256,7 @@ impl Call {
         true
     }
 
-    async fn command(&self, edge: &str, command: cluster::contracts::edge_command::Command) {
+    async fn command(&mut self, edge: &str, command: cluster::contracts::edge_command::Command) {
         let Ok(edge) = NodeId::new(edge) else {
             tracing::warn!(session = %self.id, edge, "no edge to carry the message");
             return;
@@ -257,12 +270,17 @@ impl Call {
             C::SendRequest(_) | C::SendAck(_) if gone => subjects::any_edge_commands(),
             _ => subjects::edge_commands(&edge),
         };
+        self.in_flight.sent(if gone { "" } else { edge.as_str() }, &command);
+        self.publish(&subject, command).await;
+    }
+
+    async fn publish(&self, subject: &subjects::Subject, command: cluster::contracts::edge_command::Command) {
         let message = EdgeCommand {
             meta: contracts::meta(self.ctx.node.as_str()),
             session_id: self.id.to_string(),
             command: Some(command),
         };
-        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subject, &message).await {
+        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), subject, &message).await {
             tracing::warn!(session = %self.id, error = %e, "edge command not sent");
         }
     }
