@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Callmesh;
-use common::faults::{ALICE, BOB, calls_up, hear_now};
+use common::faults::{ALICE, BOB, calls_up, hear_now, rtp_back};
 use common::tones::play;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 use testkit::nats::NatsCluster;
@@ -33,16 +33,8 @@ async fn longest_gap(phones: &[Call], since: Instant) -> Result<Duration, String
     let before: Vec<u64> = phones.iter().map(|c| c.statistics().packets_received).collect();
     let mut longest = Duration::ZERO;
     for (call, before) in phones.iter().zip(before) {
-        loop {
-            if call.statistics().packets_received >= before + 50 {
-                longest = longest.max(since.elapsed().saturating_sub(Duration::from_secs(1)));
-                break;
-            }
-            if since.elapsed() > WAIT {
-                return Err(call.id().as_str().to_owned());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let gap = rtp_back(call, before, since, WAIT).await.ok_or_else(|| call.id().as_str().to_owned())?;
+        longest = longest.max(gap);
     }
     Ok(longest)
 }

@@ -9,25 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::faults::{ALICE, BOB, hang_up, hear_now, talking};
+use common::faults::{ALICE, BOB, hang_up, hear_now, rtp_back, talking};
 use common::{Callmesh, rtp_range};
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
 const CALLS: usize = 4;
 const WAIT: Duration = Duration::from_secs(10);
-
-/// How long after `since` RTP came to `call` again: when 50 packets (1 s of audio) more
-/// than `before` have arrived, less that second (bounded by `WAIT`).
-async fn rtp_back(call: &Call, before: u64, since: Instant) -> Option<Duration> {
-    let deadline = since + WAIT;
-    while Instant::now() < deadline {
-        if call.statistics().packets_received >= before + 50 {
-            return Some(since.elapsed().saturating_sub(Duration::from_secs(1)));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_move_to_another_media_node_when_theirs_dies() {
@@ -63,7 +50,7 @@ async fn calls_move_to_another_media_node_when_theirs_dies() {
 
     // RTP comes back to every phone (the calls the node relayed, through the other one),
     // then each hears the other side's tone.
-    let gaps = futures::future::join_all(phones.iter().zip(&before).map(|(c, b)| rtp_back(c, *b, killed))).await;
+    let gaps = futures::future::join_all(phones.iter().zip(&before).map(|(c, b)| rtp_back(c, *b, killed, WAIT))).await;
     assert!(gaps.iter().all(Option::is_some), "RTP back to every phone: {gaps:?}");
     let longest = gaps.iter().flatten().max().copied().unwrap_or_default();
     eprintln!("{moved} of {CALLS} calls relayed by the dead node; the longest audio gap {} ms", longest.as_millis());

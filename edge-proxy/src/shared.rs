@@ -8,8 +8,8 @@
 use cluster::bus::typed;
 use cluster::contracts::{self, EdgeCommand, Relay, edge_command};
 use cluster::subjects::{self, NodeId};
-use sip::message::{Message, Transport, Via};
-use sip::transaction::{Peer, TransportKind, new_branch};
+use sip::message::{Message, Via};
+use sip::transaction::{Peer, TransportKind};
 
 use crate::node::Edge;
 use crate::peers;
@@ -17,11 +17,7 @@ use crate::peers;
 impl Edge {
     /// A `Via` for a request this edge sends: a fresh branch that names this edge.
     pub(crate) fn via(&self, transport: TransportKind) -> Via {
-        let t = match transport {
-            TransportKind::Udp => Transport::Udp,
-            TransportKind::Tcp => Transport::Tcp,
-        };
-        Via::new(t, self.handle.sent_by(transport), &format!("{}.{}", new_branch(), self.id))
+        self.handle.via_marked(transport, self.id.as_str())
     }
 
     /// The edge that sent the request `response` answers, when it is not this one.

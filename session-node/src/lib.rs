@@ -6,6 +6,7 @@
 //! - [`takeover`]: the calls of session nodes that die, resumed by those that survive.
 
 mod call;
+mod gone;
 pub mod node;
 pub mod takeover;
 

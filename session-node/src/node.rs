@@ -18,6 +18,7 @@ use media_node::{MediaClient, Placement};
 use tracing::Instrument;
 
 use crate::call::Call;
+use crate::gone::Gone;
 
 /// A node whose heartbeat (every second) is older than this is gone, for media placement.
 const MEMBER_TTL: Duration = Duration::from_secs(15);
@@ -71,14 +72,10 @@ pub(crate) struct Ctx {
     pub store: SessionStore,
     pub media: MediaClient,
     pub stats: Arc<SessionStats>,
-    /// Media nodes seen to die (their relays' calls move to another), told to the calls
-    /// running, and kept for the calls resumed later.
-    pub media_gone: tokio::sync::broadcast::Sender<String>,
-    pub media_dead: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Edges seen to die: requests for them go through any edge; the calls are told, and
-    /// send their requests in flight through one again.
-    pub edges_gone: std::sync::Mutex<std::collections::HashSet<String>>,
-    pub edge_died: tokio::sync::broadcast::Sender<String>,
+    /// Media nodes seen to die: their relays' calls move to another.
+    pub media_gone: Gone,
+    /// Edges seen to die: requests for them go through any edge (those in flight again).
+    pub edges_gone: Gone,
 }
 
 /// Starts a session node.
@@ -101,10 +98,8 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         bus,
         registry,
         stats: stats.clone(),
-        media_gone: tokio::sync::broadcast::channel(64).0,
-        media_dead: Default::default(),
-        edges_gone: Default::default(),
-        edge_died: tokio::sync::broadcast::channel(16).0,
+        media_gone: Gone::new(),
+        edges_gone: Gone::new(),
     });
     if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
         tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");

@@ -20,7 +20,7 @@
 //! The same watch sees media nodes die: their calls are told (`Ctx::media_gone`), and
 //! each relayed call moves its relay to another media node (`Command::Reanchor`); and
 //! edges die: the requests calls send through one go through any other
-//! (`Ctx::edges_gone`).
+//! (`Ctx::edges_gone`; both are `gone::Gone`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -53,44 +53,33 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
             tokio::select! {
                 event = watch.next() => match event {
                     None => break,
-                    Some(MemberEvent::Joined(hb)) if runs(&hb, Role::Edge) && !runs(&hb, Role::Media) => {
-                        edges.insert(hb.node_id.clone());
-                        let mut gone = ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner());
-                        gone.remove(&hb.node_id);
-                        ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) if runs(&hb, Role::Media) => {
-                        if media.insert(hb.node_id.clone()) {
-                            ctx.media_dead.lock().unwrap_or_else(|e| e.into_inner()).remove(&hb.node_id);
+                    Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) => {
+                        let id = hb.node_id.clone();
+                        if runs(&hb, Role::Edge) && edges.insert(id.clone()) {
+                            let gone = ctx.edges_gone.back(&id);
+                            ctx.stats.edges_gone.store(gone as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        if runs(&hb, Role::Media) && media.insert(id.clone()) {
+                            ctx.media_gone.back(&id);
                         }
                         if runs(&hb, Role::Session) {
-                            known.insert(hb.node_id.clone());
+                            known.insert(id.clone());
                             match hb.draining {
-                                false => alive.insert(hb.node_id),
-                                true => alive.remove(&hb.node_id),
+                                false => alive.insert(id),
+                                true => alive.remove(&id),
                             };
                         }
-                    }
-                    Some(MemberEvent::Joined(hb) | MemberEvent::Updated(hb)) if runs(&hb, Role::Session) => {
-                        known.insert(hb.node_id.clone());
-                        match hb.draining {
-                            false => alive.insert(hb.node_id),
-                            true => alive.remove(&hb.node_id),
-                        };
                     }
                     Some(MemberEvent::Died(node) | MemberEvent::Left(node)) if node != me => {
                         alive.remove(&node);
                         if edges.remove(&node) {
                             tracing::warn!(%node, "edge gone: requests go through the others");
-                            let mut gone = ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner());
-                            gone.insert(node.clone());
-                            ctx.stats.edges_gone.store(gone.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                            let _ = ctx.edge_died.send(node.clone());
+                            let gone = ctx.edges_gone.died(&node);
+                            ctx.stats.edges_gone.store(gone as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         if media.remove(&node) {
                             tracing::warn!(%node, "media node gone: its calls move to another");
-                            ctx.media_dead.lock().unwrap_or_else(|e| e.into_inner()).insert(node.clone());
-                            let _ = ctx.media_gone.send(node.clone());
+                            ctx.media_gone.died(&node);
                         }
                         if known.remove(&node) {
                             tracing::warn!(%node, "session node gone: taking over its calls");

@@ -83,3 +83,21 @@ pub async fn hang_up(calls: &[Call], bob: &SimplePeer, players: Vec<tokio::task:
         p.await.unwrap();
     }
 }
+
+/// How long after `since` RTP came to `call` again: when 50 packets (1 s of audio) more
+/// than `before` have arrived, less that second (`None`: not within `within` of `since`).
+pub async fn rtp_back(
+    call: &Call,
+    before: u64,
+    since: std::time::Instant,
+    within: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use std::time::{Duration, Instant};
+    while Instant::now() < since + within {
+        if call.statistics().packets_received >= before + 50 {
+            return Some(since.elapsed().saturating_sub(Duration::from_secs(1)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}

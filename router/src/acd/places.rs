@@ -42,8 +42,12 @@ impl Acd {
         store.put_place(&caller.queue, &caller.who, &place).await
     }
 
-    /// Drops the places no caller came back for in time.
+    /// Drops the places no caller came back for in time (nothing to read when no queue
+    /// keeps places: routers plan after every report).
     pub(super) async fn drop_lapsed_places(&self, store: &dyn AcdStore, now: u64) -> Result<(), StoreError> {
+        if self.served().0.iter().all(|q| q.resume_ms == 0) {
+            return Ok(());
+        }
         for ((queue, who), (place, rev)) in store.places().await? {
             if place.expires_ms <= now {
                 match store.take_place(&queue, &who, rev).await {

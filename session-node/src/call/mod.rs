@@ -116,7 +116,7 @@ impl Call {
         let conference = seat.is_some();
         Call {
             media_gone: ctx.media_gone.subscribe(),
-            edge_died: ctx.edge_died.subscribe(),
+            edge_died: ctx.edges_gone.subscribe(),
             in_flight: Default::default(),
             ctx,
             id,
@@ -265,7 +265,7 @@ impl Call {
         // A request (or a 2xx's ACK) for an edge that died goes through any other: it only
         // needs to reach the far end. Responses and CANCELs belong to the dead edge's
         // transactions, and are lost with it.
-        let gone = self.ctx.edges_gone.lock().unwrap_or_else(|e| e.into_inner()).contains(edge.as_str());
+        let gone = self.ctx.edges_gone.contains(edge.as_str());
         let subject = match &command {
             C::SendRequest(_) | C::SendAck(_) if gone => subjects::any_edge_commands(),
             _ => subjects::edge_commands(&edge),

@@ -44,8 +44,7 @@ impl Call {
         };
         let media_node = engine.media_node().and_then(|n| NodeId::new(n).ok());
         // Its relay's node died before it was resumed (while it had no owner): it moves now.
-        let relay_lost =
-            media_node.as_ref().is_some_and(|n| ctx.media_dead.lock().unwrap_or_else(|e| e.into_inner()).contains(n.as_str()));
+        let relay_lost = media_node.as_ref().is_some_and(|n| ctx.media_gone.contains(n.as_str()));
         let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
         let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, None);
         if relay_lost {

@@ -209,11 +209,21 @@ impl EndpointHandle {
 
     /// A `Via` for a new request on `transport`, with a fresh branch and `rport`.
     pub fn via(&self, transport: TransportKind) -> Via {
+        self.via_with_branch(transport, &new_branch())
+    }
+
+    /// [`EndpointHandle::via`] with a fresh branch that ends in `.{mark}` (processes
+    /// sharing one address tell their requests' responses apart by it).
+    pub fn via_marked(&self, transport: TransportKind, mark: &str) -> Via {
+        self.via_with_branch(transport, &format!("{}.{mark}", new_branch()))
+    }
+
+    fn via_with_branch(&self, transport: TransportKind, branch: &str) -> Via {
         let t = match transport {
             TransportKind::Udp => Transport::Udp,
             TransportKind::Tcp => Transport::Tcp,
         };
-        Via::new(t, self.sent_by(transport), &new_branch())
+        Via::new(t, self.sent_by(transport), branch)
     }
 
     fn send(&self, cmd: Command) -> Result<(), EndpointError> {
