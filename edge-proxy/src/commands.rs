@@ -47,9 +47,15 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
     }
 }
 
-/// Publishes again `session`'s requests waiting for an answer, with a fresh deadline: its
-/// new owner was not there to take them.
+/// Publishes again `session`'s requests waiting for an answer, with a fresh deadline, and
+/// the ACKs forwarded lately: its new owner was not there to take them, and its old one
+/// may have died before it recorded them.
 async fn replay(edge: &mut Edge, session: &SessionId) {
+    let acks: Vec<_> = edge.recent_acks.iter().filter(|(_, s, _)| s == session).map(|(_, _, a)| a.clone()).collect();
+    for ack in acks {
+        tracing::info!(%session, "ACK published again for the session's new owner");
+        edge.publish_event(session, edge_event::Event::Ack(ack)).await;
+    }
     let deadline = tokio::time::Instant::now() + edge.orphan_timeout;
     let mut waiting = Vec::new();
     for (tx, (request, peer, until)) in edge.unanswered.iter_mut() {

@@ -24,11 +24,9 @@ impl Edge {
                     self.server_invites.remove(&tx);
                 }
                 if let Some((session, _)) = request.to_tag().and_then(tags::session_of) {
-                    let ack = edge_event::Event::Ack(contracts::AckReceived {
-                        tx: tx.map(TxId::as_u64).unwrap_or(0),
-                        ack: request.as_bytes().clone(),
-                    });
-                    self.publish_event(&session, ack).await;
+                    let ack = contracts::AckReceived { tx: tx.map(TxId::as_u64).unwrap_or(0), ack: request.as_bytes().clone() };
+                    self.recent_acks.push_back((Instant::now() + self.orphan_timeout, session.clone(), ack.clone()));
+                    self.publish_event(&session, edge_event::Event::Ack(ack)).await;
                 }
             }
             Event::Cancelled { tx } => {

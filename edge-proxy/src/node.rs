@@ -109,6 +109,9 @@ pub(crate) struct Edge {
     pub unanswered: HashMap<TxId, (Message, Peer, Instant)>,
     /// INVITE client transactions to forget once their 2xx retransmissions are over.
     pub forget_later: VecDeque<(Instant, TxId)>,
+    /// ACKs forwarded in the last `orphan_timeout`, until when: the session that took one
+    /// may die before it recorded it, and its new owner asks for them again.
+    pub recent_acks: VecDeque<(Instant, SessionId, contracts::AckReceived)>,
     pub drain: Drain,
     pub in_flight: Arc<InFlight>,
 }
@@ -145,6 +148,7 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
         unclaimed: HashMap::new(),
         unanswered: HashMap::new(),
         forget_later: VecDeque::new(),
+        recent_acks: VecDeque::new(),
         drain: config.drain,
         in_flight: in_flight.clone(),
     };
@@ -268,6 +272,9 @@ impl Edge {
                 self.stats.unanswered.inc();
                 self.respond(tx, &request, 481, "Call/Transaction Does Not Exist");
             }
+        }
+        while self.recent_acks.front().is_some_and(|(until, _, _)| *until <= now) {
+            self.recent_acks.pop_front();
         }
         while self.forget_later.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, tx)) = self.forget_later.pop_front()
