@@ -6,6 +6,8 @@
 //! killed with SIGKILL. After each death RTP flows again to every phone (the longest gap
 //! is measured) and a new call goes through; at the end every call ends at both ends —
 //! half hung up by the callee, half by the callers — and nothing is left in the registry.
+//! The calls are recorded: each call's recording is finished once, those the media node's
+//! death moved (after their session node's) in a second segment.
 
 mod common;
 
@@ -55,8 +57,13 @@ fn busiest(cm: &Callmesh, pair: [usize; 2], metric: &str) -> usize {
 async fn calls_survive_one_death_of_each_role_in_turn() {
     let mut nats = tokio::task::spawn_blocking(|| NatsCluster::start(3).expect("a 3-server JetStream cluster")).await.unwrap();
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let config =
-        format!("[nats]\nreplicas = 3\n[sip]\nreuse_port = true\n[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
+    let recordings = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[nats]\nreplicas = 3\n[sip]\nreuse_port = true\n[media]\nrecordings_dir = \"{}\"\n\
+         [[routes]]\nuser = '^bob$'\ntarget = \"{}\"\nrecord = true\n",
+        recordings.path().display(),
+        bob.uri()
+    );
     let urls = nats.urls();
     let mut cm = tokio::task::spawn_blocking(move || {
         let (min, _) = common::rtp_range();
@@ -94,7 +101,7 @@ async fn calls_survive_one_death_of_each_role_in_turn() {
     players.extend(theirs.iter().map(|c| play(c.clone(), BOB)));
     let phones: Vec<Call> = calls.iter().chain(&theirs).cloned().collect();
 
-    let (mut extra, mut dead) = (Vec::new(), Vec::new());
+    let (mut extra, mut dead, mut moved) = (Vec::new(), Vec::new(), 0);
     let faults = [
         ("session node", Victim::Busiest(SESSIONS, "session_calls_active")),
         ("media node", Victim::Busiest(MEDIA, "media_sessions_active")),
@@ -111,6 +118,9 @@ async fn calls_survive_one_death_of_each_role_in_turn() {
         };
         match process {
             Some(i) => {
+                if MEDIA.contains(&i) {
+                    moved = cm.metric_of(i, "media_sessions_active") as usize;
+                }
                 cm.processes[i].kill();
                 dead.push(i);
             }
@@ -179,4 +189,12 @@ async fn calls_survive_one_death_of_each_role_in_turn() {
     })
     .await
     .unwrap();
+
+    // One finished recording per call (its sidecar); a second segment for each call the
+    // media node's death moved, beside the first the dead node left.
+    let sidecars = common::recordings::files(recordings.path(), ".json");
+    assert_eq!(sidecars.len(), n + extra.len(), "one finished recording per call: {sidecars:?}");
+    let seconds: Vec<_> = sidecars.iter().filter_map(|p| p.to_str()?.strip_suffix("-2.json")).collect();
+    assert_eq!(seconds.len(), moved, "a second segment for each call moved: {sidecars:?}");
+    assert!(seconds.iter().all(|s| std::path::Path::new(&format!("{s}.wav")).exists()), "first segments: {seconds:?}");
 }

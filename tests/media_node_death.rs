@@ -3,13 +3,15 @@
 //! with audio both ways between two SDK phones; the media node relaying them is killed
 //! with SIGKILL. The session node sees it die, allocates a new relay on the other media
 //! node and re-offers both legs of each call its addresses (re-INVITEs): the audio comes
-//! back both ways within a bound, measured, and the calls end normally.
+//! back both ways within a bound, measured, and the calls end normally. The calls are
+//! recorded: a moved call's recording goes on in a second segment on the other node.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::faults::{ALICE, BOB, hang_up, hear_now, rtp_back, talking};
+use common::recordings::{files, middle_tones};
 use common::{Callmesh, rtp_range};
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
@@ -20,7 +22,13 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn calls_move_to_another_media_node_when_theirs_dies() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
     let (min, max) = rtp_range();
-    let config = format!("[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
+    let recordings = tempfile::tempdir().unwrap();
+    let dir = recordings.path().to_owned();
+    let config = format!(
+        "[media]\nrecordings_dir = \"{}\"\n[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\nrecord = true\n",
+        dir.display(),
+        bob.uri()
+    );
     let mut cm = tokio::task::spawn_blocking(move || {
         let first = format!("[media]\nrtp_ports = \"{min}-{}\"\n", min + 99);
         let second = format!("[media]\nrtp_ports = \"{}-{max}\"\n", min + 100);
@@ -70,4 +78,24 @@ async fn calls_move_to_another_media_node_when_theirs_dies() {
     })
     .await
     .unwrap();
+
+    // Every call's recording is finished by the surviving node: the moved calls' second
+    // segment (`<session>-2`), with both sides, beside the first the dead node left.
+    let dir = recordings.path().to_owned();
+    let sidecars = tokio::task::spawn_blocking(move || {
+        testkit::wait::blocking_until("a sidecar for every call", WAIT, || files(&dir, ".json").len() == CALLS);
+        files(&dir, ".json")
+    })
+    .await
+    .unwrap();
+    let seconds: Vec<_> = sidecars.iter().filter(|p| p.to_string_lossy().ends_with("-2.json")).collect();
+    assert_eq!(seconds.len(), moved, "a second segment for each moved call: {sidecars:?}");
+    for second in seconds {
+        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(second).unwrap()).unwrap();
+        assert_eq!(info["segment"], 2, "{info}");
+        let (left, right, length) = middle_tones(&second.with_extension("wav"), &[ALICE, BOB]);
+        assert_eq!((left, right), (Some(ALICE), Some(BOB)), "the caller left, the callee right after the move ({length:?})");
+        let first = second.to_string_lossy().replace("-2.json", ".wav");
+        common::recordings::stereo(std::path::Path::new(&first));
+    }
 }

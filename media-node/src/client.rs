@@ -215,10 +215,17 @@ impl MediaClient {
         self.command(&seat.node, session, music).await.map(|_| ())
     }
 
-    /// Starts (`layout`: `stereo` or `mixed`) or stops recording the session's call on
-    /// `node`: its relay, or its room.
-    pub async fn record(&self, node: &NodeId, session: &SessionId, start: bool, layout: &str) -> Result<(), MediaError> {
-        let record = media_command::Command::Record(Record { start, layout: layout.to_owned() });
+    /// Starts (`layout`: `stereo` or `mixed`; `segment`: the recording's part, 1 the first)
+    /// or stops recording the session's call on `node`: its relay, or its room.
+    pub async fn record(
+        &self,
+        node: &NodeId,
+        session: &SessionId,
+        start: bool,
+        layout: &str,
+        segment: u32,
+    ) -> Result<(), MediaError> {
+        let record = media_command::Command::Record(Record { start, layout: layout.to_owned(), segment });
         self.command(node, session, record).await.map(|_| ())
     }
 

@@ -28,9 +28,7 @@ use crate::dtmf;
 use crate::limits::{CpuMeter, Limits};
 use crate::node_rooms::Prompt;
 use crate::ports::PortPool;
-use crate::recording::RecordingInfo;
 use crate::relay::{RelayEvent, RelayHandle};
-use crate::room::MIX_RATE;
 use crate::rooms::Rooms;
 use crate::wire::{far_end, leg_stats};
 
@@ -244,11 +242,8 @@ impl MediaNode {
                 match (sessions.get(&command.session_id), r.start) {
                     (None, _) => reply.error = format!("unknown session {}", command.session_id),
                     (Some(relay), false) => relay.record(None),
-                    (Some(relay), true) => match self.recording_of(&command.session_id, &r.layout) {
-                        Ok((path, layout)) => {
-                            let info = RecordingInfo { room: command.session_id.clone(), path, layout, rate: MIX_RATE };
-                            relay.record(Some(info));
-                        }
+                    (Some(relay), true) => match self.recording_of(&command.session_id, command.session_id.clone(), &r) {
+                        Ok(info) => relay.record(Some(info)),
                         Err(e) => reply.error = e,
                     },
                 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use cluster::contracts::{MediaCommand, MediaReply, media_command};
+use cluster::contracts::{MediaCommand, MediaReply, Record, media_command};
 
 use crate::node::MediaNode;
 use crate::recording::{Layout, RecordingInfo};
@@ -136,7 +136,7 @@ impl MediaNode {
                 self.to_room(&session, RoomCommand::HoldMusic { samples })
             }),
             Some(media_command::Command::Record(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),
-            Some(media_command::Command::Record(r)) => self.record(&session, &r.layout),
+            Some(media_command::Command::Record(r)) => self.record(&session, &r),
             Some(media_command::Command::Release(_)) => {
                 let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&session);
                 reply.room_empty = empty.unwrap_or(false);
@@ -149,23 +149,26 @@ impl MediaNode {
         }
     }
 
-    /// Where `session`'s recording goes, and how it is laid out.
-    pub(crate) fn recording_of(&self, session: &str, layout: &str) -> Result<(PathBuf, Layout), String> {
-        let layout = match layout {
+    /// What `session`'s recording is (`room`: what is recorded): its file — `<session>.wav`,
+    /// or `<session>-<n>.wav` for a segment n > 1 — its layout and segment.
+    pub(crate) fn recording_of(&self, session: &str, room: String, r: &Record) -> Result<RecordingInfo, String> {
+        let layout = match r.layout.as_str() {
             "" | "stereo" => Layout::Stereo,
             "mixed" => Layout::Mixed,
             other => return Err(format!("unknown recording layout {other:?} (stereo or mixed)")),
         };
-        Ok((inside(self.shared.config.recordings_dir.as_deref(), &format!("{session}.wav"), "recording")?, layout))
+        let segment = r.segment.max(1);
+        let name = if segment == 1 { format!("{session}.wav") } else { format!("{session}-{segment}.wav") };
+        let path = inside(self.shared.config.recordings_dir.as_deref(), &name, "recording")?;
+        Ok(RecordingInfo { room, path, layout, rate: MIX_RATE, segment })
     }
 
-    fn record(&self, session: &str, layout: &str) -> Result<(), String> {
-        let (path, layout) = self.recording_of(session, layout)?;
+    fn record(&self, session: &str, r: &Record) -> Result<(), String> {
         let room = {
             let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
             rooms.room_of(session).map(str::to_owned).ok_or_else(|| format!("no seat for session {session}"))?
         };
-        let info = RecordingInfo { room, path, layout, rate: MIX_RATE };
+        let info = self.recording_of(session, room, r)?;
         self.to_room(session, RoomCommand::Record { info, first: Some(session.to_owned()) })
     }
 }

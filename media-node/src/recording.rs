@@ -37,6 +37,8 @@ pub struct RecordingInfo {
     pub path: PathBuf,
     pub layout: Layout,
     pub rate: u32,
+    /// Its part of the call (1 the first; the next on a node the call moved to).
+    pub segment: u32,
 }
 
 enum Message {
@@ -178,6 +180,7 @@ fn write(info: RecordingInfo, mut recorder: Recorder, frames: mpsc::Receiver<Mes
         "file": info.path.file_name().map(|f| f.to_string_lossy().into_owned()),
         "layout": match info.layout { Layout::Mixed => "mixed", Layout::Stereo => "stereo" },
         "sample_rate": info.rate,
+        "segment": info.segment,
         "started_unix_ms": started,
         "ended_unix_ms": ended,
         "duration_ms": summary.as_ref().map_or(0, |s| s.duration.as_millis() as u64),
@@ -210,7 +213,7 @@ mod tests {
     fn a_stereo_recording_keeps_each_side_on_its_channel_and_says_who_was_there() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls/room-1.wav");
-        let info = RecordingInfo { room: "room-1".into(), path: path.clone(), layout: Layout::Stereo, rate: 16_000 };
+        let info = RecordingInfo { room: "room-1".into(), path: path.clone(), layout: Layout::Stereo, rate: 16_000, segment: 1 };
         let recording = Recording::start(info).unwrap();
         recording.joined("alice", "PCMU");
         recording.joined("bob", "opus");

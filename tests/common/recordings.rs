@@ -31,3 +31,25 @@ pub fn stereo(path: &Path) -> (u32, Vec<i16>, Vec<i16>) {
     let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
     (rate, samples.iter().step_by(2).copied().collect(), samples.iter().skip(1).step_by(2).copied().collect())
 }
+
+/// The tone among `candidates` in the middle half-second of each channel of a stereo WAV
+/// (left, right), and how long the file is.
+pub fn middle_tones(path: &Path, candidates: &[f64]) -> (Option<f64>, Option<f64>, Duration) {
+    let (rate, left, right) = stereo(path);
+    let length = Duration::from_millis(left.len() as u64 * 1000 / u64::from(rate));
+    if left.len() < rate as usize {
+        return (None, None, length);
+    }
+    let middle = |c: &[i16]| c[c.len() / 2 - rate as usize / 4..c.len() / 2 + rate as usize / 4].to_vec();
+    let found = |c: &[i16]| media::audio::tone::dominant_tone(&middle(c), rate, candidates).map(|(f, _)| f);
+    (found(&left), found(&right), length)
+}
+
+/// The files in `dir` whose names end with `suffix`, sorted.
+pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}

@@ -84,7 +84,7 @@ pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &Ro
         results.push(("greeting", ctx.media.seat_play(seat, session, play).await));
     }
     if route.record {
-        results.push(("recording", ctx.media.record(&seat.node, session, true, "stereo").await));
+        results.push(("recording", ctx.media.record(&seat.node, session, true, "stereo", 1).await));
     }
     for (what, result) in results {
         if let Err(e) = result {

@@ -18,10 +18,13 @@ impl Call {
                 let zone = Some(self.media_zone.as_str()).filter(|z| !z.is_empty());
                 let input = match self.ctx.media.allocate(&self.id, caller, zone).await {
                     Ok(a) => {
-                        if self.record
-                            && let Err(e) = self.ctx.media.record(&a.node, &self.id, true, "stereo").await
-                        {
-                            tracing::warn!(session = %self.id, error = %e, "recording not started");
+                        if self.record {
+                            // A relay after the first (its node died): the recording goes on
+                            // in the next segment.
+                            self.segment += 1;
+                            if let Err(e) = self.ctx.media.record(&a.node, &self.id, true, "stereo", self.segment).await {
+                                tracing::warn!(session = %self.id, error = %e, "recording not started");
+                            }
                         }
                         let input = MediaInput::Allocated { node: a.node.to_string(), slots: a.legs.to_vec() };
                         self.media_node = Some(a.node);

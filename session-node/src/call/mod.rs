@@ -48,8 +48,9 @@ pub(crate) struct Call {
     caller_ip: IpAddr,
     /// The media nodes the route allows (empty: any).
     media_zone: String,
-    /// The route records its calls.
+    /// The route records its calls; the recording's segments started (one per relay).
     record: bool,
+    segment: u32,
     /// The edge each request went through, by key (a CANCEL follows its INVITE).
     edges: HashMap<u64, String>,
     /// Keys marking users busy while the call is up (`RejectWhenBusy`, agents of queues).
@@ -126,6 +127,7 @@ impl Call {
             media_zone: routed.media_zone.clone(),
             // A conference's recording is its room's, asked for once it has its seat.
             record: routed.record && !conference,
+            segment: 0,
             seat,
             caller_ip,
             edges: HashMap::new(),

@@ -50,6 +50,9 @@ impl Call {
         if relay_lost {
             call.engine.handle_command(session_core::engine::Command::Reanchor, Instant::now());
         }
+        call.record = owned.record.record;
+        call.segment = owned.record.recording_segment;
+        call.media_zone = owned.record.media_zone.clone();
         call.busy_keys = owned.record.busy_keys.clone();
         call.answered = owned.record.answered;
         call.media_node = media_node;
@@ -63,13 +66,23 @@ impl Call {
         let wall = self.started_ms + now.duration_since(self.started).as_millis() as u64;
         let state = self.engine.snapshot(now, wall);
         let (kind, busy_keys, answered) = (self.kind(), self.busy_keys.clone(), self.answered);
+        let (record, recording_segment, media_zone) = (self.record, self.segment, self.media_zone.clone());
         match self.owned.as_mut() {
             None => match self
                 .ctx
                 .store
                 .create_record(
                     &self.id,
-                    SessionRecord { engine: Some(state), kind: kind.into(), busy_keys, answered, ..Default::default() },
+                    SessionRecord {
+                        engine: Some(state),
+                        kind: kind.into(),
+                        busy_keys,
+                        answered,
+                        record,
+                        recording_segment,
+                        media_zone,
+                        ..Default::default()
+                    },
                 )
                 .await
             {
@@ -80,6 +93,7 @@ impl Call {
             Some(owned) => {
                 *owned.engine_mut() = state;
                 owned.record.answered = answered;
+                owned.record.recording_segment = recording_segment;
                 match self.ctx.store.save(owned).await {
                     Ok(()) => {}
                     Err(e @ OwnershipError::Fenced { .. }) => {
