@@ -91,6 +91,11 @@ pub async fn render(node: &Node) -> String {
             "Calls this node took over from session nodes that died.",
             s.taken_over.load(Relaxed),
         );
+        m.histogram(
+            "session_takeover_seconds",
+            "Calls taken over: from their owner's last heartbeat seen to the call resumed here.",
+            &s.takeover.snapshot(),
+        );
         m.gauge(
             "session_edges_gone",
             "Edges this node saw die (its requests go through the others).",

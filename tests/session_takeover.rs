@@ -121,6 +121,12 @@ async fn calls_survive_the_death_of_their_session_node() {
     let takeover = killed.elapsed();
     assert!(takeover < Duration::from_secs(6), "calls taken over {takeover:?} after the kill");
     eprintln!("calls taken over {} ms after the kill", takeover.as_millis());
+    // Each timed from the dead node's last heartbeat: at least the 3 s that declare a death,
+    // at most the time since the kill and the heartbeat before it.
+    let metrics = common::scrape(survivor_http);
+    let within = |le: u64| metrics.get(&format!("callmesh_session_takeover_seconds_bucket{{le=\"{le}\"}}")).copied();
+    let most = [4, 5, 6, 8].into_iter().find(|b| Duration::from_secs(*b) >= takeover + Duration::from_secs(1)).unwrap_or(10);
+    assert_eq!((within(2), within(most)), (Some(0), Some(want)), "every call taken over timed, between 2 and {most} s");
 
     // The BYE sent meanwhile is answered: the call ends at both ends.
     gone.wait_ended(WAIT).await.unwrap();

@@ -49,6 +49,28 @@ impl Default for Histogram {
     }
 }
 
+/// Bounds for recoveries after a node's death, which take seconds (a death is declared
+/// after 3 s of silence): 1 s to 60 s.
+pub const RECOVERY_BOUNDS: &[f64] = &[1.0, 2.0, 3.0, 3.25, 3.5, 3.75, 4.0, 4.5, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0];
+
+/// A [`Histogram`] of recovery times ([`RECOVERY_BOUNDS`]).
+#[derive(Debug)]
+pub struct RecoveryHistogram(pub Histogram);
+
+impl Default for RecoveryHistogram {
+    fn default() -> Self {
+        RecoveryHistogram(Histogram::new(RECOVERY_BOUNDS))
+    }
+}
+
+impl std::ops::Deref for RecoveryHistogram {
+    type Target = Histogram;
+
+    fn deref(&self) -> &Histogram {
+        &self.0
+    }
+}
+
 /// What a histogram holds at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {

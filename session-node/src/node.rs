@@ -10,7 +10,7 @@ use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{EdgeEvent, MediaEvent, RoutedCall};
 use cluster::drain::{Drain, InFlight};
-use cluster::metrics::Histogram;
+use cluster::metrics::{Histogram, RecoveryHistogram};
 use cluster::ownership::SessionStore;
 use cluster::registry::Registry;
 use cluster::subjects::{self, NodeId, SessionId, groups};
@@ -51,8 +51,10 @@ pub struct SessionStats {
     /// Milliseconds queue callers and agents talked (agent occupancy is this over the
     /// agents' staffed time).
     pub acd_talk_ms: AtomicU64,
-    /// Calls taken over from session nodes that died.
+    /// Calls taken over from session nodes that died, and for each, the time from its
+    /// owner's last heartbeat seen to the call resumed here.
     pub taken_over: AtomicU64,
+    pub takeover: RecoveryHistogram,
     /// Edges seen to die (and not back since).
     pub edges_gone: AtomicU64,
 }

@@ -22,7 +22,7 @@
 //! edges die: the requests calls send through one go through any other
 //! (`Ctx::edges_gone`; both are `gone::Gone`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +46,8 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
         // Session nodes seen, and those of them that take calls over (not draining).
         let (mut known, mut alive) = (BTreeSet::new(), BTreeSet::from([me.clone()]));
         let (mut media, mut edges) = (BTreeSet::new(), BTreeSet::new());
+        // When each session node's heartbeat was last seen (how long a takeover took).
+        let mut last_seen = HashMap::new();
         let sweep = tokio::time::sleep(DEAD_AFTER);
         tokio::pin!(sweep);
         let mut swept = false;
@@ -64,6 +66,7 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                         }
                         if runs(&hb, Role::Session) {
                             known.insert(id.clone());
+                            last_seen.insert(id.clone(), Instant::now());
                             match hb.draining {
                                 false => alive.insert(id),
                                 true => alive.remove(&id),
@@ -83,7 +86,7 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                         }
                         if known.remove(&node) {
                             tracing::warn!(%node, "session node gone: taking over its calls");
-                            claim(&ctx, &alive, |owner| owner == node).await;
+                            claim(&ctx, &alive, |owner| owner == node, last_seen.remove(&node)).await;
                         }
                     }
                     Some(_) => {}
@@ -92,7 +95,7 @@ pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryErr
                 // (a draining node is alive: its calls are its own until it dies).
                 _ = &mut sweep, if !swept => {
                     swept = true;
-                    claim(&ctx, &alive, |owner| !known.contains(owner)).await;
+                    claim(&ctx, &alive, |owner| !known.contains(owner), None).await;
                 }
                 _ = drain.started() => break,
             }
@@ -106,8 +109,9 @@ fn runs(hb: &NodeHeartbeat, role: Role) -> bool {
     Role::try_from(hb.role).is_ok_and(|r| r == role || r == Role::All)
 }
 
-/// Claims this node's share of the sessions whose owner is `orphaned`, and resumes them.
-async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str) -> bool) {
+/// Claims this node's share of the sessions whose owner is `orphaned`, and resumes them
+/// (timed from `last_seen`, when the owner was last heard of).
+async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str) -> bool, last_seen: Option<Instant>) {
     let started = Instant::now();
     let keys = match ctx.registry.keys(Bucket::Sessions, "").await {
         Ok(keys) => keys,
@@ -134,6 +138,9 @@ async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str)
         };
         taken += 1;
         ctx.stats.taken_over.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(seen) = last_seen {
+            ctx.stats.takeover.observe(seen.elapsed());
+        }
         tokio::spawn(resume(ctx.clone(), call));
     }
     if taken > 0 {
