@@ -10,8 +10,11 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::contracts::{self, EngineState, SessionRecord};
-use crate::registry::{Bucket, Registry, RegistryError, patiently};
+use crate::registry::{Bucket, Registry, RegistryError, patiently, patiently_for};
 use crate::subjects::{NodeId, SessionId};
+
+/// How long a new session's record is tried while the registry is unavailable.
+const CREATE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Milliseconds since the Unix epoch, as the store sees them (replaceable in tests).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -95,8 +98,22 @@ impl SessionStore {
         record.owner = self.node.to_string();
         record.epoch = 1;
         let value = self.stamp(&mut record);
-        match self.registry.create(Bucket::Sessions, session.as_str(), value).await {
+        // Briefly: the call waits for its record (its callee's INVITE follows it), and a call
+        // not recorded goes on — it only cannot be taken over.
+        let mut tries = 0;
+        let created = patiently_for("session create", CREATE_PATIENCE, || {
+            tries += 1;
+            self.registry.create(Bucket::Sessions, session.as_str(), value.clone())
+        });
+        match created.await {
             Ok(revision) => Ok(OwnedSession { record, revision }),
+            // Tried again: the first create may have landed unacknowledged — then it is ours.
+            Err(RegistryError::AlreadyExists(_)) if tries > 1 => match self.load(session).await? {
+                Some((mine, revision)) if mine.owner == record.owner && mine.epoch == 1 => {
+                    Ok(OwnedSession { record: mine, revision })
+                }
+                _ => Err(OwnershipError::Exists(session.to_string())),
+            },
             Err(RegistryError::AlreadyExists(_)) => Err(OwnershipError::Exists(session.to_string())),
             Err(e) => Err(e.into()),
         }

@@ -60,6 +60,9 @@ pub struct MediaClient {
 
 /// Nodes asked in turn for one allocation, at most.
 const TRIES: usize = 3;
+/// How long an allocation is asked again while no media node can be reached, and how often.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(3);
+const UNREACHABLE_PAUSE: Duration = Duration::from_millis(200);
 
 fn bus_error(e: BusError) -> MediaError {
     match e {
@@ -81,37 +84,61 @@ impl MediaClient {
 
     /// Asks for `request` (of `pairs` port pairs): the nodes the placement chooses in turn,
     /// else (no view) whichever node of the queue group answers. `zone`: only its nodes.
+    /// When no node had a responder at all — as while a NATS server dies and its clients
+    /// move to another — asked again for a while.
     async fn place(&self, request: &MediaAllocate, pairs: u32, zone: Option<&str>) -> Result<MediaAllocation, MediaError> {
+        let deadline = Instant::now() + UNREACHABLE_FOR;
+        loop {
+            match self.place_once(request, pairs, zone).await {
+                Err((e, true)) if Instant::now() + UNREACHABLE_PAUSE < deadline => {
+                    tracing::info!(session = %request.session_id, error = %e, "no media node reached: asking again");
+                    tokio::time::sleep(UNREACHABLE_PAUSE).await;
+                }
+                result => return result.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One round of [`Self::place`]; an error says whether no node had a responder.
+    async fn place_once(
+        &self,
+        request: &MediaAllocate,
+        pairs: u32,
+        zone: Option<&str>,
+    ) -> Result<MediaAllocation, (MediaError, bool)> {
         let chosen = match &self.placement {
             Some(p) => p.choose(pairs, zone, |n| rand::random_range(0..n)),
             None => Vec::new(),
         };
         if chosen.is_empty() {
             if let Some(zone) = zone {
-                return Err(MediaError::Unavailable(format!("no media node with room in zone {zone:?}")));
+                return Err((MediaError::Unavailable(format!("no media node with room in zone {zone:?}")), false));
             }
             let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), request, self.timeout).await;
-            return reply.map_err(bus_error);
+            return reply.map_err(|e| (bus_error(e.clone()), matches!(e, BusError::NoResponders(_))));
         }
-        let mut last = MediaError::Unavailable("no media node answered".into());
+        let (mut last, mut unreached) = (MediaError::Unavailable("no media node answered".into()), true);
         for node in chosen.into_iter().take(TRIES) {
             let reply: Result<MediaAllocation, _> =
                 typed::request(self.bus.as_ref(), &subjects::media_node_allocate(&node), request, self.timeout).await;
-            match reply.map_err(bus_error) {
+            match reply {
                 Ok(a) if a.error.is_empty() => {
                     if let Some(p) = &self.placement {
                         p.allocated(&node, pairs);
                     }
                     return Ok(a);
                 }
-                Ok(a) => last = MediaError::Unavailable(a.error),
-                Err(e) => last = e,
+                Ok(a) => (last, unreached) = (MediaError::Unavailable(a.error), false),
+                Err(e) => {
+                    unreached &= matches!(e, BusError::NoResponders(_));
+                    last = bus_error(e);
+                }
             }
             if let Some(p) = &self.placement {
                 p.refused(&node);
             }
         }
-        Err(last)
+        Err((last, unreached))
     }
 
     /// The time allocations took, for `/metrics`.

@@ -138,10 +138,24 @@ async fn a_node_at_its_session_limit_declines_until_a_call_ends() {
 }
 
 #[tokio::test]
-async fn without_a_media_node_allocation_fails_fast() {
+async fn an_allocation_waits_a_few_seconds_for_a_media_node_to_answer() {
     let bus = LocalBus::default();
+    // Nobody answers: after a few seconds of asking, a clear error.
+    let asked = std::time::Instant::now();
     let err = client(&bus).allocate(&SessionId::new("x").unwrap(), None, None).await.unwrap_err();
     assert!(matches!(err, MediaError::Unavailable(_)), "{err}");
+    assert!((Duration::from_secs(2)..WAIT).contains(&asked.elapsed()), "gave up after {:?}", asked.elapsed());
+    // A node that comes a moment later (as its NATS connection moves to another server)
+    // takes the allocation.
+    let late = bus.clone();
+    let starting = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        node(&late, (43_700, 43_703), None).await
+    });
+    let allocation =
+        client(&bus).allocate(&SessionId::new("y").unwrap(), None, None).await.expect("allocated once the node is up");
+    assert_eq!(allocation.node.as_str(), "media-1");
+    drop(starting.await.unwrap());
 }
 
 #[tokio::test]

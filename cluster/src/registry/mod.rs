@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 pub use self::jetstream::JetStreamRegistry;
 pub use self::memory::MemoryRegistry;
-pub use self::patience::{PATIENCE, patiently};
+pub use self::patience::{PATIENCE, patiently, patiently_for};
 
 /// The buckets of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

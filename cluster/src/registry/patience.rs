@@ -14,12 +14,21 @@ pub const PATIENCE: Duration = Duration::from_secs(6);
 
 /// Runs `op` until it succeeds or fails with anything but a backend error, for at most
 /// [`PATIENCE`]; then its last error.
-pub async fn patiently<T, F, Fut>(what: &str, mut op: F) -> Result<T, RegistryError>
+pub async fn patiently<T, F, Fut>(what: &str, op: F) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RegistryError>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    patiently_for(what, PATIENCE, op).await
+}
+
+/// [`patiently`] for at most `patience`.
+pub async fn patiently_for<T, F, Fut>(what: &str, patience: Duration, mut op: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     let mut pause = Duration::from_millis(50);
     loop {
         match op().await {
