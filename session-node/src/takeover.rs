@@ -32,11 +32,15 @@ use cluster::drain::Drain;
 use cluster::membership::{self, MemberEvent};
 use cluster::registry::{Bucket, RegistryError};
 use cluster::subjects::{self, SessionId};
+use futures::StreamExt;
 
 use crate::call::Call;
 use crate::node::{Ctx, drive};
 
 pub use cluster::membership::DEAD_AFTER;
+
+/// Claims in flight at once after a death (each a registry read and a compare-and-set).
+const CLAIMS_AT_ONCE: usize = 32;
 
 /// Watches the session nodes and takes over the calls of those that die.
 pub(crate) async fn start(ctx: Arc<Ctx>, drain: Drain) -> Result<(), RegistryError> {
@@ -110,7 +114,8 @@ fn runs(hb: &NodeHeartbeat, role: Role) -> bool {
 }
 
 /// Claims this node's share of the sessions whose owner is `orphaned`, and resumes them
-/// (timed from `last_seen`, when the owner was last heard of).
+/// (timed from `last_seen`, when the owner was last heard of). Up to [`CLAIMS_AT_ONCE`]
+/// claims are in flight at a time; each call is resumed as soon as it is claimed.
 async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str) -> bool, last_seen: Option<Instant>) {
     let started = Instant::now();
     let keys = match ctx.registry.keys(Bucket::Sessions, "").await {
@@ -118,24 +123,30 @@ async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str)
         Err(e) => return tracing::warn!(error = %e, "session records not listed: no takeover"),
     };
     let me = ctx.node.as_str();
-    let mut taken = 0;
-    for key in keys {
-        let Ok(id) = SessionId::new(key) else { continue };
-        let Ok(Some((record, _))) = ctx.store.load(&id).await else { continue };
+    let orphaned = &orphaned;
+    let one = |key: String| async move {
+        let id = SessionId::new(key).ok()?;
+        let (record, _) = ctx.store.load(&id).await.ok()??;
         if record.owner == me || !orphaned(&record.owner) || chosen(id.as_str(), alive) != Some(me) {
-            continue;
+            return None;
         }
         let owned = match ctx.store.claim(&id, &record.owner).await {
             Ok(owned) => owned,
             Err(e) => {
                 tracing::info!(session = %id, error = %e, "session not claimed");
-                continue;
+                return None;
             }
         };
-        let Some(call) = Call::resume(ctx.clone(), id.clone(), owned) else {
+        let call = Call::resume(ctx.clone(), id.clone(), owned);
+        if call.is_none() {
             tracing::warn!(session = %id, kind = %record.kind, "session claimed but not resumable yet");
-            continue;
-        };
+        }
+        call
+    };
+    let mut claims = futures::stream::iter(keys).map(one).buffer_unordered(CLAIMS_AT_ONCE);
+    let mut taken = 0;
+    while let Some(claimed) = claims.next().await {
+        let Some(call) = claimed else { continue };
         taken += 1;
         ctx.stats.taken_over.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(seen) = last_seen {
