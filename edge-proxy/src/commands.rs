@@ -1,7 +1,8 @@
 //! Commands other nodes give this edge: respond on a server transaction, start a client
 //! transaction (stamped with this edge's Via), send the ACK for a 2xx, cancel an INVITE,
 //! publish again a session's requests not answered yet (its new owner asks), take a
-//! response another edge on our address received for us.
+//! response another edge on our address received for us, send a message outside any
+//! transaction (a response whose transaction died with another edge).
 
 use bytes::Bytes;
 use cluster::contracts::{self, EdgeCommand, FailureReason, edge_command, edge_event};
@@ -35,6 +36,12 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
         Some(edge_command::Command::Respond(r)) => respond(edge, r),
         Some(edge_command::Command::SendRequest(s)) => send_request(edge, &session, s).await,
         Some(edge_command::Command::SendAck(a)) => send_ack(edge, &session, a),
+        Some(edge_command::Command::SendStateless(m)) => {
+            match (parse(m.message), m.destination.as_ref().and_then(peers::from_contract)) {
+                (Some(message), Some(peer)) => edge.handle.send_stateless(message, peer).is_ok(),
+                _ => false,
+            }
+        }
         Some(edge_command::Command::Cancel(c)) => match edge.correlations.get(&(session, c.correlation)) {
             Some(tx) => edge.handle.cancel(*tx).await.is_ok(),
             None => false,
@@ -58,17 +65,15 @@ async fn replay(edge: &mut Edge, session: &SessionId) {
     }
     let deadline = tokio::time::Instant::now() + edge.orphan_timeout;
     let mut waiting = Vec::new();
-    for (tx, (request, peer, until)) in edge.unanswered.iter_mut() {
-        if request.to_tag().and_then(cluster::tags::session_of).is_some_and(|(s, _)| &s == session) {
-            *until = deadline;
-            waiting.push((*tx, request.clone(), *peer));
+    for (tx, u) in edge.unanswered.iter_mut() {
+        if u.request.to_tag().and_then(cluster::tags::session_of).is_some_and(|(s, _)| &s == session) {
+            u.until = deadline;
+            waiting.push((*tx, u.request.clone(), u.peer));
         }
     }
     for (tx, request, peer) in waiting {
         tracing::info!(%session, tx = tx.as_u64(), "request published again for the session's new owner");
-        let source = Some(peers::to_contract(peer));
-        let again = contracts::RequestReceived { tx: tx.as_u64(), request: request.as_bytes().clone(), source };
-        edge.publish_event(session, edge_event::Event::Request(again)).await;
+        edge.publish_request(tx, &request, peer).await;
     }
 }
 

@@ -13,7 +13,7 @@ use sip::transaction::{Event, Peer, TxId, new_tag};
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
-use crate::node::Edge;
+use crate::node::{Edge, PUBLISH_AGAIN, Unanswered};
 
 impl Edge {
     pub(crate) async fn on_event(&mut self, event: Event) {
@@ -105,13 +105,10 @@ impl Edge {
                     if method == Method::Invite {
                         self.server_invites.insert(tx, session.clone());
                     }
-                    self.unanswered.insert(tx, (request.clone(), peer, Instant::now() + self.orphan_timeout));
-                    let forwarded = contracts::RequestReceived {
-                        tx: tx.as_u64(),
-                        request: request.as_bytes().clone(),
-                        source: Some(crate::peers::to_contract(peer)),
-                    };
-                    self.publish_event(&session, edge_event::Event::Request(forwarded)).await;
+                    let (now, request) = (Instant::now(), request.clone());
+                    let (until, again_at) = (now + self.orphan_timeout, now + PUBLISH_AGAIN);
+                    self.publish_request(tx, &request, peer).await;
+                    self.unanswered.insert(tx, Unanswered { request, peer, until, again_at });
                 }
                 None => self.respond(tx, &request, 481, "Call/Transaction Does Not Exist"),
             },

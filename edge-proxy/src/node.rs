@@ -106,7 +106,7 @@ pub(crate) struct Edge {
     /// New calls no node has acted on yet: the INVITE, its transaction, the deadline.
     pub unclaimed: HashMap<SessionId, (TxId, Message, Instant)>,
     /// In-dialog requests forwarded and not yet answered.
-    pub unanswered: HashMap<TxId, (Message, Peer, Instant)>,
+    pub unanswered: HashMap<TxId, Unanswered>,
     /// INVITE client transactions to forget once their 2xx retransmissions are over.
     pub forget_later: VecDeque<(Instant, TxId)>,
     /// ACKs forwarded in the last `orphan_timeout`, until when: the session that took one
@@ -115,6 +115,19 @@ pub(crate) struct Edge {
     pub drain: Drain,
     pub in_flight: Arc<InFlight>,
 }
+
+/// An in-dialog request forwarded to its session and not answered yet.
+pub struct Unanswered {
+    pub request: Message,
+    pub peer: Peer,
+    /// Refused with 481 then.
+    pub until: Instant,
+    /// Published again then (its session's node may have missed it: a NATS server died).
+    pub again_at: Instant,
+}
+
+/// How often a request not answered yet is published again to its session.
+pub const PUBLISH_AGAIN: Duration = Duration::from_secs(1);
 
 /// Starts an edge on `bus`, with registrations in `registry`.
 pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<EdgeHandle, EdgeError> {
@@ -201,7 +214,7 @@ impl Edge {
                     tracing::info!(edge = %self.id, "draining: refusing new calls, serving transactions in progress");
                     shared = None;
                 }
-                _ = tick.tick() => self.expire(),
+                _ = tick.tick() => self.expire().await,
                 _ = stopped.changed() => return,
             }
             // Draining, the count is fresh after every event: whoever waits for it to reach
@@ -247,14 +260,27 @@ impl Edge {
         }
     }
 
+    /// Publishes in-dialog `request` (server transaction `tx`, from `peer`) to the session
+    /// its To tag names.
+    pub async fn publish_request(&self, tx: TxId, request: &Message, peer: Peer) {
+        let Some((session, _)) = request.to_tag().and_then(cluster::tags::session_of) else { return };
+        let forwarded = contracts::RequestReceived {
+            tx: tx.as_u64(),
+            request: request.as_bytes().clone(),
+            source: Some(crate::peers::to_contract(peer)),
+        };
+        self.publish_event(&session, edge_event::Event::Request(forwarded)).await;
+    }
+
     pub fn respond(&self, tx: TxId, request: &Message, status: u16, reason: &str) {
         if let Ok(response) = Builder::response_to(request, status, reason, Some(&new_tag())).build() {
             let _ = self.handle.respond(tx, response);
         }
     }
 
-    /// Refuses calls and requests nobody acted on; forgets finished INVITE transactions.
-    fn expire(&mut self) {
+    /// Refuses calls and requests nobody acted on, publishes again requests not answered
+    /// yet; forgets finished INVITE transactions.
+    async fn expire(&mut self) {
         let now = Instant::now();
         let lost: Vec<SessionId> = self.unclaimed.iter().filter(|(_, (_, _, d))| *d <= now).map(|(s, _)| s.clone()).collect();
         for session in lost {
@@ -266,12 +292,20 @@ impl Edge {
                 self.respond(tx, &request, 503, "Service Unavailable");
             }
         }
-        let unanswered: Vec<TxId> = self.unanswered.iter().filter(|(_, (_, _, d))| *d <= now).map(|(t, _)| *t).collect();
+        let unanswered: Vec<TxId> = self.unanswered.iter().filter(|(_, u)| u.until <= now).map(|(t, _)| *t).collect();
         for tx in unanswered {
-            if let Some((request, _, _)) = self.unanswered.remove(&tx) {
+            if let Some(u) = self.unanswered.remove(&tx) {
                 self.stats.unanswered.inc();
-                self.respond(tx, &request, 481, "Call/Transaction Does Not Exist");
+                self.respond(tx, &u.request, 481, "Call/Transaction Does Not Exist");
             }
+        }
+        let mut again = Vec::new();
+        for (tx, u) in self.unanswered.iter_mut().filter(|(_, u)| u.again_at <= now) {
+            u.again_at = now + PUBLISH_AGAIN;
+            again.push((*tx, u.request.clone(), u.peer));
+        }
+        for (tx, request, peer) in again {
+            self.publish_request(tx, &request, peer).await;
         }
         while self.recent_acks.front().is_some_and(|(until, _, _)| *until <= now) {
             self.recent_acks.pop_front();

@@ -1,7 +1,8 @@
-//! What an edge publishes again for a session's new owner (`EdgeCommand.replay`): an ACK it
-//! forwarded just before the old owner died — which may have died before recording it —
-//! comes again. An edge on a real nats-server, a phone's ACK sent to it over UDP, the test
-//! reading the session's events.
+//! What an edge publishes again: for a session's new owner (`EdgeCommand.replay`), an ACK it
+//! forwarded just before the old owner died — which may have died before recording it; and
+//! of itself, every second, a request its session has not answered yet (the session's node
+//! may have missed it while a NATS server died). An edge on a real nats-server, a phone's
+//! requests sent to it over UDP, the test reading the session's events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,17 +19,21 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// A phone's ACK for the 2xx of session `session`'s caller leg.
-fn ack(session: &SessionId, call: &str) -> Vec<u8> {
-    let ack = Builder::request(&Method::Ack, "sip:bob@127.0.0.1")
-        .header(HeaderName::Via, format!("SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-{call}"))
+/// A phone's in-dialog `method` (CSeq `seq`) in session `session`'s caller leg.
+fn in_dialog(method: Method, seq: u32, session: &SessionId, call: &str) -> Vec<u8> {
+    let request = Builder::request(&method, "sip:bob@127.0.0.1")
+        .header(HeaderName::Via, format!("SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-{call}-{seq}"))
         .header(HeaderName::From, "<sip:alice@127.0.0.1>;tag=alice")
         .header(HeaderName::To, format!("<sip:bob@127.0.0.1>;tag={session}-0"))
         .header(HeaderName::CallId, call)
-        .header(HeaderName::CSeq, "1 ACK")
+        .header(HeaderName::CSeq, format!("{seq} {method}"))
         .build()
         .unwrap();
-    ack.as_bytes().to_vec()
+    request.as_bytes().to_vec()
+}
+
+fn ack(session: &SessionId, call: &str) -> Vec<u8> {
+    in_dialog(Method::Ack, 1, session, call)
 }
 
 /// The next ACK among `events`' events (the Call-ID it carries).
@@ -41,9 +46,28 @@ async fn next_ack(events: &mut TypedSubscription<EdgeEvent>) -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn a_new_owner_gets_the_acks_the_edge_forwarded_lately() {
-    let nats = tokio::task::spawn_blocking(NatsServer::start).await.unwrap().unwrap();
+/// An edge on `nats`, where it takes SIP, a session and its events as the edge publishes
+/// them, and a phone's socket.
+struct Setup {
+    listen: std::net::SocketAddr,
+    session: SessionId,
+    events: TypedSubscription<EdgeEvent>,
+    phone: tokio::net::UdpSocket,
+    bus: Arc<dyn Bus>,
+    _edge: edge_proxy::EdgeHandle,
+}
+
+async fn setup(nats: &NatsServer) -> Setup {
+    let (bus, listen, edge) = edge(nats).await;
+    let session = SessionId::random();
+    let events = typed::subscribe(bus.as_ref(), &subjects::session_events(&session)).await.unwrap();
+    bus.flush().await.unwrap();
+    let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    Setup { listen, session, events, phone, bus, _edge: edge }
+}
+
+/// An edge on `nats`, and where it takes SIP.
+async fn edge(nats: &NatsServer) -> (Arc<dyn Bus>, std::net::SocketAddr, edge_proxy::EdgeHandle) {
     let bus: Arc<dyn Bus> = Arc::new(NatsBus::connect(&nats.url, "edge-test").await.unwrap());
     let listen = testkit::ports::free_local_addr();
     let config = EdgeConfig {
@@ -55,22 +79,39 @@ async fn a_new_owner_gets_the_acks_the_edge_forwarded_lately() {
         drain: Default::default(),
         reuse_port: false,
     };
-    let _edge = edge_proxy::start(config, bus.clone(), Arc::new(MemoryRegistry::default())).await.unwrap();
-    let ours = SessionId::random();
-    let mut events: TypedSubscription<EdgeEvent> =
-        typed::subscribe(bus.as_ref(), &subjects::session_events(&ours)).await.unwrap();
-    bus.flush().await.unwrap();
+    let edge = edge_proxy::start(config, bus.clone(), Arc::new(MemoryRegistry::default())).await.unwrap();
+    (bus, listen, edge)
+}
 
-    let phone = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    phone.send_to(&ack(&ours, "ours"), listen).await.unwrap();
-    assert_eq!(next_ack(&mut events).await.as_deref(), Some("ours"), "the ACK forwarded to the session");
+#[tokio::test]
+async fn a_request_not_answered_is_published_again() {
+    let nats = tokio::task::spawn_blocking(NatsServer::start).await.unwrap().unwrap();
+    let mut s = setup(&nats).await;
+    s.phone.send_to(&in_dialog(Method::Bye, 2, &s.session, "bye"), s.listen).await.unwrap();
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let event = timeout(WAIT, s.events.next()).await.expect("the BYE, then the BYE again").unwrap();
+        if let Some(edge_event::Event::Request(r)) = event.message.event {
+            heard.push((r.tx, tokio::time::Instant::now()));
+        }
+    }
+    assert_eq!(heard[0].0, heard[1].0, "the same transaction");
+    assert!(heard[1].1 - heard[0].1 >= Duration::from_millis(500), "again after a while: {heard:?}");
+}
+
+#[tokio::test]
+async fn a_new_owner_gets_the_acks_the_edge_forwarded_lately() {
+    let nats = tokio::task::spawn_blocking(NatsServer::start).await.unwrap().unwrap();
+    let mut s = setup(&nats).await;
+    s.phone.send_to(&ack(&s.session, "ours"), s.listen).await.unwrap();
+    assert_eq!(next_ack(&mut s.events).await.as_deref(), Some("ours"), "the ACK forwarded to the session");
 
     // The session's new owner asks every edge for what it had.
     let replay = EdgeCommand {
-        session_id: ours.to_string(),
+        session_id: s.session.to_string(),
         command: Some(edge_command::Command::Replay(Replay {})),
         ..Default::default()
     };
-    typed::publish(bus.as_ref(), &subjects::all_edge_commands(), &replay).await.unwrap();
-    assert_eq!(next_ack(&mut events).await.as_deref(), Some("ours"), "the ACK again, for the new owner");
+    typed::publish(s.bus.as_ref(), &subjects::all_edge_commands(), &replay).await.unwrap();
+    assert_eq!(next_ack(&mut s.events).await.as_deref(), Some("ours"), "the ACK again, for the new owner");
 }

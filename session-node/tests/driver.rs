@@ -11,6 +11,8 @@ use cluster::bus::{Bus, LocalBus};
 use cluster::contracts::{
     self, EdgeCommand, EdgeEvent, IncomingCall, Peer, ResponseReceived, RoutedCall, Transport, edge_command, edge_event,
 };
+use cluster::contracts::{NodeHeartbeat, Role};
+use cluster::membership::Heartbeat;
 use cluster::ownership::SessionStore;
 use cluster::registry::MemoryRegistry;
 use cluster::subjects::{self, NodeId, SessionId};
@@ -26,6 +28,7 @@ const WAIT: Duration = Duration::from_secs(5);
 struct Harness {
     bus: LocalBus,
     registry: Arc<MemoryRegistry>,
+    stats: Arc<session_node::SessionStats>,
     edge: TypedSubscription<EdgeCommand>,
     session: SessionId,
     invite: Message,
@@ -61,7 +64,7 @@ async fn harness(media: bool) -> Harness {
         media_timeout: Duration::from_millis(300),
         drain: Default::default(),
     };
-    session_node::start(config, shared.clone(), registry.clone()).await.unwrap();
+    let stats = session_node::start(config, shared.clone(), registry.clone()).await.unwrap();
     let edge = typed::subscribe(&bus as &dyn Bus, &subjects::edge_commands(&NodeId::new("edge-1").unwrap())).await.unwrap();
     let session = SessionId::random();
     let invite = caller_invite();
@@ -78,7 +81,7 @@ async fn harness(media: bool) -> Harness {
     };
     let routed = RoutedCall { call: Some(call), targets: vec!["sip:bob@127.0.0.1:5090".into()], ..Default::default() };
     typed::publish(&bus as &dyn Bus, &subjects::routed_calls(), &routed).await.unwrap();
-    Harness { bus, registry, edge, session, invite }
+    Harness { bus, registry, stats, edge, session, invite }
 }
 
 impl Harness {
@@ -158,10 +161,34 @@ async fn the_record_is_the_engines_state_while_the_call_runs_and_is_gone_after()
         .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-bye")
         .build()
         .unwrap();
-    h.event(edge_event::Event::Request(contracts::RequestReceived { tx: 9, request: bye.as_bytes().clone(), source: None }))
-        .await;
-    assert_eq!(h.response().await.status(), Some(200));
-    let (bye_key, bob_bye) = h.request().await;
+    let request = |tx, m: &Message| {
+        edge_event::Event::Request(contracts::RequestReceived { tx, request: m.as_bytes().clone(), source: None })
+    };
+    h.event(request(9, &bye)).await;
+    // An edge publishes a request again until it is answered: the call takes it once (a
+    // second BYE would be refused with 481), and goes on with the next (an OPTIONS).
+    h.event(request(9, &bye)).await;
+    let options = alice
+        .request(Method::Options, None)
+        .header(HeaderName::Via, "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-opt")
+        .build()
+        .unwrap();
+    h.event(request(10, &options)).await;
+    let (mut answered, mut bob_bye) = (Vec::new(), None);
+    while answered.last() != Some(&10) {
+        match h.command().await {
+            edge_command::Command::Respond(r) => {
+                assert_eq!((r.tx, Message::parse_stream_message(r.response).unwrap().status()), (r.tx, Some(200)));
+                answered.push(r.tx);
+            }
+            edge_command::Command::SendRequest(s) => {
+                bob_bye = Some((s.correlation, Message::parse_stream_message(s.request).unwrap()))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(answered, [9, 10], "the BYE answered once, then the OPTIONS");
+    let (bye_key, bob_bye) = bob_bye.expect("the BYE goes on to bob");
     assert_eq!(bob_bye.method(), Some(&Method::Bye));
     let ok = Builder::response_to(&bob_bye, 200, "", None).build().unwrap();
     h.event(edge_event::Event::Response(ResponseReceived { correlation: bye_key, response: ok.as_bytes().clone() })).await;
@@ -191,4 +218,40 @@ async fn without_a_media_node_the_caller_gets_503() {
     let refused = h.response().await;
     assert_eq!(refused.status(), Some(503));
     assert_eq!(cluster::tags::session_of(refused.to_tag().unwrap()), Some((h.session.clone(), 0)));
+}
+
+#[tokio::test]
+async fn the_callers_answer_goes_out_through_another_edge_when_its_edge_died() {
+    let mut h = harness(true).await;
+    let mut any_edge: TypedSubscription<EdgeCommand> =
+        typed::subscribe(&h.bus as &dyn Bus, &subjects::any_edge_commands()).await.unwrap();
+    let (key, invite) = h.request().await;
+    // The session node and edge-1 beat; then edge-1 stops, and is seen dead 3 s later.
+    let beat = |id: &str, role: Role| {
+        let id = id.to_owned();
+        let registry: Arc<dyn cluster::registry::Registry> = h.registry.clone();
+        Heartbeat::start(registry, Duration::from_millis(200), move || NodeHeartbeat {
+            node_id: id.clone(),
+            role: role as i32,
+            ..Default::default()
+        })
+    };
+    let _session = beat("session-1", Role::Session);
+    let edge = beat("edge-1", Role::Edge);
+    testkit::wait::until("edge-1's heartbeat", WAIT, || edge.since_written().is_some()).await;
+    drop(edge);
+    let gone = || h.stats.edges_gone.load(std::sync::atomic::Ordering::Relaxed) == 1;
+    testkit::wait::until("edge-1 seen dead", Duration::from_secs(10), gone).await;
+
+    // Bob answers: the 200 for alice, whose INVITE's transaction died with edge-1, goes to
+    // her address outside any transaction, through any edge.
+    h.answer(key, &invite).await;
+    let (ok, to) = loop {
+        let command = timeout(WAIT, any_edge.next()).await.expect("a command for any edge").unwrap().message.command.unwrap();
+        if let edge_command::Command::SendStateless(m) = command {
+            break (Message::parse_stream_message(m.message).unwrap(), m.destination.unwrap().addr);
+        }
+    };
+    assert_eq!((ok.status(), ok.call_id()), (Some(200), Some("call-1")));
+    assert_eq!(to, "127.0.0.1:5080", "to where alice's INVITE came from");
 }

@@ -54,7 +54,7 @@ pub(crate) use self::sdp::{FarSdp, far_sdp, sdp_body, sdp_of};
 pub use self::sip_out::{ALLOW, refusal};
 pub use self::state::RestoreError;
 pub use self::transfer::replacement;
-use crate::leg::{LegAction, LegInput};
+use crate::leg::{LegAction, LegInput, LegState};
 
 /// The caller's leg.
 pub const CALLER: LegId = LegId(0);
@@ -282,6 +282,20 @@ impl Engine {
     /// The state of leg `leg` (for tests and records).
     pub fn leg_state(&self, leg: LegId) -> Option<crate::leg::LegState> {
         self.legs.get(leg.0 as usize).map(Leg::state)
+    }
+
+    /// The caller's INVITE transaction when edge `edge` holds it and the caller has not
+    /// acknowledged a final answer yet (what is stranded if that edge dies).
+    pub fn unacknowledged_at(&self, edge: &str) -> Option<ServerTx> {
+        let caller = self.legs.first()?;
+        let waiting = matches!(caller.state(), LegState::Incoming | LegState::Early | LegState::Answered);
+        caller.invite_tx.clone().filter(|tx| waiting && tx.edge == edge)
+    }
+
+    /// The caller's INVITE transaction and where its messages go.
+    pub fn caller_invite(&self) -> Option<(&ServerTx, &Route)> {
+        let caller = self.legs.first()?;
+        Some((caller.invite_tx.as_ref()?, &caller.route))
     }
 
     /// How many legs the call has had.

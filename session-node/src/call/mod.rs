@@ -10,6 +10,7 @@ mod media_out;
 pub(crate) mod queue;
 mod record;
 mod routed;
+mod stranded;
 mod waiting;
 mod wire;
 
@@ -25,7 +26,9 @@ use cluster::ownership::OwnedSession;
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
-use session_core::engine::{CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement};
+use session_core::engine::{
+    CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, ServerTx, replacement,
+};
 
 use media_node::Seat;
 
@@ -66,6 +69,10 @@ pub(crate) struct Call {
     /// Edges that died, and the requests sent through one not answered yet.
     edge_died: tokio::sync::broadcast::Receiver<String>,
     in_flight: in_flight::InFlight,
+    /// The requests the edges gave the call (each taken once).
+    requests: wire::Requests,
+    /// The caller's transaction died with its edge: the ACK is waited for until then.
+    stranded: Option<(tokio::time::Instant, ServerTx)>,
 }
 
 impl Call {
@@ -119,6 +126,8 @@ impl Call {
             media_gone: ctx.media_gone.subscribe(),
             edge_died: ctx.edges_gone.subscribe(),
             in_flight: Default::default(),
+            requests: Default::default(),
+            stranded: None,
             ctx,
             id,
             engine,
@@ -194,10 +203,11 @@ impl Call {
                 break;
             }
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            let stranded = self.stranded_until();
             tokio::select! {
                 Some(e) = events.next() => {
                     self.in_flight.heard(&e.message);
-                    if let Some(input) = wire::sip_input(e.message) {
+                    if self.requests.is_new(&e.message) && let Some(input) = wire::sip_input(e.message) {
                         self.engine.handle_sip(input, Instant::now());
                     }
                 }
@@ -213,6 +223,10 @@ impl Call {
                         tracing::info!(session = %self.id, %edge, "request sent again through another edge");
                         self.publish(&subjects::any_edge_commands(), command).await;
                     }
+                    self.strand(&edge);
+                }
+                _ = tokio::time::sleep_until(stranded.unwrap_or_else(tokio::time::Instant::now)), if stranded.is_some() => {
+                    self.strand_expired();
                 }
                 Ok(node) = self.media_gone.recv() => {
                     if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
@@ -265,11 +279,13 @@ impl Call {
         };
         use cluster::contracts::edge_command::Command as C;
         // A request (or a 2xx's ACK) for an edge that died goes through any other: it only
-        // needs to reach the far end. Responses and CANCELs belong to the dead edge's
-        // transactions, and are lost with it.
+        // needs to reach the far end; so does a response to the caller's INVITE, sent outside
+        // any transaction (`stranded.rs`). Other responses and CANCELs belong to the dead
+        // edge's transactions, and are lost with it (the far end sends its request again).
         let gone = self.ctx.edges_gone.contains(edge.as_str());
+        let command = if gone { self.stranded_response(edge.as_str(), command) } else { command };
         let subject = match &command {
-            C::SendRequest(_) | C::SendAck(_) if gone => subjects::any_edge_commands(),
+            C::SendRequest(_) | C::SendAck(_) | C::SendStateless(_) if gone => subjects::any_edge_commands(),
             _ => subjects::edge_commands(&edge),
         };
         self.in_flight.sent(if gone { "" } else { edge.as_str() }, &command);

@@ -14,6 +14,22 @@ pub fn parse(bytes: Bytes) -> Option<Message> {
     Message::parse_stream_message(bytes.clone()).or_else(|_| Message::parse_datagram(bytes)).ok()
 }
 
+/// The in-dialog requests a call was given, by edge and transaction: an edge publishes a
+/// request again until it is answered (the call's node may have missed it while a NATS
+/// server died), and the call takes each once.
+#[derive(Debug, Default)]
+pub struct Requests(std::collections::HashSet<(String, u64)>);
+
+impl Requests {
+    /// False for a request the call was given before.
+    pub fn is_new(&mut self, event: &EdgeEvent) -> bool {
+        match &event.event {
+            Some(edge_event::Event::Request(r)) => self.0.insert((event.edge_id.clone(), r.tx)),
+            _ => true,
+        }
+    }
+}
+
 /// The engine's input for what edge `event.edge_id` reports.
 pub fn sip_input(event: EdgeEvent) -> Option<SipInput> {
     let edge = event.edge_id;

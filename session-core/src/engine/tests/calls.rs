@@ -51,6 +51,19 @@ fn a_call_is_answered_anchored_and_hung_up_by_the_caller() {
 }
 
 #[test]
+fn the_callers_transaction_is_at_its_edge_until_the_caller_acknowledges_the_answer() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
+    let at = |sim: &Sim, edge: &str| sim.engine.unacknowledged_at(edge).map(|tx| (tx.edge, tx.id));
+    assert_eq!((at(&sim, "edge-1"), at(&sim, "edge-2")), (Some(("edge-1".into(), 1)), None), "ringing, at edge-1");
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.respond(key, &invite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    let ok = sim.take_response(1);
+    assert_eq!(at(&sim, "edge-1"), Some(("edge-1".into(), 1)), "answered, not acknowledged");
+    sim.caller_acks(&sim.caller_dialog(&ok));
+    assert_eq!(at(&sim, "edge-1"), None, "acknowledged: nothing is left at the edge");
+}
+
+#[test]
 fn early_media_reaches_the_caller_before_the_answer() {
     let mut sim = Sim::dialing(&["sip:bob@203.0.113.5"], true, RingPolicy::default());
     let (key, invite) = sim.take_request(Method::Invite);
