@@ -7,9 +7,17 @@ use std::collections::HashMap;
 
 use crate::sippstat::Percentiles;
 
-/// INVITE → 200 (or REGISTER → 200, across its challenge) times (ms) of the calls seen
-/// whole in `pcap`, sent from `uac_port`.
-pub fn setup_times(pcap: &[u8], uac_port: u16) -> Result<Vec<f64>, String> {
+/// One UDP packet of a capture: when (seconds), source and destination ports, payload.
+pub struct Packet<'a> {
+    pub at: f64,
+    pub sport: u16,
+    pub dport: u16,
+    pub payload: &'a [u8],
+}
+
+/// The IPv4 UDP packets of a pcap file (little-endian, micro- or nanosecond timestamps),
+/// in capture order; a truncated last packet is cut short.
+pub fn udp_packets(pcap: &[u8]) -> Result<Vec<Packet<'_>>, String> {
     if pcap.len() < 24 {
         return Err("pcap file shorter than its header".into());
     }
@@ -27,7 +35,7 @@ pub fn setup_times(pcap: &[u8], uac_port: u16) -> Result<Vec<f64>, String> {
         276 => 20, // Linux cooked v2
         other => return Err(format!("unsupported link type {other}")),
     };
-    let (mut invites, mut oks) = (HashMap::new(), HashMap::new());
+    let mut packets = Vec::new();
     let mut at = 24;
     while at + 16 <= pcap.len() {
         let secs = f64::from(le32(pcap, at));
@@ -35,9 +43,19 @@ pub fn setup_times(pcap: &[u8], uac_port: u16) -> Result<Vec<f64>, String> {
         let len = le32(pcap, at + 8) as usize;
         let packet = &pcap[at + 16..(at + 16 + len).min(pcap.len())];
         at += 16 + len;
-        let Some((sport, dport, payload)) = udp(packet.get(link_header..).unwrap_or(&[])) else { continue };
+        if let Some((sport, dport, payload)) = udp(packet.get(link_header..).unwrap_or(&[])) {
+            packets.push(Packet { at: secs + frac, sport, dport, payload });
+        }
+    }
+    Ok(packets)
+}
+
+/// INVITE → 200 (or REGISTER → 200, across its challenge) times (ms) of the calls seen
+/// whole in `pcap`, sent from `uac_port`.
+pub fn setup_times(pcap: &[u8], uac_port: u16) -> Result<Vec<f64>, String> {
+    let (mut invites, mut oks) = (HashMap::new(), HashMap::new());
+    for Packet { at: t, sport, dport, payload } in udp_packets(pcap)? {
         let Some(call_id) = header(payload, "Call-ID") else { continue };
-        let t = secs + frac;
         let timed = |m: &[u8]| m.ends_with(b"INVITE") || m.ends_with(b"REGISTER");
         if sport == uac_port && payload.split(|b| *b == b' ').next().is_some_and(timed) {
             invites.entry(call_id).or_insert(t);
@@ -64,7 +82,7 @@ fn udp(ip: &[u8]) -> Option<(u16, u16, &[u8])> {
 }
 
 /// The trimmed value of the first header `name` (case-insensitive) in a SIP message.
-fn header<'a>(msg: &'a [u8], name: &str) -> Option<&'a [u8]> {
+pub fn header<'a>(msg: &'a [u8], name: &str) -> Option<&'a [u8]> {
     msg.split(|b| *b == b'\n').find_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let colon = line.iter().position(|b| *b == b':')?;
@@ -73,33 +91,34 @@ fn header<'a>(msg: &'a [u8], name: &str) -> Option<&'a [u8]> {
 }
 
 #[cfg(test)]
+/// A pcap file (Ethernet link type, microseconds) of UDP packets on 127.0.0.1.
+pub(crate) fn test_pcap(packets: &[(f64, u16, u16, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [0xA1B2_C3D4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for (t, sport, dport, payload) in packets {
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
+        ip.extend_from_slice(&sport.to_be_bytes());
+        ip.extend_from_slice(&dport.to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0, 0]);
+        ip.extend_from_slice(payload.as_bytes());
+        let frame = [vec![0u8; 14], ip].concat();
+        for v in [t.trunc() as u32, (t.fract() * 1e6).round() as u32, frame.len() as u32, frame.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A pcap file (Ethernet link type, microseconds) of UDP packets on 127.0.0.1.
-    fn pcap(packets: &[(f64, u16, u16, &str)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for v in [0xA1B2_C3D4u32, 0x0004_0002, 0, 0, 65535, 1] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for (t, sport, dport, payload) in packets {
-            let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
-            ip.extend_from_slice(&sport.to_be_bytes());
-            ip.extend_from_slice(&dport.to_be_bytes());
-            ip.extend_from_slice(&[0, 0, 0, 0]);
-            ip.extend_from_slice(payload.as_bytes());
-            let frame = [vec![0u8; 14], ip].concat();
-            for v in [t.trunc() as u32, (t.fract() * 1e6).round() as u32, frame.len() as u32, frame.len() as u32] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(&frame);
-        }
-        out
-    }
-
     #[test]
     fn pairs_each_first_invite_with_its_first_200() {
-        let file = pcap(&[
+        let file = test_pcap(&[
             (10.000_000, 5080, 5060, "INVITE sip:a@x SIP/2.0\r\nCall-ID: one\r\nCSeq: 1 INVITE\r\n\r\n"),
             (10.000_500, 5080, 5060, "INVITE sip:a@x SIP/2.0\r\nCall-ID: one\r\nCSeq: 1 INVITE\r\n\r\n"),
             (10.000_800, 5060, 5080, "SIP/2.0 100 Trying\r\nCall-ID: one\r\nCSeq: 1 INVITE\r\n\r\n"),
@@ -123,7 +142,7 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(setup_times(b"short", 5080).is_err());
         assert!(setup_times(&[0u8; 64], 5080).is_err());
-        let mut truncated = pcap(&[(1.0, 5080, 5060, "INVITE sip:a@x SIP/2.0\r\nCall-ID: one\r\n\r\n")]);
+        let mut truncated = test_pcap(&[(1.0, 5080, 5060, "INVITE sip:a@x SIP/2.0\r\nCall-ID: one\r\n\r\n")]);
         truncated.truncate(50);
         assert_eq!(setup_times(&truncated, 5080).unwrap(), Vec::<f64>::new());
     }

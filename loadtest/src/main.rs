@@ -9,6 +9,7 @@
 
 mod blast;
 mod capture;
+mod chaos;
 mod chart;
 mod ladder;
 mod outcome;

@@ -18,6 +18,10 @@ const NOISE_PCT: f64 = 15.0;
 const NOISY_RETRIES: u32 = 2;
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.scenario == Scenario::Chaos {
+        anyhow::ensure!(cli.compare.is_none(), "the chaos scenario runs Callmesh's cluster alone: drop --compare");
+        return crate::chaos::run(cli);
+    }
     anyhow::ensure!(cli.target.is_callmesh(), "--target is all-in-one or cluster");
     let compare = cli.compare == Some(Compare::Kamailio);
     anyhow::ensure!(
@@ -217,6 +221,7 @@ fn levels(cli: &Cli, plan: &Plan) -> Vec<u32> {
         Scenario::Concurrent => vec![1000, 2500, 5000, 10_000],
         Scenario::Register => vec![250, 500, 1000, 2000, 3000, 4000, 5000],
         Scenario::Queue => vec![10, 25, 50, 75, 100, 150, 200],
+        Scenario::Chaos => vec![100],
     }
 }
 

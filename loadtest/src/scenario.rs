@@ -21,6 +21,9 @@ pub enum Scenario {
     Register,
     /// Calls into an ACD queue served by SIPp agents.
     Queue,
+    /// Calls with RTP through a cluster of two processes per role on three NATS servers,
+    /// one node of each role killed in turn (`chaos/`).
+    Chaos,
 }
 
 /// The G.711 A-law capture SIPp ships: 236 RTP packets over 7.05 s.
@@ -194,7 +197,7 @@ impl Plan {
 
 /// SIPp with the options every run uses: bounded, no keyboard, statistics every second,
 /// buffers large enough for bursts.
-fn sipp(sip: SocketAddr, media: SocketAddr, bound_secs: u64) -> Command {
+pub fn sipp(sip: SocketAddr, media: SocketAddr, bound_secs: u64) -> Command {
     let mut c = Command::new("sipp");
     c.args(["-i", &sip.ip().to_string(), "-p", &sip.port().to_string()]);
     c.args(["-mi", &media.ip().to_string(), "-mp", &media.port().to_string()]);

@@ -84,25 +84,7 @@ impl Running {
     /// The `q`-quantile (0-1) of histogram `name` summed over the system's processes: the
     /// upper bound of the bucket it falls in, in ms (`None`: no observation).
     pub fn histogram_quantile(&self, name: &str, q: f64) -> Option<f64> {
-        let mut buckets: Vec<(f64, u64)> = Vec::new();
-        for addr in &self.metrics {
-            let Ok(m) = testkit::metrics::scrape(*addr) else { continue };
-            for (key, count) in m {
-                let Some(le) = key.strip_prefix(&format!("{name}_bucket{{le=\"")).and_then(|r| r.strip_suffix("\"}")) else {
-                    continue;
-                };
-                let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
-                match buckets.iter_mut().find(|(b, _)| *b == bound) {
-                    Some((_, c)) => *c += count,
-                    None => buckets.push((bound, count)),
-                }
-            }
-        }
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let total = buckets.last()?.1;
-        let want = (q * total as f64).ceil() as u64;
-        let (bound, _) = buckets.iter().find(|(_, c)| *c >= want.max(1))?;
-        (total > 0).then_some(bound * 1000.0)
+        histogram_quantile(&self.metrics, name, q)
     }
 
     /// Counter `name` summed over the system's processes.
@@ -122,6 +104,30 @@ impl Running {
             p.stop(Duration::from_secs(5));
         }
     }
+}
+
+/// The `q`-quantile (0-1) of histogram `name` summed over the processes whose metrics are
+/// at `metrics`: the upper bound of the bucket it falls in, in ms (`None`: no observation).
+pub fn histogram_quantile(metrics: &[SocketAddr], name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for addr in metrics {
+        let Ok(m) = testkit::metrics::scrape(*addr) else { continue };
+        for (key, count) in m {
+            let Some(le) = key.strip_prefix(&format!("{name}_bucket{{le=\"")).and_then(|r| r.strip_suffix("\"}")) else {
+                continue;
+            };
+            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            match buckets.iter_mut().find(|(b, _)| *b == bound) {
+                Some((_, c)) => *c += count,
+                None => buckets.push((bound, count)),
+            }
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    let want = (q * total as f64).ceil() as u64;
+    let (bound, _) = buckets.iter().find(|(_, c)| *c >= want.max(1))?;
+    (total > 0).then_some(bound * 1000.0)
 }
 
 /// `Total relayed packets (userspace)` from `rtpengine-ctl list totals`.
