@@ -8,7 +8,8 @@
 //! longest audio gap, the takeover time of the session node's calls (from the session nodes'
 //! `callmesh_session_takeover_seconds`), and what is left once the calls are over.
 //!
-//! `cargo run --release -p loadtest -- --scenario chaos --rates 100 --step-secs 120`
+//! `cargo run --release -p loadtest -- --scenario chaos --rates 50 --step-secs 60` (its own
+//! cluster, whatever `--target` says)
 
 mod audio;
 mod cluster;
@@ -26,7 +27,7 @@ use crate::sippstat::{self, SippCounters};
 use crate::systems::histogram_quantile;
 use crate::{Cli, report};
 
-/// Calls hang up 7.5 s after their last ACK: a calls' first seconds before the first death.
+/// Seconds before the first death: calls (7.5 s long) are steadily up by then.
 const WARM_UP_SECS: u64 = 10;
 
 /// A death, and when.
