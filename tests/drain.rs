@@ -28,6 +28,9 @@ fn node_with_a_call(hold: Duration, settings: &str) -> (Callmesh, RunningSipp, R
         .timeout(Duration::from_secs(60))
         .spawn()
         .unwrap();
+    // Ringing at the caller (its relay allocated), not only begun: a drain starting before
+    // its relay was allocated would refuse it, as it refuses new calls.
+    cm.wait_metric("edge_call_setup_seconds_count", "the call to ring", |v| v == 1);
     cm.wait_metric("session_calls_answered_total", "no call ended yet", |v| v == 0);
     cm.wait_metric("session_calls_active", "the call to be up", |v| v == 1);
     (cm, uac, uas)
