@@ -13,6 +13,20 @@ pub fn binary() -> String {
     std::env::var("CALLMESH_NATS_SERVER").unwrap_or_else(|_| "nats-server".into())
 }
 
+/// The command line of a JetStream `nats-server` named `name` on 127.0.0.1:`port`, its
+/// store in `store`; with `cluster`, its cluster port and the other servers' cluster ports.
+pub fn command(name: &str, port: u16, store: &std::path::Path, cluster: Option<(u16, &[u16])>) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n", name]);
+    cmd.arg("-sd").arg(store);
+    if let Some((cluster_port, routes)) = cluster {
+        let routes: Vec<String> = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
+        cmd.args(["--cluster_name", "callmesh-test", "--cluster", &format!("nats://127.0.0.1:{cluster_port}")]);
+        cmd.args(["--routes", &routes.join(",")]);
+    }
+    cmd
+}
+
 /// A `nats-server` with JetStream.
 pub struct NatsServer {
     pub url: String,
@@ -29,14 +43,7 @@ impl NatsServer {
 
     fn spawn(name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> Result<NatsServer, String> {
         let store = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(binary());
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n", name]);
-        cmd.arg("-sd").arg(store.path());
-        if let Some((cluster_port, routes)) = cluster {
-            let routes: Vec<String> = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect();
-            cmd.args(["--cluster_name", "callmesh-test", "--cluster", &format!("nats://127.0.0.1:{cluster_port}")]);
-            cmd.args(["--routes", &routes.join(",")]);
-        }
+        let cmd = command(name, port, store.path(), cluster);
         let mut process = Spawned::spawn(&format!("nats-server {name}"), cmd)?;
         process.wait_for_line("Server is ready", Duration::from_secs(20))?;
         Ok(NatsServer { url: format!("nats://127.0.0.1:{port}"), name: name.to_owned(), process, _store: store })

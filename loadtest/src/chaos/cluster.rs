@@ -52,12 +52,9 @@ impl Cluster {
         let routes: Vec<u16> = (0..3).map(|_| testkit::ports::free_local_addr().port()).collect();
         let mut nats = Vec::new();
         for i in 0..3 {
-            let others: Vec<String> = (0..3).filter(|j| *j != i).map(|j| format!("nats://127.0.0.1:{}", routes[j])).collect();
-            let mut cmd = Command::new(testkit::nats::binary());
-            cmd.args(["-a", "127.0.0.1", "-p", &client[i].to_string(), "-js", "-n", &format!("n{i}")]);
-            cmd.arg("-sd").arg(dir.join(format!("jetstream-{i}")));
-            cmd.args(["--cluster_name", "chaos", "--cluster", &format!("nats://127.0.0.1:{}", routes[i])]);
-            cmd.args(["--routes", &others.join(",")]);
+            let others: Vec<u16> = (0..3).filter(|j| *j != i).map(|j| routes[j]).collect();
+            let store = dir.join(format!("jetstream-{i}"));
+            let cmd = testkit::nats::command(&format!("n{i}"), client[i], &store, Some((routes[i], &others)));
             let mut p = Proc::spawn(&format!("nats-server-{i}"), cmd, dir)?;
             p.wait_for_output("Server is ready", Duration::from_secs(20))?;
             nats.push(Some(p));

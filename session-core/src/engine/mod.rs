@@ -287,9 +287,9 @@ impl Engine {
     /// The caller's INVITE transaction when edge `edge` holds it and the caller has not
     /// acknowledged a final answer yet (what is stranded if that edge dies).
     pub fn unacknowledged_at(&self, edge: &str) -> Option<ServerTx> {
-        let caller = self.legs.first()?;
-        let waiting = matches!(caller.state(), LegState::Incoming | LegState::Early | LegState::Answered);
-        caller.invite_tx.clone().filter(|tx| waiting && tx.edge == edge)
+        let (tx, _) = self.caller_invite().filter(|(tx, _)| tx.edge == edge)?;
+        let waiting = matches!(self.leg(CALLER).state(), LegState::Incoming | LegState::Early | LegState::Answered);
+        waiting.then(|| tx.clone())
     }
 
     /// The caller's INVITE transaction and where its messages go.
