@@ -156,6 +156,11 @@ pub async fn render(node: &Node) -> String {
             "Allocations declined because the node was at media.max_sessions or media.max_cpu_percent.",
             media.stats().allocations_declined.load(Relaxed),
         );
+        m.counter(
+            "media_relays_reaped_total",
+            "Relays released because their call had no record in the session registry.",
+            media.stats().relays_reaped.load(Relaxed),
+        );
         m.gauge(
             "media_cpu_percent",
             "This process' CPU use over the last second, in percent of all cores.",

@@ -158,7 +158,9 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             limits: config.media_limits,
             drain: drain.clone(),
         };
-        node.media = Some(MediaNode::start(media, bus.clone()).await?);
+        let media = MediaNode::start(media, bus.clone()).await?;
+        media.reap_with(registry.clone(), media_node::reaper::SWEEP_INTERVAL);
+        node.media = Some(media);
     }
     if role.runs(Role::Session) {
         let session = SessionConfig {

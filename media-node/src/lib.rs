@@ -12,6 +12,7 @@
 //! - [`wire`]: a room seat's negotiated stream on the bus.
 //! - [`node`]: the role on the bus (allocate, connect, release, media events).
 //! - `node_rooms`: the node's rooms on the bus (seats, streams, prompts, recordings).
+//! - [`reaper`]: relays whose call is gone, released.
 //! - [`placement`]: which media node takes a call (headroom, zone).
 //! - [`client`]: how session nodes call it.
 
@@ -25,6 +26,7 @@ pub mod node;
 mod node_rooms;
 pub mod placement;
 pub mod ports;
+pub mod reaper;
 pub mod recording;
 pub mod relay;
 pub mod room;

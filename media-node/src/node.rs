@@ -93,6 +93,8 @@ pub struct MediaStats {
     pub dtmf_digits: AtomicU64,
     /// Legs whose quality fell to poor or critical (MOS under 3.0).
     pub quality_alerts: AtomicU64,
+    /// Relays released because their call had no record any more (`reaper.rs`).
+    pub relays_reaped: AtomicU64,
 }
 
 pub(crate) struct Shared {
