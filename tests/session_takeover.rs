@@ -14,32 +14,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::bus::NatsBus;
 use cluster::contracts::SessionRecord;
-use cluster::registry::{Bucket, JetStreamRegistry, Registry, RegistryConfig};
-use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, talking, two_session_nodes};
+use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, registry, sessions, talking, two_session_nodes};
 use common::tones::play;
-use prost::Message;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
 const CALLS: usize = 6;
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn registry(url: &str) -> Arc<dyn Registry> {
-    let bus = NatsBus::connect(url, "takeover-test").await.expect("connects to NATS");
-    Arc::new(JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::default()).await.expect("buckets"))
-}
-
-/// The session records in the registry.
-async fn sessions(registry: &dyn Registry) -> Vec<SessionRecord> {
-    let mut out = Vec::new();
-    for key in registry.keys(Bucket::Sessions, "").await.unwrap() {
-        if let Some(entry) = registry.get(Bucket::Sessions, &key).await.unwrap() {
-            out.push(SessionRecord::decode(&entry.value[..]).unwrap());
-        }
-    }
-    out
-}
 
 /// The SIP Call-ID of a record's caller leg (from its INVITE: a ringing call has no dialog).
 fn caller_call_id(record: &SessionRecord) -> String {

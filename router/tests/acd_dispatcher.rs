@@ -222,30 +222,82 @@ async fn a_caller_who_calls_back_in_time_resumes_its_place_once_and_not_after() 
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_dead_session_nodes_callers_leave_and_its_bridged_agents_wrap_up() {
+async fn a_dead_session_nodes_callers_wait_adrift_for_whoever_takes_them_over() {
     let mut queue = QueueSpec::new("q", Strategy::LongestIdleAgent);
     (queue.wrap_up_ms, queue.resume_ms) = (5_000, 60_000);
     let (store, acd) = setup(queue, vec![agent("x", 1, 1), agent("y", 1, 2)], &[]).await;
     let s = store.as_ref();
-    for (session, owner, at) in [("c1", "session-a", 0), ("c2", "session-a", 10), ("c3", "session-b", 20)] {
+    let callers = [("c1", "session-a", 0), ("c2", "session-a", 10), ("c3", "session-b", 20), ("c4", "session-a", 30)];
+    for (session, owner, at) in callers {
         let mut c = CallerRecord::new(session, "q", 0, at);
         (c.owner, c.who) = (owner.into(), format!("sip:{session}@example.com"));
         acd.join(s, c).await.unwrap();
     }
-    // c1 talks to x, c2 rings y; c3 (on another node) waits.
+    // c1 talks to x, c2 rings y; c3 (on another node) and c4 wait.
     acd.tick(s, 100, |_| 0).await.unwrap();
     acd.answered(s, "c1", "x", 200).await.unwrap();
     assert!(matches!(store.caller("c2").await.unwrap().unwrap().0.state, CallerState::Offered { .. }));
     let events = acd.orphaned(s, "session-a", 1_000).await.unwrap();
-    assert!(events.contains(&AcdEvent::Abandoned { caller: "c2".into() }), "{events:?}");
-    assert!(events.contains(&AcdEvent::Cancel { caller: "c2".into(), agent: "y".into() }), "{events:?}");
-    assert!(store.caller("c1").await.unwrap().is_none() && store.caller("c2").await.unwrap().is_none());
-    assert!(store.caller("c3").await.unwrap().is_some(), "another node's caller stays");
+    assert!(!events.iter().any(|e| matches!(e, AcdEvent::Abandoned { .. })), "nobody left yet: {events:?}");
+    assert!(store.caller("c1").await.unwrap().is_none(), "the bridged call ended with its node");
     let (x, _) = store.agent("x").await.unwrap().unwrap();
     assert_eq!((x.state, x.ready_at_ms), (State::WrapUp, 6_000), "the bridged agent wraps up");
     assert!(store.agent("y").await.unwrap().unwrap().0.free(1_000), "the ringing agent is released");
-    // The waiting caller's place is kept for when it calls back.
-    assert!(s.place("q", "sip:c2@example.com").await.unwrap().is_some());
+    let (c2, _) = store.caller("c2").await.unwrap().unwrap();
+    assert_eq!((c2.state, c2.adrift_since_ms, c2.joined_ms), (CallerState::Waiting, Some(1_000), 10), "adrift, in its place");
+    // Adrift callers are offered to nobody: the free agent goes to c3, behind them.
+    acd.tick(s, 1_100, |_| 0).await.unwrap();
+    assert!(matches!(store.caller("c3").await.unwrap().unwrap().0.state, CallerState::Offered { .. }));
+    assert_eq!(store.caller("c2").await.unwrap().unwrap().0.state, CallerState::Waiting);
     // A second router doing the same finds nothing left to do.
-    assert!(acd.orphaned(s, "session-a", 1_100).await.unwrap().is_empty());
+    assert!(acd.orphaned(s, "session-a", 1_200).await.unwrap().is_empty());
+
+    // session-c takes c2's call over and joins it again: its place and wait are its own.
+    let mut again = CallerRecord::new("c2", "q", 0, 4_000);
+    (again.owner, again.who) = ("session-c".into(), "sip:c2@example.com".into());
+    let events = acd.rejoined(s, again, 4_000).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    let (c2, _) = store.caller("c2").await.unwrap().unwrap();
+    assert_eq!((c2.owner.as_str(), c2.adrift_since_ms, c2.joined_ms), ("session-c", None, 10));
+    // Ahead of everyone waiting, it takes the next free agent (x, after its wrap-up).
+    acd.tick(s, 6_000, |_| 0).await.unwrap();
+    match store.caller("c2").await.unwrap().unwrap().0.state {
+        CallerState::Offered { agents, .. } => assert_eq!(agents, ["x"]),
+        other => panic!("c2 offered x, not {other:?}"),
+    }
+
+    // Nobody takes c4 over: after ADRIFT_MS it has left, its place kept for a call back.
+    acd.tick(s, 1_000 + router::acd::ADRIFT_MS - 1, |_| 0).await.unwrap();
+    assert!(store.caller("c4").await.unwrap().is_some(), "still adrift");
+    let events = acd.tick(s, 1_000 + router::acd::ADRIFT_MS, |_| 0).await.unwrap();
+    assert!(events.contains(&AcdEvent::Abandoned { caller: "c4".into() }), "{events:?}");
+    assert!(store.caller("c4").await.unwrap().is_none());
+    assert!(s.place("q", "sip:c4@example.com").await.unwrap().is_some());
+
+    // A caller taken over that the routers no longer have joins anew, taking back its place.
+    let mut back = CallerRecord::new("c4", "q", 0, 12_000);
+    (back.owner, back.who) = ("session-c".into(), "sip:c4@example.com".into());
+    let events = acd.rejoined(s, back, 12_000).await.unwrap();
+    assert!(matches!(&events[..], [AcdEvent::Joined { waited_before_ms: 11_970, .. }]), "{events:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_taken_over_before_the_routers_saw_its_node_die_loses_its_dead_offer() {
+    let (store, acd) = setup(QueueSpec::new("q", Strategy::LongestIdleAgent), vec![agent("x", 1, 1)], &[]).await;
+    let s = store.as_ref();
+    let mut c = CallerRecord::new("c1", "q", 0, 0);
+    c.owner = "session-a".into();
+    acd.join(s, c).await.unwrap();
+    acd.tick(s, 100, |_| 0).await.unwrap();
+    assert!(matches!(store.caller("c1").await.unwrap().unwrap().0.state, CallerState::Offered { .. }));
+    // The new owner's report comes first: the offer (its agent's leg died) is taken back.
+    let mut again = CallerRecord::new("c1", "q", 0, 3_000);
+    again.owner = "session-b".into();
+    acd.rejoined(s, again, 3_000).await.unwrap();
+    let (c1, _) = store.caller("c1").await.unwrap().unwrap();
+    assert_eq!((c1.state, c1.owner.as_str(), c1.joined_ms), (CallerState::Waiting, "session-b", 0));
+    assert!(store.agent("x").await.unwrap().unwrap().0.free(3_000));
+    // Then the routers see the node die: the caller is not its any more.
+    assert!(acd.orphaned(s, "session-a", 3_100).await.unwrap().is_empty());
+    assert_eq!(store.caller("c1").await.unwrap().unwrap().0.adrift_since_ms, None);
 }

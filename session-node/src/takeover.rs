@@ -12,10 +12,10 @@
 //! call is answered by the new owner. The same sweep runs once at start, for calls whose
 //! owners died while no session node was watching (every session node restarted).
 //!
-//! Relayed calls are taken over. Conference seats, queue callers and agents' legs are not
-//! yet: their engines run in local mode, which the snapshot does not hold, so they write
-//! no record (should one say it is such a call, it is claimed and left). When their node
-//! dies the routers forget its queue callers (`router::acd::service`).
+//! Relayed calls, conference seats and queue callers are taken over (a queue caller joins
+//! its queue again, keeping the place the routers held for it: `Call::rejoin`). Agents'
+//! legs are not: their calls are placed by the node, in local mode, and write no record;
+//! a queue call put through to one ends with the node.
 //!
 //! The same watch sees media nodes die: their calls are told (`Ctx::media_gone`), and
 //! each relayed call moves its relay to another media node (`Command::Reanchor`); and
@@ -161,8 +161,9 @@ async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str)
 
 /// Runs a call taken over: its events subscribed first, then the edges asked for what
 /// came while it had no owner.
-async fn resume(ctx: Arc<Ctx>, call: Call) {
+async fn resume(ctx: Arc<Ctx>, mut call: Call) {
     let _active = ctx.stats.active.begin();
+    call.rejoin().await;
     let id = call.id.clone();
     let replay = async {
         let command = EdgeCommand {

@@ -1,6 +1,12 @@
 //! What the node-death tests share: the cluster they kill nodes of (an edge, a router, two
 //! session nodes, a media node), the two phones' tones, and what each phone hears now.
 
+use std::sync::Arc;
+
+use cluster::bus::NatsBus;
+use cluster::contracts::SessionRecord;
+use cluster::registry::{Bucket, JetStreamRegistry, Registry, RegistryConfig};
+use prost::Message;
 use session_core::peer::{Call, SimplePeer};
 
 use super::{Callmesh, rtp_range};
@@ -100,4 +106,21 @@ pub async fn rtp_back(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// The session registry of the cluster on the NATS servers at `url`.
+pub async fn registry(url: &str) -> Arc<dyn Registry> {
+    let bus = NatsBus::connect(url, "faults-test").await.expect("connects to NATS");
+    Arc::new(JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::default()).await.expect("buckets"))
+}
+
+/// The session records in the registry (not the rooms' entries beside them).
+pub async fn sessions(registry: &dyn Registry) -> Vec<SessionRecord> {
+    let mut out = Vec::new();
+    for key in registry.keys(Bucket::Sessions, "").await.unwrap().into_iter().filter(|k| !k.starts_with("room.")) {
+        if let Some(entry) = registry.get(Bucket::Sessions, &key).await.unwrap() {
+            out.push(SessionRecord::decode(&entry.value[..]).unwrap());
+        }
+    }
+    out
 }

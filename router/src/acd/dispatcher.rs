@@ -149,7 +149,7 @@ impl Acd {
         outcome(events, result)
     }
 
-    async fn join_in(
+    pub(super) async fn join_in(
         &self,
         store: &dyn AcdStore,
         mut caller: CallerRecord,
@@ -205,6 +205,7 @@ impl Acd {
             memory: &memory,
         };
         let intents = plan::plan(&view, random);
+        self.drop_adrift(store, &callers, now, events).await?;
         self.drop_lapsed_places(store, now).await?;
         for intent in intents {
             match intent {

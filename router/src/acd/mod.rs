@@ -15,8 +15,10 @@
 //! - [`store`]: where the records live; [`registry_store`]: in the registry (JetStream KV
 //!   in a cluster), [`wire`]: as it stores them.
 //! - [`announce`]: what a waiting caller hears (position, expected wait); `places`: where
-//!   an abandoned caller stood, for when it calls back.
+//!   an abandoned caller stood, for when it calls back; `adrift`: callers whose session
+//!   node died, until another takes their call over.
 
+mod adrift;
 pub mod announce;
 pub mod dispatcher;
 pub mod feed;
@@ -31,6 +33,7 @@ pub mod store;
 pub mod strategy;
 pub mod wire;
 
+pub use self::adrift::ADRIFT_MS;
 pub use self::dispatcher::{Acd, AcdEvent, Decline, Failed, Outcome};
 pub use self::model::{AgentRecord, AgentSpec, CallerRecord, CallerState, Overflow, Place, QueueSpec, State, Status, Tier};
 pub use self::registry_store::RegistryStore;

@@ -237,6 +237,9 @@ pub struct CallerRecord {
     pub who: String,
     /// The session node that runs the caller's call (empty: unknown).
     pub owner: String,
+    /// Since when the caller has had no owner: its node died and no other has taken the
+    /// call over yet (`adrift.rs`); offered to nobody meanwhile.
+    pub adrift_since_ms: Option<u64>,
 }
 
 impl CallerRecord {
@@ -251,6 +254,7 @@ impl CallerRecord {
             tried: BTreeSet::new(),
             who: String::new(),
             owner: String::new(),
+            adrift_since_ms: None,
         }
     }
 

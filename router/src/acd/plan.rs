@@ -66,7 +66,8 @@ pub fn plan(view: &View, mut random: impl FnMut(u64) -> u64) -> Vec<Intent> {
     callers.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     // Agents held by an offer: not offered again in this plan.
     let mut taken: BTreeSet<&str> = view.records.iter().filter(|(_, r)| r.reserved(now)).map(|(id, _)| id.as_str()).collect();
-    for caller in callers {
+    // A caller adrift (its node died) waits for whoever takes its call over.
+    for caller in callers.into_iter().filter(|c| c.adrift_since_ms.is_none()) {
         let Some(queue) = view.queues.get(&caller.queue) else { continue };
         match &caller.state {
             CallerState::Offered { until_ms, .. } if *until_ms <= now => {

@@ -116,7 +116,7 @@ impl Acd {
 
     /// Takes the caller out of its queue; an abandoning caller's place is kept if
     /// `keep_place` and the queue says so.
-    async fn left_in(
+    pub(super) async fn left_in(
         &self,
         store: &dyn AcdStore,
         session: &str,
@@ -155,7 +155,7 @@ impl Acd {
         outcome(Vec::new(), self.ended_in(store, session, now).await)
     }
 
-    async fn ended_in(&self, store: &dyn AcdStore, session: &str, now: u64) -> Result<(), StoreError> {
+    pub(super) async fn ended_in(&self, store: &dyn AcdStore, session: &str, now: u64) -> Result<(), StoreError> {
         let Some((caller, rev)) = store.caller(session).await? else { return Ok(()) };
         let CallerState::Bridged { agent } = &caller.state else { return Ok(()) };
         match store.delete_caller(session, rev).await {
@@ -193,28 +193,6 @@ impl Acd {
         // Taken out by a key, not abandoned: the caller goes on to the exit's target.
         events.retain(|e| !matches!(e, AcdEvent::Abandoned { .. }));
         events.push(AcdEvent::Overflow { caller: session.to_owned(), target });
-        outcome(events, result)
-    }
-
-    /// The session node `node` died with its calls: its callers are gone — a bridged
-    /// call ended (the agent wraps up), a waiting one left (its offers cancelled; its
-    /// place kept, when the queue keeps places, for when it calls back).
-    pub async fn orphaned(&self, store: &dyn AcdStore, node: &str, now: u64) -> Outcome {
-        let mut events = Vec::new();
-        let mut result = Ok(());
-        let callers = match store.callers().await {
-            Ok(callers) => callers,
-            Err(e) => return outcome(events, Err(e)),
-        };
-        for (caller, _) in callers.into_iter().filter(|(c, _)| c.owner == node) {
-            result = match caller.state {
-                CallerState::Bridged { .. } => self.ended_in(store, &caller.session, now).await,
-                _ => self.left_in(store, &caller.session, now, true, &mut events).await,
-            };
-            if result.is_err() {
-                break;
-            }
-        }
         outcome(events, result)
     }
 

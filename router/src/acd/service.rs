@@ -121,7 +121,7 @@ pub async fn start(
                         }
                     }
                     Some(MemberEvent::Died(node) | MemberEvent::Left(node)) if sessions.remove(&node) => {
-                        tracing::warn!(%node, "session node gone: its queue callers with it");
+                        tracing::warn!(%node, "session node gone: its queue callers adrift until taken over");
                         let outcome = service.acd.orphaned(&service.store, &node, contracts::unix_ms()).await;
                         service.carry_out(outcome).await;
                     }
@@ -153,7 +153,10 @@ impl Service {
                 caller.requires = Some(j.requires).filter(|r| !r.is_empty());
                 caller.who = j.who.to_ascii_lowercase();
                 caller.owner = report.meta.as_ref().map(|m| m.sender.clone()).unwrap_or_default();
-                self.acd.join(store, caller).await
+                match j.resumed {
+                    true => self.acd.rejoined(store, caller, now).await,
+                    false => self.acd.join(store, caller).await,
+                }
             }
             Some(acd_report::Report::Answered(a)) => self.acd.answered(store, session, &a.agent, now).await,
             Some(acd_report::Report::Declined(d)) => {

@@ -87,6 +87,7 @@ pub fn caller_to_wire(c: &CallerRecord) -> AcdCaller {
         tried: c.tried.iter().cloned().collect(),
         who: c.who.clone(),
         owner: c.owner.clone(),
+        adrift_since_ms: c.adrift_since_ms.unwrap_or(0),
     }
 }
 
@@ -111,6 +112,7 @@ pub fn caller_from_wire(c: &AcdCaller) -> CallerRecord {
         tried: c.tried.iter().cloned().collect(),
         who: c.who.clone(),
         owner: c.owner.clone(),
+        adrift_since_ms: Some(c.adrift_since_ms).filter(|t| *t > 0),
     }
 }
 
@@ -152,6 +154,7 @@ mod tests {
         caller.tried.insert("a1".into());
         caller.who = "sip:alice@example.com".into();
         caller.owner = "session-1".into();
+        caller.adrift_since_ms = Some(5);
         caller.state = CallerState::Offered { agents: vec!["a2".into()], router: "r1".into(), since_ms: 5, until_ms: 9 };
         assert_eq!(caller_from_wire(&caller_to_wire(&caller)), caller);
         caller.state = CallerState::Bridged { agent: "a2".into() };

@@ -25,9 +25,15 @@ impl Engine {
                 self.leg_mut(leg).failure.get_or_insert((487, "Request Terminated".into()));
                 self.cancel_ringing_for(leg);
             }
-            LegEvent::Confirmed if self.is_local() => self.local_confirmed(),
             // The caller's ACK came: recorded, so a node taking the call over knows the
-            // dialog confirmed (it re-offers it, takes its re-INVITEs).
+            // dialog confirmed (it re-offers it, takes its re-INVITEs; a call we answered
+            // ourselves, a conference seat or a queue caller, answers again from its seat).
+            LegEvent::Confirmed if self.is_local() => {
+                if self.leg(leg).role == LegRole::Uas {
+                    self.out.push_back(Output::Persist);
+                }
+                self.local_confirmed()
+            }
             LegEvent::Confirmed if self.leg(leg).role == LegRole::Uas => self.out.push_back(Output::Persist),
             LegEvent::Confirmed => {}
             LegEvent::UpdateRequested if self.is_local() => self.local_reoffered(leg),

@@ -119,6 +119,20 @@ impl Call {
         self.report(acd_report::Report::Join(join)).await;
     }
 
+    /// A queue caller taken over from a node that died joins its queue again, as resumed:
+    /// the routers keep its place (or let it go, when it is no longer there).
+    pub(crate) async fn rejoin(&mut self) {
+        match &self.acd {
+            // Its agent's leg died with the node: the call ends.
+            Some(Role::Caller(w)) if w.resumed && w.bridged.is_some() => {
+                tracing::info!(session = %self.id, "the queue call's agent leg died with its node: hanging up");
+                self.engine.handle_command(Command::Hangup, Instant::now());
+            }
+            Some(Role::Caller(w)) if w.resumed => self.join_queue().await,
+            _ => {}
+        }
+    }
+
     pub(super) async fn on_acd(&mut self, input: Input) {
         match input {
             Input::Instruction(i) => self.on_instruction(i).await,
@@ -187,6 +201,8 @@ impl Call {
                 if let Some(tx) = w.agents.get(&b.agent) {
                     let _ = tx.send(ToAgent::Bridge);
                 }
+                // A node that takes the call over must know it was put through.
+                self.persist().await;
             }
             Some(acd_instruction::Instruction::Overflow(o)) => {
                 tracing::info!(session = %self.id, target = %o.target, status = o.status, "the queue gives the caller up");

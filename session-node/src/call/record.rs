@@ -6,12 +6,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cluster::contracts::{self, RoutedCall, SessionRecord};
+use cluster::contracts::{self, RoutedCall, SeatRecord, SessionRecord};
 use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::subjects::{NodeId, SessionId};
 use session_core::engine::Engine;
 
-use super::{Call, queue};
+use media_node::Seat;
+
+use super::{Call, conference, queue};
 use crate::node::Ctx;
 
 /// The record's kind of a relayed call.
@@ -28,20 +30,19 @@ impl Call {
         }
     }
 
-    /// A relayed call another node ran, resumed from its record (`None`: not a relayed
-    /// call, or a record that does not restore).
+    /// A call another node ran, resumed from its record: a relayed call, a conference
+    /// seat or a queue caller (`None`: an agent's leg, or a record that does not restore).
     pub fn resume(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
-        if owned.record.kind != RELAYED {
-            return None;
+        match owned.record.kind.as_str() {
+            RELAYED => Call::resume_relayed(ctx, id, owned),
+            "conference" | "queue" => Call::resume_seated(ctx, id, owned),
+            _ => None,
         }
+    }
+
+    fn resume_relayed(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
         let state = owned.record.engine.clone()?;
-        let engine = match Engine::restore(state, Instant::now(), contracts::unix_ms()) {
-            Ok(engine) => engine,
-            Err(e) => {
-                tracing::warn!(session = %id, error = %e, "session record does not restore");
-                return None;
-            }
-        };
+        let engine = Engine::restore(state, Instant::now(), contracts::unix_ms()).map_err(|e| unrestorable(&id, e)).ok()?;
         let media_node = engine.media_node().and_then(|n| NodeId::new(n).ok());
         // Its relay's node died before it was resumed (while it had no owner): it moves now.
         let relay_lost = media_node.as_ref().is_some_and(|n| ctx.media_gone.contains(n.as_str()));
@@ -60,6 +61,34 @@ impl Call {
         Some(call)
     }
 
+    /// A call the dead node answered itself, with a seat in a room (which its media node
+    /// keeps): the engine answers again with that seat; a queue caller joins its queue again
+    /// (`Call::rejoin`), keeping its place.
+    fn resume_seated(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
+        let r = owned.record.seat.as_ref()?;
+        let seat = Seat { node: NodeId::new(r.media_node.clone()).ok()?, rtp: r.rtp_addr.parse().ok()? };
+        let state = owned.record.engine.clone()?;
+        let now = (Instant::now(), contracts::unix_ms());
+        // Our SDP's version goes on from above any the dead node sent (RFC 3264 §8).
+        let mut end = conference::local_end(&seat);
+        end.media.session_version = now.1 / 1000;
+        let engine = Engine::restore_answered(state, end, now.0, now.1).map_err(|e| unrestorable(&id, e)).ok()?;
+        let acd = match (owned.record.kind.as_str(), &owned.record.queue) {
+            ("queue", Some(q)) => Some(queue::Role::Caller(Box::new(queue::Waiting::from_record(q)))),
+            ("queue", None) => return None,
+            _ => None,
+        };
+        let seated = conference::Seated::new(seat, &r.room);
+        let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
+        let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, Some(seated));
+        call.seat_options = None;
+        call.acd = acd;
+        call.busy_keys = owned.record.busy_keys.clone();
+        call.answered = owned.record.answered;
+        call.owned = Some(owned);
+        Some(call)
+    }
+
     /// Writes the engine's state: creates the record the first time. False when fenced.
     pub(super) async fn persist(&mut self) -> bool {
         let now = Instant::now();
@@ -67,6 +96,15 @@ impl Call {
         let state = self.engine.snapshot(now, wall);
         let (kind, busy_keys, answered) = (self.kind(), self.busy_keys.clone(), self.answered);
         let (record, recording_segment, media_zone) = (self.record, self.segment, self.media_zone.clone());
+        let seat = self.seat.as_ref().map(|s| SeatRecord {
+            media_node: s.seat.node.to_string(),
+            rtp_addr: s.seat.rtp.to_string(),
+            room: s.room.clone(),
+        });
+        let queue = match &self.acd {
+            Some(queue::Role::Caller(w)) => Some(w.to_record()),
+            _ => None,
+        };
         match self.owned.as_mut() {
             None => match self
                 .ctx
@@ -81,6 +119,8 @@ impl Call {
                         record,
                         recording_segment,
                         media_zone,
+                        seat,
+                        queue,
                         ..Default::default()
                     },
                 )
@@ -93,6 +133,7 @@ impl Call {
             Some(owned) => {
                 *owned.engine_mut() = state;
                 owned.record.answered = answered;
+                owned.record.queue = queue;
                 owned.record.recording_segment = recording_segment;
                 match self.ctx.store.save(owned).await {
                     Ok(()) => {}
@@ -107,4 +148,8 @@ impl Call {
         }
         true
     }
+}
+
+fn unrestorable(id: &SessionId, e: impl std::fmt::Display) {
+    tracing::warn!(session = %id, error = %e, "session record does not restore");
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cluster::bus::typed::TypedSubscription;
-use cluster::contracts::{AcdInstruction, AcdJoin};
+use cluster::contracts::{AcdInstruction, AcdJoin, QueueCallerRecord};
 use tokio::sync::mpsc;
 
 use super::queue::{Note, ToAgent};
@@ -28,8 +28,12 @@ pub(crate) struct Waiting {
     pub(super) notes: mpsc::UnboundedReceiver<(String, Note)>,
     pub(super) notes_tx: mpsc::UnboundedSender<(String, Note)>,
     pub(super) bridged: Option<String>,
-    /// The clock of the queue's periodic announcement (the routers say what it plays).
+    /// The clock of the queue's periodic announcement (the routers say what it plays), and
+    /// its period in seconds (0: none).
     pub(super) announce: Option<tokio::time::Interval>,
+    announce_secs: u32,
+    /// Its call was taken over from a node that died: it joins again, keeping its place.
+    pub(super) resumed: bool,
     /// The caller's priority and the skills it needs (from its route).
     pub(super) priority: u32,
     pub(super) requires: String,
@@ -42,31 +46,20 @@ pub(crate) struct Waiting {
 impl Waiting {
     /// A caller of `queue` who came through `edge_id` (`edge_uri`) with `invite`.
     pub fn new(queue: &str, edge_id: &str, edge_uri: &str, invite: bytes::Bytes) -> Waiting {
-        let (notes_tx, notes) = mpsc::unbounded_channel();
         let from = sip::message::Message::parse_datagram(invite)
             .ok()
             .and_then(|m| m.header(sip::message::HeaderName::From).map(str::to_owned))
             .unwrap_or_default();
         let identity = from.split(';').next().filter(|f| f.contains("sip:")).unwrap_or("<sip:queue@callmesh.invalid>");
-        Waiting {
+        let caller = QueueCallerRecord {
             queue: queue.to_owned(),
-            joined: false,
-            instructions: None,
             edge_id: edge_id.to_owned(),
             edge_uri: edge_uri.to_owned(),
             identity: identity.trim().to_owned(),
             who: address_of(&from),
-            agents: HashMap::new(),
-            notes,
-            notes_tx,
-            bridged: None,
-            announce: None,
-            priority: 0,
-            requires: String::new(),
-            joined_at: None,
-            bridged_at: None,
-            offered: false,
-        }
+            ..Default::default()
+        };
+        Waiting { resumed: false, ..Waiting::from_record(&caller) }
     }
 
     /// The caller's priority (higher first) and the skills it requires (empty: none).
@@ -77,6 +70,7 @@ impl Waiting {
     /// Announces to the caller every `secs` seconds while it waits (the first one after
     /// that long; 0: never).
     pub fn announcing(mut self, secs: u32) -> Waiting {
+        self.announce_secs = secs;
         self.announce = (secs > 0).then(|| {
             let every = Duration::from_secs(u64::from(secs.max(5)));
             tokio::time::interval_at(tokio::time::Instant::now() + every, every)
@@ -86,7 +80,57 @@ impl Waiting {
 
     /// The report that joins the caller to its queue.
     pub(super) fn join(&self) -> AcdJoin {
-        AcdJoin { queue: self.queue.clone(), priority: self.priority, requires: self.requires.clone(), who: self.who.clone() }
+        AcdJoin {
+            queue: self.queue.clone(),
+            priority: self.priority,
+            requires: self.requires.clone(),
+            who: self.who.clone(),
+            resumed: self.resumed,
+        }
+    }
+
+    /// What the call's record keeps of the caller, for a node that takes the call over.
+    pub(super) fn to_record(&self) -> QueueCallerRecord {
+        QueueCallerRecord {
+            queue: self.queue.clone(),
+            priority: self.priority,
+            requires: self.requires.clone(),
+            who: self.who.clone(),
+            identity: self.identity.clone(),
+            edge_id: self.edge_id.clone(),
+            edge_uri: self.edge_uri.clone(),
+            announce_secs: self.announce_secs,
+            bridged_agent: self.bridged.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The caller a call's record keeps, taken over: it joins its queue again, resumed.
+    pub(super) fn from_record(r: &QueueCallerRecord) -> Waiting {
+        let (notes_tx, notes) = mpsc::unbounded_channel();
+        let bridged = Some(r.bridged_agent.clone()).filter(|a| !a.is_empty());
+        let waiting = Waiting {
+            queue: r.queue.clone(),
+            // A bridged caller was in its queue: it reports the end of its call.
+            joined: bridged.is_some(),
+            instructions: None,
+            edge_id: r.edge_id.clone(),
+            edge_uri: r.edge_uri.clone(),
+            identity: r.identity.clone(),
+            who: r.who.clone(),
+            agents: HashMap::new(),
+            notes,
+            notes_tx,
+            bridged,
+            announce: None,
+            announce_secs: 0,
+            resumed: true,
+            priority: r.priority,
+            requires: r.requires.clone(),
+            joined_at: None,
+            bridged_at: None,
+            offered: false,
+        };
+        waiting.announcing(r.announce_secs)
     }
 }
 

@@ -88,6 +88,20 @@ impl Engine {
         engine
     }
 
+    /// A call to us another node answered (a conference seat, a queue caller), rebuilt from
+    /// its state with our end `end` (the media it answered with). Only an established call
+    /// resumes whole: nothing of ours was outstanding but what the state holds.
+    pub fn restore_answered(
+        state: contracts::EngineState,
+        end: LocalEnd,
+        now: Instant,
+        wall_ms: u64,
+    ) -> Result<Engine, super::RestoreError> {
+        let mut engine = Engine::restore(state, now, wall_ms)?;
+        engine.local = Some(Box::new(Local::new(end, None)));
+        Ok(engine)
+    }
+
     /// A call we place to `outgoing.target` through `route`.
     pub fn calling(config: EngineConfig, end: LocalEnd, outgoing: Outgoing, route: Route, now: Instant) -> Engine {
         let mut engine = Engine::empty(config);

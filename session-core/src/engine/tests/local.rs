@@ -100,6 +100,34 @@ fn a_call_to_us_is_offered_then_answered_with_our_own_description() {
 }
 
 #[test]
+fn a_call_we_answered_is_recorded_once_acknowledged_and_resumes_from_its_record() {
+    let mut sim = answering();
+    assert_eq!(sim.statuses(1), [180]);
+    sim.command(Command::Answer);
+    let ok = sim.take_response(1);
+    assert_eq!(sim.persisted, 0, "not before the ACK");
+    let mut alice = sim.caller_dialog(&ok);
+    sim.caller_acks(&alice);
+    assert_eq!(sim.persisted, 1, "recorded once acknowledged");
+
+    // Another node resumes it from its record, with the same end: it answers a re-INVITE
+    // from there and takes the BYE.
+    let state = sim.engine.snapshot(sim.now, 1_000);
+    sim.engine = Engine::restore_answered(state, end(), sim.now, 1_000).unwrap();
+    let (reinvite, _) =
+        sim.request_in(&mut alice, Method::Invite, Some(("application/sdp", phone_sdp("198.51.100.1:4002", "sendrecv"))));
+    assert_eq!(sim.events.last(), Some(&CallEvent::Reoffered { leg: CALLER, hold: false }));
+    sim.command(Command::AcceptReoffer);
+    let ok = sim.take_response(reinvite);
+    assert_eq!(ok.status(), Some(200));
+    assert!(body(&ok).contains("m=audio 7000 "), "answered from our seat: {}", body(&ok));
+    sim.caller_acks(&alice);
+    let (bye, _) = sim.request_in(&mut alice, Method::Bye, None);
+    assert_eq!(sim.statuses(bye), [200]);
+    assert!(sim.engine.is_over());
+}
+
+#[test]
 fn an_offer_we_cannot_answer_is_refused_without_asking() {
     let now = Instant::now();
     let invite = Builder::request(&Method::Invite, "sip:alice@192.0.2.7")
