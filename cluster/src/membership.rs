@@ -128,13 +128,20 @@ impl Drop for MemberWatch {
 }
 
 /// Watches the `nodes` bucket: the nodes alive now are reported as `Joined` first. A watch
-/// that hears nothing at all for twice the TTL (not even the watcher's own heartbeat) is
-/// started again: its consumer may have died with a NATS server.
+/// that hears nothing new for half the TTL (not even the watcher's own heartbeat) is
+/// started again, at most once per half TTL: its consumer may have died with a NATS server,
+/// or stalled under load while the bucket is fine (the dead would then be declared only
+/// once it came back). A heartbeat is told new by its revision: the latest values a watch
+/// started again replays are not news, so they neither make a dead node alive nor end a
+/// silence.
 pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<MemberWatch, RegistryError> {
     let mut changes = registry.watch(Bucket::Nodes, ">", Since::LatestValues).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut seen: HashMap<String, Instant> = HashMap::new();
+        // Each node's last heartbeat revision, and when the watch was last started again.
+        let mut revisions: HashMap<String, u64> = HashMap::new();
+        let mut restarted: Option<Instant> = None;
         let mut last_put: Option<Instant> = None;
         loop {
             let next_death = seen.values().min().map(|t| *t + ttl);
@@ -142,17 +149,17 @@ pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<MemberW
                 c = changes.next() => c,
                 _ = tokio::time::sleep_until(next_death.unwrap_or_else(Instant::now)), if next_death.is_some() => {
                     let now = Instant::now();
-                    if let Some(silent) = last_put.map(|t| now.duration_since(t)).filter(|s| *s > ttl / 2) {
+                    if last_put.is_some_and(|t| now.duration_since(t) > ttl / 2) {
                         // The bucket is silent: no verdict until heartbeats flow again.
                         for t in seen.values_mut() {
                             *t = (*t).max(now - ttl / 2);
                         }
-                        if silent > 2 * ttl {
+                        if restarted.is_none_or(|t| now.duration_since(t) >= ttl / 2) {
+                            restarted = Some(now);
                             match registry.watch(Bucket::Nodes, ">", Since::LatestValues).await {
                                 Ok(again) => {
                                     tracing::info!("membership watch silent: started again");
                                     changes = again;
-                                    last_put = Some(now);
                                 }
                                 Err(e) => tracing::warn!(error = %e, "membership watch not started again"),
                             }
@@ -178,6 +185,11 @@ pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<MemberW
                     None => continue,
                 },
                 Some(Ok(Change::Put(entry))) => {
+                    // A value replayed by a watch started again: not news.
+                    if revisions.get(&entry.key).is_some_and(|r| *r >= entry.revision) {
+                        continue;
+                    }
+                    revisions.insert(entry.key.clone(), entry.revision);
                     last_put = Some(Instant::now());
                     let Ok(hb) = NodeHeartbeat::decode(&entry.value[..]) else {
                         tracing::warn!(key = %entry.key, "undecodable heartbeat");
@@ -198,4 +210,101 @@ pub async fn watch(registry: Arc<dyn Registry>, ttl: Duration) -> Result<MemberW
         }
     });
     Ok(MemberWatch { rx, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Entry, MemoryRegistry, RegistryConfig, Watch};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// The in-process registry, whose first watch stalls once `stall` is set (its consumer
+    /// stuck under load: no change, no end), as a JetStream watch can.
+    struct StallingRegistry {
+        inner: MemoryRegistry,
+        watches: AtomicUsize,
+        stall: Arc<AtomicBool>,
+    }
+
+    #[async_trait]
+    impl Registry for StallingRegistry {
+        async fn get(&self, bucket: Bucket, key: &str) -> Result<Option<Entry>, RegistryError> {
+            self.inner.get(bucket, key).await
+        }
+        async fn create(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, RegistryError> {
+            self.inner.create(bucket, key, value).await
+        }
+        async fn update(&self, bucket: Bucket, key: &str, value: Bytes, revision: u64) -> Result<u64, RegistryError> {
+            self.inner.update(bucket, key, value, revision).await
+        }
+        async fn put(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, RegistryError> {
+            self.inner.put(bucket, key, value).await
+        }
+        async fn delete(&self, bucket: Bucket, key: &str, revision: Option<u64>) -> Result<(), RegistryError> {
+            self.inner.delete(bucket, key, revision).await
+        }
+        async fn keys(&self, bucket: Bucket, prefix: &str) -> Result<Vec<String>, RegistryError> {
+            self.inner.keys(bucket, prefix).await
+        }
+        async fn watch(&self, bucket: Bucket, pattern: &str, since: Since) -> Result<Watch, RegistryError> {
+            let mut inner = self.inner.watch(bucket, pattern, since).await?;
+            if self.watches.fetch_add(1, Ordering::SeqCst) > 0 {
+                return Ok(inner);
+            }
+            let (tx, rx) = mpsc::unbounded_channel();
+            let stall = self.stall.clone();
+            let task = tokio::spawn(async move {
+                while let Some(change) = inner.next().await {
+                    if stall.load(Ordering::SeqCst) {
+                        // Stuck: the channel stays open, nothing more comes.
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = tx.send(change);
+                }
+            });
+            Ok(Watch::fed(rx, task))
+        }
+    }
+
+    fn beat(node: &'static str) -> impl Fn() -> NodeHeartbeat + Send + 'static {
+        move || NodeHeartbeat { node_id: node.into(), ..Default::default() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_watch_is_started_again_and_the_dead_are_declared_in_time() {
+        let registry = Arc::new(StallingRegistry {
+            inner: MemoryRegistry::new(&RegistryConfig::default()),
+            watches: AtomicUsize::new(0),
+            stall: Arc::default(),
+        });
+        let second = Duration::from_secs(1);
+        let _watcher = Heartbeat::start(registry.clone(), second, beat("watcher"));
+        let a = Heartbeat::start(registry.clone(), second, beat("member-a"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut watch = watch(registry.clone(), DEAD_AFTER).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        drop(a);
+        let died = Instant::now();
+        // Its last heartbeat is in; then the watch stalls. Started again, it replays that
+        // heartbeat, which must not count as a new one.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        registry.stall.store(true, Ordering::SeqCst);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), watch.next()).await.expect("a verdict") {
+                Some(MemberEvent::Died(node)) => {
+                    assert_eq!(node, "member-a", "only the node that stopped");
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("the watch ended"),
+            }
+        }
+        // Its last heartbeat was at most a second before; dead after DEAD_AFTER of silence
+        // and the half TTL a silence adds, not after a restart at twice the TTL, nor a TTL
+        // after the replay of its last heartbeat.
+        let after = died.elapsed();
+        assert!(after <= DEAD_AFTER + DEAD_AFTER / 2, "declared dead {after:?} after it stopped");
+        assert!(registry.watches.load(Ordering::SeqCst) >= 2, "the stalled watch was started again");
+    }
 }

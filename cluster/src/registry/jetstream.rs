@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{Bucket, Change, Entry, Registry, RegistryConfig, RegistryError, Since, Watch, WatchTask, check_key};
+use super::{Bucket, Change, Entry, Registry, RegistryConfig, RegistryError, Since, Watch, check_key};
 
 /// The registry on JetStream KV. Cheap to clone.
 #[derive(Clone)]
@@ -208,6 +208,6 @@ impl Registry for JetStreamRegistry {
                 }
             }
         });
-        Ok(Watch { rx, _task: Some(WatchTask(task)) })
+        Ok(Watch::fed(rx, task))
     }
 }

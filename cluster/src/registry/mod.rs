@@ -144,6 +144,11 @@ impl Drop for WatchTask {
 }
 
 impl Watch {
+    /// A watch fed by `task` through `rx` (the task stops when the watch is dropped).
+    pub(crate) fn fed(rx: mpsc::UnboundedReceiver<Result<Change, RegistryError>>, task: tokio::task::JoinHandle<()>) -> Watch {
+        Watch { rx, _task: Some(WatchTask(task)) }
+    }
+
     /// The next change; `None` when the watch ended.
     pub async fn next(&mut self) -> Option<Result<Change, RegistryError>> {
         self.rx.recv().await
