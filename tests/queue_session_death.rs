@@ -2,18 +2,18 @@
 //! a router, two session nodes, a media node) serves a queue with one agent, an SDK phone;
 //! session nodes are killed with SIGKILL.
 //!
-//! - A caller put through to the agent, its node killed: the node that takes the call over
-//!   hangs up on the caller (the agent's leg died with the node), the routers end the queue
-//!   call (the agent is free again: without that, the agent would stay "in a queue call"
-//!   for ever), and the next caller is put through to the same agent.
+//! - A caller put through to the agent, its node killed: the other node takes both legs
+//!   over, the two go on hearing each other, and when the caller hangs up the agent's leg
+//!   ends too and the agent takes the next caller (without that, the agent would stay "in
+//!   a queue call" for ever).
 //! - A caller waiting, its node killed: the other node takes the call over and the caller
 //!   keeps its place; once the agent is free it is put through, and each hears the other.
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Callmesh;
 use common::faults::{ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, sessions, two_session_nodes};
 use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
@@ -25,50 +25,74 @@ async fn agent_calls(agent: &SimplePeer, n: usize) {
     testkit::wait::until(&what, WAIT, || agent.active_calls().len() == n).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_of_a_call_whose_session_node_died_takes_the_next_caller() {
+/// A queue `help` (`sip:7000@…`) with one agent, an SDK phone that takes every call, on
+/// two session nodes: the agent, the cluster and the queue's URI.
+async fn one_agent_queue() -> (SimplePeer, Callmesh, String) {
     let agent = SimplePeer::builder("agent").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
     let config = format!(
         "[[queues]]\nname = \"help\"\n[[agents]]\nuser = \"agent\"\ncontact = \"{}\"\nqueues = [\"help\"]\n\
          [[routes]]\nuser = '^7000$'\ntarget = \"queue:help\"\n",
         agent.uri()
     );
-    let mut cm = tokio::task::spawn_blocking(move || two_session_nodes(None, &config)).await.unwrap();
+    let cm = tokio::task::spawn_blocking(move || two_session_nodes(None, &config)).await.unwrap();
     let queue = format!("sip:7000@{}", cm.sip[0]);
-    let first = Arc::new(SimplePeer::new("first").await.unwrap());
+    (agent, cm, queue)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_put_through_to_the_agent_outlives_its_session_node() {
+    let (agent, mut cm, queue) = one_agent_queue().await;
+    let first = SimplePeer::new("first").await.unwrap();
     let call = first.call(&queue).await.unwrap();
     call.wait_established(WAIT).await.unwrap();
     agent_calls(&agent, 1).await;
+    let theirs = agent.active_calls().remove(0);
+    let players = [common::tones::play(call.clone(), ALICE), common::tones::play(theirs.clone(), BOB)];
+    assert_eq!(hear_now(std::slice::from_ref(&call), BOB).await, [true], "the caller hears the agent");
 
-    // The session node running the queue call (the caller's and the agent's legs) dies.
+    // Both legs are recorded once put through; then their session node dies.
+    let registry = registry(cm.nats_url().unwrap()).await;
+    testkit::wait::until_async("the caller's and the agent leg's records", WAIT, || {
+        let registry = registry.clone();
+        async move {
+            let records = sessions(registry.as_ref()).await;
+            let bridged = records.iter().any(|r| r.queue.as_ref().is_some_and(|q| q.bridged_agent == "agent"));
+            bridged && records.iter().any(|r| r.kind == "agent")
+        }
+    })
+    .await;
     let victim = if cm.metric_of(SESSION_0, "session_calls_active") > 0 { SESSION_0 } else { SESSION_1 };
+    let survivor = if victim == SESSION_0 { SESSION_1 } else { SESSION_0 };
     let killed = Instant::now();
     cm.processes[victim].kill();
-    // The node that takes the caller's call over ends it: its agent's leg died.
-    call.wait_ended(WAIT).await.expect("the caller of a queue call whose agent leg died is hung up on");
+    testkit::wait::until("both legs to be taken over", WAIT, || cm.metric_of(survivor, "session_calls_taken_over_total") == 2)
+        .await;
+    eprintln!("the queue call was taken over {} ms after its node's death", killed.elapsed().as_millis());
+    assert_eq!(hear_now(std::slice::from_ref(&call), BOB).await, [true], "the caller hears the agent after");
+    assert_eq!(hear_now(std::slice::from_ref(&theirs), ALICE).await, [true], "the agent hears the caller after");
 
-    // The next caller reaches the agent, once the routers took the node for dead.
+    // The caller hangs up: the node that took it over answers, the agent's leg is ended
+    // (over the bus), the agent wraps up and takes the next caller.
+    call.hangup().await.unwrap();
+    call.wait_ended(WAIT).await.expect("the BYE is answered");
+    agent_calls(&agent, 0).await;
+    for p in players {
+        p.await.unwrap();
+    }
     let second = SimplePeer::new("second").await.unwrap();
     let next = second.call(&queue).await.unwrap();
     next.wait_established(WAIT).await.unwrap();
-    agent_calls(&agent, 2).await;
+    agent_calls(&agent, 1).await;
     let reached = agent.active_calls().into_iter().any(|c| c.remote_uri().contains("second"));
     assert!(reached, "the agent is offered the next caller");
-    eprintln!("the agent took the next caller {} ms after the node's death", killed.elapsed().as_millis());
     next.hangup().await.unwrap();
     next.wait_ended(WAIT).await.unwrap();
+    agent_calls(&agent, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_caller_whose_session_node_died_keeps_its_place_and_reaches_the_agent() {
-    let agent = SimplePeer::builder("agent").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let config = format!(
-        "[[queues]]\nname = \"help\"\n[[agents]]\nuser = \"agent\"\ncontact = \"{}\"\nqueues = [\"help\"]\n\
-         [[routes]]\nuser = '^7000$'\ntarget = \"queue:help\"\n",
-        agent.uri()
-    );
-    let mut cm = tokio::task::spawn_blocking(move || two_session_nodes(None, &config)).await.unwrap();
-    let queue = format!("sip:7000@{}", cm.sip[0]);
+    let (agent, mut cm, queue) = one_agent_queue().await;
     // The first caller talks to the agent, on one session node.
     let first = SimplePeer::new("first").await.unwrap();
     let talking = first.call(&queue).await.unwrap();

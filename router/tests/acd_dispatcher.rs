@@ -239,9 +239,9 @@ async fn a_dead_session_nodes_callers_wait_adrift_for_whoever_takes_them_over() 
     assert!(matches!(store.caller("c2").await.unwrap().unwrap().0.state, CallerState::Offered { .. }));
     let events = acd.orphaned(s, "session-a", 1_000).await.unwrap();
     assert!(!events.iter().any(|e| matches!(e, AcdEvent::Abandoned { .. })), "nobody left yet: {events:?}");
-    assert!(store.caller("c1").await.unwrap().is_none(), "the bridged call ended with its node");
-    let (x, _) = store.agent("x").await.unwrap().unwrap();
-    assert_eq!((x.state, x.ready_at_ms), (State::WrapUp, 6_000), "the bridged agent wraps up");
+    let (c1, _) = store.caller("c1").await.unwrap().unwrap();
+    assert_eq!((c1.state, c1.adrift_since_ms), (CallerState::Bridged { agent: "x".into() }, Some(1_000)), "still with x");
+    assert_eq!(store.agent("x").await.unwrap().unwrap().0.state, State::InQueueCall);
     assert!(store.agent("y").await.unwrap().unwrap().0.free(1_000), "the ringing agent is released");
     let (c2, _) = store.caller("c2").await.unwrap().unwrap();
     assert_eq!((c2.state, c2.adrift_since_ms, c2.joined_ms), (CallerState::Waiting, Some(1_000), 10), "adrift, in its place");
@@ -255,12 +255,20 @@ async fn a_dead_session_nodes_callers_wait_adrift_for_whoever_takes_them_over() 
     // session-c takes c2's call over and joins it again: its place and wait are its own.
     let mut again = CallerRecord::new("c2", "q", 0, 4_000);
     (again.owner, again.who) = ("session-c".into(), "sip:c2@example.com".into());
-    let events = acd.rejoined(s, again, 4_000).await.unwrap();
+    let events = acd.rejoined(s, again, None, 4_000).await.unwrap();
     assert!(events.is_empty(), "{events:?}");
     let (c2, _) = store.caller("c2").await.unwrap().unwrap();
     assert_eq!((c2.owner.as_str(), c2.adrift_since_ms, c2.joined_ms), ("session-c", None, 10));
-    // Ahead of everyone waiting, it takes the next free agent (x, after its wrap-up).
-    acd.tick(s, 6_000, |_| 0).await.unwrap();
+    // And c1's call, still talking to x.
+    let mut talking = CallerRecord::new("c1", "q", 0, 4_000);
+    talking.owner = "session-c".into();
+    assert!(acd.rejoined(s, talking, Some("x".into()), 4_000).await.unwrap().is_empty());
+    let (c1, _) = store.caller("c1").await.unwrap().unwrap();
+    assert_eq!((c1.state, c1.adrift_since_ms), (CallerState::Bridged { agent: "x".into() }, None));
+    // c1 hangs up: x wraps up; then, ahead of everyone waiting, c2 takes x.
+    acd.ended(s, "c1", 5_000).await.unwrap();
+    assert_eq!(store.agent("x").await.unwrap().unwrap().0.ready_at_ms, 10_000);
+    acd.tick(s, 10_000, |_| 0).await.unwrap();
     match store.caller("c2").await.unwrap().unwrap().0.state {
         CallerState::Offered { agents, .. } => assert_eq!(agents, ["x"]),
         other => panic!("c2 offered x, not {other:?}"),
@@ -277,8 +285,33 @@ async fn a_dead_session_nodes_callers_wait_adrift_for_whoever_takes_them_over() 
     // A caller taken over that the routers no longer have joins anew, taking back its place.
     let mut back = CallerRecord::new("c4", "q", 0, 12_000);
     (back.owner, back.who) = ("session-c".into(), "sip:c4@example.com".into());
-    let events = acd.rejoined(s, back, 12_000).await.unwrap();
+    let events = acd.rejoined(s, back, None, 12_000).await.unwrap();
     assert!(matches!(&events[..], [AcdEvent::Joined { waited_before_ms: 11_970, .. }]), "{events:?}");
+    // A caller taken over as put through, whose queue call the routers no longer have,
+    // is let go: its agent is cancelled (its session hangs up).
+    let mut gone = CallerRecord::new("c9", "q", 0, 12_000);
+    gone.owner = "session-c".into();
+    let events = acd.rejoined(s, gone, Some("y".into()), 12_000).await.unwrap();
+    assert_eq!(events, [AcdEvent::Cancel { caller: "c9".into(), agent: "y".into() }]);
+    assert!(store.caller("c9").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bridged_caller_nobody_takes_over_ends_its_queue_call() {
+    let mut queue = QueueSpec::new("q", Strategy::LongestIdleAgent);
+    queue.wrap_up_ms = 5_000;
+    let (store, acd) = setup(queue, vec![agent("x", 1, 1)], &[]).await;
+    let s = store.as_ref();
+    let mut c = CallerRecord::new("c1", "q", 0, 0);
+    c.owner = "session-a".into();
+    acd.join(s, c).await.unwrap();
+    acd.tick(s, 100, |_| 0).await.unwrap();
+    acd.answered(s, "c1", "x", 200).await.unwrap();
+    acd.orphaned(s, "session-a", 1_000).await.unwrap();
+    acd.tick(s, 1_000 + router::acd::ADRIFT_MS, |_| 0).await.unwrap();
+    assert!(store.caller("c1").await.unwrap().is_none());
+    let (x, _) = store.agent("x").await.unwrap().unwrap();
+    assert_eq!((x.state, x.ready_at_ms), (State::WrapUp, 16_000), "the agent wraps up");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -293,7 +326,7 @@ async fn a_caller_taken_over_before_the_routers_saw_its_node_die_loses_its_dead_
     // The new owner's report comes first: the offer (its agent's leg died) is taken back.
     let mut again = CallerRecord::new("c1", "q", 0, 3_000);
     again.owner = "session-b".into();
-    acd.rejoined(s, again, 3_000).await.unwrap();
+    acd.rejoined(s, again, None, 3_000).await.unwrap();
     let (c1, _) = store.caller("c1").await.unwrap().unwrap();
     assert_eq!((c1.state, c1.owner.as_str(), c1.joined_ms), (CallerState::Waiting, "session-b", 0));
     assert!(store.agent("x").await.unwrap().unwrap().0.free(3_000));

@@ -12,10 +12,10 @@
 //! call is answered by the new owner. The same sweep runs once at start, for calls whose
 //! owners died while no session node was watching (every session node restarted).
 //!
-//! Relayed calls, conference seats and queue callers are taken over (a queue caller joins
-//! its queue again, keeping the place the routers held for it: `Call::rejoin`). Agents'
-//! legs are not: their calls are placed by the node, in local mode, and write no record;
-//! a queue call put through to one ends with the node.
+//! Relayed calls, conference seats, queue callers and agents' legs put through to them are
+//! taken over (a queue caller joins its queue again, keeping the place or the agent the
+//! routers held for it: `Call::rejoin`). An agent's leg still ringing is not: it writes no
+//! record until it is put through.
 //!
 //! The same watch sees media nodes die: their calls are told (`Ctx::media_gone`), and
 //! each relayed call moves its relay to another media node (`Command::Reanchor`); and

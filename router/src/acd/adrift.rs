@@ -1,9 +1,10 @@
-//! Callers whose session node died. A bridged call ends with its node (the agent's leg
-//! died with it; the agent wraps up). A caller waiting, or being offered, goes adrift: the
-//! offer is taken back (the agents' legs died too), it keeps its place, and it is offered
-//! to nobody until the session node that takes its call over joins it again
-//! (`AcdJoin.resumed`), or for [`ADRIFT_MS`] at most: then nobody did, and it has left (its
-//! place kept for a call back, when the queue keeps places).
+//! Callers whose session node died go adrift until the session node that takes their call
+//! over joins them again (`AcdJoin.resumed`), or for [`ADRIFT_MS`] at most. A caller waiting
+//! or being offered keeps its place, its offer taken back (the agents' legs ringing died
+//! with the node), and is offered to nobody meanwhile; a bridged caller stays with its
+//! agent (both legs are taken over, and talk on in the caller's room). Nobody took it over
+//! in time: it has left (its place kept for a call back, when the queue keeps places), or
+//! its queue call ended (the agent wraps up).
 
 use super::dispatcher::{ATTEMPTS, Acd, AcdEvent, Outcome, outcome};
 use super::model::{CallerRecord, CallerState};
@@ -23,10 +24,7 @@ impl Acd {
             Err(e) => return outcome(events, Err(e)),
         };
         for (caller, _) in callers.into_iter().filter(|(c, _)| c.owner == node) {
-            result = match caller.state {
-                CallerState::Bridged { .. } => self.ended_in(store, &caller.session, now).await,
-                _ => self.reown(store, &caller.session, Some(node), None, now, &mut events).await.map(|_| ()),
-            };
+            result = self.reown(store, &caller.session, Some(node), None, now, &mut events).await.map(|_| ());
             if result.is_err() {
                 break;
             }
@@ -35,13 +33,16 @@ impl Acd {
     }
 
     /// The session node that took over a caller's call joins it again (`caller`, as its
-    /// report says): a caller still in its queue keeps its place, its offer taken back; one
-    /// the routers believe bridged has lost its agent (the leg died with the node: the agent
-    /// wraps up) and joins anew, as does one no longer there (taking back the place it left,
-    /// when the queue keeps places).
-    pub async fn rejoined(&self, store: &dyn AcdStore, caller: CallerRecord, now: u64) -> Outcome {
+    /// report says, put through to `bridged` or waiting). A caller still in its queue keeps
+    /// its place, its offer taken back; a bridged one stays with its agent. One the routers
+    /// believe bridged but which was still waiting as it was recorded has lost its agent
+    /// (whose leg was not recorded yet: the agent wraps up) and joins anew, as does a
+    /// waiting caller no longer there (taking back the place it left, when the queue keeps
+    /// places). A bridged caller whose queue call the routers ended meanwhile is let go
+    /// (`Cancel` of its agent: its session hangs up).
+    pub async fn rejoined(&self, store: &dyn AcdStore, caller: CallerRecord, bridged: Option<String>, now: u64) -> Outcome {
         let mut events = Vec::new();
-        let result = self.rejoined_in(store, caller, now, &mut events).await;
+        let result = self.rejoined_in(store, caller, bridged, now, &mut events).await;
         outcome(events, result)
     }
 
@@ -49,12 +50,19 @@ impl Acd {
         &self,
         store: &dyn AcdStore,
         caller: CallerRecord,
+        bridged: Option<String>,
         now: u64,
         events: &mut Vec<AcdEvent>,
     ) -> Result<(), StoreError> {
-        if let Some((known, _)) = store.caller(&caller.session).await?
-            && matches!(known.state, CallerState::Bridged { .. })
-        {
+        let known = store.caller(&caller.session).await?.map(|(c, _)| c.state);
+        let known_bridged = matches!(known, Some(CallerState::Bridged { .. }));
+        if let Some(agent) = bridged {
+            if !known_bridged || !self.reown(store, &caller.session, None, Some(&caller.owner), now, events).await? {
+                events.push(AcdEvent::Cancel { caller: caller.session, agent });
+            }
+            return Ok(());
+        }
+        if known_bridged {
             self.ended_in(store, &caller.session, now).await?;
         }
         if self.reown(store, &caller.session, None, Some(&caller.owner), now, events).await? {
@@ -64,8 +72,7 @@ impl Acd {
     }
 
     /// Gives caller `session` to `owner` (`None`: adrift from `now`) if its owner is
-    /// `from` (`None`: whoever), its offer taken back. False when there is no such caller
-    /// waiting or offered.
+    /// `from` (`None`: whoever), its offer taken back. False when there is no such caller.
     async fn reown(
         &self,
         store: &dyn AcdStore,
@@ -77,13 +84,16 @@ impl Acd {
     ) -> Result<bool, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some((mut caller, rev)) = store.caller(session).await? else { return Ok(false) };
-            if from.is_some_and(|f| caller.owner != f) || matches!(caller.state, CallerState::Bridged { .. }) {
+            if from.is_some_and(|f| caller.owner != f) {
                 return Ok(false);
             }
-            let offered = match std::mem::replace(&mut caller.state, CallerState::Waiting) {
-                CallerState::Offered { agents, .. } => agents,
+            let offered = match &caller.state {
+                CallerState::Offered { agents, .. } => agents.clone(),
                 _ => Vec::new(),
             };
+            if !offered.is_empty() {
+                caller.state = CallerState::Waiting;
+            }
             caller.owner = owner.unwrap_or_default().to_owned();
             caller.adrift_since_ms = owner.is_none().then_some(now);
             match store.put_caller(&caller, Some(rev)).await {
@@ -99,7 +109,8 @@ impl Acd {
         Ok(false)
     }
 
-    /// The callers of `callers` adrift for [`ADRIFT_MS`]: nobody took their call over.
+    /// The callers of `callers` adrift for [`ADRIFT_MS`]: nobody took their call over (a
+    /// bridged one's queue call ends: its agent wraps up).
     pub(super) async fn drop_adrift(
         &self,
         store: &dyn AcdStore,

@@ -154,7 +154,10 @@ impl Service {
                 caller.who = j.who.to_ascii_lowercase();
                 caller.owner = report.meta.as_ref().map(|m| m.sender.clone()).unwrap_or_default();
                 match j.resumed {
-                    true => self.acd.rejoined(store, caller, now).await,
+                    true => {
+                        let bridged = Some(j.bridged_agent).filter(|a| !a.is_empty());
+                        self.acd.rejoined(store, caller, bridged, now).await
+                    }
                     false => self.acd.join(store, caller).await,
                 }
             }

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use cluster::bus::typed;
+use cluster::bus::typed::{self, TypedSubscription};
 use cluster::contracts::{
     self, AcdAgentAnswered, AcdAgentDeclined, AcdEnded, AcdInstruction, AcdKey, AcdLeft, AcdOffer, AcdReport, AcdWhere, RoomPlay,
     acd_instruction, acd_report,
@@ -18,7 +18,7 @@ use cluster::subjects::{self, SessionId};
 use session_core::engine::{CallEvent, Command};
 
 use super::Call;
-use super::agent_leg::{AgentLeg, Via, spawn_agent_leg};
+use super::agent_leg::{AgentLeg, Via, cancel, spawn_agent_leg};
 pub(crate) use super::waiting::Waiting;
 
 /// The target prefix that names a queue.
@@ -64,16 +64,19 @@ const ONWARD_RING: Duration = Duration::from_secs(60);
 /// The prompt id of a queue's announcement.
 const ANNOUNCEMENT: u32 = 2;
 
+/// The next instruction on `subscription` (pending forever without one).
+async fn instruction(subscription: &mut Option<TypedSubscription<AcdInstruction>>) -> Option<AcdInstruction> {
+    match subscription.as_mut() {
+        Some(s) => s.next().await.map(|r| r.message),
+        None => std::future::pending().await,
+    }
+}
+
 /// The next input for a call's ACD role (pending forever without one).
 pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
     match role {
         Some(Role::Caller(w)) => {
-            let instructions = async {
-                match w.instructions.as_mut() {
-                    Some(s) => s.next().await.map(|r| r.message),
-                    None => std::future::pending().await,
-                }
-            };
+            let instructions = instruction(&mut w.instructions);
             let waiting = w.bridged.is_none();
             let announce = async {
                 match w.announce.as_mut() {
@@ -87,7 +90,18 @@ pub(crate) async fn next(role: &mut Option<Role>) -> Option<Input> {
                 _ = announce => Some(Input::Announce),
             }
         }
-        Some(Role::Agent(a)) => a.commands.recv().await.map(Input::Command),
+        Some(Role::Agent(a)) => {
+            let commands = async {
+                match a.commands.as_mut() {
+                    Some(c) => c.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(c) = commands => Some(Input::Command(c)),
+                Some(i) = instruction(&mut a.instructions) => Some(Input::Instruction(i)),
+            }
+        }
         None => std::future::pending().await,
     }
 }
@@ -120,21 +134,31 @@ impl Call {
     }
 
     /// A queue caller taken over from a node that died joins its queue again, as resumed:
-    /// the routers keep its place (or let it go, when it is no longer there).
+    /// the routers keep its place or its agent (or let it go, when its queue call ended
+    /// meanwhile); an agent's leg taken over listens for its caller's end.
     pub(crate) async fn rejoin(&mut self) {
-        match &self.acd {
-            // Its agent's leg died with the node: the call ends.
-            Some(Role::Caller(w)) if w.resumed && w.bridged.is_some() => {
-                tracing::info!(session = %self.id, "the queue call's agent leg died with its node: hanging up");
-                self.engine.handle_command(Command::Hangup, Instant::now());
-            }
+        match &mut self.acd {
             Some(Role::Caller(w)) if w.resumed => self.join_queue().await,
+            // An agent's leg hears of its caller's end on its own ACD subject.
+            Some(Role::Agent(a)) if a.caller.is_none() => {
+                match typed::subscribe::<AcdInstruction>(self.ctx.bus.as_ref(), &subjects::session_acd(&self.id)).await {
+                    Ok(s) => a.instructions = Some(s),
+                    Err(e) => tracing::warn!(session = %self.id, error = %e, "agent's leg not told of its caller's end"),
+                }
+                let _ = self.ctx.bus.flush().await;
+            }
             _ => {}
         }
     }
 
     pub(super) async fn on_acd(&mut self, input: Input) {
         match input {
+            // An agent's leg taken over: its caller's call ended.
+            Input::Instruction(AcdInstruction { instruction: Some(acd_instruction::Instruction::Cancel(_)), .. })
+                if matches!(self.acd, Some(Role::Agent(_))) =>
+            {
+                self.engine.handle_command(Command::Hangup, Instant::now())
+            }
             Input::Instruction(i) => self.on_instruction(i).await,
             Input::Note(agent, note) => self.on_note(agent, note).await,
             Input::Command(ToAgent::Bridge) => {
@@ -143,6 +167,8 @@ impl Call {
                     if let Err(e) = self.ctx.media.seat_control(&seated.seat, &self.id, false, false).await {
                         tracing::warn!(session = %self.id, error = %e, "agent's seat not opened");
                     }
+                    // Recorded: a node that takes the leg over goes on with it.
+                    self.persist().await;
                 }
             }
             Input::Command(ToAgent::HangUp) => self.engine.handle_command(Command::Hangup, Instant::now()),
@@ -176,9 +202,9 @@ impl Call {
                 }
                 let (agent, notes) = (offer.agent.clone(), w.notes_tx.clone());
                 let via = Via { edge_id: w.edge_id.clone(), edge_uri: w.edge_uri.clone(), identity: w.identity.clone() };
-                let room = room_of(&self.id);
-                match spawn_agent_leg(self.ctx.clone(), offer, &room, via, notes).await {
-                    Ok(tx) => {
+                match spawn_agent_leg(self.ctx.clone(), offer, &self.id, via, notes).await {
+                    Ok((tx, leg)) => {
+                        w.agent_sessions.insert(agent.clone(), leg.to_string());
                         w.agents.insert(agent, tx);
                     }
                     Err(why) => {
@@ -190,6 +216,11 @@ impl Call {
             Some(acd_instruction::Instruction::Cancel(c)) => {
                 if let Some(tx) = w.agents.remove(&c.agent) {
                     let _ = tx.send(ToAgent::HangUp);
+                }
+                // The agent it talks to is gone (its leg ended on another node, or the
+                // routers ended the queue call while nobody had the caller).
+                if w.bridged.as_deref() == Some(c.agent.as_str()) {
+                    self.engine.handle_command(Command::Hangup, Instant::now());
                 }
             }
             Some(acd_instruction::Instruction::Bridge(b)) => {
@@ -218,8 +249,8 @@ impl Call {
                     let until_ms = contracts::unix_ms() + ONWARD_RING.as_millis() as u64;
                     let offer = AcdOffer { agent: ONWARD.into(), contacts: vec![o.target], until_ms, ..Default::default() };
                     let via = Via { edge_id: w.edge_id.clone(), edge_uri: w.edge_uri.clone(), identity: w.identity.clone() };
-                    match spawn_agent_leg(self.ctx.clone(), offer, &room_of(&self.id), via, w.notes_tx.clone()).await {
-                        Ok(tx) => {
+                    match spawn_agent_leg(self.ctx.clone(), offer, &self.id, via, w.notes_tx.clone()).await {
+                        Ok((tx, _)) => {
                             w.agents.insert(ONWARD.into(), tx);
                         }
                         Err(why) => {
@@ -276,7 +307,9 @@ impl Call {
         match event {
             CallEvent::Answered { .. } if !a.answered => {
                 a.answered = true;
-                let _ = a.caller.send((a.agent.clone(), Note::Answered));
+                if let Some(caller) = &a.caller {
+                    let _ = caller.send((a.agent.clone(), Note::Answered));
+                }
             }
             CallEvent::LegEnded { status, .. } if !a.answered && !a.told => {
                 a.told = true;
@@ -285,7 +318,9 @@ impl Call {
                     603 => "rejected",
                     _ => "no-answer",
                 };
-                let _ = a.caller.send((a.agent.clone(), Note::Declined(why)));
+                if let Some(caller) = &a.caller {
+                    let _ = caller.send((a.agent.clone(), Note::Declined(why)));
+                }
             }
             _ => {}
         }
@@ -298,6 +333,12 @@ impl Call {
             Some(Role::Caller(w)) => {
                 for tx in w.agents.values() {
                     let _ = tx.send(ToAgent::HangUp);
+                }
+                // Taken over, its agent's leg is told over the bus (it may be on another node).
+                if let Some(agent) = w.bridged.as_ref().filter(|a| !w.agents.contains_key(*a))
+                    && let Some(leg) = w.agent_sessions.get(agent).and_then(|s| SessionId::new(s.clone()).ok())
+                {
+                    cancel(&self.ctx, &leg, agent).await;
                 }
                 if let Some(at) = w.bridged_at {
                     self.ctx.stats.acd_talk_ms.fetch_add(at.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -317,7 +358,7 @@ impl Call {
                     (false, true) => None,
                 };
                 if let Some(note) = note {
-                    let _ = a.caller.send((a.agent, note));
+                    a.tell(&self.ctx, note).await;
                 }
             }
             None => {}

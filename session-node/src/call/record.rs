@@ -31,11 +31,12 @@ impl Call {
     }
 
     /// A call another node ran, resumed from its record: a relayed call, a conference
-    /// seat or a queue caller (`None`: an agent's leg, or a record that does not restore).
+    /// seat, a queue caller or an agent's leg put through to one (`None`: a record that
+    /// does not restore).
     pub fn resume(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
         match owned.record.kind.as_str() {
             RELAYED => Call::resume_relayed(ctx, id, owned),
-            "conference" | "queue" => Call::resume_seated(ctx, id, owned),
+            "conference" | "queue" | "agent" => Call::resume_seated(ctx, id, owned),
             _ => None,
         }
     }
@@ -61,9 +62,9 @@ impl Call {
         Some(call)
     }
 
-    /// A call the dead node answered itself, with a seat in a room (which its media node
-    /// keeps): the engine answers again with that seat; a queue caller joins its queue again
-    /// (`Call::rejoin`), keeping its place.
+    /// A call the dead node answered or placed itself, with a seat in a room (which its
+    /// media node keeps): the engine goes on with that seat; a queue caller joins its queue
+    /// again (`Call::rejoin`), keeping its place or its agent.
     fn resume_seated(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
         let r = owned.record.seat.as_ref()?;
         let seat = Seat { node: NodeId::new(r.media_node.clone()).ok()?, rtp: r.rtp_addr.parse().ok()? };
@@ -73,9 +74,10 @@ impl Call {
         let mut end = conference::local_end(&seat);
         end.media.session_version = now.1 / 1000;
         let engine = Engine::restore_answered(state, end, now.0, now.1).map_err(|e| unrestorable(&id, e)).ok()?;
-        let acd = match (owned.record.kind.as_str(), &owned.record.queue) {
-            ("queue", Some(q)) => Some(queue::Role::Caller(Box::new(queue::Waiting::from_record(q)))),
-            ("queue", None) => return None,
+        let acd = match (owned.record.kind.as_str(), &owned.record.queue, &owned.record.agent_leg) {
+            ("queue", Some(q), _) => Some(queue::Role::Caller(Box::new(queue::Waiting::from_record(q)))),
+            ("agent", _, Some(a)) => Some(queue::Role::Agent(super::agent_leg::AgentLeg::from_record(a))),
+            ("queue" | "agent", _, _) => return None,
             _ => None,
         };
         let seated = conference::Seated::new(seat, &r.room);
@@ -101,9 +103,10 @@ impl Call {
             rtp_addr: s.seat.rtp.to_string(),
             room: s.room.clone(),
         });
-        let queue = match &self.acd {
-            Some(queue::Role::Caller(w)) => Some(w.to_record()),
-            _ => None,
+        let (queue, agent_leg) = match &self.acd {
+            Some(queue::Role::Caller(w)) => (Some(w.to_record()), None),
+            Some(queue::Role::Agent(a)) => (None, Some(a.to_record())),
+            None => (None, None),
         };
         match self.owned.as_mut() {
             None => match self
@@ -121,6 +124,7 @@ impl Call {
                         media_zone,
                         seat,
                         queue,
+                        agent_leg,
                         ..Default::default()
                     },
                 )

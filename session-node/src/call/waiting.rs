@@ -25,6 +25,8 @@ pub(crate) struct Waiting {
     /// queue that keeps places knows it when it calls back.
     pub(super) who: String,
     pub(super) agents: HashMap<String, mpsc::UnboundedSender<ToAgent>>,
+    /// Each agent's leg (its session), to tell it over the bus once taken over.
+    pub(super) agent_sessions: HashMap<String, String>,
     pub(super) notes: mpsc::UnboundedReceiver<(String, Note)>,
     pub(super) notes_tx: mpsc::UnboundedSender<(String, Note)>,
     pub(super) bridged: Option<String>,
@@ -86,6 +88,7 @@ impl Waiting {
             requires: self.requires.clone(),
             who: self.who.clone(),
             resumed: self.resumed,
+            bridged_agent: self.bridged.clone().filter(|_| self.resumed).unwrap_or_default(),
         }
     }
 
@@ -101,6 +104,7 @@ impl Waiting {
             edge_uri: self.edge_uri.clone(),
             announce_secs: self.announce_secs,
             bridged_agent: self.bridged.clone().unwrap_or_default(),
+            agent_session: self.bridged.as_ref().and_then(|a| self.agent_sessions.get(a)).cloned().unwrap_or_default(),
         }
     }
 
@@ -108,16 +112,17 @@ impl Waiting {
     pub(super) fn from_record(r: &QueueCallerRecord) -> Waiting {
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let bridged = Some(r.bridged_agent.clone()).filter(|a| !a.is_empty());
+        let agent_sessions = bridged.iter().map(|a| (a.clone(), r.agent_session.clone())).collect();
         let waiting = Waiting {
             queue: r.queue.clone(),
-            // A bridged caller was in its queue: it reports the end of its call.
-            joined: bridged.is_some(),
+            joined: false,
             instructions: None,
             edge_id: r.edge_id.clone(),
             edge_uri: r.edge_uri.clone(),
             identity: r.identity.clone(),
             who: r.who.clone(),
             agents: HashMap::new(),
+            agent_sessions,
             notes,
             notes_tx,
             bridged,
