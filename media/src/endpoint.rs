@@ -80,6 +80,9 @@ impl Endpoint {
         if pt != self.negotiated.recv_payload_type && Some(pt) != event_pt {
             return Received::Foreign;
         }
+        if self.receiver.ssrc().is_some_and(|ssrc| ssrc != packet.header.ssrc) {
+            self.jitter.restart();
+        }
         if self.receiver.on_packet(&packet.header, packet.payload.len(), now) == Arrival::Rejected {
             return Received::Rejected;
         }
@@ -156,6 +159,30 @@ mod tests {
             let found = tone::dominant_tone(&heard[heard.len() / 2..], rate, &[440.0, 1000.0]).map(|(f, _)| f);
             assert_eq!(found, Some(440.0), "{}", codec.name);
         }
+    }
+
+    #[test]
+    fn a_new_source_is_played_whatever_its_numbering() {
+        let mut a = Endpoint::new(negotiated(Codec::pcmu()), 48_000).unwrap();
+        let mut b = Endpoint::new(negotiated(Codec::pcmu()), 48_000).unwrap();
+        let (first, second) = (tone::sine(440.0, 8000, 8000, 8000.0), tone::sine(1000.0, 8000, 8000, 8000.0));
+        let (start, mut heard, mut last) = (Instant::now(), Vec::new(), (0u16, 0u32));
+        for (i, frame) in first.chunks(160).chain(second.chunks(160)).enumerate() {
+            let now = start + Duration::from_millis(20 * i as u64);
+            let mut packet = a.encode(frame).unwrap();
+            if i < 50 {
+                last = (packet.header.sequence_number, packet.header.ssrc);
+            } else {
+                // Another sender (its media moved elsewhere): a new SSRC, numbered far behind.
+                let n = (i - 50) as u16;
+                packet.header.sequence_number = last.0.wrapping_sub(20_000).wrapping_add(n);
+                packet.header.ssrc = last.1 ^ 1;
+            }
+            b.receive(&packet, now);
+            heard.extend(b.playout(now).unwrap_or_default());
+        }
+        let end = &heard[heard.len() - 4000..];
+        assert_eq!(tone::dominant_tone(end, 8000, &[440.0, 1000.0]).map(|(f, _)| f), Some(1000.0), "the new source is heard");
     }
 
     #[test]

@@ -101,6 +101,14 @@ impl<T> JitterBuffer<T> {
         self.stats
     }
 
+    /// A new source (SSRC) took the stream over — a re-INVITE, a transfer, the far end's
+    /// media moved to another node: its numbering and timing start afresh (its packets
+    /// would otherwise be taken for long late, or far ahead). The delay learnt is kept.
+    pub fn restart(&mut self) {
+        self.slots.clear();
+        (self.next, self.highest, self.first_arrival, self.transit) = (None, None, None, None);
+    }
+
     /// Packets held.
     pub fn len(&self) -> usize {
         self.slots.len()

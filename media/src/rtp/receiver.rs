@@ -158,6 +158,11 @@ impl RtpReceiver {
         self.event_payload_type = payload_type;
     }
 
+    /// The SSRC of the source being received, once one is.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.source.as_ref().map(|s| s.ssrc)
+    }
+
     /// Accounts for a packet that arrived at `now` with `payload_len` octets of payload. A
     /// new SSRC replaces the old source (a re-INVITE or a transfer changes senders).
     pub fn on_packet(&mut self, header: &Header, payload_len: usize, now: Instant) -> Arrival {

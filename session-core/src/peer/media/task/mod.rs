@@ -36,6 +36,17 @@ struct Stream {
     ep: Endpoint,
     remote: Option<SocketAddr>,
     latched: bool,
+    /// Packets, octets and losses of the sources received before the current one (a new
+    /// SSRC starts its own RFC 3550 counts; the call's go on).
+    earlier: (u64, u64, i64),
+}
+
+impl Stream {
+    /// Packets, octets and losses received over the call, every source so far.
+    fn received(&self) -> (u64, u64, i64) {
+        let now = self.ep.receiver.stats().map_or((0, 0, 0), |r| (r.packets, r.octets, r.lost));
+        (self.earlier.0 + now.0, self.earlier.1 + now.1, self.earlier.2 + now.2)
+    }
 }
 
 struct Player {
@@ -262,6 +273,9 @@ impl Task {
             garbage(&self.snapshot);
             return;
         };
+        if s.ep.receiver.ssrc().is_some_and(|ssrc| ssrc != packet.header.ssrc) {
+            s.earlier = s.received();
+        }
         match s.ep.receive(&packet, now) {
             Received::Foreign => return garbage(&self.snapshot),
             Received::Rejected => return,
@@ -275,9 +289,7 @@ impl Task {
         let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         snap.last_received = Some(now);
         if let Some(r) = s.ep.receiver.stats() {
-            snap.packets_received = r.packets;
-            snap.octets_received = r.octets;
-            snap.packets_lost = r.lost;
+            (snap.packets_received, snap.octets_received, snap.packets_lost) = s.received();
             snap.jitter_ms = r.jitter_ms;
         }
         drop(snap);

@@ -33,7 +33,8 @@ impl Task {
             _ => match Endpoint::new(n.clone(), 48000) {
                 Ok(ep) => {
                     let rate = ep.rate;
-                    self.stream = Some(Stream { ep, remote: n.remote_rtp, latched: false });
+                    let earlier = self.stream.as_ref().map_or((0, 0, 0), Stream::received);
+                    self.stream = Some(Stream { ep, remote: n.remote_rtp, latched: false, earlier });
                     self.outgoing.clear();
                     let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
                     snap.codec = self.stream.as_ref().map(|s| s.ep.negotiated.codec.name.clone()).unwrap_or_default();

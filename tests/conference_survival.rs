@@ -1,0 +1,117 @@
+//! A conference outlives its nodes: clusters of processes on a real nats-server; two SDK
+//! phones in one room, each playing its tone; nodes killed with SIGKILL.
+//!
+//! - The session node running one of the seats (both, when the queue group put them
+//!   together): the other node takes the seats over, the phones go on hearing each other,
+//!   and their BYEs are answered by the node that took them.
+//! - The media node mixing the room: each seat moves to a room opened again on the other
+//!   media node, each phone is re-INVITEd to it, and they hear each other again.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::faults::{ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, rtp_back, sessions, two_session_nodes};
+use common::tones::play;
+use common::{Callmesh, rtp_range};
+use session_core::peer::{Call, SimplePeer};
+
+const WAIT: Duration = Duration::from_secs(15);
+const ROUTE: &str = "[[routes]]\nuser = '^8'\ntarget = \"conference:${user}\"\n";
+
+/// Two phones in room 800, alice playing her tone and bob his, each hearing the other.
+async fn two_in_a_room(cm: &Callmesh) -> ([SimplePeer; 2], [Call; 2], [tokio::task::JoinHandle<()>; 2]) {
+    let target = format!("sip:800@{}", cm.sip[0]);
+    let phones = [SimplePeer::new("alice").await.unwrap(), SimplePeer::new("bob").await.unwrap()];
+    let calls = [phones[0].call(&target).await.unwrap(), phones[1].call(&target).await.unwrap()];
+    for call in &calls {
+        call.wait_established(WAIT).await.unwrap();
+    }
+    let players = [play(calls[0].clone(), ALICE), play(calls[1].clone(), BOB)];
+    assert_eq!(hear_now(&calls, BOB).await, [true, false], "alice hears bob");
+    assert_eq!(hear_now(&calls, ALICE).await, [false, true], "bob hears alice");
+    (phones, calls, players)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_seats_whose_session_node_died_are_taken_over_and_go_on_talking() {
+    let mut cm = tokio::task::spawn_blocking(|| two_session_nodes(None, ROUTE)).await.unwrap();
+    let (_phones, calls, players) = two_in_a_room(&cm).await;
+
+    // Both seats are recorded (at each caller's ACK) before the node dies.
+    let registry = registry(cm.nats_url().unwrap()).await;
+    testkit::wait::until_async("both seats' records", WAIT, || {
+        let registry = registry.clone();
+        async move { sessions(registry.as_ref()).await.iter().filter(|r| r.kind == "conference").count() == 2 }
+    })
+    .await;
+    let on = |i| cm.metric_of(i, "session_calls_active");
+    let (victim, survivor) = if on(SESSION_0) >= on(SESSION_1) { (SESSION_0, SESSION_1) } else { (SESSION_1, SESSION_0) };
+    let seats = on(victim);
+    let killed = Instant::now();
+    cm.processes[victim].kill();
+    testkit::wait::until("the dead node's seats to be taken over", WAIT, || {
+        cm.metric_of(survivor, "session_calls_taken_over_total") == seats
+    })
+    .await;
+    eprintln!("{seats} seat(s) taken over {} ms after their node's death", killed.elapsed().as_millis());
+
+    // The room never stopped mixing: each still hears the other, and their calls end normally.
+    assert_eq!(hear_now(&calls, BOB).await, [true, false], "alice hears bob after the takeover");
+    assert_eq!(hear_now(&calls, ALICE).await, [false, true], "bob hears alice after the takeover");
+    for call in &calls {
+        call.hangup().await.unwrap();
+        call.wait_ended(WAIT).await.expect("the BYE is answered");
+    }
+    for player in players {
+        player.await.unwrap();
+    }
+    testkit::wait::until_async("no record left", WAIT, || {
+        let registry = registry.clone();
+        async move { sessions(registry.as_ref()).await.is_empty() }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
+    let (min, max) = rtp_range();
+    let mut cm = tokio::task::spawn_blocking(move || {
+        let first = format!("[media]\nrtp_ports = \"{min}-{}\"\n", min + 99);
+        let second = format!("[media]\nrtp_ports = \"{}-{max}\"\n", min + 100);
+        let roles = [
+            ("edge", "edge-0", ""),
+            ("router", "router-0", ""),
+            ("session", "session-0", ""),
+            ("media", "media-0", first.as_str()),
+            ("media", "media-1", second.as_str()),
+        ];
+        Callmesh::processes(ROUTE, &roles)
+    })
+    .await
+    .unwrap();
+    let (_phones, calls, players) = two_in_a_room(&cm).await;
+
+    // The media node mixing the room dies.
+    let victim = if cm.metric_of(3, "media_room_seats") > 0 { 3 } else { 4 };
+    let survivor = 7 - victim;
+    let before: Vec<u64> = calls.iter().map(|c| c.statistics().packets_received).collect();
+    let killed = Instant::now();
+    cm.processes[victim].kill();
+    let gaps = futures::future::join_all(calls.iter().zip(&before).map(|(c, b)| rtp_back(c, *b, killed, WAIT))).await;
+    assert!(gaps.iter().all(Option::is_some), "RTP back to both phones: {gaps:?}");
+    let longest = gaps.iter().flatten().max().copied().unwrap_or_default();
+    eprintln!("the room moved; the longest audio gap {} ms", longest.as_millis());
+    assert_eq!(cm.metric_of(survivor, "media_room_seats"), 2, "both seats on the other node");
+    assert_eq!(hear_now(&calls, BOB).await, [true, false], "alice hears bob after the move");
+    assert_eq!(hear_now(&calls, ALICE).await, [false, true], "bob hears alice after the move");
+
+    for call in &calls {
+        call.hangup().await.unwrap();
+        call.wait_ended(WAIT).await.expect("the BYE is answered");
+    }
+    for player in players {
+        player.await.unwrap();
+    }
+    testkit::wait::until("the room to close with its last seat", WAIT, || cm.metric_of(survivor, "media_rooms_open") == 0).await;
+}
