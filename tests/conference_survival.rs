@@ -102,6 +102,7 @@ async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
     assert!(gaps.iter().all(Option::is_some), "RTP back to both phones: {gaps:?}");
     let longest = gaps.iter().flatten().max().copied().unwrap_or_default();
     eprintln!("the room moved; the longest audio gap {} ms", longest.as_millis());
+    assert!(longest < Duration::from_secs(6), "audio back {longest:?} after the kill");
     assert_eq!(cm.metric_of(survivor, "media_room_seats"), 2, "both seats on the other node");
     assert_eq!(hear_now(&calls, BOB).await, [true, false], "alice hears bob after the move");
     assert_eq!(hear_now(&calls, ALICE).await, [false, true], "bob hears alice after the move");

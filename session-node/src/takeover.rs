@@ -163,6 +163,7 @@ async fn claim(ctx: &Arc<Ctx>, alive: &BTreeSet<String>, orphaned: impl Fn(&str)
 /// came while it had no owner.
 async fn resume(ctx: Arc<Ctx>, mut call: Call) {
     let _active = ctx.stats.active.begin();
+    call.move_lost_seat().await;
     call.rejoin().await;
     let id = call.id.clone();
     let replay = async {

@@ -101,6 +101,12 @@ pub enum Command {
     Reoffer {
         hold: bool,
     },
+    /// A local call's media moved to `rtp` (its seat on a media node that died, taken
+    /// again on another): the far end is offered the new address in a re-INVITE (once the
+    /// ACK is in, for a call answered but not yet acknowledged).
+    MoveMedia {
+        rtp: SocketAddr,
+    },
     /// Take the far end's re-offer ([`CallEvent::Reoffered`]), or refuse it (488).
     AcceptReoffer,
     RejectReoffer,

@@ -97,13 +97,15 @@ pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &Ro
 pub struct Seated {
     pub seat: Seat,
     pub room: String,
+    /// The music the route plays in the room while the caller is alone (empty: none).
+    pub music: String,
     keys: String,
-    muted: bool,
+    pub(super) muted: bool,
 }
 
 impl Seated {
     pub fn new(seat: Seat, room: &str) -> Seated {
-        Seated { seat, room: room.to_owned(), keys: String::new(), muted: false }
+        Seated { seat, room: room.to_owned(), music: String::new(), keys: String::new(), muted: false }
     }
 
     /// A key the caller pressed: `*6` mutes and unmutes them, as conference bridges do.

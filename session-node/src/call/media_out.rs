@@ -57,13 +57,14 @@ impl Call {
             }
             // A conference seat's stream, as offer/answer agreed it.
             MediaOutput::Local(negotiated) => {
-                if let Some(seated) = &self.seat {
+                if let Some(seated) = &mut self.seat {
                     let seat = &seated.seat;
                     if let Err(e) = self.ctx.media.seat_stream(seat, &self.id, &negotiated, Some(self.caller_ip)).await {
                         tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
                     }
                     if let Some(route) = self.seat_options.take() {
                         conference::apply_route(&self.ctx, seat, &self.id, &route).await;
+                        seated.music = route.music_on_hold;
                     }
                     self.join_queue().await;
                 }

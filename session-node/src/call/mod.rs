@@ -9,6 +9,7 @@ mod in_flight;
 mod media_out;
 pub(crate) mod queue;
 mod record;
+mod reseat;
 mod routed;
 mod stranded;
 mod waiting;
@@ -232,6 +233,8 @@ impl Call {
                     if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
                         self.media_node = None;
                         self.engine.handle_command(Command::Reanchor, Instant::now());
+                    } else if self.seat.as_ref().is_some_and(|s| s.seat.node.as_str() == node) {
+                        self.reseat().await;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {

@@ -80,7 +80,8 @@ impl Call {
             ("queue" | "agent", _, _) => return None,
             _ => None,
         };
-        let seated = conference::Seated::new(seat, &r.room);
+        let mut seated = conference::Seated::new(seat, &r.room);
+        seated.music = r.music.clone();
         let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
         let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, Some(seated));
         call.seat_options = None;
@@ -102,6 +103,7 @@ impl Call {
             media_node: s.seat.node.to_string(),
             rtp_addr: s.seat.rtp.to_string(),
             room: s.room.clone(),
+            music: s.music.clone(),
         });
         let (queue, agent_leg) = match &self.acd {
             Some(queue::Role::Caller(w)) => (Some(w.to_record()), None),
@@ -138,6 +140,7 @@ impl Call {
                 *owned.engine_mut() = state;
                 owned.record.answered = answered;
                 owned.record.queue = queue;
+                owned.record.seat = seat;
                 owned.record.recording_segment = recording_segment;
                 match self.ctx.store.save(owned).await {
                     Ok(()) => {}

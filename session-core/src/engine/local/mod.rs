@@ -185,6 +185,15 @@ impl Engine {
                 self.local().deferred_reoffer = Some(hold);
             }
             Command::Reoffer { hold } => self.start_reoffer(hold),
+            Command::MoveMedia { rtp } => {
+                let local = self.local();
+                (local.end.media.address, local.end.media.rtp_port) = (rtp.ip(), rtp.port());
+                let hold = local.holding;
+                match self.leg(CALLER).state() {
+                    LegState::Answered => self.local().deferred_reoffer = Some(hold),
+                    _ => self.start_reoffer(hold),
+                }
+            }
             Command::EarlyMedia => self.early_media(),
             Command::AcceptReoffer => self.work.push_back((CALLER, LegInput::AcceptUpdate)),
             Command::RejectReoffer => self.work.push_back((CALLER, LegInput::RejectUpdate)),

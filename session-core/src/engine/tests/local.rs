@@ -218,6 +218,19 @@ fn holds_both_ways_and_glare() {
 }
 
 #[test]
+fn media_that_moved_is_offered_to_the_far_end_in_a_re_invite() {
+    let (mut sim, _bob) = talking_to_bob();
+    sim.command(Command::MoveMedia { rtp: "192.0.2.9:7100".parse().unwrap() });
+    let (key, reinvite) = sim.take_request(Method::Invite);
+    let offer = body(&reinvite);
+    assert!(offer.contains("c=IN IP4 192.0.2.9") && offer.contains("m=audio 7100 ") && offer.contains("a=sendrecv"), "{offer}");
+    sim.respond(key, &reinvite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "sendrecv")));
+    assert_eq!(sim.events.last(), Some(&CallEvent::Updated { leg: CALLER, status: 200 }));
+    let media = local_media(&sim);
+    assert_eq!(media.last().unwrap().remote_rtp, Some("203.0.113.5:5000".parse().unwrap()), "the stream for the new seat");
+}
+
+#[test]
 fn a_transfer_asked_of_us_is_carried_out_with_notifies() {
     let (mut sim, mut bob) = talking_to_bob();
     let (tx, _) = sim.request_with(&mut bob, Method::Refer, &[(HeaderName::ReferTo, "<sip:carol@192.0.2.5>")]);
