@@ -12,8 +12,10 @@ use tokio::net::UdpSocket;
 /// Why no port pair could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
-    #[error("no free RTP port in {min}-{max}")]
-    Exhausted { min: u16, max: u16 },
+    /// Every pair is in use, or could not be bound (another process holds the port, or
+    /// the process is out of file descriptors: the last error says which).
+    #[error("no free RTP port in {min}-{max}: {in_use} pairs in use, {unbindable} could not be bound{last_error}")]
+    Exhausted { min: u16, max: u16, in_use: usize, unbindable: usize, last_error: String },
 }
 
 /// Free RTP ports (even; RTCP is the next odd port).
@@ -64,6 +66,7 @@ impl PortPool {
     /// The next free pair on `ip`: its kept sockets, emptied, or newly bound ones. Ports
     /// another process holds are skipped (and kept for later).
     pub fn bind_pair(&mut self, ip: IpAddr) -> Result<PortPair, PortError> {
+        let (mut unbindable, mut last_error) = (0, String::new());
         for _ in 0..self.free.len() {
             let Some(Free { port, sockets }) = self.free.pop_front() else { break };
             let pair = match sockets {
@@ -77,10 +80,14 @@ impl PortPool {
                     }
                     return Ok(PortPair { rtp_port: port, rtp, rtcp });
                 }
-                Err(_) => self.free.push_back(Free { port, sockets: None }),
+                Err(e) => {
+                    (unbindable, last_error) = (unbindable + 1, format!(" ({e})"));
+                    self.free.push_back(Free { port, sockets: None });
+                }
             }
         }
-        Err(PortError::Exhausted { min: self.min, max: self.max })
+        let in_use = self.pooled.iter().filter(|pooled| !**pooled).count();
+        Err(PortError::Exhausted { min: self.min, max: self.max, in_use, unbindable, last_error })
     }
 
     /// Returns a pair to the pool with its sockets, to reuse.
@@ -130,7 +137,8 @@ mod tests {
         let b = pool.bind_pair(ip).unwrap();
         let c = pool.bind_pair(ip).unwrap();
         assert_eq!((a.rtp_port % 2, a.rtcp.local_addr().unwrap().port()), (0, a.rtp_port + 1));
-        assert_eq!(pool.bind_pair(ip).unwrap_err(), PortError::Exhausted { min: base, max: base + 5 });
+        let exhausted = PortError::Exhausted { min: base, max: base + 5, in_use: 3, unbindable: 0, last_error: String::new() };
+        assert_eq!(pool.bind_pair(ip).unwrap_err(), exhausted);
         let (pa, pb) = (a.rtp_port, b.rtp_port);
         drop((a, c));
         pool.release(b);
@@ -166,6 +174,19 @@ mod tests {
         peer.send_to(b"new", addr).unwrap();
         again.rtp.readable().await.unwrap();
         assert_eq!(again.rtp.try_recv_from(&mut buf).unwrap().0, 3, "new packets arrive");
+    }
+
+    #[tokio::test]
+    async fn a_port_another_process_holds_is_skipped_and_said_so() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let base = 41_200;
+        let _held = std::net::UdpSocket::bind((ip, base + 1)).unwrap();
+        let mut pool = PortPool::new(base, base + 3);
+        let pair = pool.bind_pair(ip).unwrap();
+        assert_eq!(pair.rtp_port, base + 2, "the pair whose RTCP port is held is skipped");
+        let PortError::Exhausted { in_use, unbindable, last_error, .. } = pool.bind_pair(ip).unwrap_err();
+        assert_eq!((in_use, unbindable), (1, 1));
+        assert!(last_error.contains("in use"), "{last_error}");
     }
 
     /// Bytes waiting on the first pooled pair's RTP socket.

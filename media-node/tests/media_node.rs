@@ -110,7 +110,7 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
     let c = client(&bus);
     let first = c.allocate(&SessionId::new("a").unwrap(), None, None).await.unwrap();
     let err = c.allocate(&SessionId::new("b").unwrap(), None, None).await.unwrap_err();
-    assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103".into()));
+    assert_eq!(err, MediaError::Unavailable("no free RTP port in 43100-43103: 2 pairs in use, 0 could not be bound".into()));
     assert_eq!(media.stats().allocation_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
     c.release_with_stats(&first.node, &SessionId::new("a").unwrap()).await.unwrap();
     assert_eq!(media.free_port_pairs(), 2);
