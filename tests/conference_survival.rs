@@ -11,9 +11,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::faults::{ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, rtp_back, sessions, two_session_nodes};
+use common::Callmesh;
+use common::faults::{
+    ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, rtp_back, sessions, two_media_nodes, two_session_nodes,
+};
 use common::tones::play;
-use common::{Callmesh, rtp_range};
 use session_core::peer::{Call, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -75,21 +77,7 @@ async fn a_rooms_seats_whose_session_node_died_are_taken_over_and_go_on_talking(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
-    let (min, max) = rtp_range();
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let first = format!("[media]\nrtp_ports = \"{min}-{}\"\n", min + 99);
-        let second = format!("[media]\nrtp_ports = \"{}-{max}\"\n", min + 100);
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("media", "media-0", first.as_str()),
-            ("media", "media-1", second.as_str()),
-        ];
-        Callmesh::processes(ROUTE, &roles)
-    })
-    .await
-    .unwrap();
+    let mut cm = tokio::task::spawn_blocking(|| two_media_nodes(ROUTE)).await.unwrap();
     let (_phones, calls, players) = two_in_a_room(&cm).await;
 
     // The media node mixing the room dies.

@@ -10,9 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::faults::{ALICE, BOB, hang_up, hear_now, rtp_back, talking};
+use common::faults::{ALICE, BOB, hang_up, hear_now, rtp_back, talking, two_media_nodes};
 use common::recordings::{files, middle_tones};
-use common::{Callmesh, rtp_range};
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
 const CALLS: usize = 4;
@@ -21,7 +20,6 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_move_to_another_media_node_when_theirs_dies() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let (min, max) = rtp_range();
     let recordings = tempfile::tempdir().unwrap();
     let dir = recordings.path().to_owned();
     let config = format!(
@@ -29,20 +27,7 @@ async fn calls_move_to_another_media_node_when_theirs_dies() {
         dir.display(),
         bob.uri()
     );
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let first = format!("[media]\nrtp_ports = \"{min}-{}\"\n", min + 99);
-        let second = format!("[media]\nrtp_ports = \"{}-{max}\"\n", min + 100);
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("media", "media-0", first.as_str()),
-            ("media", "media-1", second.as_str()),
-        ];
-        Callmesh::processes(&config, &roles)
-    })
-    .await
-    .unwrap();
+    let mut cm = tokio::task::spawn_blocking(move || two_media_nodes(&config)).await.unwrap();
     let alice = SimplePeer::new("alice").await.unwrap();
     let (calls, theirs, players) = talking(&alice, &bob, &format!("sip:bob@{}", cm.sip[0]), CALLS).await;
     assert_eq!(hear_now(&calls[..1], BOB).await, [true], "alice hears bob before");

@@ -39,6 +39,23 @@ pub fn two_session_nodes(urls: Option<&str>, extra: &str) -> Callmesh {
     }
 }
 
+/// An edge, a router, a session node and two media nodes (processes 0-4, the media nodes
+/// 3 and 4 on two halves of the test's RTP ports), with `extra` TOML, on their own
+/// nats-server.
+pub fn two_media_nodes(extra: &str) -> Callmesh {
+    let (min, max) = rtp_range();
+    let first = format!("[media]\nrtp_ports = \"{min}-{}\"\n", min + 99);
+    let second = format!("[media]\nrtp_ports = \"{}-{max}\"\n", min + 100);
+    let roles = [
+        ("edge", "edge-0", ""),
+        ("router", "router-0", ""),
+        ("session", "session-0", ""),
+        ("media", "media-0", first.as_str()),
+        ("media", "media-1", second.as_str()),
+    ];
+    Callmesh::processes(extra, &roles)
+}
+
 /// Whether each of `calls` hears `freq` above the other phone's tone now: the frames
 /// queued meanwhile (2 s at most, the SDK's queue) are read first.
 pub async fn hear_now(calls: &[Call], freq: f64) -> Vec<bool> {
