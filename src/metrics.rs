@@ -157,6 +157,11 @@ pub async fn render(node: &Node) -> String {
             media.stats().allocations_declined.load(Relaxed),
         );
         m.counter(
+            "media_allocations_too_late_total",
+            "Allocations not made because they came after the session node stopped waiting for them.",
+            media.stats().allocations_too_late.load(Relaxed),
+        );
+        m.counter(
             "media_relays_reaped_total",
             "Relays released because their call had no record in the session registry.",
             media.stats().relays_reaped.load(Relaxed),

@@ -82,7 +82,11 @@ impl MediaNode {
 
     async fn answer_allocation(&self, Received { message, raw }: Received<MediaAllocate>, bus: &dyn Bus) {
         let node = self.shared.config.node_id.to_string();
-        let allocated = if let Some(busy) = self.declines() {
+        let late = message.deadline_unix_ms != 0 && contracts::unix_ms() > message.deadline_unix_ms;
+        let allocated = if late {
+            self.shared.stats.allocations_too_late.fetch_add(1, Ordering::Relaxed);
+            Err("too late: the asker stopped waiting".to_owned())
+        } else if let Some(busy) = self.declines() {
             self.shared.stats.allocations_declined.fetch_add(1, Ordering::Relaxed);
             Err(busy)
         } else if message.room.is_empty() {
@@ -108,6 +112,10 @@ impl MediaNode {
                     })
                     .collect();
                 MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs, error: String::new() }
+            }
+            Err(error) if late => {
+                tracing::debug!(session = %message.session_id, %error, "media allocation not made");
+                MediaAllocation { meta: contracts::meta(&node), media_node_id: node, legs: vec![], error }
             }
             Err(error) => {
                 self.shared.stats.allocation_failures.fetch_add(1, Ordering::Relaxed);

@@ -99,6 +99,13 @@ impl MediaClient {
         }
     }
 
+    /// `request` as sent now: the node that gets it after this client's timeout allocates
+    /// nothing (nobody waits for it any more).
+    fn with_deadline(&self, request: &MediaAllocate) -> MediaAllocate {
+        let deadline_unix_ms = contracts::unix_ms() + self.timeout.as_millis() as u64;
+        MediaAllocate { deadline_unix_ms, ..request.clone() }
+    }
+
     /// One round of [`Self::place`]; an error says whether no node had a responder.
     async fn place_once(
         &self,
@@ -114,13 +121,19 @@ impl MediaClient {
             if let Some(zone) = zone {
                 return Err((MediaError::Unavailable(format!("no media node with room in zone {zone:?}")), false));
             }
-            let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), request, self.timeout).await;
+            let request = self.with_deadline(request);
+            let reply = typed::request(self.bus.as_ref(), &subjects::media_allocate(), &request, self.timeout).await;
             return reply.map_err(|e| (bus_error(e.clone()), matches!(e, BusError::NoResponders(_))));
         }
         let (mut last, mut unreached) = (MediaError::Unavailable("no media node answered".into()), true);
         for node in chosen.into_iter().take(TRIES) {
-            let reply: Result<MediaAllocation, _> =
-                typed::request(self.bus.as_ref(), &subjects::media_node_allocate(&node), request, self.timeout).await;
+            let reply: Result<MediaAllocation, _> = typed::request(
+                self.bus.as_ref(),
+                &subjects::media_node_allocate(&node),
+                &self.with_deadline(request),
+                self.timeout,
+            )
+            .await;
             match reply {
                 Ok(a) if a.error.is_empty() => {
                     if let Some(p) = &self.placement {
@@ -160,6 +173,7 @@ impl MediaClient {
             legs: 2,
             caller: caller.map(|far| connect(0, far)),
             room: String::new(),
+            deadline_unix_ms: 0,
         };
         let asked = Instant::now();
         let reply = self.place(&request, 2, zone).await;
@@ -202,6 +216,7 @@ impl MediaClient {
             legs: 1,
             caller: None,
             room: room.to_owned(),
+            deadline_unix_ms: 0,
         };
         let reply = self.place(&request, 1, zone).await?;
         if !reply.error.is_empty() {

@@ -95,6 +95,8 @@ pub struct MediaStats {
     pub quality_alerts: AtomicU64,
     /// Relays released because their call had no record any more (`reaper.rs`).
     pub relays_reaped: AtomicU64,
+    /// Allocations not made because they came after their asker's deadline.
+    pub allocations_too_late: AtomicU64,
 }
 
 pub(crate) struct Shared {

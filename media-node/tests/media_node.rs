@@ -120,6 +120,29 @@ async fn an_empty_pool_is_a_clear_error_and_release_refills_it() {
 }
 
 #[tokio::test]
+async fn an_allocation_that_comes_after_its_askers_deadline_is_not_made() {
+    let bus = LocalBus::default();
+    let media = node(&bus, (43_140, 43_159), None).await;
+    let free = media.free_port_pairs();
+    // The session node stopped waiting a moment ago (its reply would go nowhere).
+    let late = cluster::contracts::MediaAllocate {
+        meta: cluster::contracts::meta("session-1"),
+        session_id: "late".into(),
+        legs: 2,
+        deadline_unix_ms: cluster::contracts::unix_ms() - 1,
+        ..Default::default()
+    };
+    let reply: cluster::contracts::MediaAllocation =
+        typed::request(&bus, &subjects::media_allocate(), &late, WAIT).await.expect("an answer all the same");
+    assert!(reply.error.contains("too late") && reply.legs.is_empty(), "{reply:?}");
+    assert_eq!((media.active_sessions(), media.free_port_pairs()), (0, free), "no relay, no port taken");
+    assert_eq!(media.stats().allocations_too_late.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Asked in time (the client sets the deadline), it is made.
+    client(&bus).allocate(&SessionId::new("in-time").unwrap(), None, None).await.unwrap();
+    assert_eq!(media.active_sessions(), 1);
+}
+
+#[tokio::test]
 async fn a_node_at_its_session_limit_declines_until_a_call_ends() {
     let bus = LocalBus::default();
     let loopback = MediaConfig::new(NodeId::new("media-1").unwrap(), "127.0.0.1".parse().unwrap(), (43_120, 43_139));
