@@ -2,7 +2,7 @@
 //! (`sip.reuse_port`), beside a router, a session node and a media node on a real
 //! nats-server. Callers from several addresses reach both edges (the kernel spreads
 //! peers); a response that reaches the edge that did not send its request is relayed to
-//! the one that did. Then the edge carrying the callee's side is killed with SIGKILL: the
+//! the one that did — a BYE's 200 as well as an INVITE's. Then the edge carrying the callee's side is killed with SIGKILL: the
 //! kernel gives its peers to the other edge, the session node sends its requests through
 //! that one, and every call ends normally at both ends — half hung up by the callee, half
 //! by the callers.
@@ -67,6 +67,32 @@ async fn calls_survive_the_death_of_an_edge_sharing_the_address() {
     let relayed = |i: usize| cm.metric_of(i, "edge_responses_relayed_total");
     let bobs_edge = if relayed(0) > 0 { 0 } else { 1 };
     assert!(relayed(bobs_edge) > 0 && relayed(1 - bobs_edge) == 0, "responses relayed by the edge bob reaches");
+
+    // A call through the other edge, hung up by its caller: the session node's BYE to bob
+    // goes out through that edge, bob's 200 comes back to his, which relays it: the call
+    // ends at the session node at once (not after Timer F's 32 s, as when only INVITE
+    // 2xx responses were relayed).
+    let other = 1 - bobs_edge;
+    let relayed_before = relayed(bobs_edge);
+    let through_other = loop {
+        assert!(callers.len() < 2 * MOST_CALLERS, "no new caller reached edge {other}");
+        let before = calls_at(other);
+        let alice = SimplePeer::new(&format!("alice{}", callers.len())).await.unwrap();
+        let call = alice.call(&target).await.unwrap();
+        call.wait_established(WAIT).await.expect("the call is established through the shared address");
+        callers.push(alice);
+        if calls_at(other) > before {
+            break call;
+        }
+        calls.push(call);
+    };
+    let up = calls.len() as u64 + 1;
+    metric_until(&cm, 3, "session_calls_active", |n| n == up).await;
+    through_other.hangup().await.unwrap();
+    through_other.wait_ended(WAIT).await.expect("the caller's BYE answered");
+    metric_until(&cm, 3, "session_calls_active", |n| n == up - 1).await;
+    assert!(relayed(bobs_edge) > relayed_before + 1, "bob's 200 to the BYE relayed too");
+    calls_of(&bob, calls.len()).await;
 
     // That edge dies; the session node learns of it.
     let killed = Instant::now();

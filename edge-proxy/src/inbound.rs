@@ -9,7 +9,7 @@ use cluster::contracts::{self, FailureReason, IncomingCall, edge_event};
 use cluster::subjects::{self, SessionId};
 use cluster::tags;
 use sip::message::{Builder, HeaderName, Message, Method};
-use sip::transaction::{Event, Peer, TxId, new_tag};
+use sip::transaction::{Event, Peer, TxId, is_invite_2xx, new_tag};
 use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -38,10 +38,14 @@ impl Edge {
             }
             Event::Response { tx, response } => self.on_response(tx, response).await,
             Event::StrayResponse { response, peer } => {
+                // Any response to a request another edge on our address sent goes to it (a
+                // BYE's 200 lost here left the call up until Timer F, 32 s).
                 if let Some(owner) = self.sent_by_another(&response) {
                     return self.relay(owner, response, peer).await;
                 }
-                if let Some((session, _)) = response.from_tag().and_then(tags::session_of) {
+                if is_invite_2xx(&response)
+                    && let Some((session, _)) = response.from_tag().and_then(tags::session_of)
+                {
                     let r = contracts::ResponseReceived { correlation: 0, response: response.as_bytes().clone() };
                     self.publish_event(&session, edge_event::Event::Response(r)).await;
                 }

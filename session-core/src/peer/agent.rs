@@ -191,10 +191,11 @@ impl Agent {
             Event::Response { tx, response } => self.reply(tx, TxReply::Response(response)),
             Event::Timeout { tx } => self.reply(tx, TxReply::Timeout),
             Event::TransportError { tx } => self.reply(tx, TxReply::TransportError),
-            Event::StrayResponse { response, .. } => {
+            Event::StrayResponse { response, .. } if sip::transaction::is_invite_2xx(&response) => {
                 let m = response.clone();
                 self.to_dialog(&m, DialogInput::Stray(response));
             }
+            Event::StrayResponse { .. } => {}
         }
     }
 

@@ -104,6 +104,12 @@ pub struct Transmit {
     pub tx: Option<TxId>,
 }
 
+/// Whether `response` is a 2xx to an INVITE (which a dialog takes, even with no
+/// transaction left: RFC 3261 §13.2.2.4).
+pub fn is_invite_2xx(response: &Message) -> bool {
+    matches!(response.status(), Some(200..=299)) && response.method() == Some(&crate::message::Method::Invite)
+}
+
 /// What the transaction layer tells its user.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -118,8 +124,10 @@ pub enum Event {
     /// A response on client transaction `tx` (2xx retransmissions included, see
     /// [`TransactionLayer::send_ack`]).
     Response { tx: TxId, response: Message },
-    /// A response that matches no transaction (e.g. a 2xx from another fork after the
-    /// INVITE transaction ended).
+    /// A response that matches no transaction: a 2xx from another fork after the INVITE
+    /// transaction ended, or any response to a request another endpoint sharing our
+    /// address sent (the kernel gives a peer's datagrams to one of the sockets of a
+    /// `SO_REUSEPORT` address). Its user decides: [`is_invite_2xx`] ones are a dialog's.
     StrayResponse { response: Message, peer: Peer },
     /// Client: Timer B or F, no final response arrived. Server: Timer H, the ACK for a
     /// failure response never arrived.

@@ -291,10 +291,7 @@ impl TransactionLayer {
         let id = ClientKey::for_response(&response).and_then(|k| self.client_index.get(&k)).copied();
         let Some(id) = id else {
             self.stats.stray_responses += 1;
-            let is_invite_2xx = matches!(response.status(), Some(200..=299)) && response.method() == Some(&Method::Invite);
-            if is_invite_2xx {
-                self.out.event(Event::StrayResponse { response, peer: source });
-            }
+            self.out.event(Event::StrayResponse { response, peer: source });
             return;
         };
         let cfg = self.config.timers;
