@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::Callmesh;
 use common::faults::{
-    ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, rtp_back, sessions, two_media_nodes, two_session_nodes,
+    ALICE, BOB, SESSION_0, SESSION_1, hear_now, records_until, registry, rtp_back, two_media_nodes, two_session_nodes,
 };
 use common::tones::play;
 use session_core::peer::{Call, SimplePeer};
@@ -42,9 +42,8 @@ async fn a_rooms_seats_whose_session_node_died_are_taken_over_and_go_on_talking(
 
     // Both seats are recorded (at each caller's ACK) before the node dies.
     let registry = registry(cm.nats_url().unwrap()).await;
-    testkit::wait::until_async("both seats' records", WAIT, || {
-        let registry = registry.clone();
-        async move { sessions(registry.as_ref()).await.iter().filter(|r| r.kind == "conference").count() == 2 }
+    records_until(registry.as_ref(), "both seats' records", WAIT, |records| {
+        records.iter().filter(|r| r.kind == "conference").count() == 2
     })
     .await;
     let on = |i| cm.metric_of(i, "session_calls_active");
@@ -68,11 +67,7 @@ async fn a_rooms_seats_whose_session_node_died_are_taken_over_and_go_on_talking(
     for player in players {
         player.await.unwrap();
     }
-    testkit::wait::until_async("no record left", WAIT, || {
-        let registry = registry.clone();
-        async move { sessions(registry.as_ref()).await.is_empty() }
-    })
-    .await;
+    records_until(registry.as_ref(), "no record left", WAIT, |records| records.is_empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Callmesh;
-use common::faults::{ALICE, BOB, SESSION_0, SESSION_1, hear_now, registry, sessions, two_session_nodes};
+use common::faults::{ALICE, BOB, SESSION_0, SESSION_1, hear_now, records_until, registry, two_session_nodes};
 use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -52,13 +52,9 @@ async fn a_call_put_through_to_the_agent_outlives_its_session_node() {
 
     // Both legs are recorded once put through; then their session node dies.
     let registry = registry(cm.nats_url().unwrap()).await;
-    testkit::wait::until_async("the caller's and the agent leg's records", WAIT, || {
-        let registry = registry.clone();
-        async move {
-            let records = sessions(registry.as_ref()).await;
-            let bridged = records.iter().any(|r| r.queue.as_ref().is_some_and(|q| q.bridged_agent == "agent"));
-            bridged && records.iter().any(|r| r.kind == "agent")
-        }
+    records_until(registry.as_ref(), "the caller's and the agent leg's records", WAIT, |records| {
+        let bridged = records.iter().any(|r| r.queue.as_ref().is_some_and(|q| q.bridged_agent == "agent"));
+        bridged && records.iter().any(|r| r.kind == "agent")
     })
     .await;
     let victim = if cm.metric_of(SESSION_0, "session_calls_active") > 0 { SESSION_0 } else { SESSION_1 };
@@ -123,9 +119,8 @@ async fn a_waiting_caller_whose_session_node_died_keeps_its_place_and_reaches_th
     // Its record is written once its ACK is in.
     let registry = registry(cm.nats_url().unwrap()).await;
     let owner = if other == SESSION_0 { "session-0" } else { "session-1" };
-    testkit::wait::until_async("the waiting caller's record", WAIT, || {
-        let registry = registry.clone();
-        async move { sessions(registry.as_ref()).await.iter().any(|r| r.owner == owner && r.kind == "queue") }
+    records_until(registry.as_ref(), "the waiting caller's record", WAIT, |records| {
+        records.iter().any(|r| r.owner == owner && r.kind == "queue")
     })
     .await;
 

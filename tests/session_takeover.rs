@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::contracts::SessionRecord;
-use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, registry, sessions, talking, two_session_nodes};
+use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, records_until, registry, sessions, talking, two_session_nodes};
 use common::tones::play;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
@@ -135,7 +135,7 @@ async fn calls_survive_the_death_of_their_session_node() {
         p.await.unwrap();
     }
     let what = "every session record to be removed";
-    testkit::wait::until_async(what, WAIT, || async { sessions(registry.as_ref()).await.is_empty() }).await;
+    records_until(registry.as_ref(), what, WAIT, |records| records.is_empty()).await;
     tokio::task::spawn_blocking(move || {
         let active = |name: &str| [0, 1, survivor, 4].iter().map(|i| cm.metric_of(*i, name)).sum::<u64>();
         let deadline = Instant::now() + WAIT;
@@ -188,6 +188,6 @@ async fn calls_resume_when_every_session_node_restarts() {
     assert_eq!(hear_now(&theirs, ALICE).await, vec![true; 2], "bob's calls hear alice after the restart");
     hang_up(&calls, &bob, players).await;
     let what = "every session record to be removed";
-    testkit::wait::until_async(what, WAIT, || async { sessions(registry.as_ref()).await.is_empty() }).await;
+    records_until(registry.as_ref(), what, WAIT, |records| records.is_empty()).await;
     drop(cm);
 }

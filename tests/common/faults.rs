@@ -131,6 +131,16 @@ pub async fn registry(url: &str) -> Arc<dyn Registry> {
     Arc::new(JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::default()).await.expect("buckets"))
 }
 
+/// Waits until the session records satisfy `ok`, `within` at most; panics naming `what`.
+pub async fn records_until(
+    registry: &dyn Registry,
+    what: &str,
+    within: std::time::Duration,
+    ok: impl Fn(&[SessionRecord]) -> bool,
+) {
+    testkit::wait::until_async(what, within, || async { ok(&sessions(registry).await) }).await;
+}
+
 /// The session records in the registry (not the rooms' entries beside them).
 pub async fn sessions(registry: &dyn Registry) -> Vec<SessionRecord> {
     let mut out = Vec::new();

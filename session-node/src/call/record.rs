@@ -16,16 +16,20 @@ use media_node::Seat;
 use super::{Call, conference, queue};
 use crate::node::Ctx;
 
-/// The record's kind of a relayed call.
+/// The record's kinds: a relayed call, a queue caller, an agent's leg for one, a
+/// conference seat.
 const RELAYED: &str = "";
+const QUEUE: &str = "queue";
+const AGENT: &str = "agent";
+const CONFERENCE: &str = "conference";
 
 impl Call {
     /// What the record says this call is, for a node that resumes it.
     fn kind(&self) -> &'static str {
         match (&self.acd, &self.seat) {
-            (Some(queue::Role::Caller(_)), _) => "queue",
-            (Some(queue::Role::Agent(_)), _) => "agent",
-            (None, Some(_)) => "conference",
+            (Some(queue::Role::Caller(_)), _) => QUEUE,
+            (Some(queue::Role::Agent(_)), _) => AGENT,
+            (None, Some(_)) => CONFERENCE,
             (None, None) => RELAYED,
         }
     }
@@ -36,7 +40,7 @@ impl Call {
     pub fn resume(ctx: Arc<Ctx>, id: SessionId, owned: OwnedSession) -> Option<Call> {
         match owned.record.kind.as_str() {
             RELAYED => Call::resume_relayed(ctx, id, owned),
-            "conference" | "queue" | "agent" => Call::resume_seated(ctx, id, owned),
+            CONFERENCE | QUEUE | AGENT => Call::resume_seated(ctx, id, owned),
             _ => None,
         }
     }
@@ -75,9 +79,9 @@ impl Call {
         end.media.session_version = now.1 / 1000;
         let engine = Engine::restore_answered(state, end, now.0, now.1).map_err(|e| unrestorable(&id, e)).ok()?;
         let acd = match (owned.record.kind.as_str(), &owned.record.queue, &owned.record.agent_leg) {
-            ("queue", Some(q), _) => Some(queue::Role::Caller(Box::new(queue::Waiting::from_record(q)))),
-            ("agent", _, Some(a)) => Some(queue::Role::Agent(super::agent_leg::AgentLeg::from_record(a))),
-            ("queue" | "agent", _, _) => return None,
+            (QUEUE, Some(q), _) => Some(queue::Role::Caller(Box::new(queue::Waiting::from_record(q)))),
+            (AGENT, _, Some(a)) => Some(queue::Role::Agent(super::agent_leg::AgentLeg::from_record(a))),
+            (QUEUE | AGENT, _, _) => return None,
             _ => None,
         };
         let mut seated = conference::Seated::new(seat, &r.room);
