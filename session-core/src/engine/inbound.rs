@@ -56,6 +56,15 @@ impl Engine {
             }
             return;
         };
+        // The BYE that ended the leg, again on another transaction (its first one died with
+        // an edge before the 200 went out): answered as the first was.
+        let seq_before = self.leg(leg).dialog.as_ref().and_then(|d| d.remote_seq);
+        if method == Method::Bye
+            && self.leg(leg).state() == LegState::Terminated
+            && seq_before.is_some_and(|s| request.cseq().is_some_and(|(seq, _)| seq == s))
+        {
+            return self.respond(leg, tx, &request, 200, "OK", None);
+        }
         if let Some(dialog) = self.leg_mut(leg).dialog.as_mut()
             && let Err(e) = dialog.on_request(&request)
         {

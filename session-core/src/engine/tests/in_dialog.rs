@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use sip::message::Method;
+use sip::transaction::Peer;
 
 use super::harness::{Sim, body, far, phone_sdp};
-use crate::engine::{CallEvent, FarMedia, LegId, MediaOutput, RingPolicy};
+use crate::engine::{CallEvent, FarMedia, LegId, MediaOutput, RingPolicy, ServerTx, SipInput};
 use crate::leg::LegState;
 
 #[test]
@@ -46,6 +47,16 @@ fn a_bye_is_answered_at_once_in_every_state_of_the_caller() {
     assert_eq!(sim.caller(), LegState::Terminated);
     let (late, _) = sim.request_in(&mut alice, Method::Bye, None);
     assert_eq!(sim.statuses(late), vec![481]);
+
+    // The BYE that ended the leg, again on a new transaction (its edge died before the 200
+    // went out; the retransmission reached another edge): 200, as the first got.
+    let (mut sim, mut alice, _) = Sim::answered();
+    let (_, bye) = sim.request_in(&mut alice, Method::Bye, None);
+    assert_eq!(sim.caller(), LegState::Terminated);
+    let again = sim.next_tx();
+    let from = Peer::udp("203.0.113.5:5060".parse().unwrap());
+    sim.sip(SipInput::Request { tx: ServerTx { edge: "edge-2".into(), id: again }, request: bye, from });
+    assert_eq!(sim.statuses(again), vec![200]);
 }
 
 #[test]
