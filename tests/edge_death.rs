@@ -11,6 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::raw_sip::{self, RawSip, status};
 use common::{Callmesh, rtp_range};
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
@@ -31,12 +32,12 @@ async fn metric_until(cm: &Callmesh, i: usize, name: &str, ok: impl Fn(u64) -> b
     testkit::wait::until(&what, WAIT, || ok(common::scrape(http).get(&format!("callmesh_{name}")).copied().unwrap_or(0))).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_survive_the_death_of_an_edge_sharing_the_address() {
-    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+/// Two edges on one shared SIP address, a router, a session node and a media node on a real
+/// nats-server, routing `bob` to `bob_uri`.
+async fn cluster(bob_uri: String) -> Callmesh {
     let (min, max) = rtp_range();
-    let config = format!("[sip]\nreuse_port = true\n[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
-    let mut cm = tokio::task::spawn_blocking(move || {
+    let config = format!("[sip]\nreuse_port = true\n[[routes]]\nuser = '^bob$'\ntarget = \"{bob_uri}\"\n");
+    tokio::task::spawn_blocking(move || {
         let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
         let roles = [
             ("edge", "edge-0", ""),
@@ -48,7 +49,13 @@ async fn calls_survive_the_death_of_an_edge_sharing_the_address() {
         Callmesh::processes(&config, &roles)
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_survive_the_death_of_an_edge_sharing_the_address() {
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let mut cm = cluster(bob.uri()).await;
     let target = format!("sip:bob@{}", cm.sip[0]);
     let calls_at = |i: usize| cm.metric_of(i, "edge_calls_total");
 
@@ -123,4 +130,51 @@ async fn calls_survive_the_death_of_an_edge_sharing_the_address() {
     })
     .await
     .unwrap();
+}
+
+/// The caller's 2xx went out through an edge that then died, and never reached the caller
+/// (here: the caller ignores it until then). Once the session node learns of the death it
+/// sends the 2xx again through the other edge, as the UAS core retransmits a 2xx until its
+/// ACK (RFC 3261 13.3.1.4); the caller's ACK and BYE come back through that edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_answer_lost_with_its_edge_is_sent_again_through_the_other() {
+    let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
+    let mut cm = cluster(bob.uri()).await;
+    let shared = cm.sip[0];
+    let caller = RawSip::bind();
+    let invite = caller.invite(shared, "bob", "lost-answer", "127.0.0.1:4000".parse().unwrap());
+    caller.send(shared, &invite);
+    let (caller, first) = tokio::task::spawn_blocking(move || {
+        let first = std::iter::from_fn(|| caller.recv_final()).find(|(m, _)| status(m) >= 200);
+        (caller, first.expect("a final answer to the INVITE").0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status(&first), 200, "bob answered:\n{first}");
+
+    // Not acknowledged: the edge that holds the caller's transaction dies.
+    let edge = (0..2).find(|&i| cm.metric_of(i, "edge_calls_total") == 1).expect("an edge took the call");
+    cm.processes[edge].kill();
+    caller.socket.set_nonblocking(true).unwrap();
+    while caller.recv().is_some() {}
+    caller.socket.set_nonblocking(false).unwrap();
+    metric_until(&cm, 3, "session_edges_gone", |n| n == 1).await;
+
+    // The answer comes again, through the edge left; acknowledged, the call is up.
+    let again = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some((m, _)) = caller.recv().filter(|(m, _)| status(m) == 200) {
+                return (caller, m);
+            }
+        }
+        panic!("the 2xx was not sent again after its edge died");
+    });
+    let (caller, again) = again.await.unwrap();
+    caller.send(shared, &raw_sip::in_dialog(&invite, &again, "ACK", 1, "z9hG4bK-lost-answer-ack"));
+    caller.send(shared, &raw_sip::in_dialog(&invite, &again, "BYE", 2, "z9hG4bK-lost-answer-bye"));
+    let bye = tokio::task::spawn_blocking(move || caller.recv_final()).await.unwrap().expect("the BYE answered");
+    assert_eq!(status(&bye.0), 200, "the call was up until the caller's BYE:\n{}", bye.0);
+    calls_of(&bob, 0).await;
+    metric_until(&cm, 3, "session_calls_active", |n| n == 0).await;
 }

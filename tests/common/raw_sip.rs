@@ -105,3 +105,19 @@ pub fn ack_for(invite: &str, response: &str) -> String {
         h(invite, "Call-ID")
     )
 }
+
+/// A request within the dialog `response` (a 2xx to our `invite`) set up: `method` (ACK,
+/// BYE) to the response's Contact, on branch `branch`, with CSeq `seq`.
+pub fn in_dialog(invite: &str, response: &str, method: &str, seq: u32, branch: &str) -> String {
+    let h = |m, n| header(m, n).unwrap_or_default();
+    let contact = h(response, "Contact");
+    let uri = contact.trim_start_matches('<').split('>').next().unwrap_or(contact);
+    let via = h(invite, "Via").split(";branch=").next().unwrap_or_default();
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: {via};branch={branch}\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\n\
+         CSeq: {seq} {method}\r\nContent-Length: 0\r\n\r\n",
+        h(invite, "From"),
+        h(response, "To"),
+        h(invite, "Call-ID")
+    )
+}

@@ -28,7 +28,7 @@ use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
 use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, ServerTx, replacement,
+    CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement,
 };
 
 use media_node::Seat;
@@ -72,8 +72,8 @@ pub(crate) struct Call {
     in_flight: in_flight::InFlight,
     /// The requests the edges gave the call (each taken once).
     requests: wire::Requests,
-    /// The caller's transaction died with its edge: the ACK is waited for until then.
-    stranded: Option<(tokio::time::Instant, ServerTx)>,
+    /// The caller's 2xx, and its transaction once its edge died (`stranded.rs`).
+    stranded: stranded::Stranded,
 }
 
 impl Call {
@@ -128,7 +128,7 @@ impl Call {
             edge_died: ctx.edges_gone.subscribe(),
             in_flight: Default::default(),
             requests: Default::default(),
-            stranded: None,
+            stranded: Default::default(),
             ctx,
             id,
             engine,
@@ -227,7 +227,7 @@ impl Call {
                     self.strand(&edge);
                 }
                 _ = tokio::time::sleep_until(stranded.unwrap_or_else(tokio::time::Instant::now)), if stranded.is_some() => {
-                    self.strand_expired();
+                    self.strand_tick().await;
                 }
                 Ok(node) = self.media_gone.recv() => {
                     if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
@@ -285,6 +285,7 @@ impl Call {
         // needs to reach the far end; so does a response to the caller's INVITE, sent outside
         // any transaction (`stranded.rs`). Other responses and CANCELs belong to the dead
         // edge's transactions, and are lost with it (the far end sends its request again).
+        self.remember_answer(&command);
         let gone = self.ctx.edges_gone.contains(edge.as_str());
         let command = if gone { self.stranded_response(edge.as_str(), command) } else { command };
         let subject = match &command {
