@@ -54,10 +54,10 @@ else
 fi
 cargo test --workspace --doc
 
-failures='binary(nats_server_death) | binary(jetstream_failover) | binary(session_takeover) | binary(media_node_death) | binary(edge_death) | binary(queue_session_death) | binary(conference_survival) | binary(chaos)'
+failures='binary(nats_server_death) | binary(jetstream_failover) | binary(session_takeover) | binary(media_node_death) | binary(edge_death) | binary(new_call_lost) | binary(queue_session_death) | binary(conference_survival) | binary(chaos)'
 if cargo nextest --version >/dev/null 2>&1; then
   CALLMESH_NATS_SERVER="$nats_current" cargo nextest run --workspace --profile ci -E "$failures"
 else
-  CALLMESH_NATS_SERVER="$nats_current" cargo test -p callmesh --test nats_server_death --test session_takeover --test media_node_death --test edge_death --test queue_session_death --test conference_survival --test chaos
+  CALLMESH_NATS_SERVER="$nats_current" cargo test -p callmesh --test nats_server_death --test session_takeover --test media_node_death --test edge_death --test new_call_lost --test queue_session_death --test conference_survival --test chaos
   CALLMESH_NATS_SERVER="$nats_current" cargo test -p callmesh-cluster --test jetstream_failover
 fi

@@ -12,6 +12,7 @@ use sip::transaction::TxId;
 
 use crate::node::Edge;
 use crate::peers;
+use crate::unclaimed::Claim;
 
 fn parse(bytes: Bytes) -> Option<Message> {
     Message::parse_stream_message(bytes).ok()
@@ -31,7 +32,19 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
     if let Some(edge_command::Command::Replay(_)) = command.command {
         return replay(edge, &session).await;
     }
-    edge.unclaimed.remove(&session);
+    match edge.unclaimed.claim(&session, tokio::time::Instant::now()) {
+        Claim::Won { tx, rivals } if !rivals.is_empty() => {
+            edge.server_invites.insert(tx, session.clone());
+            for rival in rivals {
+                disown(edge, &rival, &session).await;
+            }
+        }
+        Claim::Lost { winner } => {
+            edge.stats.disowned.inc();
+            return disown(edge, &session, &winner).await;
+        }
+        _ => {}
+    }
     let done = match command.command {
         Some(edge_command::Command::Respond(r)) => respond(edge, r),
         Some(edge_command::Command::SendRequest(s)) => send_request(edge, &session, s).await,
@@ -52,6 +65,12 @@ pub(crate) async fn execute(edge: &mut Edge, command: EdgeCommand) {
         edge.stats.bad_commands.inc();
         tracing::debug!(session = %command.session_id, "edge command not carried out");
     }
+}
+
+/// Tells `session` that `winner`, another copy of its call, won it (`unclaimed.rs`).
+async fn disown(edge: &mut Edge, session: &SessionId, winner: &SessionId) {
+    tracing::info!(%session, %winner, "another copy of the call won it: session disowned");
+    edge.publish_event(session, edge_event::Event::Disowned(contracts::Disowned { winner: winner.to_string() })).await;
 }
 
 /// Publishes again `session`'s requests waiting for an answer, with a fresh deadline, and

@@ -31,7 +31,12 @@ impl Edge {
             }
             Event::Cancelled { tx } => {
                 self.setup_started.remove(&tx);
-                if let Some(session) = self.server_invites.get(&tx).cloned() {
+                // Every copy of a call no session claimed yet hears of it (`unclaimed.rs`).
+                let mut sessions = self.unclaimed.sessions_of(tx).to_vec();
+                if sessions.is_empty() {
+                    sessions.extend(self.server_invites.get(&tx).cloned());
+                }
+                for session in sessions {
                     self.publish_event(&session, edge_event::Event::Cancelled(contracts::RequestCancelled { tx: tx.as_u64() }))
                         .await;
                 }
@@ -128,7 +133,6 @@ impl Edge {
         let session = SessionId::random();
         self.server_invites.insert(tx, session.clone());
         self.setup_started.insert(tx, Instant::now());
-        self.unclaimed.insert(session.clone(), (tx, request.clone(), Instant::now() + self.orphan_timeout));
         let call = IncomingCall {
             meta: contracts::meta(self.id.as_str()),
             edge_id: self.id.to_string(),
@@ -140,10 +144,13 @@ impl Edge {
             edge_uri: self.uri(peer.transport),
             session_id: session.to_string(),
             invite: request.as_bytes().clone(),
+            attempt: 0,
         };
+        let now = Instant::now();
+        self.unclaimed.insert(tx, call.clone(), request.clone(), now, now + self.orphan_timeout);
         if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::incoming_calls(), &call).await {
             tracing::warn!(error = %e, "new call not published");
-            self.unclaimed.remove(&session);
+            self.unclaimed.remove(tx);
             self.respond(tx, &request, 503, "Service Unavailable");
         }
     }

@@ -13,6 +13,7 @@ pub mod peers;
 pub mod registrar;
 mod shared;
 pub mod stats;
+mod unclaimed;
 
 pub use self::node::{EdgeConfig, EdgeError, EdgeHandle, start};
 pub use self::registrar::RegistrarConfig;

@@ -30,6 +30,7 @@ use tracing::Instrument;
 use crate::commands;
 use crate::registrar::{Registrar, RegistrarConfig};
 use crate::stats::EdgeStats;
+use crate::unclaimed::Unclaimed;
 
 /// Settings of an edge.
 #[derive(Debug, Clone)]
@@ -103,8 +104,8 @@ pub(crate) struct Edge {
     /// 32 s after a 2xx, so large at high call rates: sharded.
     pub clients: ShardedMap<TxId, (SessionId, u64, bool)>,
     pub correlations: ShardedMap<(SessionId, u64), TxId>,
-    /// New calls no node has acted on yet: the INVITE, its transaction, the deadline.
-    pub unclaimed: HashMap<SessionId, (TxId, Message, Instant)>,
+    /// New calls no node has acted on yet (published again while they wait).
+    pub unclaimed: Unclaimed,
     /// In-dialog requests forwarded and not yet answered.
     pub unanswered: HashMap<TxId, Unanswered>,
     /// INVITE client transactions to forget once their 2xx retransmissions are over.
@@ -158,7 +159,7 @@ pub async fn start(config: EdgeConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Regi
         setup_started: HashMap::new(),
         clients: ShardedMap::new(),
         correlations: ShardedMap::new(),
-        unclaimed: HashMap::new(),
+        unclaimed: Unclaimed::default(),
         unanswered: HashMap::new(),
         forget_later: VecDeque::new(),
         recent_acks: VecDeque::new(),
@@ -282,14 +283,18 @@ impl Edge {
     /// yet; forgets finished INVITE transactions.
     async fn expire(&mut self) {
         let now = Instant::now();
-        let lost: Vec<SessionId> = self.unclaimed.iter().filter(|(_, (_, _, d))| *d <= now).map(|(s, _)| s.clone()).collect();
-        for session in lost {
-            if let Some((tx, request, _)) = self.unclaimed.remove(&session) {
-                self.stats.unclaimed.inc();
-                tracing::warn!(%session, "no router or session node took the call");
-                self.server_invites.remove(&tx);
-                self.setup_started.remove(&tx);
-                self.respond(tx, &request, 503, "Service Unavailable");
+        for (tx, request) in self.unclaimed.expired(now) {
+            self.stats.unclaimed.inc();
+            tracing::warn!(call_id = request.call_id().unwrap_or_default(), "no router or session node took the call");
+            self.server_invites.remove(&tx);
+            self.setup_started.remove(&tx);
+            self.respond(tx, &request, 503, "Service Unavailable");
+        }
+        for (tx, call) in self.unclaimed.due_again(now) {
+            self.stats.published_again.inc();
+            tracing::info!(session = %call.session_id, attempt = call.attempt, "no node acted on the call: published again");
+            if let Err(e) = typed::publish(self.bus.as_ref(), &subjects::incoming_calls(), &call).await {
+                tracing::warn!(tx = tx.as_u64(), error = %e, "new call not published again");
             }
         }
         let unanswered: Vec<TxId> = self.unanswered.iter().filter(|(_, u)| u.until <= now).map(|(t, _)| *t).collect();

@@ -8,6 +8,10 @@ pub struct EdgeStats {
     pub calls: Counter,
     /// New calls refused with 503 because no node acted on them.
     pub unclaimed: Counter,
+    /// New calls published again because no node acted on them within a second.
+    pub published_again: Counter,
+    /// Commands dropped because another copy of their call won it (`unclaimed.rs`).
+    pub disowned: Counter,
     /// In-dialog requests forwarded to their session.
     pub in_dialog: Counter,
     /// Forwarded in-dialog requests nobody answered (481 sent).

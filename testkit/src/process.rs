@@ -109,6 +109,17 @@ impl Spawned {
         }
     }
 
+    /// Stops the process where it stands (SIGSTOP): its sockets stay open and fill up, as
+    /// with a node that stalls.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -207,6 +207,10 @@ impl Call {
             let stranded = self.stranded_until();
             tokio::select! {
                 Some(e) = events.next() => {
+                    if wire::disowned(&e.message) {
+                        tracing::info!(session = %self.id, "the edge gave the call to another copy of it: letting go");
+                        return self.release().await;
+                    }
                     self.in_flight.heard(&e.message);
                     if self.requests.is_new(&e.message) && let Some(input) = wire::sip_input(e.message) {
                         self.engine.handle_sip(input, Instant::now());
@@ -355,13 +359,7 @@ impl Call {
     /// Forgets the call: its record, its busy mark, its place in a queue.
     async fn finish(&mut self) {
         let agent_leg = matches!(self.acd, Some(queue::Role::Agent(_)));
-        self.leave_acd().await;
-        if let Some(node) = self.media_node.take() {
-            let _ = self.ctx.media.release(&node, &self.id).await;
-        }
-        if let Some(seated) = self.seat.take() {
-            conference::leave_seat(&self.ctx, &seated.seat, &self.id, &seated.room).await;
-        }
+        self.release().await;
         for key in &self.busy_keys {
             let _ = self.ctx.registry.delete(Bucket::Agents, key, None).await;
         }
@@ -372,6 +370,18 @@ impl Call {
         }
         if !agent_leg {
             self.ctx.stats.finished(self.answered);
+        }
+    }
+
+    /// Gives back what the call took under its session id: its place in a queue, its relay,
+    /// its seat (all of a disowned call: busy marks and records are its winner's).
+    async fn release(&mut self) {
+        self.leave_acd().await;
+        if let Some(node) = self.media_node.take() {
+            let _ = self.ctx.media.release(&node, &self.id).await;
+        }
+        if let Some(seated) = self.seat.take() {
+            conference::leave_seat(&self.ctx, &seated.seat, &self.id, &seated.room).await;
         }
     }
 }
