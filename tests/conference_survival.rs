@@ -5,7 +5,8 @@
 //!   together): the other node takes the seats over, the phones go on hearing each other,
 //!   and their BYEs are answered by the node that took them.
 //! - The media node mixing the room: each seat moves to a room opened again on the other
-//!   media node, each phone is re-INVITEd to it, and they hear each other again.
+//!   media node, each phone is re-INVITEd to it, and they hear each other again; the
+//!   room's recording goes on there in a second segment.
 
 mod common;
 
@@ -15,6 +16,7 @@ use common::Callmesh;
 use common::faults::{
     ALICE, BOB, SESSION_0, SESSION_1, hear_now, records_until, registry, rtp_back, two_media_nodes, two_session_nodes,
 };
+use common::recordings::{files, middle_tones};
 use common::tones::play;
 use session_core::peer::{Call, SimplePeer};
 
@@ -72,7 +74,9 @@ async fn a_rooms_seats_whose_session_node_died_are_taken_over_and_go_on_talking(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
-    let mut cm = tokio::task::spawn_blocking(|| two_media_nodes(ROUTE)).await.unwrap();
+    let recordings = tempfile::tempdir().unwrap();
+    let config = format!("[media]\nrecordings_dir = \"{}\"\n{ROUTE}record = true\n", recordings.path().display());
+    let mut cm = tokio::task::spawn_blocking(move || two_media_nodes(&config)).await.unwrap();
     let (_phones, calls, players) = two_in_a_room(&cm).await;
 
     // The media node mixing the room dies.
@@ -98,4 +102,23 @@ async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
         player.await.unwrap();
     }
     testkit::wait::until("the room to close with its last seat", WAIT, || cm.metric_of(survivor, "media_rooms_open") == 0).await;
+
+    // The room's recording (its first seat's: that phone on the left, the room on the
+    // right) went on on the other node, in a second segment beside the first.
+    let dir = recordings.path().to_owned();
+    let second = tokio::task::spawn_blocking(move || {
+        let seconds = || files(&dir, "-2.json");
+        testkit::wait::blocking_until("the room recording's second segment", WAIT, || !seconds().is_empty());
+        seconds()
+    })
+    .await
+    .unwrap();
+    assert_eq!(second.len(), 1, "one recording of the room: {second:?}");
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&second[0]).unwrap()).unwrap();
+    assert_eq!((info["segment"].as_u64(), info["room"].as_str()), (Some(2), Some("800")), "{info}");
+    let (left, right, length) = middle_tones(&second[0].with_extension("wav"), &[ALICE, BOB]);
+    assert!(length > Duration::from_secs(2), "the second segment lasts until the hang-up ({length:?})");
+    assert!(left.is_some() && right.is_some() && left != right, "a phone on the left, the other on the right: {left:?} {right:?}");
+    let first = second[0].to_string_lossy().replace("-2.json", ".wav");
+    common::recordings::stereo(std::path::Path::new(&first));
 }

@@ -258,7 +258,8 @@ impl MediaClient {
     }
 
     /// Starts (`layout`: `stereo` or `mixed`; `segment`: the recording's part, 1 the first)
-    /// or stops recording the session's call on `node`: its relay, or its room.
+    /// or stops recording the session's call on `node`: its relay, or its room. True when
+    /// this session records now (a room's recording is its first asker's).
     pub async fn record(
         &self,
         node: &NodeId,
@@ -266,9 +267,9 @@ impl MediaClient {
         start: bool,
         layout: &str,
         segment: u32,
-    ) -> Result<(), MediaError> {
+    ) -> Result<bool, MediaError> {
         let record = media_command::Command::Record(Record { start, layout: layout.to_owned(), segment });
-        self.command(node, session, record).await.map(|_| ())
+        self.command(node, session, record).await.map(|reply| reply.recording)
     }
 
     /// The session leaves its seat: true when the room is empty (and closed) now.

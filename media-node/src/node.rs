@@ -247,7 +247,10 @@ impl MediaNode {
                     (None, _) => reply.error = format!("unknown session {}", command.session_id),
                     (Some(relay), false) => relay.record(None),
                     (Some(relay), true) => match self.recording_of(&command.session_id, command.session_id.clone(), &r) {
-                        Ok(info) => relay.record(Some(info)),
+                        Ok(info) => {
+                            relay.record(Some(info));
+                            reply.recording = true;
+                        }
                         Err(e) => reply.error = e,
                     },
                 }

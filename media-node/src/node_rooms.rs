@@ -135,8 +135,11 @@ impl MediaNode {
                 let samples = Some(prompt);
                 self.to_room(&session, RoomCommand::HoldMusic { samples })
             }),
-            Some(media_command::Command::Record(r)) if !r.start => self.to_room(&session, RoomCommand::StopRecording),
-            Some(media_command::Command::Record(r)) => self.record(&session, &r),
+            Some(media_command::Command::Record(r)) if !r.start => {
+                self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).stop_recording(&session);
+                self.to_room(&session, RoomCommand::StopRecording)
+            }
+            Some(media_command::Command::Record(r)) => self.record(&session, &r).map(|owner| reply.recording = owner),
             Some(media_command::Command::Release(_)) => {
                 let empty = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner()).leave(&session);
                 reply.room_empty = empty.unwrap_or(false);
@@ -163,12 +166,18 @@ impl MediaNode {
         Ok(RecordingInfo { room, path, layout, rate: MIX_RATE, segment })
     }
 
-    fn record(&self, session: &str, r: &Record) -> Result<(), String> {
+    /// Starts recording `session`'s room, unless another seat records it: whether it does.
+    fn record(&self, session: &str, r: &Record) -> Result<bool, String> {
         let room = {
-            let rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-            rooms.room_of(session).map(str::to_owned).ok_or_else(|| format!("no seat for session {session}"))?
+            let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            match rooms.recorder(session) {
+                Some((room, true)) => room,
+                Some((_, false)) => return Ok(false),
+                None => return Err(format!("no seat for session {session}")),
+            }
         };
         let info = self.recording_of(session, room, r)?;
-        self.to_room(session, RoomCommand::Record { info, first: Some(session.to_owned()) })
+        self.to_room(session, RoomCommand::Record { info, first: Some(session.to_owned()) })?;
+        Ok(true)
     }
 }

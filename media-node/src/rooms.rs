@@ -15,6 +15,8 @@ pub struct Rooms {
     rooms: HashMap<String, RoomHandle>,
     /// Each seated session's room.
     seats: HashMap<String, String>,
+    /// The seat each recorded room's recording is of (its first asker).
+    recorders: HashMap<String, String>,
 }
 
 impl Rooms {
@@ -61,8 +63,25 @@ impl Rooms {
         let empty = !self.seats.values().any(|r| *r == room);
         if empty {
             self.rooms.remove(&room);
+            self.recorders.remove(&room);
         }
         Some(empty)
+    }
+
+    /// `session`'s room, and whether `session` records it: the first seat to ask does, the
+    /// others' asks change nothing. `None` when it has no seat.
+    pub fn recorder(&mut self, session: &str) -> Option<(String, bool)> {
+        let room = self.seats.get(session)?.clone();
+        let recorder = self.recorders.entry(room.clone()).or_insert_with(|| session.to_owned());
+        let owner = recorder == session;
+        Some((room, owner))
+    }
+
+    /// `session`'s room is recorded no more.
+    pub fn stop_recording(&mut self, session: &str) {
+        if let Some(room) = self.seats.get(session) {
+            self.recorders.remove(room);
+        }
     }
 
     /// Rooms open, and seats taken.

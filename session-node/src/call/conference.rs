@@ -73,8 +73,9 @@ pub async fn leave_seat(ctx: &Ctx, seat: &Seat, session: &SessionId, room: &str)
 }
 
 /// What the route asks of a seat that has its stream: music while alone, a greeting to the
-/// caller only, recording (stereo: the caller on the left, the room on the right).
-pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &RoutedCall) {
+/// caller only, recording (stereo: the caller on the left, the room on the right; a room
+/// has one recording, the first seat's to ask). Whether this seat records its room.
+pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &RoutedCall) -> bool {
     let mut results = Vec::new();
     if !route.music_on_hold.is_empty() {
         results.push(("music on hold", ctx.media.seat_hold_music(seat, session, &route.music_on_hold).await));
@@ -83,14 +84,18 @@ pub async fn apply_route(ctx: &Ctx, seat: &Seat, session: &SessionId, route: &Ro
         let play = RoomPlay { id: GREETING, file: route.greeting.clone(), looped: false, own_seat_only: true, then: Vec::new() };
         results.push(("greeting", ctx.media.seat_play(seat, session, play).await));
     }
-    if route.record {
-        results.push(("recording", ctx.media.record(&seat.node, session, true, "stereo", 1).await));
-    }
     for (what, result) in results {
         if let Err(e) = result {
             tracing::warn!(%session, error = %e, "{what} not started");
         }
     }
+    if !route.record {
+        return false;
+    }
+    ctx.media.record(&seat.node, session, true, "stereo", 1).await.unwrap_or_else(|e| {
+        tracing::warn!(%session, error = %e, "recording not started");
+        false
+    })
 }
 
 /// A call's place in a room, and the keys its caller pressed there.
@@ -101,11 +106,13 @@ pub struct Seated {
     pub music: String,
     keys: String,
     pub(super) muted: bool,
+    /// Moved to another media node, its stream not connected there yet.
+    pub(super) moved: bool,
 }
 
 impl Seated {
     pub fn new(seat: Seat, room: &str) -> Seated {
-        Seated { seat, room: room.to_owned(), music: String::new(), keys: String::new(), muted: false }
+        Seated { seat, room: room.to_owned(), music: String::new(), keys: String::new(), muted: false, moved: false }
     }
 
     /// A key the caller pressed: `*6` mutes and unmutes them, as conference bridges do.

@@ -63,8 +63,16 @@ impl Call {
                         tracing::warn!(session = %self.id, error = %e, "conference seat not connected");
                     }
                     if let Some(route) = self.seat_options.take() {
-                        conference::apply_route(&self.ctx, seat, &self.id, &route).await;
+                        let recording = conference::apply_route(&self.ctx, seat, &self.id, &route).await;
                         seated.music = route.music_on_hold;
+                        (self.record, self.segment) = (recording, u32::from(recording));
+                    } else if std::mem::take(&mut seated.moved) && self.record {
+                        // A seat that recorded its room moved to another media node: the
+                        // recording goes on there, in the next segment.
+                        self.segment += 1;
+                        if let Err(e) = self.ctx.media.record(&seat.node, &self.id, true, "stereo", self.segment).await {
+                            tracing::warn!(session = %self.id, error = %e, "moved seat's recording not started");
+                        }
                     }
                     self.join_queue().await;
                 }

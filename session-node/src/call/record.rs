@@ -89,6 +89,7 @@ impl Call {
         let caller_ip = std::net::Ipv4Addr::UNSPECIFIED.into();
         let mut call = Call::assemble(ctx, id, engine, RoutedCall::default(), caller_ip, Some(seated));
         call.seat_options = None;
+        (call.record, call.segment) = (owned.record.record, owned.record.recording_segment);
         call.acd = acd;
         call.busy_keys = owned.record.busy_keys.clone();
         call.answered = owned.record.answered;

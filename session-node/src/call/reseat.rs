@@ -3,7 +3,8 @@
 //! sit in it (`conference::take_seat`) — sets it as it was (an agent's leg still ringing
 //! muted and deaf, a caller muted by `*6` muted, the route's music playing) and offers the
 //! far end its new address in a re-INVITE (`Command::MoveMedia`); the answer connects the
-//! seat's stream. Without any media node left, the call ends.
+//! seat's stream, and a recorded seat's recording goes on there in a new segment
+//! (`media_out.rs`). Without any media node left, the call ends.
 
 use std::time::Instant;
 
@@ -38,6 +39,7 @@ impl Call {
             tracing::warn!(session = %self.id, error = %e, "moved room's music not started");
         }
         seated.seat = seat.clone();
+        seated.moved = true;
         self.engine.handle_command(Command::MoveMedia { rtp: seat.rtp }, Instant::now());
         self.persist().await;
     }
