@@ -97,6 +97,9 @@ pub struct Leg {
     pub failure: Option<(u16, String)>,
     /// Our re-INVITE met a 491 and will be sent again (the partner keeps waiting).
     pub glare: bool,
+    /// Hung up while our re-INVITE was out: the BYE goes once it is answered (and, for a
+    /// 2xx, acknowledged), so the far end never takes a BYE while waiting for its ACK.
+    pub hangup_after_update: bool,
     /// The status the far end's pending re-INVITE is refused with, when we refuse it
     /// ourselves (not passing on the partner's refusal).
     pub refusal: Option<u16>,
@@ -138,6 +141,7 @@ impl Leg {
             last_ack: None,
             failure: None,
             glare: false,
+            hangup_after_update: false,
             refusal: None,
             replaces: None,
             last_rseq: None,

@@ -350,6 +350,10 @@ impl Engine {
                 self.work.clear();
                 break;
             }
+            if input == LegInput::Hangup && self.leg(id).state() == LegState::Updating {
+                self.leg_mut(id).hangup_after_update = true;
+                continue;
+            }
             let Some(actions) = self.leg_mut(id).machine.handle(input) else {
                 tracing::debug!(session = %self.config.session, leg = id.0, ?input, "input ignored in this state");
                 continue;
@@ -359,6 +363,13 @@ impl Engine {
                     LegAction::Notify(event) => self.on_leg_event(id, *event, now),
                     action => self.act(id, *action),
                 }
+            }
+            if matches!(input, LegInput::UpdateSuccess | LegInput::UpdateFailure)
+                && std::mem::take(&mut self.leg_mut(id).hangup_after_update)
+            {
+                self.leg_mut(id).glare = false;
+                self.timers.remove(&Timer::Glare(id));
+                self.work.push_back((id, LegInput::Hangup));
             }
         }
         if !self.ended && !self.legs.is_empty() && self.legs.iter().all(Leg::is_over) && !self.allocating {

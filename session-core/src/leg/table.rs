@@ -103,6 +103,10 @@ pub static TRANSITIONS: &[Transition] = &[
     row(Terminating, ReinviteReceived, Terminating, &[RejectReinviteGone]),
     row(Terminating, Hangup, Terminating, &[]),
     row(Terminating, Ack, Terminating, &[]),
+    // Our re-INVITE answered after our BYE went (its timer ran out first): a 2xx still
+    // gets its ACK (RFC 3261 13.2.2.4).
+    row(Terminating, UpdateSuccess, Terminating, &[SendAck]),
+    row(Terminating, UpdateFailure, Terminating, &[]),
 ];
 
 /// The row for `input` in `state`, if any.

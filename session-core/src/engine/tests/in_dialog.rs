@@ -7,7 +7,7 @@ use std::time::Duration;
 use sip::message::Method;
 use sip::transaction::Peer;
 
-use super::harness::{Sim, body, far, phone_sdp};
+use super::harness::{Sent, Sim, body, far, phone_sdp};
 use crate::engine::{CallEvent, FarMedia, LegId, MediaOutput, RingPolicy, ServerTx, SipInput};
 use crate::leg::LegState;
 
@@ -76,6 +76,36 @@ fn a_reinvite_is_carried_across_with_anchored_descriptions() {
     assert_eq!(ok.status(), Some(200));
     assert!(body(&ok).contains("a=recvonly") && body(&ok).contains("m=audio 30000 "), "{}", body(&ok));
     assert_eq!((sim.caller(), sim.leg(1)), (LegState::Confirmed, LegState::Confirmed));
+}
+
+#[test]
+fn a_hangup_while_our_reinvite_is_out_waits_for_its_answer() {
+    // Alice re-INVITEs (our re-INVITE goes to bob), then hangs up before bob answers it.
+    let (mut sim, mut alice, _) = Sim::answered();
+    sim.request_in(&mut alice, Method::Invite, Some(("application/sdp", phone_sdp("198.51.100.1:4000", "sendonly"))));
+    let (key, reinvite) = sim.take_request(Method::Invite);
+    let (bye_tx, _) = sim.request_in(&mut alice, Method::Bye, None);
+    assert_eq!(sim.statuses(bye_tx), vec![200], "alice's BYE is answered at once");
+    assert!(
+        !sim.sent.iter().any(|s| matches!(s, Sent::Request { request, .. } if request.method() == Some(&Method::Bye))),
+        "no BYE to bob before his answer: {:#?}",
+        sim.sent
+    );
+    // Bob's 200 is acknowledged, then he gets the BYE.
+    sim.respond(key, &reinvite, 200, "bob", Some(phone_sdp("203.0.113.5:5000", "recvonly")));
+    let order: Vec<&str> = sim
+        .sent
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Ack(_) => Some("ACK"),
+            Sent::Request { request, .. } if request.method() == Some(&Method::Bye) => Some("BYE"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, ["ACK", "BYE"]);
+    let (key, bye) = sim.take_request(Method::Bye);
+    sim.respond(key, &bye, 200, "bob", None);
+    assert_eq!(sim.leg(1), LegState::Terminated);
 }
 
 #[test]
