@@ -47,8 +47,16 @@ pub async fn render(node: &Node) -> String {
         let s = &edge.stats;
         m.counter("edge_calls_total", "New INVITEs published to the routers.", s.calls.get());
         m.counter("edge_calls_unclaimed_total", "New calls refused with 503 because no node took them.", s.unclaimed.get());
-        m.counter("edge_calls_published_again_total", "New calls published again because no node acted on them within a second.", s.published_again.get());
-        m.counter("edge_commands_disowned_total", "Commands dropped because another copy of their call won it.", s.disowned.get());
+        m.counter(
+            "edge_calls_published_again_total",
+            "New calls published again because no node acted on them within a second.",
+            s.published_again.get(),
+        );
+        m.counter(
+            "edge_commands_disowned_total",
+            "Commands dropped because another copy of their call won it.",
+            s.disowned.get(),
+        );
         m.counter("edge_in_dialog_requests_total", "In-dialog requests forwarded to their session.", s.in_dialog.get());
         m.counter(
             "edge_responses_relayed_total",

@@ -118,7 +118,10 @@ async fn a_rooms_seats_move_to_another_media_node_when_theirs_dies() {
     assert_eq!((info["segment"].as_u64(), info["room"].as_str()), (Some(2), Some("800")), "{info}");
     let (left, right, length) = middle_tones(&second[0].with_extension("wav"), &[ALICE, BOB]);
     assert!(length > Duration::from_secs(2), "the second segment lasts until the hang-up ({length:?})");
-    assert!(left.is_some() && right.is_some() && left != right, "a phone on the left, the other on the right: {left:?} {right:?}");
+    assert!(
+        left.is_some() && right.is_some() && left != right,
+        "a phone on the left, the other on the right: {left:?} {right:?}"
+    );
     let first = second[0].to_string_lossy().replace("-2.json", ".wav");
     common::recordings::stereo(std::path::Path::new(&first));
 }

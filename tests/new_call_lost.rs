@@ -80,7 +80,12 @@ async fn a_call_held_up_in_a_stalled_node_and_published_again_is_put_through_onc
     let config = route_to(&bob);
     let mut cm = tokio::task::spawn_blocking(move || {
         let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
-        let roles = [("edge", "edge-0", ""), ("router", "router-0", ""), ("session", "session-0", ""), ("media", "media-0", media.as_str())];
+        let roles = [
+            ("edge", "edge-0", ""),
+            ("router", "router-0", ""),
+            ("session", "session-0", ""),
+            ("media", "media-0", media.as_str()),
+        ];
         Callmesh::processes(&config, &roles)
     })
     .await

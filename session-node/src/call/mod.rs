@@ -27,9 +27,7 @@ use cluster::ownership::OwnedSession;
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
 use cluster::tags;
-use session_core::engine::{
-    CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement,
-};
+use session_core::engine::{CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement};
 
 use media_node::Seat;
 
