@@ -117,6 +117,11 @@ async fn send_request(edge: &mut Edge, session: &SessionId, s: contracts::SendRe
     let (Some(request), Some(peer)) = (parse(s.request), s.destination.as_ref().and_then(peers::from_contract)) else {
         return false;
     };
+    // The same request again (its session's new owner could not know it had left): the
+    // transaction under way carries it.
+    if edge.correlations.get(&(session.clone(), s.correlation)).is_some() {
+        return true;
+    }
     let invite = request.method() == Some(&Method::Invite);
     let Ok(request) = request.with_top_via(&edge.via(peer.transport)) else { return false };
     match edge.handle.send_request(request, peer).await {

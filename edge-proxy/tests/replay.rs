@@ -1,15 +1,17 @@
 //! What an edge publishes again: for a session's new owner (`EdgeCommand.replay`), an ACK it
 //! forwarded just before the old owner died — which may have died before recording it; and
 //! of itself, every second, a request its session has not answered yet (the session's node
-//! may have missed it while a NATS server died). An edge on a real nats-server, a phone's
-//! requests sent to it over UDP, the test reading the session's events.
+//! may have missed it while a NATS server died). And what it does not do twice: a request
+//! a session sends again (nothing heard of it, or a new owner that cannot know it left) is
+//! carried by the transaction under way. An edge on a real nats-server, a phone's requests
+//! sent to it over UDP, the test reading the session's events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::bus::{Bus, NatsBus};
-use cluster::contracts::{EdgeCommand, EdgeEvent, Replay, edge_command, edge_event};
+use cluster::contracts::{EdgeCommand, EdgeEvent, Peer, Replay, SendRequest, Transport, edge_command, edge_event};
 use cluster::registry::MemoryRegistry;
 use cluster::subjects::{self, NodeId, SessionId};
 use edge_proxy::{EdgeConfig, RegistrarConfig};
@@ -114,4 +116,49 @@ async fn a_new_owner_gets_the_acks_the_edge_forwarded_lately() {
     };
     typed::publish(s.bus.as_ref(), &subjects::all_edge_commands(), &replay).await.unwrap();
     assert_eq!(next_ack(&mut s.events).await.as_deref(), Some("ours"), "the ACK again, for the new owner");
+}
+
+/// A session's request to `to`: `method` in call `call`.
+fn request(session: &SessionId, correlation: u64, method: Method, call: &str, to: std::net::SocketAddr) -> EdgeCommand {
+    let request = Builder::request(&method, &format!("sip:bob@{to}"))
+        .header(HeaderName::From, format!("<sip:alice@127.0.0.1>;tag={session}-0"))
+        .header(HeaderName::To, "<sip:bob@127.0.0.1>")
+        .header(HeaderName::CallId, call)
+        .header(HeaderName::CSeq, format!("1 {method}"))
+        .build()
+        .unwrap();
+    let destination = Some(Peer { transport: Transport::Udp as i32, addr: to.to_string() });
+    let send = SendRequest { correlation, request: request.as_bytes().clone(), destination };
+    EdgeCommand { session_id: session.to_string(), command: Some(edge_command::Command::SendRequest(send)), ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_request_its_session_sends_again_goes_out_once() {
+    let nats = tokio::task::spawn_blocking(NatsServer::start).await.unwrap().unwrap();
+    let s = setup(&nats).await;
+    let (callee, to) = (&s.phone, s.phone.local_addr().unwrap());
+    let edge_commands = subjects::edge_commands(&NodeId::new("edge-1").unwrap());
+    let invite = request(&s.session, 7, Method::Invite, "twice", to);
+    typed::publish(s.bus.as_ref(), &edge_commands, &invite).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    let (n, edge) = timeout(WAIT, callee.recv_from(&mut buf)).await.expect("the INVITE").unwrap();
+    let first = sip::message::Message::parse_datagram(buf[..n].to_vec().into()).unwrap();
+    let ringing = Builder::response_to(&first, 180, "Ringing", Some("bob")).build().unwrap();
+    callee.send_to(ringing.as_bytes(), edge).await.unwrap();
+
+    // The same request again, then another: the edge carries out its commands in order, so
+    // the OPTIONS comes after anything the repeated INVITE would have sent.
+    typed::publish(s.bus.as_ref(), &edge_commands, &invite).await.unwrap();
+    typed::publish(s.bus.as_ref(), &edge_commands, &request(&s.session, 8, Method::Options, "marker", to)).await.unwrap();
+    let mut invites = 0;
+    loop {
+        let (n, _) = timeout(WAIT, callee.recv_from(&mut buf)).await.expect("the OPTIONS").unwrap();
+        let message = sip::message::Message::parse_datagram(buf[..n].to_vec().into()).unwrap();
+        match message.method() {
+            Some(Method::Options) => break,
+            Some(Method::Invite) => invites += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(invites, 0, "the INVITE went out once");
 }

@@ -255,3 +255,15 @@ async fn the_callers_answer_goes_out_through_another_edge_when_its_edge_died() {
     assert_eq!((ok.status(), ok.call_id()), (Some(200), Some("call-1")));
     assert_eq!(to, "127.0.0.1:5080", "to where alice's INVITE came from");
 }
+
+#[tokio::test]
+async fn a_request_nothing_is_heard_of_is_sent_again_to_its_edge() {
+    let mut h = harness(true).await;
+    // The callee's INVITE never reached the edge (lost with a NATS server, say): no news.
+    let (key, invite) = h.request().await;
+    let (again, resent) = timeout(WAIT, h.request()).await.expect("sent again after a while of silence");
+    assert_eq!((again, resent.as_bytes()), (key, invite.as_bytes()), "the same request, for the edge to skip if it has it");
+    // The call goes on with the answer to either.
+    h.answer(key, &invite).await;
+    assert_eq!(h.response().await.status(), Some(200));
+}

@@ -292,6 +292,16 @@ impl Engine {
         waiting.then(|| tx.clone())
     }
 
+    /// Our INVITEs nothing was heard of yet (their legs still `Calling`), as they were sent:
+    /// a node resuming the call sends them again (the edge ignores a request it has), as
+    /// the dead owner may have recorded one and died before it left.
+    pub fn unheard_invites(&self) -> Vec<Output> {
+        let calling = self.legs.iter().filter(|l| l.state() == LegState::Calling);
+        calling
+            .filter_map(|l| Some(Output::Send { key: l.invite_key?, request: l.invite.clone()?, route: l.route.clone() }))
+            .collect()
+    }
+
     /// The caller's INVITE transaction and where its messages go.
     pub fn caller_invite(&self) -> Option<(&ServerTx, &Route)> {
         let caller = self.legs.first()?;

@@ -203,6 +203,7 @@ impl Call {
             }
             let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
             let stranded = self.stranded_until();
+            let no_news = self.in_flight.next_look();
             tokio::select! {
                 Some(e) = events.next() => {
                     if wire::disowned(&e.message) {
@@ -230,6 +231,9 @@ impl Call {
                 }
                 _ = tokio::time::sleep_until(stranded.unwrap_or_else(tokio::time::Instant::now)), if stranded.is_some() => {
                     self.strand_tick().await;
+                }
+                _ = tokio::time::sleep_until(no_news.unwrap_or_else(tokio::time::Instant::now)), if no_news.is_some() => {
+                    self.send_without_news().await;
                 }
                 Ok(node) = self.media_gone.recv() => {
                     if self.media_node.as_ref().is_some_and(|n| n.as_str() == node) {
@@ -294,7 +298,7 @@ impl Call {
             C::SendRequest(_) | C::SendAck(_) | C::SendStateless(_) if gone => subjects::any_edge_commands(),
             _ => subjects::edge_commands(&edge),
         };
-        self.in_flight.sent(if gone { "" } else { edge.as_str() }, &command);
+        self.in_flight.sent(if gone { "" } else { edge.as_str() }, &command, tokio::time::Instant::now());
         self.publish(&subject, command).await;
     }
 

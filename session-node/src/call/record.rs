@@ -63,6 +63,7 @@ impl Call {
         call.answered = owned.record.answered;
         call.media_node = media_node;
         call.owned = Some(owned);
+        call.resend_unheard();
         Some(call)
     }
 

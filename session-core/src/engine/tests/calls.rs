@@ -238,3 +238,26 @@ fn a_caller_answered_first_is_bridged_to_the_first_target_that_answers_in_turn()
     assert_eq!(reinvite.to_tag(), Some("alice-1"));
     assert_eq!(sim.engine.partner(crate::engine::LegId(0)), Some(crate::engine::LegId(2)));
 }
+
+#[test]
+fn a_resumed_call_knows_which_of_its_invites_nothing_was_heard_of() {
+    let mut sim = Sim::dialing(&["sip:bob@203.0.113.5", "sip:carol@203.0.113.6"], true, RingPolicy::default());
+    let (bob_key, bob_invite) = sim.take_request(Method::Invite);
+    let (carol_key, _) = sim.take_request(Method::Invite);
+    sim.respond(bob_key, &bob_invite, 180, "bob", None);
+    // The record a node taking the call over reads: carol's INVITE may never have left.
+    let wall = 1_700_000_000_000;
+    let state = sim.engine.snapshot(sim.now, wall);
+    let resumed = crate::engine::Engine::restore(state, sim.now, wall).unwrap();
+    let unheard: Vec<(u64, String)> = resumed
+        .unheard_invites()
+        .into_iter()
+        .filter_map(|o| match o {
+            crate::engine::Output::Send { key, request, .. } => {
+                Some((key, request.request_uri_str().unwrap_or_default().to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unheard, vec![(carol_key, "sip:carol@203.0.113.6".to_owned())], "bob rang: only carol's goes again");
+}
