@@ -49,7 +49,7 @@ pub async fn render(node: &Node) -> String {
         m.counter("edge_calls_unclaimed_total", "New calls refused with 503 because no node took them.", s.unclaimed.get());
         m.counter(
             "edge_calls_published_again_total",
-            "New calls published again because no node acted on them within a second.",
+            "New calls published again because no node acted on them within 1.5 s.",
             s.published_again.get(),
         );
         m.counter(

@@ -8,7 +8,7 @@ pub struct EdgeStats {
     pub calls: Counter,
     /// New calls refused with 503 because no node acted on them.
     pub unclaimed: Counter,
-    /// New calls published again because no node acted on them within a second.
+    /// New calls published again because no node acted on them within 1.5 s.
     pub published_again: Counter,
     /// Commands dropped because another copy of their call won it (`unclaimed.rs`).
     pub disowned: Counter,

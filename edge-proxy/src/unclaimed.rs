@@ -18,13 +18,15 @@ use sip::transaction::TxId;
 use tokio::time::{Duration, Instant};
 
 /// A new call nobody acted on is published again after this long, and again after as long.
-pub const AGAIN: Duration = Duration::from_secs(1);
+pub const AGAIN: Duration = Duration::from_millis(1500);
 /// How many times at most a new call is published again.
 pub const MOST_AGAIN: u32 = 2;
 /// How many calls at most are published again at once (the edge looks twice a second): a
-/// node's death loses at most a second's worth of new calls, while an overloaded cluster,
-/// slow to act on every call, must not be given each of them twice more.
-const MOST_AT_ONCE: usize = 100;
+/// node's death loses the few calls in its socket, a NATS server's the few publishes in
+/// it, while a cluster slow to act on every call (overloaded, or one node short) must not
+/// be given each of them again: at 100 calls/s with a session node just dead, copies of
+/// slow calls made it slower still (700 copies in a minute with no cap but 200/s).
+const MOST_AT_ONCE: usize = 10;
 /// How long a disowned session's commands are dropped (and it told again): as long as the
 /// loser can take to notice (a call's setup, Timer B).
 const DISOWNED_FOR: Duration = Duration::from_secs(32);
