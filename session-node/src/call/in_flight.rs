@@ -78,12 +78,14 @@ impl InFlight {
         }
     }
 
-    /// The requests in flight through `edge`, which died (now through any edge).
-    pub fn through(&mut self, edge: &str) -> Vec<edge_command::Command> {
+    /// The requests in flight through `edge`, which died (now through any edge, news of
+    /// them awaited afresh from `now`).
+    pub fn through(&mut self, edge: &str, now: Instant) -> Vec<edge_command::Command> {
         let mut again = Vec::new();
         for f in self.requests.values_mut() {
             if f.carrier == edge {
                 f.carrier.clear();
+                f.look_at = now + NO_NEWS;
                 again.push(f.command.clone());
             }
         }
@@ -163,9 +165,12 @@ mod tests {
         f.heard(&event(edge_event::Event::Response(response(1, "SIP/2.0 180 Ringing\r\n"))));
         f.heard(&event(edge_event::Event::Response(response(2, "SIP/2.0 200 OK\r\n"))));
         f.heard(&event(edge_event::Event::Failed(RequestFailed { correlation: 3, ..Default::default() })));
-        assert_eq!(f.through("edge-0"), vec![request(1)], "only the one still waiting");
-        assert!(f.through("edge-0").is_empty(), "sent again once");
-        assert_eq!(f.through("edge-1"), vec![request(4)]);
+        // The edge's death is learnt of later than the requests' own wait for news.
+        let later = Instant::now() + 3 * NO_NEWS;
+        assert_eq!(f.through("edge-0", later), vec![request(1)], "only the one still waiting");
+        assert!(f.through("edge-0", later).is_empty(), "sent again once");
+        assert_eq!(f.through("edge-1", later), vec![request(4)]);
+        assert!(f.without_news(later).is_empty(), "news of them awaited afresh, not sent a third time at once");
     }
 
     #[test]

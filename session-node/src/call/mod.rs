@@ -223,7 +223,7 @@ impl Call {
                 },
                 Some(input) = queue::next(&mut self.acd) => self.on_acd(input).await,
                 Ok(edge) = self.edge_died.recv() => {
-                    for command in self.in_flight.through(&edge) {
+                    for command in self.in_flight.through(&edge, tokio::time::Instant::now()) {
                         tracing::info!(session = %self.id, %edge, "request sent again through another edge");
                         self.publish(&subjects::any_edge_commands(), command).await;
                     }
