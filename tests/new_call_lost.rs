@@ -11,8 +11,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::faults::two_session_nodes;
-use common::{Callmesh, rtp_range};
+use common::Callmesh;
+use common::faults::{one_of_each, two_session_nodes};
 use session_core::peer::{IncomingCallPolicy, SimplePeer};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -76,20 +76,8 @@ async fn a_new_call_lost_with_its_session_node_is_published_again_and_put_throug
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_held_up_in_a_stalled_node_and_published_again_is_put_through_once() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
-    let (min, max) = rtp_range();
     let config = route_to(&bob);
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("media", "media-0", media.as_str()),
-        ];
-        Callmesh::processes(&config, &roles)
-    })
-    .await
-    .unwrap();
+    let cm = tokio::task::spawn_blocking(move || one_of_each(&config)).await.unwrap();
     let (edge, session, media) = (0, 2, 3);
     let alice = SimplePeer::new("alice").await.unwrap();
 

@@ -155,19 +155,7 @@ async fn calls_survive_the_death_of_their_session_node() {
 async fn calls_resume_when_every_session_node_restarts() {
     let bob = SimplePeer::builder("bob").incoming_call_policy(IncomingCallPolicy::AcceptAll).build().await.unwrap();
     let config = format!("[[routes]]\nuser = '^bob$'\ntarget = \"{}\"\n", bob.uri());
-    let mut cm = tokio::task::spawn_blocking(move || {
-        let (min, max) = common::rtp_range();
-        let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
-        let roles = [
-            ("edge", "edge-0", ""),
-            ("router", "router-0", ""),
-            ("session", "session-0", ""),
-            ("media", "media-0", media.as_str()),
-        ];
-        common::Callmesh::processes(&config, &roles)
-    })
-    .await
-    .unwrap();
+    let mut cm = tokio::task::spawn_blocking(move || common::faults::one_of_each(&config)).await.unwrap();
     let registry = registry(cm.nats_url().unwrap()).await;
     let alice = SimplePeer::new("alice").await.unwrap();
     let (calls, theirs, players) = talking(&alice, &bob, &format!("sip:bob@{}", cm.sip[0]), 2).await;

@@ -120,7 +120,7 @@ async fn a_new_owner_gets_the_acks_the_edge_forwarded_lately() {
 
 /// A session's request to `to`: `method` in call `call`.
 fn request(session: &SessionId, correlation: u64, method: Method, call: &str, to: std::net::SocketAddr) -> EdgeCommand {
-    let request = Builder::request(&method, &format!("sip:bob@{to}"))
+    let request = Builder::request(&method, format!("sip:bob@{to}"))
         .header(HeaderName::From, format!("<sip:alice@127.0.0.1>;tag={session}-0"))
         .header(HeaderName::To, "<sip:bob@127.0.0.1>")
         .header(HeaderName::CallId, call)

@@ -21,6 +21,16 @@ pub const SESSION_0: usize = 2;
 pub const SESSION_1: usize = 3;
 pub const MEDIA: usize = 4;
 
+/// An edge, a router, a session node and a media node (processes 0-3), with `extra` TOML,
+/// on their own nats-server.
+pub fn one_of_each(extra: &str) -> Callmesh {
+    let (min, max) = rtp_range();
+    let media = format!("[media]\nrtp_ports = \"{min}-{max}\"\n");
+    let roles =
+        [("edge", "edge-0", ""), ("router", "router-0", ""), ("session", "session-0", ""), ("media", "media-0", media.as_str())];
+    Callmesh::processes(extra, &roles)
+}
+
 /// An edge, a router, two session nodes and a media node (processes 0-4), with `extra`
 /// TOML, on their own nats-server or on the servers at `urls`.
 pub fn two_session_nodes(urls: Option<&str>, extra: &str) -> Callmesh {
