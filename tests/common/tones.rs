@@ -6,9 +6,13 @@ use std::time::Duration;
 use media::audio::tone;
 use session_core::peer::{AudioFrame, Call};
 
-/// Plays `freq` into `call` for as long as it lasts.
+/// Plays `freq` into `call` for as long as it lasts, from when it is established (waited
+/// 10 s at most: the codec, and so the frame size, is known from then).
 pub fn play(call: Call, freq: f64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if call.wait_established(Duration::from_secs(10)).await.is_err() {
+            return;
+        }
         let (rate, n) = (call.sample_rate(), call.frame_samples());
         let tone = tone::sine(freq, rate, rate as usize, 6000.0);
         let mut ticks = tokio::time::interval(Duration::from_millis(20));
