@@ -7,6 +7,8 @@
 //! - [`registry`]: the replicated key-value store with [`registry::JetStreamRegistry`] and
 //!   [`registry::MemoryRegistry`]; [`ownership`] (fenced session ownership) and
 //!   [`membership`] (node heartbeats and liveness) on top of it.
+//! - [`journal`]: append-only logs with sequence numbers (the event feed, the call
+//!   records), on JetStream streams or in memory.
 //! - [`trace`]: trace context in bus headers; [`metrics`]: fabric counters; [`drain`]: graceful
 //!   drain and the count of work in progress.
 
@@ -14,6 +16,7 @@ pub mod bus;
 /// The protobuf contracts (the `callmesh-contracts` crate).
 pub use contracts;
 pub mod drain;
+pub mod journal;
 pub mod locations;
 pub mod membership;
 pub mod metrics;

@@ -142,6 +142,16 @@ pub fn acd_events() -> Subject {
     Subject(format!("{PREFIX}.acd.events"))
 }
 
+/// What happens to calls (`CallNotice`), session nodes → anyone listening.
+pub fn call_events() -> Subject {
+    Subject(format!("{PREFIX}.events.call"))
+}
+
+/// Call detail records (`Cdr`), appended to the CDR journal by session nodes.
+pub fn cdrs() -> Subject {
+    Subject(format!("{PREFIX}.cdrs"))
+}
+
 /// What the ACD tells a caller's session (`AcdInstruction`), router → the session's owner.
 pub fn session_acd(session: &SessionId) -> Subject {
     Subject(format!("{PREFIX}.session.{session}.acd"))

@@ -30,3 +30,8 @@ pub fn meta(sender: &str) -> Option<Meta> {
 pub fn is_compatible(meta: Option<&Meta>) -> bool {
     meta.is_some_and(|m| m.schema_version == SCHEMA_VERSION)
 }
+
+/// The encoded descriptors of every contract (`FileDescriptorSet`), for gRPC server
+/// reflection.
+#[cfg(feature = "grpc")]
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/callmesh_descriptor.bin"));
