@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use cluster::bus::{Bus, LocalBus, NatsBus};
 use cluster::contracts::{self, NodeHeartbeat, NodeLoad};
 use cluster::drain::Drain;
+use cluster::journal::{JetStreamJournal, Journal, JournalConfig, MemoryJournal};
 use cluster::membership::Heartbeat;
 use cluster::registry::{JetStreamRegistry, MemoryRegistry, Registry, RegistryConfig};
 use cluster::subjects::NodeId;
@@ -99,16 +100,32 @@ pub fn node_id(role: Role, config: &Validated) -> anyhow::Result<NodeId> {
     Ok(NodeId::new(id)?)
 }
 
-async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<(Arc<dyn Bus>, Arc<dyn Registry>, String)> {
+/// What a node stands on: the bus, the registry and the journals, and the bus's name.
+pub(crate) struct Backend {
+    pub bus: Arc<dyn Bus>,
+    pub registry: Arc<dyn Registry>,
+    pub journal: Arc<dyn Journal>,
+    pub name: String,
+}
+
+async fn backend(role: Role, config: &Validated, id: &NodeId) -> anyhow::Result<Backend> {
     match (&config.nats_url, role) {
-        (None, Role::All) => Ok((Arc::new(LocalBus::default()), Arc::new(MemoryRegistry::default()), "in-process".into())),
+        (None, Role::All) => {
+            let (bus, journal) = (LocalBus::default(), MemoryJournal::default());
+            journal.capture(&bus).await.context("keeping the event feed")?;
+            let (bus, registry, journal) = (Arc::new(bus), Arc::new(MemoryRegistry::default()), Arc::new(journal));
+            Ok(Backend { bus, registry, journal, name: "in-process".into() })
+        }
         (None, _) => bail!("nats.url (or --nats) is required to run one role of a cluster"),
         (Some(url), _) => {
             let bus = NatsBus::connect(url, id.as_str()).await.with_context(|| format!("connecting to NATS at {url}"))?;
             let registry = JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::with_replicas(config.replicas))
                 .await
                 .context("opening the JetStream registry")?;
-            Ok((Arc::new(bus), Arc::new(registry), url.clone()))
+            let journal = JetStreamJournal::connect(bus.client().clone(), &JournalConfig::with_replicas(config.replicas))
+                .await
+                .context("opening the JetStream journals")?;
+            Ok(Backend { bus: Arc::new(bus), registry: Arc::new(registry), journal: Arc::new(journal), name: url.clone() })
         }
     }
 }
@@ -127,7 +144,7 @@ pub async fn start(role: Role, id: NodeId, config: Validated) -> anyhow::Result<
 
 /// Starts `role` with `config` as node `id`, with what an embedding program adds.
 pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: Extensions) -> anyhow::Result<Node> {
-    let (bus, registry, bus_name) = backend(role, &config, &id).await?;
+    let Backend { bus, registry, journal, name: bus_name } = backend(role, &config, &id).await?;
     let advertised = advertise::resolve(&config).await;
     let drain = Drain::default();
     let mut node = Node {
@@ -169,7 +186,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
             media_timeout: Duration::from_secs(2),
             drain: drain.clone(),
         };
-        node.session = Some(session_node::start(session, bus.clone(), registry.clone()).await?);
+        node.session = Some(session_node::start(session, bus.clone(), registry.clone(), journal.clone()).await?);
     }
     if role.runs(Role::Router) {
         let router = RouterConfig {

@@ -10,6 +10,7 @@ use cluster::bus::typed;
 use cluster::bus::{Bus, BusError};
 use cluster::contracts::{EdgeEvent, MediaEvent, RoutedCall};
 use cluster::drain::{Drain, InFlight};
+use cluster::journal::Journal;
 use cluster::metrics::{Histogram, RecoveryHistogram};
 use cluster::ownership::SessionStore;
 use cluster::registry::Registry;
@@ -78,10 +79,17 @@ pub(crate) struct Ctx {
     pub media_gone: Gone,
     /// Edges seen to die: requests for them go through any edge (those in flight again).
     pub edges_gone: Gone,
+    /// Where call detail records go.
+    pub journal: Arc<dyn Journal>,
 }
 
 /// Starts a session node.
-pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn Registry>) -> Result<Arc<SessionStats>, BusError> {
+pub async fn start(
+    config: SessionConfig,
+    bus: Arc<dyn Bus>,
+    registry: Arc<dyn Registry>,
+    journal: Arc<dyn Journal>,
+) -> Result<Arc<SessionStats>, BusError> {
     let mut routed = typed::queue_subscribe::<RoutedCall>(bus.as_ref(), &subjects::routed_calls(), groups::SESSIONS).await?;
     // Media nodes are chosen by the headroom their heartbeats announce (any node answers
     // while none is known).
@@ -102,6 +110,7 @@ pub async fn start(config: SessionConfig, bus: Arc<dyn Bus>, registry: Arc<dyn R
         stats: stats.clone(),
         media_gone: Gone::new(),
         edges_gone: Gone::new(),
+        journal,
     });
     if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
         tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");
@@ -157,5 +166,8 @@ pub(crate) async fn drive(ctx: Arc<Ctx>, call: Call, subscribed: impl std::futur
     }
     subscribed.await;
     ctx.stats.started.fetch_add(1, Ordering::Relaxed);
+    if !call.notes.taken_over {
+        call.notify_started().await;
+    }
     call.run(events, media).await;
 }

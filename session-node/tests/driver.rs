@@ -1,22 +1,27 @@
 //! The session node on the in-process bus with a real media node, the test playing the edge
 //! (it reads the commands sent to edge-1 and answers as phones would): a call's record is the
 //! engine's state while it runs (one a node can resume from) and is gone after; another
-//! node taking the call over makes this one leave it; no media node means 503 to the caller.
+//! node taking the call over makes this one leave it; no media node means 503 to the caller;
+//! every call, answered or not, leaves one detail record.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::bus::typed::{self, TypedSubscription};
 use cluster::bus::{Bus, LocalBus};
+use cluster::contracts::call_notice;
 use cluster::contracts::{
     self, EdgeCommand, EdgeEvent, IncomingCall, Peer, ResponseReceived, RoutedCall, Transport, edge_command, edge_event,
 };
 use cluster::contracts::{NodeHeartbeat, Role};
+use cluster::journal::{Journal, Log, MemoryJournal, Start};
 use cluster::membership::Heartbeat;
 use cluster::ownership::SessionStore;
 use cluster::registry::MemoryRegistry;
 use cluster::subjects::{self, NodeId, SessionId};
+use futures::StreamExt;
 use media_node::{MediaConfig, MediaNode};
+use prost::Message as _;
 use session_core::engine::Engine;
 use session_node::SessionConfig;
 use sip::dialog::Dialog;
@@ -28,6 +33,7 @@ const WAIT: Duration = Duration::from_secs(5);
 struct Harness {
     bus: LocalBus,
     registry: Arc<MemoryRegistry>,
+    journal: MemoryJournal,
     stats: Arc<session_node::SessionStats>,
     edge: TypedSubscription<EdgeCommand>,
     session: SessionId,
@@ -64,7 +70,9 @@ async fn harness(media: bool) -> Harness {
         media_timeout: Duration::from_millis(300),
         drain: Default::default(),
     };
-    let stats = session_node::start(config, shared.clone(), registry.clone()).await.unwrap();
+    let journal = MemoryJournal::default();
+    journal.capture(&bus).await.unwrap();
+    let stats = session_node::start(config, shared.clone(), registry.clone(), Arc::new(journal.clone())).await.unwrap();
     let edge = typed::subscribe(&bus as &dyn Bus, &subjects::edge_commands(&NodeId::new("edge-1").unwrap())).await.unwrap();
     let session = SessionId::random();
     let invite = caller_invite();
@@ -81,7 +89,7 @@ async fn harness(media: bool) -> Harness {
     };
     let routed = RoutedCall { call: Some(call), targets: vec!["sip:bob@127.0.0.1:5090".into()], ..Default::default() };
     typed::publish(&bus as &dyn Bus, &subjects::routed_calls(), &routed).await.unwrap();
-    Harness { bus, registry, stats, edge, session, invite }
+    Harness { bus, registry, journal, stats, edge, session, invite }
 }
 
 impl Harness {
@@ -127,6 +135,19 @@ impl Harness {
             .build()
             .unwrap();
         self.event(edge_event::Event::Response(ResponseReceived { correlation: key, response: ok.as_bytes().clone() })).await;
+    }
+
+    /// Every call record written so far.
+    async fn cdrs(&self) -> Vec<contracts::Cdr> {
+        let entries = self.journal.read(Log::Cdrs, Start::Sequence(1), false).await.unwrap();
+        entries.map(|e| contracts::Cdr::decode(e.unwrap().payload).unwrap()).collect().await
+    }
+
+    /// The call notices published so far.
+    async fn notices(&self) -> Vec<call_notice::Notice> {
+        let entries = self.journal.read(Log::Events, Start::Sequence(1), false).await.unwrap();
+        let notices: Vec<_> = entries.map(|e| contracts::CallNotice::decode(e.unwrap().payload).unwrap()).collect().await;
+        notices.into_iter().filter_map(|n| n.notice).collect()
     }
 
     async fn record(&self) -> Option<contracts::SessionRecord> {
@@ -193,6 +214,30 @@ async fn the_record_is_the_engines_state_while_the_call_runs_and_is_gone_after()
     let ok = Builder::response_to(&bob_bye, 200, "", None).build().unwrap();
     h.event(edge_event::Event::Response(ResponseReceived { correlation: bye_key, response: ok.as_bytes().clone() })).await;
     testkit::wait::until_async("the record to be removed", WAIT, || async { h.record().await.is_none() }).await;
+
+    // Its detail record was written before: one, with both legs.
+    let cdrs = h.cdrs().await;
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let cdr = &cdrs[0];
+    assert_eq!((cdr.session_id.as_str(), cdr.kind.as_str()), (h.session.as_str(), "call"));
+    assert_eq!((cdr.caller.as_str(), cdr.callee.as_str()), ("sip:alice@127.0.0.1", "sip:1000@127.0.0.1"));
+    assert_eq!((cdr.disposition.as_str(), cdr.status, cdr.hangup_by.as_str()), ("answered", 200, "caller"));
+    assert!(cdr.start_ms > 0 && cdr.start_ms <= cdr.answer_ms && cdr.answer_ms <= cdr.end_ms, "{cdr:?}");
+    let legs: Vec<_> = cdr.legs.iter().map(|l| (l.role.as_str(), l.call_id.as_str(), l.answered)).collect();
+    assert_eq!(legs, [("caller", "call-1", true), ("callee", bob_bye.call_id().unwrap(), true)]);
+    assert_eq!(cdr.legs[1].uri, "sip:bob@127.0.0.1:5090");
+    // And the feed heard the call start, be answered and end.
+    let kinds: Vec<_> = h
+        .notices()
+        .await
+        .into_iter()
+        .map(|n| match n {
+            call_notice::Notice::Started(s) => format!("started {} {}", s.caller, s.call_id),
+            call_notice::Notice::Answered(_) => "answered".into(),
+            call_notice::Notice::Ended(c) => format!("ended {}", c.disposition),
+        })
+        .collect();
+    assert_eq!(kinds, ["started sip:alice@127.0.0.1 call-1", "answered", "ended answered"]);
 }
 
 #[tokio::test]
@@ -218,6 +263,11 @@ async fn without_a_media_node_the_caller_gets_503() {
     let refused = h.response().await;
     assert_eq!(refused.status(), Some(503));
     assert_eq!(cluster::tags::session_of(refused.to_tag().unwrap()), Some((h.session.clone(), 0)));
+    // A call that failed has its record too.
+    testkit::wait::until_async("the failed call's record", WAIT, || async { !h.cdrs().await.is_empty() }).await;
+    let cdrs = h.cdrs().await;
+    let c = &cdrs[0];
+    assert_eq!((c.disposition.as_str(), c.status, c.answer_ms, c.hangup_by.as_str()), ("failed", 503, 0, "system"));
 }
 
 #[tokio::test]

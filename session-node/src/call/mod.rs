@@ -4,6 +4,7 @@
 //! registry when the engine says its durable state changed (before what follows is sent).
 
 mod agent_leg;
+mod cdr;
 pub(crate) mod conference;
 mod in_flight;
 mod media_out;
@@ -72,6 +73,8 @@ pub(crate) struct Call {
     requests: wire::Requests,
     /// The caller's 2xx, and its transaction once its edge died (`stranded.rs`).
     stranded: stranded::Stranded,
+    /// What the call's detail record needs (`cdr.rs`).
+    pub(crate) notes: cdr::Notes,
 }
 
 impl Call {
@@ -127,6 +130,7 @@ impl Call {
             in_flight: Default::default(),
             requests: Default::default(),
             stranded: Default::default(),
+            notes: cdr::Notes { start_ms: contracts::unix_ms(), ..Default::default() },
             ctx,
             id,
             engine,
@@ -215,11 +219,11 @@ impl Call {
                         self.engine.handle_sip(input, Instant::now());
                     }
                 }
-                Some(m) = media.next() => match (&mut self.seat, wire::media_input(&self.id, m.message)) {
+                Some(m) = media.next() => match (self.notes.heard(&m.message), &mut self.seat, wire::media_input(&self.id, m.message)) {
                     // A seat's keys: the room's controls (`*6`: mute), a queue's exit key.
-                    (Some(_), Some(MediaInput::Dtmf { digit, .. })) => self.on_key(digit).await,
-                    (_, Some(input)) => self.engine.handle_media(input, Instant::now()),
-                    (_, None) => {}
+                    (_, Some(_), Some(MediaInput::Dtmf { digit, .. })) => self.on_key(digit).await,
+                    (_, _, Some(input)) => self.engine.handle_media(input, Instant::now()),
+                    (_, _, None) => {}
                 },
                 Some(input) = queue::next(&mut self.acd) => self.on_acd(input).await,
                 Ok(edge) = self.edge_died.recv() => {
@@ -314,6 +318,7 @@ impl Call {
     }
 
     async fn on_event(&mut self, event: CallEvent) {
+        self.note(&event).await;
         self.on_agent_event(&event);
         if self.seat.is_some() {
             // The conference takes the call, and whatever the caller re-offers (hold); it
@@ -358,9 +363,11 @@ impl Call {
         }
     }
 
-    /// Forgets the call: its record, its busy mark, its place in a queue.
+    /// Writes the call's detail record, then forgets the call: its record, its busy mark,
+    /// its place in a queue.
     async fn finish(&mut self) {
         let agent_leg = matches!(self.acd, Some(queue::Role::Agent(_)));
+        self.write_cdr().await;
         self.release().await;
         for key in &self.busy_keys {
             let _ = self.ctx.registry.delete(Bucket::Agents, key, None).await;

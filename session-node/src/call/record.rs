@@ -25,7 +25,7 @@ const CONFERENCE: &str = "conference";
 
 impl Call {
     /// What the record says this call is, for a node that resumes it.
-    fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match (&self.acd, &self.seat) {
             (Some(queue::Role::Caller(_)), _) => QUEUE,
             (Some(queue::Role::Agent(_)), _) => AGENT,
@@ -62,6 +62,7 @@ impl Call {
         call.busy_keys = owned.record.busy_keys.clone();
         call.answered = owned.record.answered;
         call.media_node = media_node;
+        call.taken_over(&owned.record);
         call.owned = Some(owned);
         call.resend_unheard();
         Some(call)
@@ -94,8 +95,16 @@ impl Call {
         call.acd = acd;
         call.busy_keys = owned.record.busy_keys.clone();
         call.answered = owned.record.answered;
+        call.taken_over(&owned.record);
         call.owned = Some(owned);
         Some(call)
+    }
+
+    /// Notes, for the call's detail record, that it was taken over (and when it was answered).
+    fn taken_over(&mut self, record: &SessionRecord) {
+        self.notes.taken_over = true;
+        self.notes.answered_ms = record.answered_at_unix_ms;
+        self.notes.start_ms = record.started_at_unix_ms;
     }
 
     /// Writes the engine's state: creates the record the first time. False when fenced.
@@ -104,6 +113,7 @@ impl Call {
         let wall = self.started_ms + now.duration_since(self.started).as_millis() as u64;
         let state = self.engine.snapshot(now, wall);
         let (kind, busy_keys, answered) = (self.kind(), self.busy_keys.clone(), self.answered);
+        let (answered_at_unix_ms, started_at_unix_ms) = (self.notes.answered_ms, self.notes.start_ms);
         let (record, recording_segment, media_zone) = (self.record, self.segment, self.media_zone.clone());
         let seat = self.seat.as_ref().map(|s| SeatRecord {
             media_node: s.seat.node.to_string(),
@@ -133,6 +143,8 @@ impl Call {
                         seat,
                         queue,
                         agent_leg,
+                        answered_at_unix_ms,
+                        started_at_unix_ms,
                         ..Default::default()
                     },
                 )
@@ -145,6 +157,7 @@ impl Call {
             Some(owned) => {
                 *owned.engine_mut() = state;
                 owned.record.answered = answered;
+                owned.record.answered_at_unix_ms = answered_at_unix_ms;
                 owned.record.queue = queue;
                 owned.record.seat = seat;
                 owned.record.recording_segment = recording_segment;

@@ -1,0 +1,236 @@
+//! What the call tells integrators: a notice when it starts and when it is answered
+//! (`callmesh.events.call`), and when it ends its call detail record, appended to the CDR
+//! journal under its session id before its session record goes — so a node that takes the
+//! call over after its owner died mid-way writes the record the owner could not, and one
+//! that finds it written already adds nothing (the journal keeps one per id).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster::bus::typed;
+use cluster::contracts::{
+    self, CallAnswered, CallNotice, CallStarted, Cdr, CdrLeg, EngineState, MediaEvent, call_notice, media_event,
+};
+use cluster::journal::Log;
+use cluster::subjects;
+use prost::Message as _;
+use session_core::engine::{CALLER, CallEvent, LegId};
+use sip::message::Message;
+
+use super::{Call, queue};
+
+/// Attempts at appending the record, a second apart (the journal's stream may be moving to
+/// another server).
+const ATTEMPTS: u32 = 5;
+
+/// What the call's record needs that its engine does not keep.
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    /// When the call started (Unix ms).
+    pub start_ms: u64,
+    /// When the caller was answered (Unix ms; 0: never).
+    pub answered_ms: u64,
+    /// The first leg that ended, and the status that ended it (0: a BYE).
+    pub first_ended: Option<(LegId, u16)>,
+    /// The caller's final status, when the call failed.
+    pub caller_status: u16,
+    /// The worst quality reported (MOS 0: none yet) and the most loss.
+    pub mos: f64,
+    pub loss_percent: f64,
+    /// Taken over from a node that died.
+    pub taken_over: bool,
+}
+
+impl Notes {
+    /// Keeps what the record needs from an engine event; true when the caller was answered
+    /// just now (by the session itself, or put through to a callee).
+    pub fn on_event(&mut self, event: &CallEvent) -> bool {
+        match *event {
+            CallEvent::Answered { leg } | CallEvent::Bridged { a: leg, .. } if leg == CALLER && self.answered_ms == 0 => {
+                self.answered_ms = contracts::unix_ms();
+                return true;
+            }
+            CallEvent::LegEnded { leg, status } => {
+                self.first_ended.get_or_insert((leg, status));
+                if leg == CALLER {
+                    self.caller_status = status;
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Keeps the quality a media node reports.
+    pub fn heard(&mut self, event: &MediaEvent) {
+        if let Some(media_event::Event::Quality(q)) = &event.event {
+            if self.mos == 0.0 || q.mos < self.mos {
+                self.mos = q.mos;
+            }
+            self.loss_percent = self.loss_percent.max(q.loss_percent);
+        }
+    }
+}
+
+/// The disposition of a call that was not answered, from the caller's final status.
+fn unanswered(status: u16) -> &'static str {
+    match status {
+        487 => "cancelled",
+        486 | 600 => "busy",
+        603 => "declined",
+        408 | 480 => "no-answer",
+        _ => "failed",
+    }
+}
+
+/// A leg's SIP Call-ID and far end, from its INVITE (received or sent).
+fn leg_of(state: &contracts::EngineLeg) -> CdrLeg {
+    let invite = Message::parse_datagram(state.invite.clone()).ok();
+    let dialog = state.dialog.as_ref();
+    let call_id = dialog.map(|d| d.call_id.clone()).or_else(|| invite.as_ref().and_then(|m| m.call_id().map(str::to_owned)));
+    let far = match (state.uas, &invite) {
+        (true, Some(m)) => m.from().ok().map(|f| f.uri.to_string()),
+        _ => Some(state.target.clone()).filter(|t| !t.is_empty()),
+    };
+    CdrLeg {
+        role: if state.id == CALLER.0 { "caller" } else { "callee" }.into(),
+        call_id: call_id.unwrap_or_default(),
+        uri: far.or_else(|| dialog.map(|d| d.remote_uri.clone())).unwrap_or_default(),
+        answered: dialog.is_some_and(|d| d.confirmed),
+        status: state.failure_status,
+    }
+}
+
+/// The caller's address and the address it called, from its INVITE.
+fn parties(state: &EngineState) -> (String, String) {
+    let caller = state.legs.iter().find(|l| l.id == CALLER.0 && l.uas);
+    let Some(invite) = caller.and_then(|l| Message::parse_datagram(l.invite.clone()).ok()) else {
+        return Default::default();
+    };
+    let from = invite.from().map(|f| f.uri.to_string()).unwrap_or_default();
+    let to = invite.to().map(|t| t.uri.to_string()).unwrap_or_default();
+    (from, to)
+}
+
+impl Call {
+    fn kind_name(&self) -> &'static str {
+        match self.kind() {
+            "" => "call",
+            kind => kind,
+        }
+    }
+
+    fn wall_now(&self) -> (Instant, u64) {
+        let now = Instant::now();
+        (now, self.started_ms + now.duration_since(self.started).as_millis() as u64)
+    }
+
+    pub(super) async fn notify(&self, notice: call_notice::Notice) {
+        let message = CallNotice {
+            meta: contracts::meta(self.ctx.node.as_str()),
+            at_unix_ms: contracts::unix_ms(),
+            session_id: self.id.to_string(),
+            notice: Some(notice),
+        };
+        if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subjects::call_events(), &message).await {
+            tracing::debug!(session = %self.id, error = %e, "call notice not published");
+        }
+    }
+
+    /// The notice of a call that starts here (not one taken over).
+    pub(crate) async fn notify_started(&self) {
+        let (now, wall) = self.wall_now();
+        let state = self.engine.snapshot(now, wall);
+        let (caller, callee) = parties(&state);
+        let call_id = state.legs.first().map(|l| leg_of(l).call_id).unwrap_or_default();
+        let kind = self.kind_name().into();
+        self.notify(call_notice::Notice::Started(CallStarted { caller, callee, call_id, kind })).await;
+    }
+
+    /// Keeps what `event` tells the record, and says when the caller is answered.
+    pub(super) async fn note(&mut self, event: &CallEvent) {
+        if self.notes.on_event(event) {
+            let by = match (&self.acd, self.engine.partner(CALLER)) {
+                (Some(queue::Role::Agent(a)), _) => a.agent.clone(),
+                (_, Some(callee)) => {
+                    let (now, wall) = self.wall_now();
+                    let state = self.engine.snapshot(now, wall);
+                    state.legs.iter().find(|l| l.id == callee.0).map(|l| leg_of(l).uri).unwrap_or_default()
+                }
+                // The session answered the caller itself (a queue, a conference).
+                (_, None) => self.id.to_string(),
+            };
+            self.notify(call_notice::Notice::Answered(CallAnswered { by })).await;
+        }
+    }
+
+    /// The call's detail record, now that it has ended.
+    fn cdr(&self) -> Cdr {
+        let (now, wall) = self.wall_now();
+        let state = self.engine.snapshot(now, wall);
+        let (caller, callee) = parties(&state);
+        let notes = &self.notes;
+        let mut cdr = Cdr {
+            session_id: self.id.to_string(),
+            kind: self.kind_name().into(),
+            caller,
+            callee,
+            start_ms: notes.start_ms,
+            answer_ms: notes.answered_ms,
+            end_ms: wall,
+            mos: notes.mos,
+            loss_percent: notes.loss_percent,
+            recording: if self.segment > 0 { format!("{}.wav", self.id) } else { String::new() },
+            legs: state.legs.iter().map(leg_of).collect(),
+            written_by: self.ctx.node.to_string(),
+            taken_over: notes.taken_over,
+            ..Default::default()
+        };
+        let answered = notes.answered_ms > 0 || self.answered;
+        cdr.status = if answered { 200 } else { u32::from(notes.caller_status) };
+        (cdr.hangup_by, cdr.hangup_reason) = match notes.first_ended {
+            Some((_, status)) if status != 0 => ("system".into(), format!("status {status}")),
+            Some((leg, _)) if leg == CALLER => ("caller".into(), "BYE".into()),
+            Some(_) => ("callee".into(), "BYE".into()),
+            None => ("system".into(), "ended".into()),
+        };
+        cdr.disposition = if answered { "answered" } else { unanswered(notes.caller_status) }.into();
+        match &self.acd {
+            Some(queue::Role::Caller(w)) => {
+                cdr.queue = w.queue.clone();
+                cdr.agent = w.bridged.clone().unwrap_or_default();
+                let until = w.bridged_at.unwrap_or(now);
+                cdr.queue_wait_ms = w.joined_at.map_or(0, |j| until.saturating_duration_since(j).as_millis() as u64);
+                if cdr.agent.is_empty() && answered {
+                    cdr.disposition = "abandoned".into();
+                }
+            }
+            Some(queue::Role::Agent(a)) => {
+                cdr.agent = a.agent.clone();
+                cdr.caller_session = a.caller_session.clone();
+                for leg in &mut cdr.legs {
+                    leg.role = "agent".into();
+                }
+            }
+            None => {}
+        }
+        cdr
+    }
+
+    /// Appends the call's record to the journal (a few attempts), and tells the event feed.
+    pub(super) async fn write_cdr(&self) {
+        let cdr = self.cdr();
+        let payload = Bytes::from(cdr.encode_to_vec());
+        for attempt in 1..=ATTEMPTS {
+            match self.ctx.journal.append(Log::Cdrs, self.id.as_str(), payload.clone()).await {
+                Ok(_) => break,
+                Err(e) if attempt == ATTEMPTS => tracing::error!(session = %self.id, error = %e, "call record not written"),
+                Err(e) => {
+                    tracing::warn!(session = %self.id, error = %e, "call record not written yet, retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        self.notify(call_notice::Notice::Ended(cdr)).await;
+    }
+}
