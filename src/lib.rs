@@ -4,6 +4,8 @@
 //! `router`, `session-node`, `media-node`); this crate only assembles them.
 
 pub mod advertise;
+mod api_role;
+pub mod client;
 pub mod config;
 pub mod drain_client;
 pub mod health;

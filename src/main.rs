@@ -3,13 +3,15 @@
 //! role of a cluster. SIGTERM or Ctrl-C drains the node (no new calls; the ones in progress
 //! finish, within `node.drain_timeout_secs`); a second one stops it at once. `callmesh drain`
 //! asks the node running on this host (at `http.listen`) to drain and waits until it has: the
-//! Helm chart's preStop hook.
+//! Helm chart's preStop hook. `callmesh api` serves the integrator's gRPC API (also part of
+//! `all`); `callmesh ctl …` and `callmesh cdr export` are its command-line clients.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use callmesh::client;
 use callmesh::config::Config;
 use callmesh::roles::{self, Role};
 use callmesh::telemetry::Telemetry;
@@ -21,36 +23,62 @@ use tokio::signal::unix::{SignalKind, signal};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// What to run: a role, or the drain request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// What to run: a role, or a request to a running node.
+#[derive(Debug, Clone, clap::Subcommand)]
 enum Command {
-    /// Every role in one process.
+    /// Every role in one process (the default).
     All,
     Edge,
     Router,
     Session,
     Media,
+    /// The integrator's gRPC API (stateless: run as many as you like).
+    Api,
     /// Ask the node at `http.listen` on this host to drain; wait until it has.
     Drain,
+    /// Operators' commands over the API: agents, queues, calls, events.
+    Ctl {
+        #[command(subcommand)]
+        command: client::ctl::Ctl,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Call detail records.
+    Cdr {
+        #[command(subcommand)]
+        command: CdrCommand,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+enum CdrCommand {
+    /// The records written since a time, one JSON object per line on stdout.
+    Export {
+        /// Unix ms, an RFC 3339 time or date, or a span back from now (`15m`, `2h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Parser)]
 #[command(version, about = "Callmesh: SIP call-center and media cluster")]
 struct Cli {
-    /// The role to run (or `drain`).
-    #[arg(value_enum, default_value = "all")]
-    command: Command,
+    /// The role to run (default `all`), or a request to a running node.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML configuration file (every setting has a default).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// NATS URL(s), comma-separated (same as nats.url).
-    #[arg(long)]
+    #[arg(long, global = true)]
     nats: Option<String>,
     /// Node id (same as node.id).
-    #[arg(long)]
+    #[arg(long, global = true)]
     node_id: Option<String>,
     /// Overrides one setting: `section.key=value`, e.g. `--set sip.listen=0.0.0.0:5060`.
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE", global = true)]
     set: Vec<String>,
 }
 
@@ -62,13 +90,18 @@ async fn main() -> anyhow::Result<()> {
     sets.extend(cli.node_id.iter().map(|n| format!("node.id={n}")));
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = Config::load(cli.config.as_deref(), &env, &sets).context("invalid configuration")?;
-    let role = match cli.command {
+    let role = match cli.command.unwrap_or(Command::All) {
         Command::All => Role::All,
         Command::Edge => Role::Edge,
         Command::Router => Role::Router,
         Command::Session => Role::Session,
         Command::Media => Role::Media,
+        Command::Api => Role::Api,
         Command::Drain => return callmesh::drain_client::request(&config).await,
+        Command::Ctl { command, api } => return client::ctl::run(&command, &api, config.api.listen).await,
+        Command::Cdr { command: CdrCommand::Export { since }, api } => {
+            return client::cdr::export(&api, config.api.listen, since.as_deref()).await;
+        }
     };
     let id = roles::node_id(role, &config)?;
     let telemetry = Telemetry::init(role.name(), id.as_str(), &env).context("OpenTelemetry export")?;
@@ -124,5 +157,12 @@ fn print_ready(node: &roles::Node, http: Option<std::net::SocketAddr>) {
     }
     if let Some(h) = http {
         println!("  HTTP  http://{h}/metrics /healthz /readyz");
+    }
+    match &node.api {
+        Some((addr, Some(token))) => {
+            println!("  API   grpc {addr} (token {token}: set api.tokens to choose; CALLMESH_API_TOKEN for ctl)")
+        }
+        Some((addr, None)) => println!("  API   grpc {addr}"),
+        None => {}
     }
 }

@@ -33,6 +33,8 @@ pub enum Role {
     Router,
     Session,
     Media,
+    /// The integrator's API (gRPC).
+    Api,
 }
 
 impl Role {
@@ -48,6 +50,7 @@ impl Role {
             Role::Router => "router",
             Role::Session => "session",
             Role::Media => "media",
+            Role::Api => "api",
         }
     }
 
@@ -58,6 +61,7 @@ impl Role {
             Role::Router => contracts::Role::Router,
             Role::Session => contracts::Role::Session,
             Role::Media => contracts::Role::Media,
+            Role::Api => contracts::Role::Api,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Node {
     pub router: Option<Arc<RouterStats>>,
     pub session: Option<Arc<SessionStats>>,
     pub media: Option<MediaNode>,
+    /// Where the API listens, and the token made up at start when none is configured.
+    pub api: Option<(std::net::SocketAddr, Option<String>)>,
     pub config: Validated,
     /// What the node puts in Via, Contact and SDP.
     pub advertised: Advertised,
@@ -155,6 +161,7 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
         router: None,
         session: None,
         media: None,
+        api: None,
         config: config.clone(),
         advertised: advertised.clone(),
         drain: drain.clone(),
@@ -220,6 +227,11 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
                 .await
                 .with_context(|| format!("starting the SIP edge on {}", config.sip_listen))?,
         );
+    }
+    if role.runs(Role::Api)
+        && let Some(listen) = config.api.listen
+    {
+        node.api = Some(crate::api_role::start(listen, &node, registry.clone(), journal.clone()).await?);
     }
     // Every role's subscriptions reach the server before the node says it is ready: a peer
     // that starts sending at once (a call right after start) finds them there.

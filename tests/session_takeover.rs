@@ -6,7 +6,7 @@
 //! other session node takes the dead one's calls over within a bound: the BYE is answered
 //! and ends the call at both ends, the ringing call is answered and put through, the
 //! other calls keep their audio both ways and end normally later, and nothing is left in
-//! the registry. And when the only session node dies and a new one starts, the new one
+//! the registry, but one detail record per call. And when the only session node dies and a new one starts, the new one
 //! resumes the calls.
 
 mod common;
@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::contracts::SessionRecord;
-use common::faults::{ALICE, BOB, calls_up, hang_up, hear_now, records_until, registry, sessions, talking, two_session_nodes};
+use common::faults::{
+    ALICE, BOB, calls_up, cdr_of, cdrs, hang_up, hear_now, records_until, registry, sessions, talking, two_session_nodes,
+};
 use common::tones::play;
 use session_core::peer::{Call, IncomingCallPolicy, SimplePeer};
 
@@ -136,6 +138,16 @@ async fn calls_survive_the_death_of_their_session_node() {
     }
     let what = "every session record to be removed";
     records_until(registry.as_ref(), what, WAIT, |records| records.is_empty()).await;
+    // Exactly one detail record per call, those taken over written by the survivor.
+    let cdrs = cdrs(cm.nats_url().unwrap()).await;
+    for call in calls.iter().chain([&ringing]) {
+        let mine = cdr_of(&cdrs, call.id().as_str());
+        assert_eq!(mine.len(), 1, "one record of call {}: {mine:?}", call.id());
+        let moved = doomed_ids.contains(&call.id().as_str().to_owned()) || call.id() == ringing.id();
+        assert_eq!((mine[0].disposition.as_str(), mine[0].taken_over), ("answered", moved), "{:?}", mine[0]);
+        assert!(mine[0].answer_ms > 0 && mine[0].end_ms >= mine[0].answer_ms, "{:?}", mine[0]);
+    }
+    assert_eq!(cdr_of(&cdrs, gone.id().as_str())[0].hangup_by, "caller", "the BYE during the takeover");
     tokio::task::spawn_blocking(move || {
         let active = |name: &str| [0, 1, survivor, 4].iter().map(|i| cm.metric_of(*i, name)).sum::<u64>();
         let deadline = Instant::now() + WAIT;

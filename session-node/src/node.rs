@@ -166,8 +166,5 @@ pub(crate) async fn drive(ctx: Arc<Ctx>, call: Call, subscribed: impl std::futur
     }
     subscribed.await;
     ctx.stats.started.fetch_add(1, Ordering::Relaxed);
-    if !call.notes.taken_over {
-        call.notify_started().await;
-    }
     call.run(events, media).await;
 }

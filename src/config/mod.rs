@@ -4,6 +4,7 @@
 //! [`Config::load`] returns them and the binary exits non-zero.
 
 pub mod acd;
+pub mod api;
 mod overrides;
 mod validate;
 
@@ -27,6 +28,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub session: SessionSection,
     pub http: HttpSection,
+    pub api: api::ApiSection,
     pub kube: KubeSection,
     pub users: Vec<User>,
     pub routes: Vec<RouteSection>,

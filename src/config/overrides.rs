@@ -15,7 +15,7 @@ use super::ConfigError;
 
 /// Every key a variable or flag may set, by section (lists like `routes` are file-only).
 /// `keys_match_the_configuration` checks this against the configuration's own fields.
-pub(super) const KEYS: [(&str, &[&str]); 8] = [
+pub(super) const KEYS: [(&str, &[&str]); 9] = [
     ("node", &["id", "drain_timeout_secs"]),
     ("nats", &["url", "replicas"]),
     ("sip", &["listen", "advertise", "orphan_timeout_secs", "reuse_port"]),
@@ -36,6 +36,7 @@ pub(super) const KEYS: [(&str, &[&str]); 8] = [
     ("auth", &["realm", "secret"]),
     ("session", &["lease_secs"]),
     ("http", &["listen"]),
+    ("api", &["listen", "tokens", "open"]),
     ("kube", &["pod", "namespace", "node", "advertise"]),
 ];
 

@@ -47,6 +47,7 @@ pub struct Validated {
     pub users: HashMap<String, String>,
     pub lease: Duration,
     pub http_listen: Option<SocketAddr>,
+    pub api: super::api::ApiSettings,
     pub kube: KubeSettings,
     pub routes: Vec<Route>,
     /// `CALLMESH_*` environment variables that name no setting (not read).
@@ -267,6 +268,7 @@ impl Config {
             users,
             lease: Duration::from_secs(self.session.lease_secs.max(1)),
             http_listen,
+            api: self.api.validate()?,
             kube,
             routes,
             skipped_variables: Vec::new(),

@@ -141,6 +141,23 @@ pub async fn registry(url: &str) -> Arc<dyn Registry> {
     Arc::new(JetStreamRegistry::connect(bus.client().clone(), &RegistryConfig::default()).await.expect("buckets"))
 }
 
+/// Every call detail record in the cluster's CDR journal at `url`.
+pub async fn cdrs(url: &str) -> Vec<cluster::contracts::Cdr> {
+    use cluster::journal::{JetStreamJournal, Journal, JournalConfig, Log, Start};
+    use futures::StreamExt;
+    use prost::Message;
+    let bus = NatsBus::connect(url, "cdr-test").await.expect("connects to NATS");
+    let journal = JetStreamJournal::connect(bus.client().clone(), &JournalConfig::with_replicas(1)).await.expect("journals");
+    let entries = journal.read(Log::Cdrs, Start::Sequence(1), false).await.expect("the CDR journal reads");
+    let read = entries.map(|e| cluster::contracts::Cdr::decode(e.expect("a record").payload).expect("a Cdr")).collect();
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("the CDR journal read to its end")
+}
+
+/// The record of the call whose caller leg has SIP Call-ID `call_id`, if exactly one.
+pub fn cdr_of<'a>(cdrs: &'a [cluster::contracts::Cdr], call_id: &str) -> Vec<&'a cluster::contracts::Cdr> {
+    cdrs.iter().filter(|c| c.legs.first().is_some_and(|l| l.role == "caller" && l.call_id == call_id)).collect()
+}
+
 /// Waits until the session records satisfy `ok`, `within` at most; panics naming `what`.
 pub async fn records_until(
     registry: &dyn Registry,

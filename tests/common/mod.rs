@@ -75,6 +75,10 @@ fn spawn_with(
         "http".into(),
         toml::Value::Table(toml::Table::from_iter([("listen".to_owned(), toml::Value::String(http.to_string()))])),
     );
+    // Processes that serve the API (`all`, `api`) each on a free port, unless the test chose one.
+    if let toml::Value::Table(api) = config.entry("api").or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+        api.entry("listen").or_insert_with(|| toml::Value::String(free_local_addr().to_string()));
+    }
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callmesh"));
     // TEST_CALLMESH_LOG=<filter> shows more of what the processes under test do.

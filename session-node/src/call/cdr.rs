@@ -8,16 +8,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster::bus::typed;
-use cluster::contracts::{
-    self, CallAnswered, CallNotice, CallStarted, Cdr, CdrLeg, EngineState, MediaEvent, call_notice, media_event,
-};
+use cluster::contracts::{self, CallAnswered, CallNotice, CallStarted, Cdr, MediaEvent, call_notice, media_event};
 use cluster::journal::Log;
 use cluster::subjects;
 use prost::Message as _;
 use session_core::engine::{CALLER, CallEvent, LegId};
-use sip::message::Message;
 
 use super::{Call, queue};
+use crate::parties::{leg_of, parties};
 
 /// Attempts at appending the record, a second apart (the journal's stream may be moving to
 /// another server).
@@ -83,35 +81,6 @@ fn unanswered(status: u16) -> &'static str {
     }
 }
 
-/// A leg's SIP Call-ID and far end, from its INVITE (received or sent).
-fn leg_of(state: &contracts::EngineLeg) -> CdrLeg {
-    let invite = Message::parse_datagram(state.invite.clone()).ok();
-    let dialog = state.dialog.as_ref();
-    let call_id = dialog.map(|d| d.call_id.clone()).or_else(|| invite.as_ref().and_then(|m| m.call_id().map(str::to_owned)));
-    let far = match (state.uas, &invite) {
-        (true, Some(m)) => m.from().ok().map(|f| f.uri.to_string()),
-        _ => Some(state.target.clone()).filter(|t| !t.is_empty()),
-    };
-    CdrLeg {
-        role: if state.id == CALLER.0 { "caller" } else { "callee" }.into(),
-        call_id: call_id.unwrap_or_default(),
-        uri: far.or_else(|| dialog.map(|d| d.remote_uri.clone())).unwrap_or_default(),
-        answered: dialog.is_some_and(|d| d.confirmed),
-        status: state.failure_status,
-    }
-}
-
-/// The caller's address and the address it called, from its INVITE.
-fn parties(state: &EngineState) -> (String, String) {
-    let caller = state.legs.iter().find(|l| l.id == CALLER.0 && l.uas);
-    let Some(invite) = caller.and_then(|l| Message::parse_datagram(l.invite.clone()).ok()) else {
-        return Default::default();
-    };
-    let from = invite.from().map(|f| f.uri.to_string()).unwrap_or_default();
-    let to = invite.to().map(|t| t.uri.to_string()).unwrap_or_default();
-    (from, to)
-}
-
 impl Call {
     fn kind_name(&self) -> &'static str {
         match self.kind() {
@@ -138,7 +107,7 @@ impl Call {
     }
 
     /// The notice of a call that starts here (not one taken over).
-    pub(crate) async fn notify_started(&self) {
+    pub(super) async fn notify_started(&self) {
         let (now, wall) = self.wall_now();
         let state = self.engine.snapshot(now, wall);
         let (caller, callee) = parties(&state);
@@ -149,7 +118,10 @@ impl Call {
 
     /// Keeps what `event` tells the record, and says when the caller is answered.
     pub(super) async fn note(&mut self, event: &CallEvent) {
-        if self.notes.on_event(event) {
+        // A seat (a queue, a conference) answers the caller itself, as soon as it is offered.
+        let seat_answers = matches!(event, CallEvent::Offered { leg, .. } if *leg == CALLER) && self.seat.is_some();
+        let answer = CallEvent::Answered { leg: CALLER };
+        if self.notes.on_event(if seat_answers { &answer } else { event }) {
             let by = match (&self.acd, self.engine.partner(CALLER)) {
                 (Some(queue::Role::Agent(a)), _) => a.agent.clone(),
                 (_, Some(callee)) => {

@@ -74,7 +74,7 @@ pub(crate) struct Call {
     /// The caller's 2xx, and its transaction once its edge died (`stranded.rs`).
     stranded: stranded::Stranded,
     /// What the call's detail record needs (`cdr.rs`).
-    pub(crate) notes: cdr::Notes,
+    notes: cdr::Notes,
 }
 
 impl Call {
@@ -197,6 +197,9 @@ impl Call {
     }
 
     async fn drive(mut self, mut events: TypedSubscription<EdgeEvent>, mut media: TypedSubscription<MediaEvent>) {
+        if !self.notes.taken_over {
+            self.notify_started().await;
+        }
         loop {
             if !self.carry_out().await {
                 tracing::warn!(session = %self.id, "session taken over by another node: leaving it");

@@ -103,8 +103,14 @@ impl Call {
     /// Notes, for the call's detail record, that it was taken over (and when it was answered).
     fn taken_over(&mut self, record: &SessionRecord) {
         self.notes.taken_over = true;
-        self.notes.answered_ms = record.answered_at_unix_ms;
         self.notes.start_ms = record.started_at_unix_ms;
+        // A call the session answered itself is written before its answer is noted (at the
+        // caller's ACK): it was answered as it started.
+        let confirmed = record.engine.as_ref().is_some_and(crate::parties::caller_confirmed);
+        self.notes.answered_ms = match record.answered_at_unix_ms {
+            0 if confirmed => record.started_at_unix_ms,
+            at => at,
+        };
     }
 
     /// Writes the engine's state: creates the record the first time. False when fenced.

@@ -1,0 +1,154 @@
+//! `callmesh ctl`: the operator's view and levers over the API — agents (list, log in, log
+//! out, break), queues (as they stand and the day's figures), calls in progress, and the
+//! event feed as JSON lines (from a sequence number, by kind).
+
+use std::io::Write;
+
+use anyhow::Context;
+use contracts::agents_client::AgentsClient;
+use contracts::calls_client::CallsClient;
+use contracts::events_client::EventsClient;
+use contracts::queues_client::QueuesClient;
+use contracts::{AgentState, AgentStatus, ListAgentsRequest, ListCallsRequest, ListQueuesRequest, SetAgentStatusRequest};
+use contracts::{SubscribeRequest, event};
+
+use super::{ApiArgs, connect, status};
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Ctl {
+    /// The agents: status, state, since when, calls answered.
+    Agents,
+    /// Logs an agent in (available for calls).
+    Login { agent: String },
+    /// Logs an agent out.
+    Logout { agent: String },
+    /// Puts an agent on a break (logged in, offered nothing).
+    Break { agent: String },
+    /// The queues: callers waiting, longest wait, agents, the day's figures.
+    Queues,
+    /// The calls in progress.
+    Calls,
+    /// Follows the event feed, one JSON object per line.
+    Events {
+        /// From this sequence number (1: the oldest kept; default: from now on).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Only these kinds: call, queue, agent (repeatable).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+    },
+}
+
+fn status_name(s: i32) -> &'static str {
+    match AgentStatus::try_from(s) {
+        Ok(AgentStatus::Available) => "available",
+        Ok(AgentStatus::OnBreak) => "on-break",
+        _ => "logged-out",
+    }
+}
+
+fn state_name(s: i32) -> &'static str {
+    match AgentState::try_from(s) {
+        Ok(AgentState::Reserved) => "reserved",
+        Ok(AgentState::Receiving) => "ringing",
+        Ok(AgentState::InQueueCall) => "on-call",
+        Ok(AgentState::WrapUp) => "wrap-up",
+        _ => "waiting",
+    }
+}
+
+fn ago(since_ms: u64, now_ms: u64) -> String {
+    match since_ms {
+        0 => "-".into(),
+        s => format!("{}s", now_ms.saturating_sub(s) / 1000),
+    }
+}
+
+/// Runs one `ctl` command against the API.
+pub async fn run(command: &Ctl, args: &ApiArgs, default: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let (channel, bearer) = connect(args, default).await?;
+    let now = contracts::unix_ms();
+    let mut out = std::io::stdout().lock();
+    match command {
+        Ctl::Agents => {
+            let agents = AgentsClient::with_interceptor(channel, bearer).list(ListAgentsRequest {}).await.map_err(status)?;
+            writeln!(out, "{:<20} {:<11} {:<9} {:>8} {:>8}  queues", "AGENT", "STATUS", "STATE", "IN STATE", "ANSWERED")?;
+            for a in agents.into_inner().agents {
+                let (st, state) = (status_name(a.status), state_name(a.state));
+                let since = ago(a.state_since_ms, now);
+                writeln!(out, "{:<20} {st:<11} {state:<9} {since:>8} {:>8}  {}", a.agent, a.calls_answered, a.queues.join(","))?;
+            }
+        }
+        Ctl::Login { agent } | Ctl::Logout { agent } | Ctl::Break { agent } => {
+            let wanted = match command {
+                Ctl::Login { .. } => AgentStatus::Available,
+                Ctl::Logout { .. } => AgentStatus::LoggedOut,
+                _ => AgentStatus::OnBreak,
+            };
+            let request = SetAgentStatusRequest { agent: agent.clone(), status: wanted as i32 };
+            let a = AgentsClient::with_interceptor(channel, bearer).set_status(request).await.map_err(status)?.into_inner();
+            writeln!(out, "{} {}", a.agent, status_name(a.status))?;
+        }
+        Ctl::Queues => {
+            let queues = QueuesClient::with_interceptor(channel, bearer).list(ListQueuesRequest {}).await.map_err(status)?;
+            writeln!(
+                out,
+                "{:<16} {:>7} {:>8} {:>7} {:>5} {:>6} {:>7} {:>6} {:>8} {:>9} {:>9} {:>6}",
+                "QUEUE",
+                "WAITING",
+                "LONGEST",
+                "TALKING",
+                "IDLE",
+                "ON-CALL",
+                "WRAP-UP",
+                "BREAK",
+                "ANSWERED",
+                "IN-SL",
+                "ABANDONED",
+                "ASA"
+            )?;
+            for q in queues.into_inner().queues {
+                writeln!(
+                    out,
+                    "{:<16} {:>7} {:>7}s {:>7} {:>5} {:>6} {:>7} {:>6} {:>8} {:>9} {:>9} {:>5}s",
+                    q.queue,
+                    q.waiting + q.offered,
+                    q.longest_wait_ms / 1000,
+                    q.talking,
+                    q.agents_idle,
+                    q.agents_talking + q.agents_ringing,
+                    q.agents_wrap_up,
+                    q.agents_on_break,
+                    q.answered,
+                    q.answered_within_service_level,
+                    q.abandoned,
+                    q.average_speed_of_answer_ms / 1000,
+                )?;
+            }
+        }
+        Ctl::Calls => {
+            let calls = CallsClient::with_interceptor(channel, bearer).list(ListCallsRequest {}).await.map_err(status)?;
+            writeln!(out, "{:<18} {:<10} {:<14} {:>7}  caller -> callee", "SESSION", "KIND", "OWNER", "AGE")?;
+            for c in calls.into_inner().calls {
+                let age = ago(c.start_ms, now);
+                writeln!(out, "{:<18} {:<10} {:<14} {age:>7}  {} -> {}", c.session_id, c.kind, c.owner, c.caller, c.callee)?;
+            }
+        }
+        Ctl::Events { from, kinds } => {
+            let request = SubscribeRequest { from_sequence: *from, kinds: kinds.clone() };
+            let mut client = EventsClient::with_interceptor(channel, bearer);
+            let mut events = client.subscribe(request).await.map_err(status)?.into_inner();
+            while let Some(e) = events.message().await.map_err(status)? {
+                let body = match &e.event {
+                    Some(event::Event::Call(c)) => format!("{c:?}"),
+                    Some(event::Event::Queue(q)) => format!("{:?}", q.event),
+                    None => String::new(),
+                };
+                let line = serde_json::json!({"sequence": e.sequence, "at_ms": e.at_unix_ms, "kind": e.kind, "event": body});
+                writeln!(out, "{line}").context("writing to stdout")?;
+                out.flush()?;
+            }
+        }
+    }
+    Ok(())
+}
