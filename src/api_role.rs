@@ -12,13 +12,22 @@ use cluster::registry::Registry;
 use crate::config::api::made_up_token;
 use crate::roles::Node;
 
-/// Serves the API for `node`; its address, and the token made up if none was configured.
+/// The API a node serves.
+pub struct RunningApi {
+    pub addr: SocketAddr,
+    /// The token made up at start, when none was configured.
+    pub made_up_token: Option<String>,
+    /// The wallboard's view (`/wallboard` on the HTTP port).
+    pub board: api::agents::AgentsApi,
+}
+
+/// Serves the API for `node`.
 pub(crate) async fn start(
     listen: SocketAddr,
     node: &Node,
     registry: Arc<dyn Registry>,
     journal: Arc<dyn Journal>,
-) -> anyhow::Result<(SocketAddr, Option<String>)> {
+) -> anyhow::Result<RunningApi> {
     let settings = &node.config.api;
     let made_up = (settings.tokens.is_empty() && !settings.open).then(made_up_token);
     let config = api::ApiConfig {
@@ -30,6 +39,6 @@ pub(crate) async fn start(
         agents: node.config.acd.agents.iter().map(|(a, _)| a.clone()).collect(),
     };
     let backend = api::Backend { bus: node.bus.clone(), registry, journal };
-    let bound = api::serve(config, backend).await.with_context(|| format!("starting the API on {listen}"))?;
-    Ok((bound, made_up))
+    let served = api::serve(config, backend).await.with_context(|| format!("starting the API on {listen}"))?;
+    Ok(RunningApi { addr: served.addr, made_up_token: made_up, board: served.board })
 }

@@ -1,8 +1,9 @@
 //! The node's HTTP endpoint, for Prometheus and Kubernetes: `GET /metrics` (Prometheus text
 //! format), `GET /healthz` (alive), `GET /readyz` (ready for new work: see
 //! `crate::health`), and `POST /drain` (stop taking work, answer once drained — the chart's
-//! preStop hook; refused unless the caller is on this host). A deliberately small HTTP/1.0
-//! responder: one request per connection, no request body.
+//! preStop hook; refused unless the caller is on this host), and on nodes that run the API
+//! the wallboard (`crate::wallboard`). A deliberately small HTTP/1.0 responder: one request
+//! per connection, no request body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, node: Arc<Node>) {
     let request = read_head(&mut stream).await;
     let mut words = request.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+    if method == "GET" && crate::wallboard::answer(&mut stream, path, &node).await {
+        return;
+    }
     let same_host = stream.local_addr().is_ok_and(|local| local.ip() == peer.ip()) || peer.ip().is_loopback();
     let (status, body) = match (method, path) {
         ("GET", "/metrics") => ("200 OK", metrics::render(&node).await),

@@ -4,7 +4,7 @@
 //! `router`, `session-node`, `media-node`); this crate only assembles them.
 
 pub mod advertise;
-mod api_role;
+pub mod api_role;
 pub mod client;
 pub mod config;
 pub mod drain_client;
@@ -14,3 +14,4 @@ pub mod kube;
 pub mod metrics;
 pub mod roles;
 pub mod telemetry;
+pub mod wallboard;

@@ -155,14 +155,15 @@ fn print_ready(node: &roles::Node, http: Option<std::net::SocketAddr>) {
     if node.router.is_some() {
         println!("  routes {}", c.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "));
     }
-    if let Some(h) = http {
-        println!("  HTTP  http://{h}/metrics /healthz /readyz");
-    }
-    match &node.api {
-        Some((addr, Some(token))) => {
-            println!("  API   grpc {addr} (token {token}: set api.tokens to choose; CALLMESH_API_TOKEN for ctl)")
+    if let Some(api) = &node.api {
+        match &api.made_up_token {
+            Some(token) => println!("  API   grpc {} (token {token}: set api.tokens to choose one)", api.addr),
+            None => println!("  API   grpc {}", api.addr),
         }
-        Some((addr, None)) => println!("  API   grpc {addr}"),
-        None => {}
+    }
+    // Last: tests wait for this line to know the banner is whole.
+    if let Some(h) = http {
+        let board = if node.api.is_some() { " /wallboard" } else { "" };
+        println!("  HTTP  http://{h}/metrics /healthz /readyz{board}");
     }
 }

@@ -76,8 +76,8 @@ pub struct Node {
     pub router: Option<Arc<RouterStats>>,
     pub session: Option<Arc<SessionStats>>,
     pub media: Option<MediaNode>,
-    /// Where the API listens, and the token made up at start when none is configured.
-    pub api: Option<(std::net::SocketAddr, Option<String>)>,
+    /// The API, when this node serves it.
+    pub api: Option<crate::api_role::RunningApi>,
     pub config: Validated,
     /// What the node puts in Via, Contact and SDP.
     pub advertised: Advertised,

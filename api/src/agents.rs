@@ -74,6 +74,36 @@ impl AgentsApi {
         }
     }
 
+    /// Every configured agent as its record stands.
+    pub async fn agents(&self) -> Result<Vec<AgentInfo>, Status> {
+        let records = self.0.store.agents().await.map_err(unavailable)?;
+        Ok(self.0.agents.iter().map(|spec| self.info(spec, records.get(&spec.id).map(|(r, _)| r))).collect())
+    }
+
+    /// Every configured queue as it stands, with the day's figures.
+    pub async fn queues(&self) -> Result<Vec<QueueStats>, Status> {
+        let records: BTreeMap<String, AgentRecord> =
+            self.0.store.agents().await.map_err(unavailable)?.into_iter().map(|(id, (r, _))| (id, r)).collect();
+        let callers: Vec<_> = self.0.store.callers().await.map_err(unavailable)?.into_iter().map(|(c, _)| c).collect();
+        let specs: Vec<&QueueSpec> = self.0.queues.iter().collect();
+        let mut queues = router::acd::feed::stats(&specs, &self.0.agents, &records, &callers, contracts::unix_ms());
+        let today = self.todays_records().await?;
+        for (stats, spec) in queues.iter_mut().zip(&specs) {
+            add_day(stats, spec, &today);
+        }
+        Ok(queues)
+    }
+
+    /// The service level each queue aims at (answered within this long).
+    pub fn service_levels(&self) -> BTreeMap<String, u64> {
+        self.0.queues.iter().map(|q| (q.name.clone(), q.service_level_ms)).collect()
+    }
+
+    /// The event journal (for what follows the feed).
+    pub fn journal(&self) -> Arc<dyn Journal> {
+        self.0.journal.clone()
+    }
+
     /// The day's queue call records (since midnight UTC).
     async fn todays_records(&self) -> Result<Vec<Cdr>, Status> {
         let now = contracts::unix_ms();
@@ -110,9 +140,7 @@ fn status_from(status: i32) -> Result<AcdStatus, Status> {
 #[tonic::async_trait]
 impl Agents for AgentsApi {
     async fn list(&self, _: Request<ListAgentsRequest>) -> Result<Response<ListAgentsResponse>, Status> {
-        let records = self.0.store.agents().await.map_err(unavailable)?;
-        let agents = self.0.agents.iter().map(|spec| self.info(spec, records.get(&spec.id).map(|(r, _)| r))).collect();
-        Ok(Response::new(ListAgentsResponse { agents }))
+        Ok(Response::new(ListAgentsResponse { agents: self.agents().await? }))
     }
 
     async fn set_status(&self, request: Request<SetAgentStatusRequest>) -> Result<Response<AgentInfo>, Status> {
@@ -159,15 +187,6 @@ impl Agents for AgentsApi {
 #[tonic::async_trait]
 impl Queues for AgentsApi {
     async fn list(&self, _: Request<ListQueuesRequest>) -> Result<Response<ListQueuesResponse>, Status> {
-        let records: BTreeMap<String, AgentRecord> =
-            self.0.store.agents().await.map_err(unavailable)?.into_iter().map(|(id, (r, _))| (id, r)).collect();
-        let callers: Vec<_> = self.0.store.callers().await.map_err(unavailable)?.into_iter().map(|(c, _)| c).collect();
-        let specs: Vec<&QueueSpec> = self.0.queues.iter().collect();
-        let mut queues = router::acd::feed::stats(&specs, &self.0.agents, &records, &callers, contracts::unix_ms());
-        let today = self.todays_records().await?;
-        for (stats, spec) in queues.iter_mut().zip(&specs) {
-            add_day(stats, spec, &today);
-        }
-        Ok(Response::new(ListQueuesResponse { queues }))
+        Ok(Response::new(ListQueuesResponse { queues: self.queues().await? }))
     }
 }

@@ -7,10 +7,12 @@
 //!
 //! - [`events`]: the feed; [`cdrs`]: the records' export; [`calls`], [`agents`] (with the
 //!   queues' statistics): the registry's view.
-//! - [`auth`]: bearer tokens; [`json`]: records as JSON lines (`callmesh cdr export`).
+//! - [`auth`]: bearer tokens; [`json`]: records as JSON lines (`callmesh cdr export`);
+//!   [`board`]: the wallboard's snapshots.
 
 pub mod agents;
 pub mod auth;
+pub mod board;
 pub mod calls;
 pub mod cdrs;
 pub mod events;
@@ -58,8 +60,14 @@ pub enum ApiError {
     Reflection(String),
 }
 
-/// Serves the API; returns the address it listens on.
-pub async fn serve(config: ApiConfig, backend: Backend) -> Result<SocketAddr, ApiError> {
+/// A running API: where it listens, and the wallboard's view of the same records.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub board: agents::AgentsApi,
+}
+
+/// Serves the API.
+pub async fn serve(config: ApiConfig, backend: Backend) -> Result<Served, ApiError> {
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ApiError::Bind(config.listen, e))?;
     let bound = listener.local_addr().map_err(|e| ApiError::Bind(config.listen, e))?;
     let auth = auth::Auth::new(config.tokens.clone(), config.open);
@@ -81,12 +89,12 @@ pub async fn serve(config: ApiConfig, backend: Backend) -> Result<SocketAddr, Ap
         .add_service(CdrsServer::with_interceptor(cdrs::CdrsApi::new(journal), auth.clone()))
         .add_service(CallsServer::with_interceptor(calls::CallsApi::new(backend.registry.clone()), auth.clone()))
         .add_service(AgentsServer::with_interceptor(agents.clone(), auth.clone()))
-        .add_service(QueuesServer::with_interceptor(agents, auth));
+        .add_service(QueuesServer::with_interceptor(agents.clone(), auth));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tokio::spawn(async move {
         if let Err(e) = router.serve_with_incoming(incoming).await {
             tracing::error!(error = %e, "the API stopped");
         }
     });
-    Ok(bound)
+    Ok(Served { addr: bound, board: agents })
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod faults;
 pub mod raw_sip;
 pub mod recordings;
