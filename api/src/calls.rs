@@ -1,24 +1,57 @@
 //! `callmesh.v1.Calls`: the calls in progress, as their records in the registry say (every
 //! session node writes its calls' there; a call is listed once its record is written,
-//! when it is answered or its media is placed).
+//! when it is answered or its media is placed); and what an operator asks of one — hang
+//! up, transfer, record — told to its session over the bus (`CallControl`), whose
+//! outcome follows in the event feed.
 
 use std::sync::Arc;
 
+use cluster::bus::{Bus, typed};
 use cluster::contracts::SessionRecord;
 use cluster::registry::{Bucket, Registry};
+use cluster::subjects::{self, SessionId};
 use contracts::calls_server::Calls;
-use contracts::{CallInfo, GetCallRequest, ListCallsRequest, ListCallsResponse};
+use contracts::{
+    CallControl, CallInfo, CallRequest, EdgeEvent, GetCallRequest, ListCallsRequest, ListCallsResponse, TransferRequest,
+};
+use contracts::{ControlHangup, ControlRecord, ControlTransfer, call_control, edge_event};
 use prost::Message;
 use session_node::parties::{caller_confirmed, leg_of, parties};
 use tonic::{Request, Response, Status};
 
 pub struct CallsApi {
     registry: Arc<dyn Registry>,
+    bus: Arc<dyn Bus>,
+    node: String,
 }
 
 impl CallsApi {
-    pub fn new(registry: Arc<dyn Registry>) -> Self {
-        CallsApi { registry }
+    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, node: String) -> Self {
+        CallsApi { registry, bus, node }
+    }
+
+    /// The call in progress named `id`, or why not.
+    async fn call(&self, id: &str) -> Result<SessionRecord, Status> {
+        if !cluster::registry::is_valid_key(id) {
+            return Err(Status::invalid_argument("not a session id"));
+        }
+        self.record(id).await?.ok_or_else(|| Status::not_found(format!("no call {id} in progress")))
+    }
+
+    /// Tells the session of `record` what the operator asks (on its events subject, which
+    /// its owner follows); returns the call as it was.
+    async fn control(&self, record: SessionRecord, action: call_control::Action) -> Result<Response<CallInfo>, Status> {
+        let session = SessionId::new(record.session_id.clone()).map_err(|e| Status::internal(e.to_string()))?;
+        let event = EdgeEvent {
+            meta: contracts::meta(&self.node),
+            session_id: record.session_id.clone(),
+            edge_id: "api".into(),
+            event: Some(edge_event::Event::Control(CallControl { action: Some(action) })),
+        };
+        typed::publish(self.bus.as_ref(), &subjects::session_events(&session), &event)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(info(&record)))
     }
 
     async fn record(&self, key: &str) -> Result<Option<SessionRecord>, Status> {
@@ -71,13 +104,33 @@ impl Calls for CallsApi {
     }
 
     async fn get(&self, request: Request<GetCallRequest>) -> Result<Response<CallInfo>, Status> {
-        let id = request.into_inner().session_id;
-        if !cluster::registry::is_valid_key(&id) {
-            return Err(Status::invalid_argument("not a session id"));
+        Ok(Response::new(info(&self.call(&request.into_inner().session_id).await?)))
+    }
+
+    async fn hangup(&self, request: Request<CallRequest>) -> Result<Response<CallInfo>, Status> {
+        let record = self.call(&request.into_inner().session_id).await?;
+        self.control(record, call_control::Action::Hangup(ControlHangup {})).await
+    }
+
+    async fn transfer(&self, request: Request<TransferRequest>) -> Result<Response<CallInfo>, Status> {
+        let request = request.into_inner();
+        if sip::message::Uri::parse(&request.target).is_err() {
+            return Err(Status::invalid_argument(format!("{:?} is not a SIP URI", request.target)));
         }
-        match self.record(&id).await? {
-            Some(record) => Ok(Response::new(info(&record))),
-            None => Err(Status::not_found(format!("no call {id} in progress"))),
+        let record = self.call(&request.session_id).await?;
+        if !record.kind.is_empty() {
+            return Err(Status::failed_precondition(format!("a {} call is not transferred (relayed calls only)", record.kind)));
         }
+        self.control(record, call_control::Action::Transfer(ControlTransfer { target: request.target })).await
+    }
+
+    async fn start_recording(&self, request: Request<CallRequest>) -> Result<Response<CallInfo>, Status> {
+        let record = self.call(&request.into_inner().session_id).await?;
+        self.control(record, call_control::Action::Record(ControlRecord { on: true })).await
+    }
+
+    async fn stop_recording(&self, request: Request<CallRequest>) -> Result<Response<CallInfo>, Status> {
+        let record = self.call(&request.into_inner().session_id).await?;
+        self.control(record, call_control::Action::Record(ControlRecord { on: false })).await
     }
 }

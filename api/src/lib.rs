@@ -87,7 +87,10 @@ pub async fn serve(config: ApiConfig, backend: Backend) -> Result<Served, ApiErr
         .add_service(reflection)
         .add_service(EventsServer::with_interceptor(events::EventsApi::new(journal.clone()), auth.clone()))
         .add_service(CdrsServer::with_interceptor(cdrs::CdrsApi::new(journal), auth.clone()))
-        .add_service(CallsServer::with_interceptor(calls::CallsApi::new(backend.registry.clone()), auth.clone()))
+        .add_service(CallsServer::with_interceptor(
+            calls::CallsApi::new(backend.registry.clone(), backend.bus.clone(), config.node_id.clone()),
+            auth.clone(),
+        ))
         .add_service(AgentsServer::with_interceptor(agents.clone(), auth.clone()))
         .add_service(QueuesServer::with_interceptor(agents.clone(), auth));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);

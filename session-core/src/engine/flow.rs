@@ -198,6 +198,12 @@ impl Engine {
             }
             self.dial_waiting(now);
         }
+        // A relayed leg kept up for a target (an operator's transfer) that nobody is left
+        // to answer: it is hung up, not left in silence.
+        let alone = self.leg(for_leg).is_up() && self.partner(for_leg).is_none();
+        if alone && !self.is_local() && !self.ringing_for.values().any(|f| *f == for_leg) {
+            self.work.push_back((for_leg, LegInput::Hangup));
+        }
     }
 
     /// Keeps the failure the caller should hear: the lowest class wins, 6xx above all.

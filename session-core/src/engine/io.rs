@@ -134,6 +134,13 @@ pub enum Command {
     Replacement {
         found: Option<Replacement>,
     },
+    /// Puts `leg` through to `target` (a blind transfer an operator asks for): whoever it
+    /// talks to now is hung up at once, the target called for it; once the target answers,
+    /// `leg` is re-offered the target's media. Relayed calls only.
+    Transfer {
+        leg: LegId,
+        target: Target,
+    },
 }
 
 /// A dialog named by a `Replaces` header (RFC 3891), as its sender sees it: the Call-ID,

@@ -239,6 +239,7 @@ impl Engine {
             Command::Hangup => self.hangup_all(),
             Command::Reanchor => self.reanchor(),
             Command::Replacement { found } => self.on_replacement(found, now),
+            Command::Transfer { leg, target } if !self.is_local() => self.blind_transfer(leg, target, now),
             other => {
                 if !self.local_command(other) {
                     tracing::debug!(session = %self.config.session, "a command for local calls only: ignored");

@@ -144,6 +144,21 @@ impl Engine {
         }
     }
 
+    /// An operator puts `leg` through to `target`: its partner is hung up (unbridged first,
+    /// so `leg` stays up), and the target dialled for it on the partner's media slot.
+    pub(super) fn blind_transfer(&mut self, leg: LegId, target: Target, now: Instant) {
+        if !self.leg(leg).is_up() || self.legs.len() < 2 {
+            tracing::info!(session = %self.config.session, leg = leg.0, "transfer of a leg not up: ignored");
+            return;
+        }
+        let slot = if self.leg(leg).slot == 0 { 1 } else { 0 };
+        if let Some(partner) = self.partner.remove(&leg) {
+            self.partner.remove(&partner);
+            self.work.push_back((partner, LegInput::Hangup));
+        }
+        self.dial(target, leg, slot, now);
+    }
+
     /// The target did not answer: the referrer hears why; a transferee left alone ends.
     pub(super) fn fail_transfer(&mut self, referrer: LegId, transferee: LegId, status: u16, reason: &str) {
         self.notify_transfer(referrer, status, reason);

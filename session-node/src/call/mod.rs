@@ -6,6 +6,7 @@
 mod agent_leg;
 mod cdr;
 pub(crate) mod conference;
+mod control;
 mod in_flight;
 mod media_out;
 pub(crate) mod queue;
@@ -27,8 +28,7 @@ use cluster::contracts::{self, EdgeCommand, EdgeEvent, MediaEvent, RoutedCall};
 use cluster::ownership::OwnedSession;
 use cluster::registry::Bucket;
 use cluster::subjects::{self, NodeId, SessionId};
-use cluster::tags;
-use session_core::engine::{CALLER, CallEvent, Command, Engine, MediaInput, Output, Replacement, Replaces, replacement};
+use session_core::engine::{CALLER, CallEvent, Command, Engine, MediaInput, Output};
 
 use media_node::Seat;
 
@@ -217,6 +217,10 @@ impl Call {
                         tracing::info!(session = %self.id, "the edge gave the call to another copy of it: letting go");
                         return self.release().await;
                     }
+                    if let Some(c) = control::control(&e.message) {
+                        self.on_control(c).await;
+                        continue;
+                    }
                     self.in_flight.heard(&e.message);
                     if self.requests.is_new(&e.message) && let Some(input) = wire::sip_input(e.message) {
                         self.engine.handle_sip(input, Instant::now());
@@ -348,20 +352,6 @@ impl Call {
             self.answered = true;
             for key in &self.busy_keys {
                 let _ = self.ctx.registry.put(Bucket::Agents, key, Bytes::from(self.id.to_string())).await;
-            }
-        }
-    }
-
-    /// The call a `Replaces` names by our tag (another session, on any node), and who takes
-    /// the replaced dialog's place — from its record in the registry.
-    async fn find_replaced(&self, named: &Replaces) -> Option<Replacement> {
-        let (session, _) = tags::session_of(&named.to_tag)?;
-        match self.ctx.store.load(&session).await {
-            Ok(Some((record, _))) => record.engine.as_ref().and_then(|state| replacement(state, named)),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(session = %self.id, replaced = %session, error = %e, "replaced call not read");
-                None
             }
         }
     }

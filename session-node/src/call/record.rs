@@ -1,7 +1,8 @@
 //! A call's record in the registry: written when the engine says its durable state changed
 //! (created the first time, with what the call is — relayed, a conference seat, a queue
 //! caller, an agent's leg — and the users it marks busy), and a relayed call resumed from
-//! it by another node when its owner died (`crate::takeover`).
+//! it by another node when its owner died (`crate::takeover`); and the calls a `Replaces`
+//! names, looked up by their records.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +10,8 @@ use std::time::Instant;
 use cluster::contracts::{self, RoutedCall, SeatRecord, SessionRecord};
 use cluster::ownership::{OwnedSession, OwnershipError};
 use cluster::subjects::{NodeId, SessionId};
-use session_core::engine::Engine;
+use cluster::tags;
+use session_core::engine::{Engine, Replacement, Replaces, replacement};
 
 use media_node::Seat;
 
@@ -167,6 +169,7 @@ impl Call {
                 owned.record.queue = queue;
                 owned.record.seat = seat;
                 owned.record.recording_segment = recording_segment;
+                owned.record.record = record;
                 match self.ctx.store.save(owned).await {
                     Ok(()) => {}
                     Err(e @ OwnershipError::Fenced { .. }) => {
@@ -179,6 +182,20 @@ impl Call {
             }
         }
         true
+    }
+
+    /// The call a `Replaces` names by our tag (another session, on any node), and who takes
+    /// the replaced dialog's place — from its record in the registry.
+    pub(super) async fn find_replaced(&self, named: &Replaces) -> Option<Replacement> {
+        let (session, _) = tags::session_of(&named.to_tag)?;
+        match self.ctx.store.load(&session).await {
+            Ok(Some((record, _))) => record.engine.as_ref().and_then(|state| replacement(state, named)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(session = %self.id, replaced = %session, error = %e, "replaced call not read");
+                None
+            }
+        }
     }
 }
 

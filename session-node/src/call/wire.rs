@@ -47,7 +47,7 @@ pub fn sip_input(event: EdgeEvent) -> Option<SipInput> {
         edge_event::Event::Ack(a) => SipInput::Ack { request: parse(a.ack)? },
         edge_event::Event::Cancelled(c) => SipInput::Cancelled { tx: tx(c.tx) },
         edge_event::Event::Response(r) => SipInput::Response { key: r.correlation, response: parse(r.response)? },
-        edge_event::Event::Disowned(_) => return None,
+        edge_event::Event::Disowned(_) | edge_event::Event::Control(_) => return None,
         edge_event::Event::Failed(f) => match FailureReason::try_from(f.reason).unwrap_or(FailureReason::Timeout) {
             FailureReason::NoAck => SipInput::AckTimeout { tx: tx(f.tx) },
             FailureReason::Transport => SipInput::Failed { key: f.correlation, reason: Failure::Transport },

@@ -53,6 +53,39 @@ fn the_callee_transfers_the_caller_to_a_third_party() {
 }
 
 #[test]
+fn an_operator_puts_the_caller_through_to_a_third_party() {
+    let (mut sim, _alice, _bob) = Sim::answered();
+    let carol = Target { uri: "sip:carol@203.0.113.6".into(), route: None };
+    sim.command(Command::Transfer { leg: LegId(0), target: carol });
+    // Bob is let go at once; carol is called on his slot.
+    let (bye_key, bye) = sim.take_request(Method::Bye);
+    assert_eq!(bye.to_tag(), Some("bob"));
+    sim.respond(bye_key, &bye, 200, "bob", None);
+    assert_eq!(sim.caller(), LegState::Confirmed, "alice stays while carol rings");
+    let (key, invite) = sim.take_request(Method::Invite);
+    assert_eq!(invite.request_uri_str(), Some("sip:carol@203.0.113.6"));
+    assert!(body(&invite).contains("m=audio 30002 "), "{}", body(&invite));
+    sim.respond(key, &invite, 200, "carol", Some(phone_sdp("203.0.113.6:5000", "sendrecv")));
+    sim.take_ack();
+    assert_eq!(sim.engine.partner(LegId(0)), Some(LegId(2)));
+    assert!(sim.media.contains(&connect(1, "203.0.113.6:5000")));
+    assert_eq!((sim.caller(), sim.leg(1), sim.leg(2)), (LegState::Confirmed, LegState::Terminated, LegState::Confirmed));
+}
+
+#[test]
+fn a_caller_whose_transfer_target_refuses_is_hung_up() {
+    let (mut sim, _alice, _bob) = Sim::answered();
+    let carol = Target { uri: "sip:carol@203.0.113.6".into(), route: None };
+    sim.command(Command::Transfer { leg: LegId(0), target: carol });
+    let (bye_key, bye) = sim.take_request(Method::Bye);
+    sim.respond(bye_key, &bye, 200, "bob", None);
+    let (key, invite) = sim.take_request(Method::Invite);
+    sim.respond(key, &invite, 486, "carol", None);
+    let (_, bye) = sim.take_request(Method::Bye);
+    assert_eq!(bye.to_tag(), Some("alice-1"), "nobody is left for alice");
+}
+
+#[test]
 fn a_failed_transfer_target_leaves_the_call_as_it_was() {
     let (mut sim, _alice, mut bob) = Sim::answered();
     sim.request_with(&mut bob, Method::Refer, &[(HeaderName::ReferTo, "<sip:carol@203.0.113.6>")]);
