@@ -37,6 +37,7 @@ pub(crate) async fn start(
         node_id: node.id.to_string(),
         queues: node.config.acd.queues.clone(),
         agents: node.config.acd.agents.iter().map(|(a, _)| a.clone()).collect(),
+        routes: node.config.routes.clone(),
     };
     let backend = api::Backend { bus: node.bus.clone(), registry, journal };
     let served = api::serve(config, backend).await.with_context(|| format!("starting the API on {listen}"))?;

@@ -2,7 +2,7 @@
 //! session node writes its calls' there; a call is listed once its record is written,
 //! when it is answered or its media is placed); and what an operator asks of one — hang
 //! up, transfer, record — told to its session over the bus (`CallControl`), whose
-//! outcome follows in the event feed.
+//! outcome follows in the event feed; and calls placed for an operator (`crate::originate`).
 
 use std::sync::Arc;
 
@@ -14,20 +14,29 @@ use contracts::calls_server::Calls;
 use contracts::{
     CallControl, CallInfo, CallRequest, EdgeEvent, GetCallRequest, ListCallsRequest, ListCallsResponse, TransferRequest,
 };
-use contracts::{ControlHangup, ControlRecord, ControlTransfer, call_control, edge_event};
+use contracts::{ControlHangup, ControlRecord, ControlTransfer, OriginateRequest, OriginateResponse, call_control, edge_event};
 use prost::Message;
 use session_node::parties::{caller_confirmed, leg_of, parties};
 use tonic::{Request, Response, Status};
 
 pub struct CallsApi {
-    registry: Arc<dyn Registry>,
-    bus: Arc<dyn Bus>,
-    node: String,
+    pub(crate) registry: Arc<dyn Registry>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) node: String,
+    /// The agents and the dial plan, for calls placed for an operator (`originate.rs`).
+    pub(crate) agents: Vec<router::acd::AgentSpec>,
+    pub(crate) routes: Vec<router::Route>,
 }
 
 impl CallsApi {
-    pub fn new(registry: Arc<dyn Registry>, bus: Arc<dyn Bus>, node: String) -> Self {
-        CallsApi { registry, bus, node }
+    pub fn new(config: &crate::ApiConfig, backend: &crate::Backend) -> Self {
+        CallsApi {
+            registry: backend.registry.clone(),
+            bus: backend.bus.clone(),
+            node: config.node_id.clone(),
+            agents: config.agents.clone(),
+            routes: config.routes.clone(),
+        }
     }
 
     /// The call in progress named `id`, or why not.
@@ -132,5 +141,9 @@ impl Calls for CallsApi {
     async fn stop_recording(&self, request: Request<CallRequest>) -> Result<Response<CallInfo>, Status> {
         let record = self.call(&request.into_inner().session_id).await?;
         self.control(record, call_control::Action::Record(ControlRecord { on: false })).await
+    }
+
+    async fn originate(&self, request: Request<OriginateRequest>) -> Result<Response<OriginateResponse>, Status> {
+        Ok(Response::new(self.originate_call(request.into_inner()).await?))
     }
 }

@@ -17,6 +17,7 @@ pub mod calls;
 pub mod cdrs;
 pub mod events;
 pub mod json;
+mod originate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct ApiConfig {
     /// The queues and agents configured (what the routers serve).
     pub queues: Vec<QueueSpec>,
     pub agents: Vec<AgentSpec>,
+    /// The dial plan (where an originated call's number goes).
+    pub routes: Vec<router::Route>,
 }
 
 /// What the services stand on.
@@ -87,10 +90,7 @@ pub async fn serve(config: ApiConfig, backend: Backend) -> Result<Served, ApiErr
         .add_service(reflection)
         .add_service(EventsServer::with_interceptor(events::EventsApi::new(journal.clone()), auth.clone()))
         .add_service(CdrsServer::with_interceptor(cdrs::CdrsApi::new(journal), auth.clone()))
-        .add_service(CallsServer::with_interceptor(
-            calls::CallsApi::new(backend.registry.clone(), backend.bus.clone(), config.node_id.clone()),
-            auth.clone(),
-        ))
+        .add_service(CallsServer::with_interceptor(calls::CallsApi::new(&config, &backend), auth.clone()))
         .add_service(AgentsServer::with_interceptor(agents.clone(), auth.clone()))
         .add_service(QueuesServer::with_interceptor(agents.clone(), auth));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);

@@ -142,6 +142,12 @@ pub fn acd_events() -> Subject {
     Subject(format!("{PREFIX}.acd.events"))
 }
 
+/// Calls the API asks to place (`OriginateCall`), API → session nodes (queue group
+/// `sessions`, request/reply).
+pub fn originate() -> Subject {
+    Subject(format!("{PREFIX}.sessions.originate"))
+}
+
 /// What happens to calls (`CallNotice`), session nodes → anyone listening.
 pub fn call_events() -> Subject {
     Subject(format!("{PREFIX}.events.call"))

@@ -112,6 +112,7 @@ pub async fn start(
         edges_gone: Gone::new(),
         journal,
     });
+    crate::call::originate::serve(ctx.clone()).await?;
     if let Err(e) = crate::takeover::start(ctx.clone(), takeover_drain).await {
         tracing::warn!(error = %e, "no membership watch: calls of dead session nodes are not taken over");
     }

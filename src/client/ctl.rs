@@ -1,6 +1,7 @@
 //! `callmesh ctl`: the operator's view and levers over the API — agents (list, log in, log
-//! out, break), queues (as they stand and the day's figures), calls in progress, and the
-//! event feed as JSON lines (from a sequence number, by kind).
+//! out, break), queues (as they stand and the day's figures), calls (list, hang up,
+//! transfer, record, originate), and the event feed as JSON lines (from a sequence number,
+//! by kind).
 
 use std::io::Write;
 
@@ -10,6 +11,7 @@ use contracts::calls_client::CallsClient;
 use contracts::events_client::EventsClient;
 use contracts::queues_client::QueuesClient;
 use contracts::{AgentState, AgentStatus, ListAgentsRequest, ListCallsRequest, ListQueuesRequest, SetAgentStatusRequest};
+use contracts::{CallRequest, OriginateRequest, TransferRequest};
 use contracts::{SubscribeRequest, event};
 
 use super::{ApiArgs, connect, status};
@@ -28,6 +30,22 @@ pub enum Ctl {
     Queues,
     /// The calls in progress.
     Calls,
+    /// Hangs a call up.
+    Hangup { session: String },
+    /// Puts a call's caller through to a SIP URI (whoever it talks to is let go).
+    Transfer { session: String, target: String },
+    /// Starts recording a call.
+    Record { session: String },
+    /// Stops recording a call.
+    StopRecording { session: String },
+    /// Rings an agent, then (once it answers) calls a number.
+    Originate {
+        agent: String,
+        number: String,
+        /// Who the number sees calling (a SIP URI).
+        #[arg(long)]
+        caller_id: Option<String>,
+    },
     /// Follows the event feed, one JSON object per line.
     Events {
         /// From this sequence number (1: the oldest kept; default: from now on).
@@ -133,6 +151,31 @@ pub async fn run(command: &Ctl, args: &ApiArgs, default: Option<std::net::Socket
                 let age = ago(c.start_ms, now);
                 writeln!(out, "{:<18} {:<10} {:<14} {age:>7}  {} -> {}", c.session_id, c.kind, c.owner, c.caller, c.callee)?;
             }
+        }
+        Ctl::Hangup { session } | Ctl::Record { session } | Ctl::StopRecording { session } => {
+            let mut calls = CallsClient::with_interceptor(channel, bearer);
+            let request = CallRequest { session_id: session.clone() };
+            let (done, what) = match command {
+                Ctl::Hangup { .. } => (calls.hangup(request).await, "hanging up"),
+                Ctl::Record { .. } => (calls.start_recording(request).await, "recording"),
+                _ => (calls.stop_recording(request).await, "recording stopped"),
+            };
+            writeln!(out, "{} {what}", done.map_err(status)?.into_inner().session_id)?;
+        }
+        Ctl::Transfer { session, target } => {
+            let request = TransferRequest { session_id: session.clone(), target: target.clone() };
+            let call = CallsClient::with_interceptor(channel, bearer).transfer(request).await.map_err(status)?.into_inner();
+            writeln!(out, "{} transferring to {target}", call.session_id)?;
+        }
+        Ctl::Originate { agent, number, caller_id } => {
+            let request = OriginateRequest {
+                agent: agent.clone(),
+                number: number.clone(),
+                caller_id: caller_id.clone().unwrap_or_default(),
+                ring_secs: 0,
+            };
+            let placed = CallsClient::with_interceptor(channel, bearer).originate(request).await.map_err(status)?.into_inner();
+            writeln!(out, "{} ringing {agent}, then {number}", placed.session_id)?;
         }
         Ctl::Events { from, kinds } => {
             let request = SubscribeRequest { from_sequence: *from, kinds: kinds.clone() };

@@ -186,6 +186,13 @@ impl Call {
             }
             None => {}
         }
+        if let Some(o) = &self.originated {
+            // A call placed for an operator: who it calls is its leg's far end.
+            cdr.agent = o.agent.clone();
+            cdr.caller = o.identity.clone();
+            cdr.callee = cdr.legs.first().map(|l| l.uri.clone()).unwrap_or_default();
+            cdr.caller_session = o.other.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        }
         cdr
     }
 

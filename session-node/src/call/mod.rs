@@ -9,6 +9,7 @@ pub(crate) mod conference;
 mod control;
 mod in_flight;
 mod media_out;
+pub(crate) mod originate;
 pub(crate) mod queue;
 mod record;
 mod reseat;
@@ -75,6 +76,8 @@ pub(crate) struct Call {
     stranded: stranded::Stranded,
     /// What the call's detail record needs (`cdr.rs`).
     notes: cdr::Notes,
+    /// A leg of a call placed for an operator (`originate.rs`).
+    originated: Option<originate::Originated>,
 }
 
 impl Call {
@@ -131,6 +134,7 @@ impl Call {
             requests: Default::default(),
             stranded: Default::default(),
             notes: cdr::Notes { start_ms: contracts::unix_ms(), ..Default::default() },
+            originated: None,
             ctx,
             id,
             engine,
@@ -326,6 +330,7 @@ impl Call {
 
     async fn on_event(&mut self, event: CallEvent) {
         self.note(&event).await;
+        self.on_originated_event(&event).await;
         self.on_agent_event(&event);
         if self.seat.is_some() {
             // The conference takes the call, and whatever the caller re-offers (hold); it
@@ -361,6 +366,7 @@ impl Call {
     async fn finish(&mut self) {
         let agent_leg = matches!(self.acd, Some(queue::Role::Agent(_)));
         self.write_cdr().await;
+        self.originated_ended().await;
         self.release().await;
         for key in &self.busy_keys {
             let _ = self.ctx.registry.delete(Bucket::Agents, key, None).await;

@@ -24,10 +24,15 @@ const RELAYED: &str = "";
 const QUEUE: &str = "queue";
 const AGENT: &str = "agent";
 const CONFERENCE: &str = "conference";
+/// A leg of a call placed for an operator (not resumed).
+const ORIGINATE: &str = "originate";
 
 impl Call {
     /// What the record says this call is, for a node that resumes it.
     pub(super) fn kind(&self) -> &'static str {
+        if self.originated.is_some() {
+            return ORIGINATE;
+        }
         match (&self.acd, &self.seat) {
             (Some(queue::Role::Caller(_)), _) => QUEUE,
             (Some(queue::Role::Agent(_)), _) => AGENT,

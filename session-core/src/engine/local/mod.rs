@@ -225,9 +225,14 @@ impl Engine {
         let seq = self.leg(leg).invite.as_ref().and_then(Message::cseq).map_or(1, |(s, _)| s + 1);
         let local = self.local.as_deref().expect("a local call");
         let Some(out) = &local.outgoing else { return };
+        // Without an identity, our Contact says who calls (an empty From is no From at all).
+        let from = match local.end.identity.as_str() {
+            "" => format!("<{}>", self.config.contact),
+            identity => identity.to_owned(),
+        };
         let mut b = Builder::request(&Method::Invite, &out.target)
             .header(HeaderName::MaxForwards, 70)
-            .header(HeaderName::From, format_args!("{};tag={}", local.end.identity, self.leg(leg).tag))
+            .header(HeaderName::From, format_args!("{from};tag={}", self.leg(leg).tag))
             .header(HeaderName::To, format_args!("<{}>", out.target))
             .header(HeaderName::CallId, &out.call_id)
             .header(HeaderName::CSeq, format_args!("{seq} INVITE"))

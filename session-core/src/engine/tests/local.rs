@@ -48,6 +48,10 @@ fn answering() -> Sim {
 
 /// A call we place to bob, with an answer timeout of 30 s.
 fn calling() -> Sim {
+    calling_as(end())
+}
+
+fn calling_as(end: LocalEnd) -> Sim {
     let now = Instant::now();
     let outgoing = Outgoing {
         target: Uri::parse("sip:bob@203.0.113.5").unwrap(),
@@ -55,7 +59,7 @@ fn calling() -> Sim {
         headers: Vec::new(),
         answer_timeout: Some(Duration::from_secs(30)),
     };
-    let engine = Engine::calling(config(), end(), outgoing, route(), now);
+    let engine = Engine::calling(config(), end, outgoing, route(), now);
     Sim::around(engine, caller_invite("unused"), now)
 }
 
@@ -158,6 +162,14 @@ fn a_redirect_names_where_to_go() {
     assert_eq!(moved.status(), Some(302));
     assert_eq!(moved.header(HeaderName::Contact), Some("<sip:voicemail@192.0.2.9>"));
     assert!(sim.engine.is_over());
+}
+
+#[test]
+fn a_call_placed_without_an_identity_says_its_contact_is_calling() {
+    let mut sim = calling_as(LocalEnd { identity: String::new(), ..end() });
+    let (_, invite) = sim.take_request(Method::Invite);
+    let from = invite.from().expect("a From that parses");
+    assert_eq!(from.uri.to_string(), config().contact);
 }
 
 #[test]
