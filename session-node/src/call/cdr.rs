@@ -142,6 +142,10 @@ impl Call {
         let state = self.engine.snapshot(now, wall);
         let (caller, callee) = parties(&state);
         let notes = &self.notes;
+        let answered = notes.answered_ms > 0 || self.answered;
+        // The status the caller got: as its leg ended, or as its state says (a CANCEL).
+        let caller_failure = state.legs.iter().find(|l| l.id == CALLER.0).map_or(0, |l| l.failure_status as u16);
+        let caller_status = if notes.caller_status != 0 { notes.caller_status } else { caller_failure };
         let mut cdr = Cdr {
             session_id: self.id.to_string(),
             kind: self.kind_name().into(),
@@ -158,15 +162,21 @@ impl Call {
             taken_over: notes.taken_over,
             ..Default::default()
         };
-        let answered = notes.answered_ms > 0 || self.answered;
-        cdr.status = if answered { 200 } else { u32::from(notes.caller_status) };
-        (cdr.hangup_by, cdr.hangup_reason) = match notes.first_ended {
-            Some((_, status)) if status != 0 => ("system".into(), format!("status {status}")),
-            Some((leg, _)) if leg == CALLER => ("caller".into(), "BYE".into()),
-            Some(_) => ("callee".into(), "BYE".into()),
-            None => ("system".into(), "ended".into()),
+        cdr.status = if answered { 200 } else { u32::from(caller_status) };
+        let by = |who: &str, why: String| (who.to_owned(), why);
+        (cdr.hangup_by, cdr.hangup_reason) = match (answered, notes.first_ended) {
+            // Not answered: the caller gave up (CANCEL), the callee refused, or it failed.
+            (false, _) => match caller_status {
+                487 => by("caller", "CANCEL".into()),
+                408 | 480 | 500..=599 | 0 => by("system", format!("status {caller_status}")),
+                status => by("callee", format!("status {status}")),
+            },
+            (true, Some((_, status))) if status != 0 => by("system", format!("status {status}")),
+            (true, Some((leg, _))) if leg == CALLER => by("caller", "BYE".into()),
+            (true, Some(_)) => by("callee", "BYE".into()),
+            (true, None) => by("system", "ended".into()),
         };
-        cdr.disposition = if answered { "answered" } else { unanswered(notes.caller_status) }.into();
+        cdr.disposition = if answered { "answered" } else { unanswered(caller_status) }.into();
         match &self.acd {
             Some(queue::Role::Caller(w)) => {
                 cdr.queue = w.queue.clone();
