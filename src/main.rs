@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
     for name in &config.skipped_variables {
         tracing::debug!(variable = %name, "not a CALLMESH_<SECTION>_<KEY> setting: ignored");
     }
-    if config.users.is_empty() && role != Role::Router {
+    if config.users.is_empty() && matches!(role, Role::All | Role::Edge) {
         tracing::warn!("no [[users]] configured: anyone may register");
     }
     let http = config.http_listen;

@@ -94,6 +94,9 @@ app.kubernetes.io/component: {{ .role }}
     {{- end }}
   ports:
     - {name: http, containerPort: {{ $v.httpPort }}, protocol: TCP}
+    {{- if .grpc }}
+    - {name: grpc, containerPort: {{ $v.grpcPort }}, protocol: TCP}
+    {{- end }}
     {{- if .sip }}
     - {name: sip-udp, containerPort: {{ $v.sipPort }}, protocol: UDP}
     - {name: sip-tcp, containerPort: {{ $v.sipPort }}, protocol: TCP}

@@ -18,7 +18,7 @@ import yaml
 CHART = Path(__file__).resolve().parents[1]
 REPO = CHART.parents[1]
 KUBE_VERSION = "1.33.0"
-ROLES = ["edge", "router", "session", "media"]
+ROLES = ["edge", "router", "session", "media", "api"]
 
 
 def render(values=None):
@@ -227,6 +227,7 @@ def test_the_configuration_carries_users_routes_and_a_kept_secret():
         ({"media": {"advertiseFrom": "node-ip"}}, "advertiseFrom"),
         ({"otel": {"protocol": "http/json"}}, "protocol"),
         ({"sesion": {"replicas": 2}}, "sesion"),
+        ({"api": {"tokens": ["short"]}}, "tokens"),
         ({"config": {"users": [{"username": "a@b", "password": "x"}]}}, "username"),
     ],
 )
@@ -322,3 +323,20 @@ def test_media_mounts_prompts_and_recordings_and_names_its_zone():
     # Without them, neither the variables nor the volumes.
     plain = container(workload(render(), "media"))
     assert "CALLMESH_MEDIA_PROMPTS_DIR" not in env(plain) and len(plain["volumeMounts"]) == 1
+
+
+def test_the_api_is_served_with_a_kept_token():
+    docs = render()
+    c = container(workload(docs, "api"))
+    grpc = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
+    assert env(c)["CALLMESH_API_LISTEN"] == f"$(POD_IP):{grpc}"
+    service = find(docs, "Service", "callmesh-api")
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"grpc": 9070, "http": 9060}
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
+    secret = find(docs, "Secret", "callmesh-config")["stringData"]
+    toml = tomllib.loads(secret["callmesh.toml"])
+    # No token given: one is generated (32 characters) and named for kubectl.
+    assert len(toml["api"]["tokens"]) == 1 and len(toml["api"]["tokens"][0]) == 32
+    assert secret["api-token"] == toml["api"]["tokens"][0]
+    given = find(render({"api": {"tokens": ["an-operator-token-123"]}}), "Secret", "callmesh-config")["stringData"]
+    assert tomllib.loads(given["callmesh.toml"])["api"]["tokens"] == ["an-operator-token-123"]
