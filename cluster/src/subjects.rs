@@ -139,13 +139,24 @@ pub fn acd_reports() -> Subject {
 
 /// What happens in the queues (`QueueEvent`), routers → anyone listening.
 pub fn acd_events() -> Subject {
-    Subject(format!("{PREFIX}.acd.events"))
+    Subject(format!("{PREFIX}.events.queue"))
+}
+
+/// A drain asked of node `node` (`DrainNode`, request/reply), API → that node.
+pub fn node_drain(node: &NodeId) -> Subject {
+    Subject(format!("{PREFIX}.node.{node}.drain"))
 }
 
 /// Calls the API asks to place (`OriginateCall`), API → session nodes (queue group
 /// `sessions`, request/reply).
 pub fn originate() -> Subject {
     Subject(format!("{PREFIX}.sessions.originate"))
+}
+
+/// Every subject of the event feed (`callmesh.events.>`: queue events, call notices), which
+/// the event journal keeps in the order it is published.
+pub fn all_events() -> Subject {
+    Subject(format!("{PREFIX}.events.>"))
 }
 
 /// What happens to calls (`CallNotice`), session nodes → anyone listening.

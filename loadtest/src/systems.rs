@@ -212,7 +212,9 @@ fn wait_bound(name: &str, addr: SocketAddr, procs: &[Proc]) -> anyhow::Result<()
 /// Starts one Callmesh process and waits until it says it is ready.
 fn callmesh(setup: &Setup, name: &str, args: &[&str], config: &Path, http: SocketAddr, dir: &Path) -> anyhow::Result<Proc> {
     let mut cmd = Command::new(&setup.callmesh_bin);
-    cmd.args(args).arg("--config").arg(config).arg("--set").arg(format!("http.listen={http}")).env("RUST_LOG", "warn");
+    // No API: the load test measures calls (and the host's 9070 may be taken).
+    cmd.args(args).arg("--config").arg(config).arg("--set").arg(format!("http.listen={http}")).args(["--set", "api.listen="]);
+    cmd.env("RUST_LOG", "warn");
     let mut p = Proc::spawn(name, cmd, dir)?;
     p.wait_for_output("ready:", Duration::from_secs(30))?;
     Ok(p)

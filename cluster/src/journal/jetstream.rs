@@ -69,7 +69,7 @@ impl JetStreamJournal {
         let replicas = config.replicas.max(1);
         let events = stream::Config {
             name: EVENTS.into(),
-            subjects: event_subjects().iter().map(|s| s.to_string()).collect(),
+            subjects: vec![event_subjects().to_string()],
             max_age: config.events_max_age,
             num_replicas: replicas,
             storage: stream::StorageType::File,

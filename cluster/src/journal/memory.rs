@@ -14,8 +14,9 @@ use super::{Entries, Entry, Journal, JournalError, Log, Start, event_subjects};
 use crate::bus::Bus;
 use crate::subjects;
 
-/// Entries kept per journal by default.
-pub const DEFAULT_CAPACITY: usize = 200_000;
+/// Entries kept per journal by default: the last 50,000 calls' records (~50 MB) and as
+/// many events — a bound on memory under load, not an archive (run `all` on NATS for that).
+pub const DEFAULT_CAPACITY: usize = 50_000;
 
 /// Both journals in memory. Cheap to clone.
 #[derive(Clone)]
@@ -115,15 +116,13 @@ impl MemoryJournal {
     /// Keeps in [`Log::Events`] whatever `bus` carries on the event subjects, from now on
     /// (subscribed when this returns).
     pub async fn capture(&self, bus: &dyn Bus) -> Result<(), JournalError> {
-        for subject in event_subjects() {
-            let mut subscription = bus.subscribe(&subject).await.map_err(|e| JournalError::Backend(e.to_string()))?;
-            let events = self.events.clone();
-            tokio::spawn(async move {
-                while let Some(message) = subscription.next().await {
-                    events.push(message.subject, None, message.payload);
-                }
-            });
-        }
+        let mut subscription = bus.subscribe(&event_subjects()).await.map_err(|e| JournalError::Backend(e.to_string()))?;
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                events.push(message.subject, None, message.payload);
+            }
+        });
         Ok(())
     }
 }

@@ -28,9 +28,10 @@ pub enum Log {
     Cdrs,
 }
 
-/// The subjects [`Log::Events`] keeps: the ACD's queue events and the call notices.
-pub fn event_subjects() -> [Subject; 2] {
-    [subjects::acd_events(), subjects::call_events()]
+/// The subjects [`Log::Events`] keeps (`callmesh.events.>`: the ACD's queue events and the
+/// call notices), one pattern so that one subscription keeps them in publication order.
+pub fn event_subjects() -> Subject {
+    subjects::all_events()
 }
 
 /// One entry of a journal.

@@ -228,7 +228,9 @@ fn callmesh(args: &Args, bin: &Path, dir: &Path, sockets: [&[Arc<UdpSocket>]; 2]
     let config = dir.join("callmesh-rtp.toml");
     std::fs::write(&config, toml)?;
     let mut cmd = on_relay_core(bin);
-    cmd.args(["all", "--config"]).arg(&config).arg("--set").arg(format!("http.listen={http}")).env("RUST_LOG", "warn");
+    // No API: the blaster measures the relay (and several runs may share the host).
+    cmd.args(["all", "--config"]).arg(&config).arg("--set").arg(format!("http.listen={http}")).args(["--set", "api.listen="]);
+    cmd.env("RUST_LOG", "warn");
     let mut p = Proc::spawn("callmesh-rtp", cmd, dir)?;
     p.wait_for_output("ready:", Duration::from_secs(30))?;
     let agents = sip::Agents::new(sip, uas)?;

@@ -1,4 +1,4 @@
-//! The ACD's event feed (`callmesh.acd.events`): what happens in the queues, as the router
+//! The ACD's event feed (`callmesh.events.queue`): what happens in the queues, as the router
 //! that decided it saw it — callers joining, abandoning, overflowing; agents offered a
 //! caller, answering, letting it ring out, put on break; calls ending; and every 5 s each
 //! queue as it stands (`QueueStats`). What the API and wallboards build on. Offers
