@@ -233,12 +233,29 @@ pub async fn start_with(role: Role, id: NodeId, config: Validated, extensions: E
     {
         node.api = Some(crate::api_role::start(listen, &node, registry.clone(), journal.clone()).await?);
     }
+    serve_drain(&node).await.context("subscribing to drain requests")?;
     // Every role's subscriptions reach the server before the node says it is ready: a peer
     // that starts sending at once (a call right after start) finds them there.
     bus.flush().await.context("flushing the bus subscriptions")?;
     node.heartbeat = Mutex::new(Some(heartbeat(&node, registry)));
     crate::kube::spawn_deletion_watch(&config.kube, drain);
     Ok(node)
+}
+
+/// Drains the node when the API asks (`DrainNode` on `callmesh.node.<id>.drain`), as
+/// SIGTERM does, without stopping it.
+async fn serve_drain(node: &Node) -> Result<(), cluster::bus::BusError> {
+    let subject = cluster::subjects::node_drain(&node.id);
+    let mut asked = cluster::bus::typed::subscribe::<contracts::DrainNode>(node.bus.as_ref(), &subject).await?;
+    let (bus, drain) = (node.bus.clone(), node.drain.clone());
+    tokio::spawn(async move {
+        while let Some(request) = asked.next().await {
+            tracing::warn!(by = ?request.message.meta.map(|m| m.sender), "drain asked through the API");
+            drain.start();
+            let _ = cluster::bus::typed::reply(bus.as_ref(), &request.raw, &contracts::DrainNodeReply { draining: true }).await;
+        }
+    });
+    Ok(())
 }
 
 fn heartbeat(node: &Node, registry: Arc<dyn Registry>) -> Heartbeat {

@@ -3,7 +3,8 @@
 //! nats-server. A queue call between SDK phones is followed in the event feed (which a
 //! client resumes after a disconnect with nothing lost or repeated), listed while it is up,
 //! and leaves exactly one record per session, exported as JSON lines by
-//! `callmesh cdr export`; agents are logged in and out; both API nodes say the same.
+//! `callmesh cdr export`; agents are logged in and out; both API nodes say the same; a
+//! node is drained through the API.
 
 mod common;
 
@@ -15,10 +16,11 @@ use contracts::agents_client::AgentsClient;
 use contracts::calls_client::CallsClient;
 use contracts::cdrs_client::CdrsClient;
 use contracts::events_client::EventsClient;
+use contracts::nodes_client::NodesClient;
 use contracts::queues_client::QueuesClient;
 use contracts::{
-    AgentStatus, Event, ExportRequest, ListAgentsRequest, ListCallsRequest, ListQueuesRequest, SetAgentStatusRequest,
-    SubscribeRequest, call_notice, event, queue_event,
+    AgentStatus, DrainRequest, Event, ExportRequest, ListAgentsRequest, ListCallsRequest, ListNodesRequest, ListQueuesRequest,
+    SetAgentStatusRequest, SubscribeRequest, call_notice, event, queue_event,
 };
 use session_core::peer::{IncomingCallPolicy, SimplePeer};
 use testkit::ports::free_local_addr;
@@ -285,4 +287,18 @@ async fn two_api_nodes_of_a_cluster_say_the_same() {
         async move { other.list(ListAgentsRequest {}).await.unwrap().into_inner().agents[0].status == AgentStatus::LoggedOut as i32 }
     })
     .await;
+
+    // Every node is listed; one drained through the API says so and turns unready.
+    let (channel, bearer) = api(addrs[1], Some(TOKEN)).await;
+    let mut nodes = NodesClient::with_interceptor(channel, bearer);
+    let listed = nodes.list(ListNodesRequest {}).await.unwrap().into_inner().nodes;
+    let roles: Vec<(&str, &str)> = listed.iter().map(|n| (n.node_id.as_str(), n.role.as_str())).collect();
+    let want = [("api-0", "api"), ("api-1", "api"), ("edge-0", "edge"), ("media-0", "media"), ("router-0", "router")];
+    assert_eq!(roles, [&want[..], &[("session-0", "session")]].concat());
+    let drained = nodes.drain(DrainRequest { node_id: "session-0".into() }).await.unwrap().into_inner();
+    assert_eq!((drained.node_id.as_str(), drained.draining), ("session-0", true));
+    let session_http = cm.http[2];
+    tokio::task::block_in_place(|| common::wait_readyz(session_http, 503, "the drained session node to turn unready"));
+    let nobody = DrainRequest { node_id: "session-9".into() };
+    assert_eq!(nodes.drain(nobody).await.unwrap_err().code(), tonic::Code::NotFound);
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use callmesh::client::{ApiArgs, connect};
+use callmesh::client::{ApiArgs, Authed, connect};
 use common::Callmesh;
 use common::faults::{ALICE, BOB, calls_up, hear_now};
 use common::tones::play;
@@ -21,6 +21,23 @@ use testkit::ports::free_local_addr;
 
 const WAIT: Duration = Duration::from_secs(10);
 const TOKEN: &str = "api-test-token-0123456789";
+
+/// Every call record the API exports, once there are `n` at least (10 s at most).
+async fn records(export: CdrsClient<Authed>, n: usize) -> Vec<contracts::Cdr> {
+    let find = || {
+        let mut export = export.clone();
+        async move {
+            let mut stream = export.export(ExportRequest::default()).await.unwrap().into_inner();
+            let mut all = Vec::new();
+            while let Some(entry) = stream.message().await.unwrap() {
+                all.extend(entry.cdr);
+            }
+            all
+        }
+    };
+    testkit::wait::until_async("the calls' records", WAIT, || async { find().await.len() >= n }).await;
+    find().await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_records_transfers_and_hangs_up_a_call() {
@@ -94,24 +111,9 @@ async fn an_operator_records_transfers_and_hangs_up_a_call() {
     }
 
     // One record: alice's leg, bob's, carol's; the recording.
-    let export = CdrsClient::with_interceptor(channel, bearer);
-    let cdr = {
-        let find = || {
-            let mut export = export.clone();
-            async move {
-                let mut stream = export.export(ExportRequest::default()).await.unwrap().into_inner();
-                let mut all = Vec::new();
-                while let Some(entry) = stream.message().await.unwrap() {
-                    all.extend(entry.cdr);
-                }
-                all
-            }
-        };
-        testkit::wait::until_async("the call's record", WAIT, || async { !find().await.is_empty() }).await;
-        let all = find().await;
-        assert_eq!(all.len(), 1, "{all:?}");
-        all.into_iter().next().unwrap()
-    };
+    let all = records(CdrsClient::with_interceptor(channel, bearer), 1).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let cdr = all.into_iter().next().unwrap();
     let legs: Vec<(&str, bool)> = cdr.legs.iter().map(|l| (l.role.as_str(), l.answered)).collect();
     assert_eq!(legs, [("caller", true), ("callee", true), ("callee", true)], "{cdr:?}");
     assert!(cdr.legs[1].uri.contains("bob") && cdr.legs[2].uri.contains("carol"), "{cdr:?}");
@@ -160,20 +162,8 @@ async fn an_operator_clicks_to_call_an_agent_then_a_number() {
     for p in players {
         p.await.unwrap();
     }
-    let export = CdrsClient::with_interceptor(channel, bearer);
-    let find = || {
-        let mut export = export.clone();
-        async move {
-            let mut stream = export.export(ExportRequest::default()).await.unwrap().into_inner();
-            let mut all = Vec::new();
-            while let Some(entry) = stream.message().await.unwrap() {
-                all.extend(entry.cdr);
-            }
-            all
-        }
-    };
-    testkit::wait::until_async("both legs' records", WAIT, || async { find().await.len() == 2 }).await;
-    let records = find().await;
+    let records = records(CdrsClient::with_interceptor(channel, bearer), 2).await;
+    assert_eq!(records.len(), 2, "{records:?}");
     let first = records.iter().find(|c| c.session_id == session).expect("the agent leg's record");
     let second = records.iter().find(|c| c.session_id != session).unwrap();
     assert_eq!((first.kind.as_str(), first.agent.as_str(), first.disposition.as_str()), ("originate", "agent", "answered"));

@@ -6,7 +6,7 @@
 //! `api.tokens`, unless the API is configured open.
 //!
 //! - [`events`]: the feed; [`cdrs`]: the records' export; [`calls`], [`agents`] (with the
-//!   queues' statistics): the registry's view.
+//!   queues' statistics), [`nodes`]: the registry's view, and what an operator asks.
 //! - [`auth`]: bearer tokens; [`json`]: records as JSON lines (`callmesh cdr export`);
 //!   [`board`]: the wallboard's snapshots.
 
@@ -17,6 +17,7 @@ pub mod calls;
 pub mod cdrs;
 pub mod events;
 pub mod json;
+pub mod nodes;
 mod originate;
 
 use std::net::SocketAddr;
@@ -26,7 +27,7 @@ use cluster::bus::Bus;
 use cluster::journal::Journal;
 use cluster::registry::Registry;
 use contracts::{agents_server::AgentsServer, calls_server::CallsServer, cdrs_server::CdrsServer};
-use contracts::{events_server::EventsServer, queues_server::QueuesServer};
+use contracts::{events_server::EventsServer, nodes_server::NodesServer, queues_server::QueuesServer};
 use router::acd::{AgentSpec, QueueSpec};
 
 /// Settings of the API.
@@ -76,7 +77,8 @@ pub async fn serve(config: ApiConfig, backend: Backend) -> Result<Served, ApiErr
     let auth = auth::Auth::new(config.tokens.clone(), config.open);
     let agents = agents::AgentsApi::start(&config, &backend).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in ["callmesh.v1.Events", "callmesh.v1.Cdrs", "callmesh.v1.Calls", "callmesh.v1.Agents", "callmesh.v1.Queues"] {
+    let services = ["Events", "Cdrs", "Calls", "Nodes", "Agents", "Queues"].map(|s| format!("callmesh.v1.{s}"));
+    for name in services {
         health.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
@@ -91,6 +93,10 @@ pub async fn serve(config: ApiConfig, backend: Backend) -> Result<Served, ApiErr
         .add_service(EventsServer::with_interceptor(events::EventsApi::new(journal.clone()), auth.clone()))
         .add_service(CdrsServer::with_interceptor(cdrs::CdrsApi::new(journal), auth.clone()))
         .add_service(CallsServer::with_interceptor(calls::CallsApi::new(&config, &backend), auth.clone()))
+        .add_service(NodesServer::with_interceptor(
+            nodes::NodesApi::new(backend.registry.clone(), backend.bus.clone(), config.node_id.clone()),
+            auth.clone(),
+        ))
         .add_service(AgentsServer::with_interceptor(agents.clone(), auth.clone()))
         .add_service(QueuesServer::with_interceptor(agents.clone(), auth));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);

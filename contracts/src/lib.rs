@@ -21,6 +21,20 @@ pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The calendar date (year, month 1-12, day 1-31, proleptic Gregorian) of a day counted
+/// from the Unix epoch (Howard Hinnant's `civil_from_days`), for times written as text.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// The `Meta` header for a message sent now by `sender`.
 pub fn meta(sender: &str) -> Option<Meta> {
     Some(Meta { schema_version: SCHEMA_VERSION, sender: sender.to_owned(), sent_at_unix_ms: unix_ms() })

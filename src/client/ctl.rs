@@ -1,7 +1,7 @@
 //! `callmesh ctl`: the operator's view and levers over the API — agents (list, log in, log
 //! out, break), queues (as they stand and the day's figures), calls (list, hang up,
-//! transfer, record, originate), and the event feed as JSON lines (from a sequence number,
-//! by kind).
+//! transfer, record, originate), nodes (list, drain), and the event feed as JSON lines
+//! (from a sequence number, by kind).
 
 use std::io::Write;
 
@@ -9,9 +9,10 @@ use anyhow::Context;
 use contracts::agents_client::AgentsClient;
 use contracts::calls_client::CallsClient;
 use contracts::events_client::EventsClient;
+use contracts::nodes_client::NodesClient;
 use contracts::queues_client::QueuesClient;
 use contracts::{AgentState, AgentStatus, ListAgentsRequest, ListCallsRequest, ListQueuesRequest, SetAgentStatusRequest};
-use contracts::{CallRequest, OriginateRequest, TransferRequest};
+use contracts::{CallRequest, DrainRequest, ListNodesRequest, OriginateRequest, TransferRequest};
 use contracts::{SubscribeRequest, event};
 
 use super::{ApiArgs, connect, status};
@@ -46,6 +47,10 @@ pub enum Ctl {
         #[arg(long)]
         caller_id: Option<String>,
     },
+    /// The nodes alive: role, calls, draining.
+    Nodes,
+    /// Drains a node: it takes no new work and lets its calls finish (it keeps running).
+    Drain { node: String },
     /// Follows the event feed, one JSON object per line.
     Events {
         /// From this sequence number (1: the oldest kept; default: from now on).
@@ -176,6 +181,27 @@ pub async fn run(command: &Ctl, args: &ApiArgs, default: Option<std::net::Socket
             };
             let placed = CallsClient::with_interceptor(channel, bearer).originate(request).await.map_err(status)?.into_inner();
             writeln!(out, "{} ringing {agent}, then {number}", placed.session_id)?;
+        }
+        Ctl::Nodes => {
+            let nodes = NodesClient::with_interceptor(channel, bearer).list(ListNodesRequest {}).await.map_err(status)?;
+            writeln!(out, "{:<24} {:<8} {:>6} {:<9} {:>8}  addresses", "NODE", "ROLE", "CALLS", "DRAINING", "UP")?;
+            for n in nodes.into_inner().nodes {
+                let up = ago(n.started_at_unix_ms, now);
+                let draining = if n.draining { "yes" } else { "no" };
+                writeln!(
+                    out,
+                    "{:<24} {:<8} {:>6} {draining:<9} {up:>8}  {}",
+                    n.node_id,
+                    n.role,
+                    n.active_calls,
+                    n.addresses.join(" ")
+                )?;
+            }
+        }
+        Ctl::Drain { node } => {
+            let request = DrainRequest { node_id: node.clone() };
+            let n = NodesClient::with_interceptor(channel, bearer).drain(request).await.map_err(status)?.into_inner();
+            writeln!(out, "{} draining ({} calls in progress)", n.node_id, n.active_calls)?;
         }
         Ctl::Events { from, kinds } => {
             let request = SubscribeRequest { from_sequence: *from, kinds: kinds.clone() };
