@@ -26,6 +26,10 @@ use session_core::peer::{IncomingCallPolicy, SimplePeer};
 use testkit::ports::free_local_addr;
 use tonic::Streaming;
 use tonic::transport::Channel;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 const WAIT: Duration = Duration::from_secs(10);
 const TOKEN: &str = "api-test-token-0123456789";
@@ -104,6 +108,14 @@ fn name(e: &Event) -> String {
     }
 }
 
+/// The answer of the server's reflection service to one request.
+async fn reflect(channel: Channel, request: MessageRequest) -> Option<MessageResponse> {
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+    let mut client = ServerReflectionClient::new(channel);
+    let mut answers = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    answers.message().await.unwrap().and_then(|a| a.message_response)
+}
+
 /// One queue call: the caller reaches the agent, they talk, the caller hangs up. The
 /// caller's SIP Call-ID.
 async fn queue_call(cm: &Callmesh, agent: &SimplePeer, while_up: impl AsyncFnOnce(&str)) -> String {
@@ -164,8 +176,17 @@ async fn the_api_follows_a_queue_call_through_callmesh_all() {
     }
     let (channel, _) = api(addr, None).await;
     let request = tonic_health::pb::HealthCheckRequest { service: "callmesh.v1.Events".into() };
-    let health = tonic_health::pb::health_client::HealthClient::new(channel).check(request).await.unwrap().into_inner();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone()).check(request).await.unwrap().into_inner();
     assert_eq!(health.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    // So is reflection, which grpcurl lists and describes the services with.
+    let services = reflect(channel.clone(), MessageRequest::ListServices(String::new())).await;
+    let Some(MessageResponse::ListServicesResponse(list)) = services else { panic!("{services:?}") };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for want in ["callmesh.v1.Events", "callmesh.v1.Cdrs", "callmesh.v1.Calls", "callmesh.v1.Agents", "grpc.health.v1.Health"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    let file = reflect(channel, MessageRequest::FileContainingSymbol("callmesh.v1.Calls".into())).await;
+    assert!(matches!(file, Some(MessageResponse::FileDescriptorResponse(f)) if !f.file_descriptor_proto.is_empty()));
 
     let mut events = feed(addr, 1, &[]).await;
     let (channel, bearer) = api(addr, Some(TOKEN)).await;
