@@ -27,6 +27,7 @@ pub mod io;
 mod leg;
 mod local;
 mod queries;
+pub use self::queries::LegSummary;
 mod relay;
 mod sdp;
 mod sip_out;

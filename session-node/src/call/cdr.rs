@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster::bus::typed;
-use cluster::contracts::{self, CallAnswered, CallNotice, CallStarted, Cdr, MediaEvent, call_notice, media_event};
+use cluster::contracts::{self, CallAnswered, CallNotice, CallStarted, Cdr, CdrLeg, MediaEvent, call_notice, media_event};
 use cluster::journal::Log;
 use cluster::subjects;
 use prost::Message as _;
 use session_core::engine::{CALLER, CallEvent, LegId};
 
 use super::{Call, queue};
-use crate::parties::{leg_of, parties};
+use sip::message::Message;
 
 /// Attempts at appending the record, a second apart (the journal's stream may be moving to
 /// another server).
@@ -81,6 +81,14 @@ fn unanswered(status: u16) -> &'static str {
     }
 }
 
+/// The URI of a name-addr header of `message` (`Message::from`, `Message::to`), or empty.
+fn address(
+    message: Option<&Message>,
+    header: fn(&Message) -> Result<sip::message::NameAddr, sip::message::ParseError>,
+) -> String {
+    message.and_then(|m| header(m).ok()).map(|a| a.uri.to_string()).unwrap_or_default()
+}
+
 impl Call {
     fn kind_name(&self) -> &'static str {
         match self.kind() {
@@ -108,10 +116,9 @@ impl Call {
 
     /// The notice of a call that starts here (not one taken over).
     pub(super) async fn notify_started(&self) {
-        let (now, wall) = self.wall_now();
-        let state = self.engine.snapshot(now, wall);
-        let (caller, callee) = parties(&state);
-        let call_id = state.legs.first().map(|l| leg_of(l).call_id).unwrap_or_default();
+        let invite = self.engine.leg_invite(CALLER);
+        let (caller, callee) = (address(invite, Message::from), address(invite, Message::to));
+        let call_id = invite.and_then(Message::call_id).unwrap_or_default().to_owned();
         let kind = self.kind_name().into();
         self.notify(call_notice::Notice::Started(CallStarted { caller, callee, call_id, kind })).await;
     }
@@ -124,11 +131,7 @@ impl Call {
         if self.notes.on_event(if seat_answers { &answer } else { event }) {
             let by = match (&self.acd, self.engine.partner(CALLER)) {
                 (Some(queue::Role::Agent(a)), _) => a.agent.clone(),
-                (_, Some(callee)) => {
-                    let (now, wall) = self.wall_now();
-                    let state = self.engine.snapshot(now, wall);
-                    state.legs.iter().find(|l| l.id == callee.0).map(|l| leg_of(l).uri).unwrap_or_default()
-                }
+                (_, Some(callee)) => self.engine.leg_target(callee).unwrap_or_default().to_owned(),
                 // The session answered the caller itself (a queue, a conference).
                 (_, None) => self.id.to_string(),
             };
@@ -136,15 +139,28 @@ impl Call {
         }
     }
 
-    /// The call's detail record, now that it has ended.
+    /// The call's detail record, now that it has ended (read from the engine as it is: no
+    /// copy of its state, no message parsed again).
     fn cdr(&self) -> Cdr {
         let (now, wall) = self.wall_now();
-        let state = self.engine.snapshot(now, wall);
-        let (caller, callee) = parties(&state);
+        let uri = address;
+        let caller_invite = self.engine.leg_summaries().find(|l| l.id == CALLER && l.uas).and_then(|l| l.invite);
+        let (caller, callee) = (uri(caller_invite, Message::from), uri(caller_invite, Message::to));
+        let legs: Vec<CdrLeg> = self
+            .engine
+            .leg_summaries()
+            .map(|l| CdrLeg {
+                role: if l.id == CALLER { "caller" } else { "callee" }.into(),
+                call_id: l.call_id.or_else(|| l.invite.and_then(Message::call_id)).unwrap_or_default().to_owned(),
+                uri: if l.uas { uri(l.invite, Message::from) } else { l.target.to_owned() },
+                answered: l.answered,
+                status: l.failure.map_or(0, u32::from),
+            })
+            .collect();
         let notes = &self.notes;
         let answered = notes.answered_ms > 0 || self.answered;
         // The status the caller got: as its leg ended, or as its state says (a CANCEL).
-        let caller_failure = state.legs.iter().find(|l| l.id == CALLER.0).map_or(0, |l| l.failure_status as u16);
+        let caller_failure = legs.first().map_or(0, |l| l.status as u16);
         let caller_status = if notes.caller_status != 0 { notes.caller_status } else { caller_failure };
         let mut cdr = Cdr {
             session_id: self.id.to_string(),
@@ -157,7 +173,7 @@ impl Call {
             mos: notes.mos,
             loss_percent: notes.loss_percent,
             recording: if self.segment > 0 { format!("{}.wav", self.id) } else { String::new() },
-            legs: state.legs.iter().map(leg_of).collect(),
+            legs,
             written_by: self.ctx.node.to_string(),
             taken_over: notes.taken_over,
             ..Default::default()
