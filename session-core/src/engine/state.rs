@@ -304,6 +304,7 @@ fn leg_out(l: &Leg) -> EngineLeg {
         refusal: l.refusal.map_or(0, u32::from),
         session_expires: l.session_expires,
         we_refresh: l.we_refresh,
+        hangup_after_update: l.hangup_after_update,
     }
 }
 
@@ -345,6 +346,7 @@ fn leg_in(l: EngineLeg, config: &EngineConfig) -> Result<Leg, RestoreError> {
     leg.refusal = (l.refusal > 0).then_some(l.refusal as u16);
     leg.session_expires = l.session_expires;
     leg.we_refresh = l.we_refresh;
+    leg.hangup_after_update = l.hangup_after_update;
     Ok(leg)
 }
 
