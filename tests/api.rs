@@ -228,9 +228,14 @@ async fn the_api_follows_a_queue_call_through_callmesh_all() {
     assert_eq!(leg["agent"], "agent");
     assert!(export(addr, Some(&format!("{}", contracts::unix_ms() + 3_600_000))).is_empty(), "nothing after an hour from now");
 
-    // The queue's day: one answered, none abandoned.
-    let queues = QueuesClient::with_interceptor(channel.clone(), bearer.clone()).list(ListQueuesRequest {}).await.unwrap();
-    let help = &queues.into_inner().queues[0];
+    // The queue's day (counted as the records come): one answered, none abandoned.
+    let queues = QueuesClient::with_interceptor(channel.clone(), bearer.clone());
+    let help = || {
+        let mut queues = queues.clone();
+        async move { queues.list(ListQueuesRequest {}).await.unwrap().into_inner().queues.remove(0) }
+    };
+    testkit::wait::until_async("the day's answered call counted", WAIT, || async { help().await.answered == 1 }).await;
+    let help = help().await;
     assert_eq!((help.queue.as_str(), help.answered, help.abandoned, help.waiting), ("help", 1, 0, 0));
 
     // The agent goes on a break: its record says so, and so does the feed.

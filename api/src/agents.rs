@@ -3,25 +3,25 @@
 //! current by a watch), and an agent's status set by compare-and-set — the routers plan
 //! from the record, so an agent logged in is offered callers within a planning tick. The
 //! queues' figures of the day (answered, within the service level, abandoned, average speed
-//! of answer) come from the day's call records, so every API node gives the same.
+//! of answer) come from the day's call records (`crate::day`), so every API node gives the
+//! same.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cluster::bus::{Bus, typed};
-use cluster::journal::{Journal, Log, Start};
+use cluster::journal::Journal;
 use cluster::subjects;
 use contracts::agents_server::Agents;
 use contracts::queues_server::Queues;
 use contracts::{
-    AgentInfo, AgentStatus, AgentStatusChange, Cdr, ListAgentsRequest, ListAgentsResponse, ListQueuesRequest, ListQueuesResponse,
+    AgentInfo, AgentStatus, AgentStatusChange, ListAgentsRequest, ListAgentsResponse, ListQueuesRequest, ListQueuesResponse,
     QueueEvent, QueueStats, SetAgentStatusRequest, queue_event,
 };
-use futures::StreamExt;
-use prost::Message;
 use router::acd::{AcdStore, AgentRecord, AgentSpec, QueueSpec, RegistryStore, Status as AcdStatus, wire};
 use tonic::{Request, Response, Status};
 
+use crate::day::Day;
 use crate::{ApiConfig, ApiError, Backend};
 
 /// Compare-and-set attempts at an agent's record before giving up (routers write it too).
@@ -33,6 +33,8 @@ pub struct AgentsApi(Arc<Inner>);
 
 struct Inner {
     store: RegistryStore,
+    /// The queues' figures of the day, from the call records.
+    day: Day,
     journal: Arc<dyn Journal>,
     bus: Arc<dyn Bus>,
     node: String,
@@ -47,8 +49,10 @@ fn unavailable(e: impl std::fmt::Display) -> Status {
 impl AgentsApi {
     pub async fn start(config: &ApiConfig, backend: &Backend) -> Result<AgentsApi, ApiError> {
         let store = RegistryStore::start(backend.registry.clone()).await.map_err(|e| ApiError::Store(e.to_string()))?;
+        let levels = config.queues.iter().map(|q| (q.name.clone(), q.service_level_ms)).collect();
         Ok(AgentsApi(Arc::new(Inner {
             store,
+            day: Day::follow(backend.journal.clone(), levels),
             journal: backend.journal.clone(),
             bus: backend.bus.clone(),
             node: config.node_id.clone(),
@@ -87,9 +91,12 @@ impl AgentsApi {
         let callers: Vec<_> = self.0.store.callers().await.map_err(unavailable)?.into_iter().map(|(c, _)| c).collect();
         let specs: Vec<&QueueSpec> = self.0.queues.iter().collect();
         let mut queues = router::acd::feed::stats(&specs, &self.0.agents, &records, &callers, contracts::unix_ms());
-        let today = self.todays_records().await?;
-        for (stats, spec) in queues.iter_mut().zip(&specs) {
-            add_day(stats, spec, &today);
+        for stats in &mut queues {
+            let day = self.0.day.counts(&stats.queue);
+            stats.answered = day.answered;
+            stats.answered_within_service_level = day.within_service_level;
+            stats.abandoned = day.abandoned;
+            stats.average_speed_of_answer_ms = day.answered_wait_ms.checked_div(day.answered).unwrap_or(0);
         }
         Ok(queues)
     }
@@ -103,29 +110,6 @@ impl AgentsApi {
     pub fn journal(&self) -> Arc<dyn Journal> {
         self.0.journal.clone()
     }
-
-    /// The day's queue call records (since midnight UTC).
-    async fn todays_records(&self) -> Result<Vec<Cdr>, Status> {
-        let now = contracts::unix_ms();
-        let midnight = now - now % 86_400_000;
-        let entries = self.0.journal.read(Log::Cdrs, Start::Time(midnight), false).await.map_err(unavailable)?;
-        let records: Vec<Cdr> =
-            entries.filter_map(|e| std::future::ready(e.ok().and_then(|e| Cdr::decode(e.payload).ok()))).collect().await;
-        Ok(records.into_iter().filter(|c| c.kind == "queue").collect())
-    }
-}
-
-/// The day's figures of `queue` from its callers' records.
-fn add_day(stats: &mut QueueStats, spec: &QueueSpec, records: &[Cdr]) {
-    let mine: Vec<&Cdr> = records.iter().filter(|c| c.queue == spec.name).collect();
-    let answered: Vec<&&Cdr> = mine.iter().filter(|c| !c.agent.is_empty()).collect();
-    stats.answered = answered.len() as u64;
-    stats.answered_within_service_level = answered.iter().filter(|c| c.queue_wait_ms <= spec.service_level_ms).count() as u64;
-    stats.abandoned = mine.iter().filter(|c| c.disposition == "abandoned").count() as u64;
-    stats.average_speed_of_answer_ms = match stats.answered {
-        0 => 0,
-        n => answered.iter().map(|c| c.queue_wait_ms).sum::<u64>() / n,
-    };
 }
 
 fn status_from(status: i32) -> Result<AcdStatus, Status> {

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod board;
 pub mod calls;
 pub mod cdrs;
+pub mod day;
 pub mod events;
 pub mod json;
 pub mod nodes;
