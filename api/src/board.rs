@@ -19,7 +19,8 @@ const BURST: Duration = Duration::from_millis(200);
 /// A snapshot at least this often.
 const REFRESH: Duration = Duration::from_secs(5);
 
-fn status(s: i32) -> &'static str {
+/// An agent's status as people say it (`available`, `on-break`, `logged-out`).
+pub fn status(s: i32) -> &'static str {
     match AgentStatus::try_from(s) {
         Ok(AgentStatus::Available) => "available",
         Ok(AgentStatus::OnBreak) => "on-break",

@@ -11,10 +11,8 @@ use cluster::contracts::SessionRecord;
 use cluster::registry::{Bucket, Registry};
 use cluster::subjects::{self, SessionId};
 use contracts::calls_server::Calls;
-use contracts::{
-    CallControl, CallInfo, CallRequest, EdgeEvent, GetCallRequest, ListCallsRequest, ListCallsResponse, TransferRequest,
-};
-use contracts::{ControlHangup, ControlRecord, ControlTransfer, OriginateRequest, OriginateResponse, call_control, edge_event};
+use contracts::{CallInfo, CallRequest, GetCallRequest, ListCallsRequest, ListCallsResponse, TransferRequest};
+use contracts::{ControlHangup, ControlRecord, ControlTransfer, OriginateRequest, OriginateResponse, call_control};
 use prost::Message;
 use session_node::parties::{caller_confirmed, leg_of, parties};
 use tonic::{Request, Response, Status};
@@ -51,12 +49,7 @@ impl CallsApi {
     /// its owner follows); returns the call as it was.
     async fn control(&self, record: SessionRecord, action: call_control::Action) -> Result<Response<CallInfo>, Status> {
         let session = SessionId::new(record.session_id.clone()).map_err(|e| Status::internal(e.to_string()))?;
-        let event = EdgeEvent {
-            meta: contracts::meta(&self.node),
-            session_id: record.session_id.clone(),
-            edge_id: "api".into(),
-            event: Some(edge_event::Event::Control(CallControl { action: Some(action) })),
-        };
+        let event = contracts::control_event(&self.node, &record.session_id, action);
         typed::publish(self.bus.as_ref(), &subjects::session_events(&session), &event)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;

@@ -40,6 +40,17 @@ pub fn meta(sender: &str) -> Option<Meta> {
     Some(Meta { schema_version: SCHEMA_VERSION, sender: sender.to_owned(), sent_at_unix_ms: unix_ms() })
 }
 
+/// What an operator (through the API), or another leg of the call, asks of session
+/// `session`: the `EdgeEvent` carrying it, from edge id `api`.
+pub fn control_event(sender: &str, session: &str, action: call_control::Action) -> EdgeEvent {
+    EdgeEvent {
+        meta: meta(sender),
+        session_id: session.to_owned(),
+        edge_id: "api".into(),
+        event: Some(edge_event::Event::Control(CallControl { action: Some(action) })),
+    }
+}
+
 /// True when a received message's schema is one this build understands.
 pub fn is_compatible(meta: Option<&Meta>) -> bool {
     meta.is_some_and(|m| m.schema_version == SCHEMA_VERSION)

@@ -62,14 +62,6 @@ pub enum Ctl {
     },
 }
 
-fn status_name(s: i32) -> &'static str {
-    match AgentStatus::try_from(s) {
-        Ok(AgentStatus::Available) => "available",
-        Ok(AgentStatus::OnBreak) => "on-break",
-        _ => "logged-out",
-    }
-}
-
 fn state_name(s: i32) -> &'static str {
     match AgentState::try_from(s) {
         Ok(AgentState::Reserved) => "reserved",
@@ -97,7 +89,7 @@ pub async fn run(command: &Ctl, args: &ApiArgs, default: Option<std::net::Socket
             let agents = AgentsClient::with_interceptor(channel, bearer).list(ListAgentsRequest {}).await.map_err(status)?;
             writeln!(out, "{:<20} {:<11} {:<9} {:>8} {:>8}  queues", "AGENT", "STATUS", "STATE", "IN STATE", "ANSWERED")?;
             for a in agents.into_inner().agents {
-                let (st, state) = (status_name(a.status), state_name(a.state));
+                let (st, state) = (api::board::status(a.status), state_name(a.state));
                 let since = ago(a.state_since_ms, now);
                 writeln!(out, "{:<20} {st:<11} {state:<9} {since:>8} {:>8}  {}", a.agent, a.calls_answered, a.queues.join(","))?;
             }
@@ -110,7 +102,7 @@ pub async fn run(command: &Ctl, args: &ApiArgs, default: Option<std::net::Socket
             };
             let request = SetAgentStatusRequest { agent: agent.clone(), status: wanted as i32 };
             let a = AgentsClient::with_interceptor(channel, bearer).set_status(request).await.map_err(status)?.into_inner();
-            writeln!(out, "{} {}", a.agent, status_name(a.status))?;
+            writeln!(out, "{} {}", a.agent, api::board::status(a.status))?;
         }
         Ctl::Queues => {
             let queues = QueuesClient::with_interceptor(channel, bearer).list(ListQueuesRequest {}).await.map_err(status)?;

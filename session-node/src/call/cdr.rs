@@ -97,7 +97,8 @@ impl Call {
         }
     }
 
-    fn wall_now(&self) -> (Instant, u64) {
+    /// Now, on the engine's clock and on the wall clock.
+    pub(super) fn wall_now(&self) -> (Instant, u64) {
         let now = Instant::now();
         (now, self.started_ms + now.duration_since(self.started).as_millis() as u64)
     }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::bus::{BusError, typed};
-use cluster::contracts::{self, CallControl, ControlHangup, EdgeEvent, OriginateCall, OriginateReply, Peer};
-use cluster::contracts::{call_control, edge_event};
+use cluster::contracts::call_control;
+use cluster::contracts::{self, ControlHangup, OriginateCall, OriginateReply, Peer};
 use cluster::subjects::{self, SessionId, groups};
 use session_core::engine::{CallEvent, Command, Engine, EngineConfig, LocalEnd, Outgoing, Route, peer_from_contract};
 use sip::endpoint::peer_for_uri;
@@ -134,12 +134,8 @@ impl Call {
     /// This leg ended: so does the other.
     pub(super) async fn originated_ended(&mut self) {
         let Some(other) = self.originated.as_ref().and_then(|l| l.other.clone()) else { return };
-        let event = EdgeEvent {
-            meta: contracts::meta(self.ctx.node.as_str()),
-            session_id: other.to_string(),
-            edge_id: "api".into(),
-            event: Some(edge_event::Event::Control(CallControl { action: Some(call_control::Action::Hangup(ControlHangup {})) })),
-        };
+        let hangup = call_control::Action::Hangup(ControlHangup {});
+        let event = contracts::control_event(self.ctx.node.as_str(), other.as_str(), hangup);
         if let Err(e) = typed::publish(self.ctx.bus.as_ref(), &subjects::session_events(&other), &event).await {
             tracing::warn!(session = %self.id, %other, error = %e, "the other leg not told to hang up");
         }

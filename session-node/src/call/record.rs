@@ -122,8 +122,7 @@ impl Call {
 
     /// Writes the engine's state: creates the record the first time. False when fenced.
     pub(super) async fn persist(&mut self) -> bool {
-        let now = Instant::now();
-        let wall = self.started_ms + now.duration_since(self.started).as_millis() as u64;
+        let (now, wall) = self.wall_now();
         let state = self.engine.snapshot(now, wall);
         let (kind, busy_keys, answered) = (self.kind(), self.busy_keys.clone(), self.answered);
         let (answered_at_unix_ms, started_at_unix_ms) = (self.notes.answered_ms, self.notes.start_ms);
